@@ -1,1 +1,511 @@
-"""pytest11 entry point (placeholder while the core is written)."""
+"""The edgeaudit pytest plugin (entry point `pytest11`).
+
+It is active only for runs that collect the suites (`suites/`, or anything with `--demo`);
+every other pytest run in the same environment behaves as if it were absent, apart from the
+registered markers. When active it loads the config (or starts the demo environment),
+parametrizes every control by target, supplies the fixtures, installs the read-only guard,
+turns each control's reports into one result, and writes the JSON and HTML reports.
+"""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from . import __version__, guard
+from .aws import Aws, AwsRegistry
+from _pytest.mark.expression import Expression
+
+from .catalog import CADENCES, ID_PATTERN, SEVERITIES
+from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
+from .evidence import Evidence
+from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
+                     write_json)
+from .results import (SEVERITY_RANK, ControlSpec, apply_waiver, build_result, error_message,
+                      failure_message, gates, skip_reason, summarize)
+from .site import Site
+from .thresholds import Thresholds
+from .tls import TlsProbe
+
+MARKERS_FILE = Path(__file__).parent / "markers.ini"
+
+
+@dataclass
+class RunState:
+    """Everything the plugin knows about the current run; one per process."""
+
+    active: bool = False
+    worker: bool = False
+    config: Config | None = None
+    demo: Any = None
+    fail_on: str = "P4"
+    report_dir: Path = Path("reports")
+    no_report: bool = False
+    suites_dir: Path = Path("suites")
+    started: dt.datetime = field(default_factory=utc_now)
+    registry: AwsRegistry = field(default_factory=AwsRegistry)
+    sites: dict[str, Site] = field(default_factory=dict)
+    probes: dict[str, TlsProbe] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    expected: set[str] = field(default_factory=set)
+    other_failures: int = 0
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+    stem: Path | None = None
+    html: Any = None
+    report: dict[str, Any] | None = None
+
+    def site(self, target: Target) -> Site:
+        return self.sites.setdefault(target.name, Site(target))
+
+    def probe(self, target: Target) -> TlsProbe:
+        return self.probes.setdefault(target.name, TlsProbe(target))
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the HTML summary needs, at the time it is rendered."""
+        report = self.report or {}
+        return {"results": self.results, "summary": report.get("summary") or summarize(list(self.results.values())),
+                "run": report.get("run") or {}, "complete": report.get("complete", False)}
+
+
+STATE = pytest.StashKey[RunState]()
+EVIDENCE = pytest.StashKey[Evidence]()
+RESULT = pytest.StashKey[dict]()
+CALLS_AT_START = pytest.StashKey[Counter]()
+VIOLATIONS_AT_START = pytest.StashKey[int]()
+
+
+def _state(config: pytest.Config) -> RunState:
+    return config.stash.get(STATE, None) or RunState()
+
+
+# --- options ------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
+    group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
+                    help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
+    group.addoption("--demo", action="store_true", default=None,
+                    help="run against the embedded demo environment (moto + a local HTTPS edge)")
+    group.addoption("--target", dest="edgeaudit_targets", action="append", metavar="NAME",
+                    help="check only this target (repeatable; default all; env EDGEAUDIT_TARGET, comma-separated)")
+    group.addoption("--report-dir", dest="edgeaudit_report_dir", metavar="DIR",
+                    help="where reports are written (default reports/; env EDGEAUDIT_REPORT_DIR)")
+    group.addoption("--fail-on", dest="edgeaudit_fail_on", choices=SEVERITIES,
+                    help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
+    group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
+                    help="write no report files")
+    parser.addini("edgeaudit_config", f"config file (default {DEFAULT_CONFIG_NAME})", default="")
+    parser.addini("edgeaudit_demo", "run against the embedded demo environment", type="bool", default=False)
+    parser.addini("edgeaudit_targets", "targets to check (default all)", type="args", default=[])
+    parser.addini("edgeaudit_report_dir", "where reports are written", default="reports")
+    parser.addini("edgeaudit_fail_on", "lowest severity that fails the run", default="P4")
+    parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
+    parser.addini("edgeaudit_suites", "the folder of controls (every test there must be a control)",
+                  default="suites")
+
+
+def _setting(config: pytest.Config, name: str, env: str) -> Any:
+    """Command line, then environment variable, then ini option."""
+    value = config.getoption(name, None)
+    if value not in (None, [], ""):
+        return value
+    if os.environ.get(env):
+        raw = os.environ[env]
+        if name in ("demo", "edgeaudit_no_report"):
+            return raw.lower() in ("1", "true", "yes", "on")
+        return [v.strip() for v in raw.split(",") if v.strip()] if name == "edgeaudit_targets" else raw
+    return config.getini(name)
+
+
+def _register_markers(config: pytest.Config) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(MARKERS_FILE, encoding="utf-8")
+    for name, description in parser["markers"].items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def _runs_suites(config: pytest.Config, suites: Path) -> bool:
+    """Does this run collect the suites? (An argument at, inside or above the suites folder.)"""
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == suites or suites in path.parents or path in suites.parents:
+            return True
+    return False
+
+
+# --- configure ----------------------------------------------------------------------------------
+
+def pytest_configure(config: pytest.Config) -> None:
+    _register_markers(config)
+    state = RunState()
+    config.stash[STATE] = state
+    workerinput = getattr(config, "workerinput", None)
+    state.worker = workerinput is not None
+    state.suites_dir = (config.rootpath / config.getini("edgeaudit_suites")).resolve()
+    demo = bool(_setting(config, "demo", "EDGEAUDIT_DEMO"))
+    if state.worker:
+        shared = workerinput.get("edgeaudit")
+        if not shared:
+            return
+        state.active = True
+        state.started = dt.datetime.fromisoformat(shared["started"])
+    else:
+        state.active = demo or _runs_suites(config, state.suites_dir)
+        if not state.active:
+            return
+        shared = {"started": state.started.isoformat()}
+    state.fail_on = str(_setting(config, "edgeaudit_fail_on", "EDGEAUDIT_FAIL_ON")).upper()
+    if state.fail_on not in SEVERITIES:
+        raise pytest.UsageError(f"--fail-on / edgeaudit_fail_on: {state.fail_on!r} is not a severity. "
+                                f"Fix: use one of {', '.join(SEVERITIES)}")
+    state.report_dir = Path(str(_setting(config, "edgeaudit_report_dir", "EDGEAUDIT_REPORT_DIR")))
+    state.no_report = bool(_setting(config, "edgeaudit_no_report", "EDGEAUDIT_NO_REPORT"))
+    try:
+        if demo:
+            _start_demo(state, shared, config)
+        else:
+            path = Path(str(_setting(config, "edgeaudit_config", "EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME))
+            state.config = load(path if path.is_absolute() else config.invocation_params.dir / path)
+        state.config = state.config.select(list(_setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"edgeaudit: {exc}") from None
+    config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
+    guard.install()
+    if not state.worker and not state.no_report:
+        from .html_report import HtmlReport
+
+        state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
+        state.html = HtmlReport(state.stem.with_suffix(".html"), config, state.snapshot)
+        config.pluginmanager.register(state.html, "edgeaudit-html")
+
+
+def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) -> None:
+    """The controller starts the demo once; xdist workers get its config and endpoints."""
+    if "demo" not in shared:
+        from .demo.environment import DemoEnvironment
+
+        state.demo = DemoEnvironment.start()
+        shared["demo"] = {"config": state.demo.config_data, "env": state.demo.aws_env}
+    for key, value in shared["demo"]["env"].items():
+        state.saved_env.setdefault(key, os.environ.get(key))
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    state.config = parse(Path("<demo>"), shared["demo"]["config"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the run's start time and the demo's endpoints to each worker."""
+    shared = node.config.stash.get("edgeaudit_shared", None)  # type: ignore[call-overload]
+    if shared:
+        node.workerinput["edgeaudit"] = shared
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.active:
+        return
+    if state.html is not None:
+        config.pluginmanager.unregister(state.html)
+    if state.demo is not None:
+        state.demo.stop()
+    for key, value in state.saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    guard.uninstall()
+
+
+# --- collection -----------------------------------------------------------------------------------
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every control runs once per target: test_x[www]."""
+    state = _state(metafunc.config)
+    if not state.active or state.config is None or metafunc.definition.get_closest_marker("control") is None:
+        return
+    if "target" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("target")
+    targets = list(state.config.targets)
+    metafunc.parametrize("target", targets, ids=[t.name for t in targets])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under suites/ is a control with a well-formed, unique id, a severity and a title."""
+    state = _state(config)
+    if not state.active:
+        return
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for item in items:
+        spec = ControlSpec.of(item)
+        where = f"{item.path}:{item.location[1] + 1} {item.originalname if hasattr(item, 'originalname') else item.name}"
+        if spec is None:
+            if state.suites_dir in Path(item.path).parents:
+                problems.append(f'{where}: not a control. Fix: add @pytest.mark.control("EA-XXX-NN", severity="P3")')
+            continue
+        if not ID_PATTERN.match(spec.id):
+            problems.append(f"{where}: control id {spec.id!r} is malformed. Fix: use the form EA-XXX-NN")
+        if spec.severity not in SEVERITIES:
+            problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
+        if not spec.title:
+            problems.append(f"{where}: {spec.id} has no docstring. Fix: its first line is the control's title")
+        owner = owners.setdefault(spec.id, where)
+        if owner != where:
+            problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")
+    if problems:
+        raise pytest.UsageError("edgeaudit: invalid controls:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state.active:
+        state.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    state = _state(node.config)
+    if state.active:
+        state.expected = set(ids)
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> Target:
+    """The site under check; controls in suites/ are parametrized with every configured target."""
+    raise pytest.UsageError("the `target` fixture is for controls: mark the test with "
+                            "@pytest.mark.control and run it from suites/ with a config or --demo")
+
+
+@pytest.fixture
+def edgeaudit_config(request: pytest.FixtureRequest) -> Config:
+    config = _state(request.config).config
+    assert config is not None, "edgeaudit is not active in this run"
+    return config
+
+
+@pytest.fixture
+def thresholds(edgeaudit_config: Config) -> Thresholds:
+    """The catalog's thresholds with the config's overrides."""
+    return edgeaudit_config.thresholds
+
+
+@pytest.fixture
+def aws(request: pytest.FixtureRequest, target: Target) -> Aws:
+    """Cached, read-only AWS clients for the target: aws.s3, aws.cloudfront, aws.client(name, region)."""
+    return Aws(_state(request.config).registry, target)
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, target: Target) -> Site:
+    """The live site over HTTP(S), shared by every control of the target."""
+    return _state(request.config).site(target)
+
+
+@pytest.fixture
+def tls_probe(request: pytest.FixtureRequest, target: Target) -> TlsProbe:
+    """The target's TLS endpoint: the served certificate."""
+    return _state(request.config).probe(target)
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
+    """Observed values for the report: evidence.record(key, value), evidence.warn(message)."""
+    collected = Evidence(resource=target.url)
+    request.node.stash[EVIDENCE] = collected
+    return collected
+
+
+# --- running --------------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = _state(item.config)
+    if state.active:
+        item.stash[CALLS_AT_START] = state.registry.calls.snapshot()
+        item.stash[VIOLATIONS_AT_START] = len(guard.violations)
+
+
+def _result_for(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+                state: RunState, spec: ControlSpec) -> dict[str, Any] | None:
+    collected = item.stash.get(EVIDENCE, None) or Evidence()
+    target: Target | None = getattr(item, "callspec", None) and item.callspec.params.get("target")
+    new_violations = guard.violations[item.stash.get(VIOLATIONS_AT_START, len(guard.violations)):]
+    outcome, message = "", ""
+    if new_violations:
+        outcome, message = "error", new_violations[0]
+        collected.values["read_only_violation"] = new_violations[0]
+        item.session.shouldfail = f"read-only guard: {new_violations[0]}"
+    elif report.skipped:
+        outcome, message = "skipped", skip_reason(report)
+    elif report.failed:
+        exc = call.excinfo.value if call.excinfo else None
+        if report.when == "call" and isinstance(exc, AssertionError):
+            outcome, message = "failed", failure_message(exc)
+        else:
+            prefix = "" if report.when == "call" else f"{report.when}: "
+            outcome, message = "error", prefix + (error_message(exc) if exc else str(report.longrepr))
+    elif report.when == "call":
+        outcome = "warned" if collected.warnings else "passed"
+        message = "; ".join(collected.warnings)
+    if not outcome:
+        return None
+    duration = item.stash.get(RESULT, {}).get("duration_s", 0.0) + report.duration
+    result = build_result(spec, nodeid=item.nodeid, target=target.name if target else "",
+                          resource=collected.resource or (target.url if target else ""), outcome=outcome,
+                          message=message, evidence=collected.values, duration_s=duration)
+    return apply_waiver(result, state.config.waivers if state.config else (), dt.date.today())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    state = _state(item.config)
+    spec = ControlSpec.of(item) if state.active else None
+    if spec is None:
+        return
+    if report.when == "teardown":
+        delta = state.registry.calls.snapshot() - item.stash.get(CALLS_AT_START, Counter())
+        report.edgeaudit_calls = dict(delta)  # type: ignore[attr-defined]
+        if not report.failed or item.stash.get(RESULT, {}).get("outcome") == "error":
+            return
+    elif report.when == "setup" and report.passed:
+        return
+    result = _result_for(item, call, report, state, spec)
+    if result is None:
+        return
+    item.stash[RESULT] = result
+    report.edgeaudit_result = result  # type: ignore[attr-defined]
+    report.user_properties.extend([("control", spec.id), ("severity", spec.severity),
+                                   ("outcome", result["outcome"]), ("target", result["target"])])
+    if result["outcome"] == "waived":
+        report.outcome, report.longrepr = "passed", None
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    result = getattr(report, "edgeaudit_result", None)
+    if not result:
+        return None
+    if result["outcome"] == "warned":
+        return "warned", "W", ("WARNED", {"yellow": True})
+    if result["outcome"] == "waived":
+        return "waived", "w", ("WAIVED", {"yellow": True})
+    if result["outcome"] == "error" and report.when == "call":
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
+class _Collector:
+    """Gathers results on the controller; a plugin object so that it can see its config."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = getattr(report, "edgeaudit_result", None)
+        if result:
+            self.state.results[report.nodeid] = result
+        self.state.calls.update(getattr(report, "edgeaudit_calls", None) or {})
+        if report.failed and not result and report.nodeid not in self.state.results:
+            self.state.other_failures += 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state.active and not state.worker:
+        session.config.pluginmanager.register(_Collector(state), "edgeaudit-collector")
+
+
+# --- finishing ------------------------------------------------------------------------------------
+
+def covered_cadences(markexpr: str) -> list[str]:
+    """The cadences (and dr) whose controls this selection runs in full: 'daily' covers daily,
+    'weekly and security' covers none; no -m covers all. EA-OPS-02 reads these from history."""
+    if not markexpr:
+        return [*CADENCES, "dr"]
+    expression = Expression.compile(markexpr)
+    return [c for c in (*CADENCES, "dr") if expression.evaluate(lambda name, **_: name == c)]
+
+
+def _aws_account(state: RunState) -> str | None:
+    """The account of the first target's credentials (one STS call, counted)."""
+    if state.config is None or not state.config.targets:
+        return None
+    try:
+        before = state.registry.calls.snapshot()
+        account = Aws(state.registry, state.config.targets[0]).account_id
+        state.calls.update(state.registry.calls.snapshot() - before)
+        return account
+    except Exception:  # an unknown account is shown as such; the controls carry the errors
+        return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if not state.active or state.worker or state.config is None:
+        return
+    results = sorted(state.results.values(), key=lambda r: (r["control"], r["target"], r["nodeid"]))
+    if not results and not state.expected:
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldfail or session.shouldstop)
+    complete = not interrupted and state.expected <= set(state.results)
+    violated = any("read_only_violation" in r["evidence"] for r in results)
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not state.other_failures:
+        failing = violated or any(gates(r, state.fail_on) for r in results)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failing else pytest.ExitCode.OK
+    summary = summarize(results)
+    run = {
+        "started": iso(state.started), "finished": iso(utc_now()),
+        "selection": session.config.option.markexpr or "all", "demo": state.demo is not None or bool(
+            session.config.stash.get("edgeaudit_shared", {}).get("demo")),  # type: ignore[call-overload]
+        "tool_version": __version__, "targets": [t.name for t in state.config.targets],
+        "aws_account": _aws_account(state), "api_calls": 0, "api_calls_by_operation": {},
+        "fail_on": state.fail_on, "exit_code": int(session.exitstatus),
+    }
+    run["api_calls"] = sum(state.calls.values())
+    run["api_calls_by_operation"] = dict(sorted(state.calls.items()))
+    state.report = build_report(run=run, summary=summary, results=results, complete=complete)
+    if state.no_report or state.stem is None:
+        return
+    write_json(state.stem.with_suffix(".json"), state.report)
+    cadences = covered_cadences(session.config.option.markexpr or "")
+    append_history(state.report_dir / "history.jsonl", {
+        "started": run["started"], "finished": run["finished"], "selection": run["selection"],
+        "complete": complete, "demo": run["demo"], "targets": run["targets"], "cadences": cadences,
+        "summary": summary, "report": state.stem.with_suffix(".json").name,
+    })
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if not state.active or state.worker or state.report is None:
+        return
+    summary, write = state.report["summary"], terminalreporter.write_line
+    terminalreporter.section("edgeaudit")
+    failing = summary["failed_by_severity"]
+    write("results: " + ", ".join(f"{summary[k]} {k}" for k in
+                                  ("passed", "warned", "failed", "error", "skipped", "waived")))
+    write("failed or error by severity: " + ", ".join(f"{level} {failing[level]}" for level in SEVERITY_RANK)
+          + f" (exit code gates on {state.fail_on} and above)")
+    if not state.report["complete"]:
+        write("the run did not complete: the report is marked complete: false", red=True)
+    if state.stem is not None:
+        write(f"report: {state.stem.with_suffix('.html')}")
+        write(f"json:   {state.stem.with_suffix('.json')}")

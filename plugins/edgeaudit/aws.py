@@ -1,0 +1,233 @@
+"""The AWS layer: one boto3 session per credential scope, clients with adaptive retries and
+timeouts, a per-run cache of read calls, and a call counter for the report.
+
+Controls use it through the `aws` fixture: `aws.s3.get_bucket_versioning(Bucket=...)` goes to
+AWS once per run however many controls ask; `aws.s3.paginate("list_objects_v2", Bucket=...)`
+returns every page. An AccessDenied answer becomes `AccessDeniedError`, which the report shows
+as an `error` naming the IAM action.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+from collections import Counter
+from typing import Any, Callable
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from . import __version__, guard
+from .config import Target
+
+# Services whose API lives in one region whatever the target's region.
+GLOBAL_REGIONS = {"cloudfront": "us-east-1", "iam": "us-east-1", "ce": "us-east-1",
+                  "budgets": "us-east-1", "route53": "us-east-1"}
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                                 "AuthorizationError", "UnauthorizedAccess", "Forbidden"})
+# S3 operations whose IAM action has another name.
+S3_ACTIONS = {
+    "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject",
+    "GetBucketEncryption": "GetEncryptionConfiguration", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration", "GetBucketReplication": "GetReplicationConfiguration",
+    "GetBucketPolicyStatus": "GetBucketPolicyStatus", "GetObjectAttributes": "GetObject",
+    "ListMultipartUploads": "ListBucketMultipartUploads",
+}
+
+
+class NotEvaluated(Exception):
+    """The control could not gather its data; the report shows an `error` with this message."""
+
+
+class AccessDeniedError(NotEvaluated):
+    def __init__(self, action: str, resource: str, detail: str) -> None:
+        self.action = action
+        super().__init__(f"AccessDenied: the credentials lack {action}"
+                         f"{' on ' + resource if resource else ''} ({detail})")
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action a call needs, e.g. ('s3', 'GetPublicAccessBlock') -> s3:GetBucketPublicAccessBlock."""
+    if service == "s3":
+        return f"s3:{S3_ACTIONS.get(operation, operation)}"
+    return f"{service}:{operation}"
+
+
+def client_config(service: str) -> botocore.config.Config:
+    """Adaptive retries and timeouts; no host prefix when an endpoint override points at one
+    host for every account (a test or emulator endpoint through AWS_ENDPOINT_URL)."""
+    overridden = endpoint_overridden(service)
+    return botocore.config.Config(
+        retries={"mode": "adaptive", "max_attempts": 6},
+        connect_timeout=5, read_timeout=20,
+        user_agent_extra=f"edgeaudit/{__version__}",
+        inject_host_prefix=not overridden,
+    )
+
+
+_ACCOUNT_PREFIX = re.compile(r"^(https?://)\d{12}\.")
+
+
+def _strip_account_prefix(request: Any, **_: Any) -> None:
+    """s3control puts the account id in front of the host; an emulator on one host has no such name."""
+    request.url = _ACCOUNT_PREFIX.sub(r"\1", request.url)
+
+
+def endpoint_overridden(service: str) -> bool:
+    return bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"))
+
+
+def adapt_to_emulator(client: Any) -> Any:
+    """For an endpoint override (moto, LocalStack): requests go to the one host as given."""
+    client.meta.events.register("before-send.s3-control", _strip_account_prefix)
+    return client
+
+
+class CallLog:
+    """Counts the API calls the suite makes (each page and each operation once, retries not)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_operation: Counter[str] = Counter()
+
+    def count(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.by_operation[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.by_operation)
+
+
+class ReadCache:
+    """Answers (or errors) of read calls, keyed by scope, region, service, operation, parameters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[bool, Any]] = {}
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # concurrent askers of one key wait for the first answer
+            if key not in self._entries:
+                try:
+                    self._entries[key] = (True, compute())
+                except (botocore.exceptions.ClientError, NotEvaluated) as exc:
+                    self._entries[key] = (False, exc)
+            ok, value = self._entries[key]
+        if ok:
+            return copy.deepcopy(value)
+        raise copy.copy(value)
+
+    def responses(self) -> dict[str, Any]:
+        with self._lock:
+            return {k: v for k, (ok, v) in self._entries.items() if ok}
+
+
+def _error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class CachedClient:
+    """A boto3 client whose read calls are cached for the run; writes go straight to the guard."""
+
+    def __init__(self, client: Any, cache: ReadCache, scope: str, resource: str = "") -> None:
+        self.raw = client
+        self._cache = cache
+        self._service = client.meta.service_model.service_name
+        self._scope = f"{scope}|{client.meta.region_name}|{self._service}"
+        self._resource = resource
+
+    def _call(self, method: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        operation = self.raw.meta.method_to_api_mapping.get(method, method)
+        key = f"{self._scope}|{method}|{json.dumps(params, sort_keys=True, default=str)}"
+
+        def guarded() -> Any:
+            try:
+                return compute()
+            except botocore.exceptions.ClientError as exc:
+                if _error_code(exc) in ACCESS_DENIED_CODES:
+                    where = params.get("Bucket") or params.get("Id") or params.get("DistributionId") or ""
+                    raise AccessDeniedError(iam_action(self._service, operation), str(where),
+                                            f"{_error_code(exc)} from {self._service}:{operation}") from None
+                raise
+
+        if not guard.is_read(operation):
+            return guarded()
+        return self._cache.get(key, guarded)
+
+    def paginate(self, method: str, **params: Any) -> list[dict[str, Any]]:
+        """Every page of a paginated read, cached as one entry."""
+        return self._call(f"paginate:{method}", params,
+                          lambda: list(self.raw.get_paginator(method).paginate(**params)))
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        target = getattr(self.raw, method)
+        if method not in self.raw.meta.method_to_api_mapping:
+            return target  # exceptions, meta, waiters, ...
+        return lambda **params: self._call(method, params, lambda: target(**params))
+
+
+class AwsRegistry:
+    """Run-wide: sessions per credential scope, the read cache and the call log."""
+
+    def __init__(self) -> None:
+        self.cache = ReadCache()
+        self.calls = CallLog()
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, ...], boto3.Session] = {}
+        self._clients: dict[tuple[str, ...], CachedClient] = {}
+
+    def session(self, target: Target) -> boto3.Session:
+        scope = (target.profile or "", target.role_arn or "", target.external_id or "")
+        with self._lock:
+            if scope not in self._sessions:
+                session = boto3.Session(profile_name=target.profile) if target.profile else boto3.Session()
+                guard.register(session._session)
+                session._session.register("before-call", self.calls.count, unique_id="edgeaudit-call-log")
+                self._sessions[scope] = session
+            return self._sessions[scope]
+
+    def client(self, target: Target, service: str, region: str | None = None) -> CachedClient:
+        region = region or GLOBAL_REGIONS.get(service) or target.region or None
+        scope = "/".join((target.profile or "default", target.role_arn or ""))
+        key = (scope, service, region or "")
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is None:
+            session = self.session(target)
+            raw = session.client(service, region_name=region or session.region_name or "us-east-1",
+                                 config=client_config(service))
+            if endpoint_overridden(service):
+                adapt_to_emulator(raw)
+            cached = CachedClient(raw, self.cache, scope)
+            with self._lock:
+                cached = self._clients.setdefault(key, cached)
+        return cached
+
+
+class Aws:
+    """What the `aws` fixture gives a control: `aws.s3`, `aws.cloudfront`, `aws.client(name, region)`."""
+
+    def __init__(self, registry: AwsRegistry, target: Target) -> None:
+        self._registry = registry
+        self.target = target
+
+    def client(self, service: str, region: str | None = None) -> CachedClient:
+        return self._registry.client(self.target, service, region)
+
+    def __getattr__(self, service: str) -> CachedClient:
+        if service.startswith("_"):
+            raise AttributeError(service)
+        return self.client(service)
+
+    @property
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]

@@ -1,0 +1,321 @@
+"""Loading and validating `edgeaudit.toml` into typed objects.
+
+Every problem is one `ConfigError` that names the file, the key and the fix; the plugin turns
+it into a pytest usage error (exit code 4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from .catalog import CATALOG_IDS, ID_PATTERN
+from .thresholds import DEFAULTS, Thresholds
+
+DEFAULT_CONFIG_NAME = "edgeaudit.toml"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the person who has to fix the file."""
+
+    def __init__(self, path: Path | str, key: str, problem: str, fix: str) -> None:
+        self.path, self.key, self.problem, self.fix = str(path), key, problem, fix
+        super().__init__(f"{path}: {key}: {problem}. Fix: {fix}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One site: a bucket behind a distribution, reached at `url`."""
+
+    name: str
+    url: str
+    bucket: str
+    distribution_id: str
+    region: str | None = None
+    http_url: str = ""
+    paths: tuple[str, ...] = ("/",)
+    ca_bundle: str | None = None
+    replica_bucket: str | None = None
+    scratch_bucket: str | None = None
+    monthly_budget_usd: float | None = None
+    allowed_writers: tuple[str, ...] = ()
+    stack_name: str | None = None
+    crux_api_key_env: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An accepted risk: a failure of `control` (on `target`, or all) is reported as waived."""
+
+    control: str
+    reason: str
+    approved_by: str
+    expires: dt.date
+    target: str | None = None
+
+    def applies_to(self, control: str, target: str) -> bool:
+        return self.control == control and self.target in (None, target)
+
+    def is_live(self, today: dt.date) -> bool:
+        return today <= self.expires
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "expires": self.expires.isoformat()}
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A person's statement that a manual control (EA-MAN-*) was done."""
+
+    control: str
+    status: str
+    attested_by: str
+    date: dt.date
+    evidence_url: str
+    expires: dt.date
+    target: str | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "date": self.date.isoformat(), "expires": self.expires.isoformat()}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    targets: tuple[Target, ...]
+    thresholds: Thresholds
+    waivers: tuple[Waiver, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+    threshold_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def target(self, name: str) -> Target:
+        return next(t for t in self.targets if t.name == name)
+
+    def select(self, names: list[str]) -> "Config":
+        """Keep only the named targets (`--target`); an unknown name is an error."""
+        if not names:
+            return self
+        known = {t.name for t in self.targets}
+        for name in names:
+            if name not in known:
+                raise ConfigError(self.path or "--target", f"--target {name}", "no target of that name",
+                                  f"use one of: {', '.join(sorted(known))}")
+        return Config(self.path, tuple(t for t in self.targets if t.name in names), self.thresholds,
+                      self.waivers, self.attestations, self.threshold_overrides)
+
+
+# --- field checking ---------------------------------------------------------------------------
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError("a non-empty string")
+    return value
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise TypeError("a list of strings")
+    return tuple(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise TypeError("a number >= 0")
+    return value
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise TypeError("a date such as 2027-02-01 (a TOML date, no quotes)")
+
+
+def _url(value: Any) -> str:
+    value = _str(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TypeError("an absolute http(s) URL such as https://www.example.com/")
+    return value
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    paths = _str_list(value)
+    if not paths or not all(p.startswith("/") for p in paths):
+        raise TypeError('a non-empty list of paths that start with "/", e.g. ["/", "/about/"]')
+    return paths
+
+
+# key -> (checker, required)
+_Schema = dict[str, tuple[Callable[[Any], Any], bool]]
+
+TARGET_SCHEMA: _Schema = {
+    "name": (_str, True), "url": (_url, True), "bucket": (_str, True), "distribution_id": (_str, True),
+    "region": (_str, False), "http_url": (_url, False), "paths": (_paths, False), "ca_bundle": (_str, False),
+    "replica_bucket": (_str, False), "scratch_bucket": (_str, False), "monthly_budget_usd": (_number, False),
+    "allowed_writers": (_str_list, False), "stack_name": (_str, False), "crux_api_key_env": (_str, False),
+    "profile": (_str, False), "role_arn": (_str, False), "external_id": (_str, False),
+}
+WAIVER_SCHEMA: _Schema = {
+    "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
+    "expires": (_date, True), "target": (_str, False),
+}
+ATTESTATION_SCHEMA: _Schema = {
+    "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
+    "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
+}
+TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations")
+
+
+class _Validator:
+    """Checks one parsed file; every method raises ConfigError naming the key."""
+
+    def __init__(self, path: Path, known_controls: frozenset[str]) -> None:
+        self.path = path
+        self.known_controls = known_controls
+
+    def fail(self, key: str, problem: str, fix: str) -> None:
+        raise ConfigError(self.path, key, problem, fix)
+
+    def unknown_keys(self, where: str, table: dict[str, Any], known: tuple[str, ...] | list[str]) -> None:
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f'did you mean "{close[0]}"? ' if close else ""
+                self.fail(f"{where}{key}", "unknown key", f"{hint}remove it or use one of: {', '.join(known)}")
+
+    def table(self, where: str, table: Any, schema: _Schema) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            self.fail(where.rstrip("."), "not a table", "write it as a [[table]] with key = value lines")
+        self.unknown_keys(where, table, list(schema))
+        values: dict[str, Any] = {}
+        for key, (check, required) in schema.items():
+            if key not in table:
+                if required:
+                    self.fail(f"{where}{key}", "missing", f"add {key} = ... to this entry")
+                continue
+            try:
+                values[key] = check(table[key])
+            except TypeError as wanted:
+                self.fail(f"{where}{key}", f"wrong type or value {table[key]!r}", f"write {wanted}")
+        return values
+
+    def control(self, key: str, value: str) -> None:
+        if not ID_PATTERN.match(value):
+            self.fail(key, f"{value!r} is not a control id", "write an id of the form EA-XXX-NN, e.g. EA-HDR-02")
+        if value not in self.known_controls:
+            self.fail(key, f"unknown control {value}", "name a control of the catalog (`edgeaudit controls` lists them)")
+
+    def thresholds(self, raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.fail("thresholds", "not a table", "write [thresholds] with key = number lines")
+        self.unknown_keys("thresholds.", raw, sorted(DEFAULTS))
+        for key, value in raw.items():
+            try:
+                _number(value)
+            except TypeError:
+                self.fail(f"thresholds.{key}", f"wrong type or value {value!r}", "write a number >= 0")
+        if raw.get("cert_fail_days", DEFAULTS["cert_fail_days"]) > raw.get("cert_warn_days", DEFAULTS["cert_warn_days"]):
+            self.fail("thresholds.cert_fail_days", "larger than cert_warn_days", "fail at fewer days than you warn")
+        return dict(raw)
+
+    def targets(self, raw: Any) -> tuple[Target, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.fail("targets", "no [[targets]] entry", "add at least one [[targets]] table (see edgeaudit.example.toml)")
+        targets: list[Target] = []
+        for i, entry in enumerate(raw):
+            label = f"targets[{i}]"
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                label = f'targets[{i}] ("{entry["name"]}")'
+            values = self.table(f"{label}.", entry, TARGET_SCHEMA)
+            if not _NAME_PATTERN.match(values["name"]):
+                self.fail(f"{label}.name", f"{values['name']!r} is not a short id",
+                          "use letters, digits, '.', '_' or '-' (it appears in test ids: test_x[www])")
+            if any(t.name == values["name"] for t in targets):
+                self.fail(f"{label}.name", f'duplicate target name "{values["name"]}"', "give every target its own name")
+            if "ca_bundle" in values:
+                bundle = (self.path.parent / values["ca_bundle"]).resolve()
+                if not bundle.is_file():
+                    self.fail(f"{label}.ca_bundle", f"no file at {bundle}", "point it at a PEM file of CA certificates")
+                values["ca_bundle"] = str(bundle)
+            if "http_url" not in values:
+                parts = urlsplit(values["url"])
+                values["http_url"] = urlunsplit(("http", parts.hostname or "", parts.path or "/", "", ""))
+            targets.append(Target(**values))
+        return tuple(targets)
+
+    def entries(self, name: str, raw: Any, schema: _Schema, targets: tuple[Target, ...]) -> list[dict[str, Any]]:
+        if not isinstance(raw, list):
+            self.fail(name, "not an array of tables", f"write each entry as [[{name}]]")
+        names = {t.name for t in targets}
+        out = []
+        for i, entry in enumerate(raw):
+            where = f"{name}[{i}]"
+            values = self.table(f"{where}.", entry, schema)
+            self.control(f"{where}.control", values["control"])
+            if values.get("target") is not None and values["target"] not in names:
+                self.fail(f"{where}.target", f'no target named "{values["target"]}"',
+                          f"use one of: {', '.join(sorted(names))}, or leave it out for all targets")
+            out.append(values)
+        return out
+
+    def attestations(self, raw: Any, targets: tuple[Target, ...]) -> tuple[Attestation, ...]:
+        out = []
+        for i, values in enumerate(self.entries("attestations", raw, ATTESTATION_SCHEMA, targets)):
+            where = f"attestations[{i}]"
+            if values["status"] not in ("passed", "failed"):
+                self.fail(f"{where}.status", f"{values['status']!r} is not a status", 'write "passed" or "failed"')
+            if values["date"] > dt.date.today():
+                self.fail(f"{where}.date", "date is in the future", "write the day the control was done")
+            if values["expires"] < values["date"]:
+                self.fail(f"{where}.expires", "expires before date", "write an expiry on or after the date")
+            out.append(Attestation(**values))
+        return tuple(out)
+
+
+def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CATALOG_IDS) -> Config:
+    """Validate an already-parsed TOML document (also used by the demo, which builds one in memory)."""
+    check = _Validator(path, known_controls)
+    check.unknown_keys("", data, TOP_LEVEL)
+    overrides = check.thresholds(data.get("thresholds", {}))
+    targets = check.targets(data.get("targets"))
+    waivers = tuple(Waiver(**v) for v in check.entries("waivers", data.get("waivers", []), WAIVER_SCHEMA, targets))
+    attestations = check.attestations(data.get("attestations", []), targets)
+    return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides)
+
+
+def load(path: Path, known_controls: frozenset[str] = CATALOG_IDS) -> Config:
+    """Read and validate one config file."""
+    if not path.is_file():
+        raise ConfigError(path, "file", "no config file here",
+                          f"copy edgeaudit.example.toml to {DEFAULT_CONFIG_NAME} and describe your site, "
+                          "or run with --demo to try the suite on the embedded demo environment")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
+    return parse(path, data, known_controls)

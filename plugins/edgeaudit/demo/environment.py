@@ -1,0 +1,84 @@
+"""The embedded demo environment: a moto server on 127.0.0.1, seeded sites, and their edges.
+
+`pytest --demo` starts one for the run; the project's own tests start one per test session and
+build the sites they need. Nothing here reaches beyond loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from .. import tomlwrite
+from . import motoext
+from .builder import ACCOUNT_ID, CREDENTIALS, Builder, BuiltSite, SiteSpec
+
+
+class DemoEnvironment:
+    """A moto server plus the sites built into it; `config_data` is the matching config."""
+
+    def __init__(self, server: ThreadedMotoServer, endpoint_url: str, workdir: Path, owns_workdir: bool) -> None:
+        self.server = server
+        self.endpoint_url = endpoint_url
+        self.workdir = workdir
+        self._owns_workdir = owns_workdir
+        self.builder = Builder(endpoint_url, workdir)
+        self.sites: list[BuiltSite] = []
+
+    @classmethod
+    def start(cls, specs: list[SiteSpec] | None = None, workdir: Path | None = None) -> "DemoEnvironment":
+        motoext.install()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        owns = workdir is None
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="edgeaudit-demo-"))
+        env = cls(server, f"http://{host}:{port}", workdir, owns)
+        for spec in specs if specs is not None else [SiteSpec.demo()]:
+            env.add(spec)
+        return env
+
+    def add(self, spec: SiteSpec) -> BuiltSite:
+        site = self.builder.build(spec)
+        self.sites.append(site)
+        return site
+
+    @property
+    def config_data(self) -> dict[str, Any]:
+        """The config document (as tomllib would read it) for every site built so far."""
+        return {"targets": [site.target_entry() for site in self.sites]}
+
+    def write_config(self, path: Path, **extra: Any) -> Path:
+        """Write an edgeaudit.toml for these sites; `extra` adds [thresholds], [[waivers]], ..."""
+        path.write_text(tomlwrite.dumps({**extra, **self.config_data}), encoding="utf-8")
+        return path
+
+    @property
+    def aws_env(self) -> dict[str, str | None]:
+        """Environment that points boto3 at the demo's moto server with throwaway credentials
+        (None removes a variable, so that no real profile or credential is used)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None, "AWS_DEFAULT_PROFILE": None,
+            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    @property
+    def account_id(self) -> str:
+        return ACCOUNT_ID
+
+    def stop(self) -> None:
+        for site in self.sites:
+            site.edge.stop()
+        self.server.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""The machine-readable report (`edgeaudit.report/1`), `history.jsonl`, and atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .redact import redact, scrub_document
+
+SCHEMA = "edgeaudit.report/1"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def selection_name(markexpr: str) -> str:
+    """The -m expression made file-safe: 'weekly and security' -> 'weekly-and-security'."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", markexpr).strip("-").lower() or "all"
+
+
+def report_stem(report_dir: Path, markexpr: str, started: dt.datetime) -> Path:
+    """reports/<selection>-<UTC yyyymmddThhmmssZ>, with a suffix if that name is taken."""
+    stem = f"{selection_name(markexpr)}-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    candidate, n = report_dir / stem, 1
+    while candidate.with_suffix(".json").exists() or candidate.with_suffix(".html").exists():
+        n += 1
+        candidate = report_dir / f"{stem}-{n}"
+    return candidate
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside `path`, then rename: readers never see half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]],
+                 complete: bool) -> dict[str, Any]:
+    return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results})
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    write_atomic(path, scrub_document(json.dumps(report, indent=2)) + "\n")
+
+
+def append_history(path: Path, entry: dict[str, Any]) -> None:
+    """One summary line per run; an exclusive lock keeps concurrent runs from interleaving."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(redact(entry), sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,528 @@
+"""Round trips through boto3 against a patched ThreadedMotoServer.
+
+Each test covers one gap edgeaudit.demo.motoext fills in moto 5.2.5, and
+asserts the fields come back exactly as AWS would report them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
+from edgeaudit.demo import motoext
+
+ACM_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"
+SECURITY_HEADERS_POLICY_ID = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+CACHING_OPTIMIZED_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CORS_S3_ORIGIN_REQUEST_POLICY_ID = "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"
+
+ClientFactory = Callable[..., Any]
+_unique = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[ClientFactory]:
+    """Yield a boto3 client factory bound to a patched moto server on a free port."""
+    motoext.install()
+    motoext.install()  # idempotent: a second call must change nothing
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+
+    def make(service: str, **kwargs: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            **kwargs,
+        )
+
+    yield make
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cloudfront(client: ClientFactory) -> Any:
+    """A CloudFront client on the patched server."""
+    return client("cloudfront")
+
+
+@pytest.fixture(scope="module")
+def s3(client: ClientFactory) -> Any:
+    """An S3 client signing as the bucket owner."""
+    return client("s3")
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{next(_unique)}"
+
+
+def _behaviour(**fields: Any) -> dict[str, Any]:
+    return {
+        "TargetOriginId": "site",
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "AllowedMethods": {
+            "Quantity": 3,
+            "Items": ["GET", "HEAD", "OPTIONS"],
+            "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+        },
+        "Compress": True,
+        "CachePolicyId": CACHING_OPTIMIZED_ID,
+        **fields,
+    }
+
+
+def _distribution_config(origin: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "CallerReference": _name("ref"),
+        "Comment": "motoext test",
+        "Enabled": True,
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                origin
+                or {
+                    "Id": "site",
+                    "DomainName": "site.s3.us-east-1.amazonaws.com",
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                }
+            ],
+        },
+        "DefaultCacheBehavior": _behaviour(),
+        **fields,
+    }
+
+
+def _oac_origin(cloudfront: Any) -> dict[str, Any]:
+    oac = cloudfront.create_origin_access_control(
+        OriginAccessControlConfig={
+            "Name": _name("oac"),
+            "SigningProtocol": "sigv4",
+            "SigningBehavior": "always",
+            "OriginAccessControlOriginType": "s3",
+        }
+    )["OriginAccessControl"]
+    return {
+        "Id": "site",
+        "DomainName": "site.s3.us-east-1.amazonaws.com",
+        "OriginAccessControlId": oac["Id"],
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+
+
+def _subset(returned: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The fields of returned that were given, for an exact comparison."""
+    return {key: returned.get(key) for key in given}
+
+
+def _listed(cloudfront: Any, distribution_id: str) -> dict[str, Any]:
+    items = cloudfront.list_distributions()["DistributionList"]["Items"]
+    return next(item for item in items if item["Id"] == distribution_id)
+
+
+def test_s3_origin_keeps_origin_access_control(cloudfront: Any) -> None:
+    """The OAC id and the (empty) OAI are what the origin-access controls read."""
+    origin = _oac_origin(cloudfront)
+    created = cloudfront.create_distribution(DistributionConfig=_distribution_config(origin))
+    distribution_id = created["Distribution"]["Id"]
+
+    fetched = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["DistributionConfig"]
+    config_response = cloudfront.get_distribution_config(Id=distribution_id)
+    updated = cloudfront.update_distribution(
+        Id=distribution_id,
+        IfMatch=config_response["ETag"],
+        DistributionConfig=config_response["DistributionConfig"],
+    )["Distribution"]["DistributionConfig"]
+    listed = _listed(cloudfront, distribution_id)
+
+    for config in (
+        created["Distribution"]["DistributionConfig"],
+        fetched,
+        config_response["DistributionConfig"],
+        updated,
+        listed,
+    ):
+        returned = config["Origins"]["Items"][0]
+        assert returned["OriginAccessControlId"] == origin["OriginAccessControlId"]
+        assert returned["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+@pytest.mark.parametrize(
+    ("certificate", "source"),
+    [
+        ({"ACMCertificateArn": ACM_ARN}, "acm"),
+        ({"IAMCertificateId": "ASCAEXAMPLEIAMCERTID1"}, "iam"),
+    ],
+)
+def test_custom_certificate_is_not_reported_as_default(
+    cloudfront: Any, certificate: dict[str, str], source: str
+) -> None:
+    """moto said CloudFrontDefaultCertificate=True even with a custom certificate."""
+    given = {
+        **certificate,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+    }
+    created = cloudfront.create_distribution(
+        DistributionConfig=_distribution_config(
+            Aliases={"Quantity": 1, "Items": [f"{_name('www')}.example.com"]},
+            ViewerCertificate=given,
+        )
+    )
+    distribution_id = created["Distribution"]["Id"]
+    fetched = cloudfront.get_distribution_config(Id=distribution_id)["DistributionConfig"]
+
+    for config in (
+        created["Distribution"]["DistributionConfig"],
+        fetched,
+        _listed(cloudfront, distribution_id),
+    ):
+        assert config["ViewerCertificate"] == {
+            **given,
+            "CloudFrontDefaultCertificate": False,
+            "Certificate": next(iter(certificate.values())),
+            "CertificateSource": source,
+        }
+
+
+def test_cache_behaviours_keep_every_field(cloudfront: Any) -> None:
+    """Policy ids, protocol policy, methods, Compress and path patterns round-trip as given."""
+    function_associations = {
+        "Quantity": 1,
+        "Items": [
+            {
+                "FunctionARN": "arn:aws:cloudfront::123456789012:function/rewrite",
+                "EventType": "viewer-request",
+            }
+        ],
+    }
+    default = _behaviour(
+        Compress=False,
+        ResponseHeadersPolicyId=SECURITY_HEADERS_POLICY_ID,
+        OriginRequestPolicyId=CORS_S3_ORIGIN_REQUEST_POLICY_ID,
+        FunctionAssociations=function_associations,
+    )
+    assets = _behaviour(
+        PathPattern="/assets/*",
+        ViewerProtocolPolicy="https-only",
+        CachePolicyId=CACHING_DISABLED_ID,
+        ResponseHeadersPolicyId=SECURITY_HEADERS_POLICY_ID,
+        OriginRequestPolicyId=CORS_S3_ORIGIN_REQUEST_POLICY_ID,
+        AllowedMethods={
+            "Quantity": 2,
+            "Items": ["GET", "HEAD"],
+            "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+        },
+    )
+    uncompressed = _behaviour(PathPattern="/raw/*")
+    del uncompressed["Compress"]
+    created = cloudfront.create_distribution(
+        DistributionConfig=_distribution_config(
+            DefaultCacheBehavior=default,
+            CacheBehaviors={"Quantity": 2, "Items": [assets, uncompressed]},
+        )
+    )
+    fetched = cloudfront.get_distribution_config(Id=created["Distribution"]["Id"])[
+        "DistributionConfig"
+    ]
+
+    for config in (created["Distribution"]["DistributionConfig"], fetched):
+        assert _subset(config["DefaultCacheBehavior"], default) == default
+        first, second = config["CacheBehaviors"]["Items"]
+        assert _subset(first, assets) == assets
+        assert second["PathPattern"] == "/raw/*"
+        assert second["Compress"] is False  # AWS's default when omitted
+
+
+def test_response_headers_policies(cloudfront: Any) -> None:
+    """Managed policies exist from the start; custom ones go through the full lifecycle."""
+    managed = cloudfront.get_response_headers_policy(Id=SECURITY_HEADERS_POLICY_ID)[
+        "ResponseHeadersPolicy"
+    ]
+    assert managed["ResponseHeadersPolicyConfig"]["Name"] == "Managed-SecurityHeadersPolicy"
+    assert managed["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"] == {
+        "StrictTransportSecurity": {
+            "Override": False,
+            "IncludeSubdomains": False,
+            "Preload": False,
+            "AccessControlMaxAgeSec": 31536000,
+        },
+        "ContentTypeOptions": {"Override": True},
+        "FrameOptions": {"Override": False, "FrameOption": "SAMEORIGIN"},
+        "ReferrerPolicy": {"Override": False, "ReferrerPolicy": "strict-origin-when-cross-origin"},
+        "XSSProtection": {"Override": False, "Protection": True, "ModeBlock": True},
+    }
+    managed_list = cloudfront.list_response_headers_policies(Type="managed")[
+        "ResponseHeadersPolicyList"
+    ]
+    assert {
+        item["ResponseHeadersPolicy"]["Id"]: item["ResponseHeadersPolicy"][
+            "ResponseHeadersPolicyConfig"
+        ]["Name"]
+        for item in managed_list["Items"]
+    } == {
+        "67f7725c-6f97-4210-82d7-5512b31e9d03": "Managed-SecurityHeadersPolicy",
+        "5cc3b908-e619-4b99-88e5-2cf7f45965bd": "Managed-CORS-With-Preflight",
+        "e61eb60c-9c35-4d20-a928-2b84e02af89c": "Managed-CORS-and-SecurityHeadersPolicy",
+        "60669652-455b-4ae9-85a4-c4c02393f86c": "Managed-SimpleCORS",
+        "eaab4381-ed33-4a86-88ca-d9558dc6cd63": "Managed-CORS-with-preflight-and-SecurityHeadersPolicy",
+    }
+    assert {item["Type"] for item in managed_list["Items"]} == {"managed"}
+
+    config = {
+        "Name": _name("site-headers"),
+        "Comment": "strict",
+        "SecurityHeadersConfig": {
+            "StrictTransportSecurity": {
+                "Override": True,
+                "IncludeSubdomains": True,
+                "Preload": True,
+                "AccessControlMaxAgeSec": 63072000,
+            },
+            "ContentSecurityPolicy": {
+                "Override": True,
+                "ContentSecurityPolicy": "default-src 'self'",
+            },
+        },
+        "CustomHeadersConfig": {
+            "Quantity": 1,
+            "Items": [{"Header": "X-Demo", "Value": "1", "Override": False}],
+        },
+    }
+    created = cloudfront.create_response_headers_policy(ResponseHeadersPolicyConfig=config)
+    policy_id = created["ResponseHeadersPolicy"]["Id"]
+    assert created["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"] == config
+    assert (
+        cloudfront.get_response_headers_policy_config(Id=policy_id)["ResponseHeadersPolicyConfig"]
+        == config
+    )
+    custom_ids = [
+        item["ResponseHeadersPolicy"]["Id"]
+        for item in cloudfront.list_response_headers_policies(Type="custom")[
+            "ResponseHeadersPolicyList"
+        ]["Items"]
+    ]
+    assert policy_id in custom_ids
+    assert SECURITY_HEADERS_POLICY_ID not in custom_ids
+
+    changed = {**config, "Comment": "stricter"}
+    updated = cloudfront.update_response_headers_policy(
+        Id=policy_id, IfMatch=created["ETag"], ResponseHeadersPolicyConfig=changed
+    )
+    assert updated["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"]["Comment"] == "stricter"
+    assert updated["ETag"] != created["ETag"]
+    got = cloudfront.get_response_headers_policy(Id=policy_id)
+    assert got["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"] == changed
+
+    with pytest.raises(ClientError, match="PreconditionFailed"):
+        cloudfront.delete_response_headers_policy(Id=policy_id, IfMatch=created["ETag"])
+    with pytest.raises(ClientError, match="IllegalDelete"):
+        cloudfront.delete_response_headers_policy(Id=SECURITY_HEADERS_POLICY_ID, IfMatch="any")
+    cloudfront.delete_response_headers_policy(Id=policy_id, IfMatch=updated["ETag"])
+    with pytest.raises(ClientError, match="NoSuchResponseHeadersPolicy"):
+        cloudfront.get_response_headers_policy(Id=policy_id)
+
+
+def test_cache_policies(cloudfront: Any) -> None:
+    """Managed cache policies carry AWS's documented TTLs and cache keys; custom ones round-trip."""
+    optimized = cloudfront.get_cache_policy(Id=CACHING_OPTIMIZED_ID)["CachePolicy"][
+        "CachePolicyConfig"
+    ]
+    assert optimized == {
+        "Name": "Managed-CachingOptimized",
+        "MinTTL": 1,
+        "DefaultTTL": 86400,
+        "MaxTTL": 31536000,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True,
+            "EnableAcceptEncodingBrotli": True,
+            "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "none"},
+        },
+    }
+    disabled = cloudfront.get_cache_policy_config(Id=CACHING_DISABLED_ID)["CachePolicyConfig"]
+    assert (disabled["MinTTL"], disabled["DefaultTTL"], disabled["MaxTTL"]) == (0, 0, 0)
+    assert disabled["ParametersInCacheKeyAndForwardedToOrigin"]["EnableAcceptEncodingGzip"] is False
+    managed = cloudfront.list_cache_policies(Type="managed")["CachePolicyList"]["Items"]
+    assert {
+        item["CachePolicy"]["Id"]: item["CachePolicy"]["CachePolicyConfig"]["Name"]
+        for item in managed
+    } == {
+        "658327ea-f89d-4fab-a63d-7e88639e58f6": "Managed-CachingOptimized",
+        "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": "Managed-CachingDisabled",
+        "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": "Managed-CachingOptimizedForUncompressedObjects",
+        "83da9c7e-98b4-4e11-a168-04f0df8e2c65": "UseOriginCacheControlHeaders",
+        "4cc15a8a-d715-48a4-82b8-cc0b614638fe": "UseOriginCacheControlHeaders-QueryStrings",
+    }
+    query_strings = next(
+        item["CachePolicy"]["CachePolicyConfig"]
+        for item in managed
+        if item["CachePolicy"]["Id"] == "4cc15a8a-d715-48a4-82b8-cc0b614638fe"
+    )
+    parameters = query_strings["ParametersInCacheKeyAndForwardedToOrigin"]
+    ttls = (query_strings["MinTTL"], query_strings["DefaultTTL"], query_strings["MaxTTL"])
+    assert ttls == (0, 0, 31536000)
+    assert parameters["HeadersConfig"]["Headers"]["Items"] == [
+        "Host",
+        "Origin",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+    ]
+    assert parameters["CookiesConfig"] == {"CookieBehavior": "all"}
+    assert parameters["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+
+    config = {
+        "Name": _name("site-cache"),
+        "MinTTL": 0,
+        "DefaultTTL": 3600,
+        "MaxTTL": 86400,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True,
+            "EnableAcceptEncodingBrotli": False,
+            "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {
+                "QueryStringBehavior": "whitelist",
+                "QueryStrings": {"Quantity": 1, "Items": ["v"]},
+            },
+        },
+    }
+    created = cloudfront.create_cache_policy(CachePolicyConfig=config)
+    policy_id = created["CachePolicy"]["Id"]
+    assert created["CachePolicy"]["CachePolicyConfig"] == config
+    assert cloudfront.get_cache_policy_config(Id=policy_id)["CachePolicyConfig"] == config
+    custom = cloudfront.list_cache_policies(Type="custom")["CachePolicyList"]["Items"]
+    assert [item["Type"] for item in custom if item["CachePolicy"]["Id"] == policy_id] == ["custom"]
+    assert CACHING_OPTIMIZED_ID not in {item["CachePolicy"]["Id"] for item in custom}
+    with pytest.raises(ClientError, match="CachePolicyAlreadyExists"):
+        cloudfront.create_cache_policy(CachePolicyConfig=config)
+
+    cloudfront.delete_cache_policy(Id=policy_id, IfMatch=created["ETag"])
+    with pytest.raises(ClientError, match="NoSuchCachePolicy"):
+        cloudfront.get_cache_policy(Id=policy_id)
+
+
+def test_conditioned_bucket_policy_does_not_block_the_owner(s3: Any, client: ClientFactory) -> None:
+    """The usual OAC bucket policy must let the owner work and still keep anonymous callers out."""
+    bucket = _name("site-bucket")
+    s3.create_bucket(Bucket=bucket)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowCloudFrontServicePrincipal",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": DISTRIBUTION_ARN}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"<h1>hi</h1>")
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"<h1>hello</h1>")
+    assert s3.get_object(Bucket=bucket, Key="index.html")["Body"].read() == b"<h1>hello</h1>"
+    assert s3.head_object(Bucket=bucket, Key="index.html")["ContentLength"] == len(
+        b"<h1>hello</h1>"
+    )
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["index.html"]
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == policy
+
+    anonymous = client("s3", config=Config(signature_version=UNSIGNED))
+    with pytest.raises(ClientError, match="403"):
+        anonymous.get_object(Bucket=bucket, Key="index.html")
+
+
+def test_unconditioned_deny_is_still_enforced(s3: Any) -> None:
+    """The patch only skips what moto cannot evaluate; a plain Deny for everyone still bites."""
+    bucket = _name("locked-bucket")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"x")
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    with pytest.raises(ClientError, match="403"):
+        s3.get_object(Bucket=bucket, Key="secret.txt")
+
+
+def test_distribution_and_invalidation_status(cloudfront: Any) -> None:
+    """New distributions are Deployed; tests can pin Status, LastModifiedTime and invalidations."""
+    before = datetime.now(UTC).replace(microsecond=0)
+    created = cloudfront.create_distribution(DistributionConfig=_distribution_config())[
+        "Distribution"
+    ]
+    distribution_id = created["Id"]
+    assert created["Status"] == "Deployed"
+    assert created["LastModifiedTime"] >= before
+
+    last_modified = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
+    motoext.set_distribution_status(distribution_id, "InProgress", last_modified)
+    for _ in range(2):  # reads must not move a pinned status on
+        fetched = cloudfront.get_distribution(Id=distribution_id)["Distribution"]
+        assert (fetched["Status"], fetched["LastModifiedTime"]) == ("InProgress", last_modified)
+    listed = _listed(cloudfront, distribution_id)
+    assert (listed["Status"], listed["LastModifiedTime"]) == ("InProgress", last_modified)
+
+    motoext.set_distribution_status(distribution_id, "Deployed")
+    fetched = cloudfront.get_distribution(Id=distribution_id)["Distribution"]
+    assert (fetched["Status"], fetched["LastModifiedTime"]) == ("Deployed", last_modified)
+
+    invalidation = cloudfront.create_invalidation(
+        DistributionId=distribution_id,
+        InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]},
+            "CallerReference": _name("inv"),
+        },
+    )["Invalidation"]
+    assert invalidation["Status"] == "Completed"
+    motoext.set_invalidation_status(distribution_id, invalidation["Id"], "InProgress")
+    got = cloudfront.get_invalidation(DistributionId=distribution_id, Id=invalidation["Id"])[
+        "Invalidation"
+    ]
+    assert got["Status"] == "InProgress"
+    summaries = cloudfront.list_invalidations(DistributionId=distribution_id)["InvalidationList"][
+        "Items"
+    ]
+    assert [summary["Status"] for summary in summaries] == ["InProgress"]
+
+    with pytest.raises(ValueError):
+        motoext.set_distribution_status(distribution_id, "Done")
