@@ -277,6 +277,13 @@ def test_keys_are_url_decoded_and_the_query_ignored(make_edge, pki):
     assert response.content == b"spaced"
 
 
+def test_cache_control_from_the_origin_is_passed_through(make_edge, pki):
+    cached = S3Object(b"body{}", "text/css", '"c"', datetime.now(timezone.utc), "max-age=31536000")
+    edge = make_edge(MemorySource(objects={"assets/site.css": cached}))
+    assert get(edge, "assets/site.css", pki).headers["Cache-Control"] == "max-age=31536000"
+    assert "Cache-Control" not in get(edge, "index.html", pki).headers
+
+
 def test_config_changes_apply_to_the_next_request(make_edge, pki):
     source = MemorySource()
     edge = make_edge(source)
@@ -589,7 +596,9 @@ def test_boto_edge_source_serves_the_bucket_from_moto(make_edge, pki, monkeypatc
         s3 = boto3.client("s3", **client_args)
         cloudfront = boto3.client("cloudfront", **client_args)
         s3.create_bucket(Bucket="demo-site")
-        s3.put_object(Bucket="demo-site", Key="index.html", Body=INDEX, ContentType="text/html")
+        s3.put_object(
+            Bucket="demo-site", Key="index.html", Body=INDEX, ContentType="text/html", CacheControl="max-age=300"
+        )
         created = cloudfront.create_distribution(
             DistributionConfig={
                 "CallerReference": "edge-test",
@@ -621,6 +630,8 @@ def test_boto_edge_source_serves_the_bucket_from_moto(make_edge, pki, monkeypatc
         assert response.status_code == 200
         assert response.content == INDEX
         assert response.headers["Content-Type"] == "text/html"
+        assert response.headers["Cache-Control"] == "max-age=300"
+        assert response.headers["ETag"].startswith('"')
         assert get(edge, "missing.html", pki).status_code == 403
         redirect = requests.get(edge.http_url, allow_redirects=False, timeout=5)
         assert redirect.status_code == 301

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _pytest.mark.expression import Expression
 
 from . import __version__, guard
 from .aws import Aws, AwsRegistry
-from _pytest.mark.expression import Expression
-
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .evidence import Evidence
@@ -92,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
     group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
                     help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
-    group.addoption("--demo", action="store_true", default=None,
+    group.addoption("--demo", dest="edgeaudit_demo", action="store_true", default=None,
                     help="run against the embedded demo environment (moto + a local HTTPS edge)")
     group.addoption("--target", dest="edgeaudit_targets", action="append", metavar="NAME",
                     help="check only this target (repeatable; default all; env EDGEAUDIT_TARGET, comma-separated)")
@@ -119,7 +118,7 @@ def _setting(config: pytest.Config, name: str, env: str) -> Any:
         return value
     if os.environ.get(env):
         raw = os.environ[env]
-        if name in ("demo", "edgeaudit_no_report"):
+        if name in ("edgeaudit_demo", "edgeaudit_no_report"):
             return raw.lower() in ("1", "true", "yes", "on")
         return [v.strip() for v in raw.split(",") if v.strip()] if name == "edgeaudit_targets" else raw
     return config.getini(name)
@@ -151,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     state.worker = workerinput is not None
     state.suites_dir = (config.rootpath / config.getini("edgeaudit_suites")).resolve()
-    demo = bool(_setting(config, "demo", "EDGEAUDIT_DEMO"))
+    demo = bool(_setting(config, "edgeaudit_demo", "EDGEAUDIT_DEMO"))
     if state.worker:
         shared = workerinput.get("edgeaudit")
         if not shared:

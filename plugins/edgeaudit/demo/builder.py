@@ -51,6 +51,8 @@ class SiteSpec:
     # certificate (EA-TLS-01)
     cert_days_left: int = 200
     cert_lifetime_days: int = 395
+    # headers the origin adds to every answer, e.g. (("X-Powered-By", "Express"),)
+    origin_headers: tuple[tuple[str, str], ...] = ()
     # bucket (EA-S3-*)
     block_public_access: bool = True
     versioning: bool = True
@@ -165,8 +167,7 @@ class Builder:
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
 
         cert = self._certificate(spec)
-        cert_arn = self.client("acm").import_certificate(Certificate=cert.cert_pem, PrivateKey=cert.key_pem,
-                                                         CertificateChain=self.ca.cert_pem)["CertificateArn"]
+        cert_arn = self._acm_certificate(spec, cert)
         cert_file, key_file = cert.write(self.workdir, f"{spec.name}-{suffix}")
         web_acl_arn = self._web_acl(spec.name, suffix)
         distribution_id = self._distribution(spec, bucket, suffix, cert_arn, web_acl_arn)
@@ -178,7 +179,8 @@ class Builder:
         source = BotoEdgeSource(endpoint_url=self.endpoint_url, distribution_id=distribution_id, bucket=bucket,
                                 region=spec.region, credentials=(CREDENTIALS["aws_access_key_id"],
                                                                  CREDENTIALS["aws_secret_access_key"]))
-        edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name).start()
+        edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
+                    extra_headers=dict(spec.origin_headers)).start()
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
                          {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn})
 
@@ -187,6 +189,15 @@ class Builder:
         now = dt.datetime.now(dt.timezone.utc)
         not_before = now - dt.timedelta(days=spec.cert_lifetime_days - spec.cert_days_left) + dt.timedelta(hours=1)
         return self.ca.issue(["localhost", "127.0.0.1"], days_valid=spec.cert_lifetime_days, not_before=not_before)
+
+    def _acm_certificate(self, spec: SiteSpec, cert: Any) -> str:
+        """The edge's certificate in ACM (us-east-1); ACM refuses an expired one, as AWS does,
+        so an expired edge gets a requested certificate in its place."""
+        acm = self.client("acm")
+        if spec.cert_days_left <= 0:
+            return acm.request_certificate(DomainName="localhost", ValidationMethod="DNS")["CertificateArn"]
+        return acm.import_certificate(Certificate=cert.cert_pem, PrivateKey=cert.key_pem,
+                                      CertificateChain=self.ca.cert_pem)["CertificateArn"]
 
     def _web_acl(self, name: str, suffix: str) -> str:
         waf = self.client("wafv2")

@@ -8,10 +8,10 @@ through an ``EdgeSource`` on every request and serves the origin bucket's
 objects the way that config says. Change the config through the API and the
 next request shows it; that is how tests break one thing at a time.
 
-What is modelled: the viewer TLS policy (minimum version and a cipher list close
-to CloudFront's security policies), the default root object, cache behaviours
-chosen by path pattern, viewer protocol policy, allowed methods, S3-through-OAC
-answers (403 AccessDenied for a missing key), custom error responses,
+What is modelled: the viewer TLS policy (minimum version and a cipher list
+close to CloudFront's security policies), the default root object, cache behaviours chosen by path pattern, viewer
+protocol policy, allowed methods, S3-through-OAC answers (403 AccessDenied for
+a missing key; Cache-Control passed through), custom error responses,
 compression, response headers policies, and the headers CloudFront adds
 (X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age). Nothing is actually cached:
 objects are read from the origin on every request and X-Cache only tracks
@@ -108,6 +108,7 @@ class S3Object:
     content_type: str
     etag: str
     last_modified: datetime
+    cache_control: str = ""
 
 
 class EdgeSource(Protocol):
@@ -201,6 +202,7 @@ class BotoEdgeSource:
             content_type=answer.get("ContentType") or "binary/octet-stream",
             etag=answer.get("ETag", ""),
             last_modified=answer.get("LastModified") or datetime.now(timezone.utc),
+            cache_control=answer.get("CacheControl") or "",
         )
 
     def _cached(self, name: str, fetch: Any) -> Any:
@@ -782,6 +784,8 @@ def _object_reply(status: int, found: S3Object, server_header: str) -> Reply:
         modified = modified.replace(tzinfo=timezone.utc)
     modified = modified.astimezone(timezone.utc)
     reply.headers.set("Last-Modified", email.utils.format_datetime(modified, usegmt=True))
+    if found.cache_control:
+        reply.headers.set("Cache-Control", found.cache_control)
     reply.headers.set("Server", server_header)
     return reply
 

@@ -1,0 +1,88 @@
+"""Shared set-up for the project's own tests: one moto server per test session (the demo
+environment with no sites), sites built into it on demand, and a runner that runs the suite
+the way a user does, in a subprocess, against those sites."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeaudit.demo.environment import DemoEnvironment
+
+REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> DemoEnvironment:
+    """A moto server on loopback; tests add the sites they need with world.add(SiteSpec(...))."""
+    env = DemoEnvironment.start(specs=[], workdir=tmp_path_factory.mktemp("world"))
+    yield env
+    env.stop()
+
+
+@dataclass
+class Run:
+    """One run of the suite: its exit code, output and reports."""
+
+    returncode: int
+    output: str
+    report_dir: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        paths = sorted(self.report_dir.glob("*.json"))
+        assert paths, f"no JSON report in {self.report_dir}:\n{self.output}"
+        return json.loads(paths[-1].read_text())
+
+    @property
+    def html(self) -> str:
+        paths = sorted(self.report_dir.glob("*.html"))
+        assert paths, f"no HTML report in {self.report_dir}:\n{self.output}"
+        return paths[-1].read_text()
+
+    def result(self, control: str, target: str) -> dict[str, Any]:
+        matches = [r for r in self.report["results"] if r["control"] == control and r["target"] == target]
+        assert len(matches) == 1, f"{len(matches)} results for {control}[{target}]:\n{self.output}"
+        return matches[0]
+
+    def outcomes(self, target: str) -> dict[str, str]:
+        return {r["control"]: r["outcome"] for r in self.report["results"] if r["target"] == target}
+
+
+def run_suite(*args: str, cwd: Path = REPO, env: dict[str, str | None] | None = None,
+              report_dir: Path, timeout: float = 600) -> Run:
+    """`python -m pytest <args>` in a subprocess, reports into report_dir."""
+    environ = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    command = [sys.executable, "-m", "pytest", *args, "--report-dir", str(report_dir), "-p", "no:cacheprovider"]
+    done = subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout)
+    return Run(done.returncode, done.stdout + done.stderr, report_dir)
+
+
+@pytest.fixture
+def suite_runner(world: DemoEnvironment, tmp_path: Path):
+    """Run the project's suites/ against a config written for the given sites."""
+
+    def run(sites: list[Any], *args: str, config_extra: dict[str, Any] | None = None,
+            env: dict[str, str | None] | None = None) -> Run:
+        config = tmp_path / "edgeaudit.toml"
+        document = {**(config_extra or {}), "targets": [site.target_entry() for site in sites]}
+        from edgeaudit import tomlwrite
+
+        config.write_text(tomlwrite.dumps(document))
+        return run_suite("suites", "--edgeaudit-config", str(config), *args,
+                         env={**world.aws_env, **(env or {})}, report_dir=tmp_path / "reports")
+
+    return run
