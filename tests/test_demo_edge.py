@@ -284,6 +284,28 @@ def test_cache_control_from_the_origin_is_passed_through(make_edge, pki):
     assert "Cache-Control" not in get(edge, "index.html", pki).headers
 
 
+def test_a_disabled_distribution_serves_nothing(make_edge, pki):
+    source = secured_source()
+    edge = make_edge(source)
+    source.config["Enabled"] = False
+    response = get(edge, "", pki)
+    assert response.status_code == 403
+    assert response.headers["Server"] == "CloudFront"
+    assert "Strict-Transport-Security" not in response.headers
+    assert requests.get(edge.http_url, allow_redirects=False, timeout=5).status_code == 403
+
+
+def test_a_failing_source_is_a_502_not_a_crash(make_edge, pki):
+    class Broken(MemorySource):
+        def get_object(self, key: str) -> S3Object | None:
+            raise ConnectionError("origin unreachable")
+
+    edge = make_edge(Broken())
+    assert get(edge, "index.html", pki).status_code == 502
+    assert "origin unreachable" in edge.errors[-1]
+    assert get(edge, "index.html", pki).status_code == 502
+
+
 def test_config_changes_apply_to_the_next_request(make_edge, pki):
     source = MemorySource()
     edge = make_edge(source)

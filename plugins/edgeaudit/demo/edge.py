@@ -8,17 +8,18 @@ through an ``EdgeSource`` on every request and serves the origin bucket's
 objects the way that config says. Change the config through the API and the
 next request shows it; that is how tests break one thing at a time.
 
-What is modelled: the viewer TLS policy (minimum version and a cipher list
-close to CloudFront's security policies), the default root object, cache behaviours chosen by path pattern, viewer
-protocol policy, allowed methods, S3-through-OAC answers (403 AccessDenied for
-a missing key; Cache-Control passed through), custom error responses,
-compression, response headers policies, and the headers CloudFront adds
-(X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age). Nothing is actually cached:
-objects are read from the origin on every request and X-Cache only tracks
-whether a path was fetched before.
+What is modelled: a disabled distribution (403 for everything), the viewer
+TLS policy (minimum version and a cipher list close to CloudFront's security
+policies), the default root object, cache behaviours chosen by path pattern,
+viewer protocol policy, allowed methods, S3-through-OAC answers (403
+AccessDenied for a missing key; Cache-Control passed through), custom error
+responses, compression, response headers policies, and the headers CloudFront
+adds (X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age). Nothing is actually
+cached: objects are read from the origin on every request and X-Cache only
+tracks whether a path was fetched before.
 
 Responses the edge makes itself (HTTP to HTTPS redirect, https-only and
-method refusals) get no response headers policy; origin answers, including
+method refusals, a disabled distribution) get no response headers policy; origin answers, including
 errors and custom error pages, do.
 """
 
@@ -273,6 +274,7 @@ class Edge:
         self.name = name
         self.server_header = server_header
         self.extra_headers = dict(extra_headers or {})
+        self.errors: list[str] = []
         self.missing_object_status = missing_object_status
         self.requests_seen: list[tuple[str, str, str]] = []
         self.tls_policy: str | None = None
@@ -389,7 +391,8 @@ class Edge:
         """Answer one request as CloudFront would; never raises."""
         try:
             return self._respond(scheme, method, target, request_headers)
-        except Exception:
+        except Exception as exc:  # kept for tests: an origin fault shows as a 502, as on CloudFront
+            self.errors.append(f"{method} {target}: {type(exc).__name__}: {exc}")
             return self._edge_error(502, "CloudFront wasn't able to connect to the origin.")
 
     def _respond(self, scheme: str, method: str, target: str, request_headers: Any) -> Reply:
@@ -397,6 +400,8 @@ class Edge:
         if path is None:
             return self._edge_error(400, "Bad request.")
         config = self.source.distribution_config()
+        if not config.get("Enabled", True):
+            return self._edge_error(403, "The distribution is disabled.")
         behaviour = select_behaviour(config, path)
 
         if scheme == "http":
