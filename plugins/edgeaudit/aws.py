@@ -46,9 +46,13 @@ class NotEvaluated(Exception):
 
 class AccessDeniedError(NotEvaluated):
     def __init__(self, action: str, resource: str, detail: str) -> None:
-        self.action = action
+        self.action, self._parts = action, (action, resource, detail)
         super().__init__(f"AccessDenied: the credentials lack {action}"
                          f"{' on ' + resource if resource else ''} ({detail})")
+
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str]]:
+        return (AccessDeniedError, self._parts)  # the read cache hands out copies
 
 
 def iam_action(service: str, operation: str) -> str:

@@ -19,8 +19,8 @@ cached: objects are read from the origin on every request and X-Cache only
 tracks whether a path was fetched before.
 
 Responses the edge makes itself (HTTP to HTTPS redirect, https-only and
-method refusals, a disabled distribution) get no response headers policy; origin answers, including
-errors and custom error pages, do.
+method refusals, a disabled distribution) get no response headers policy;
+origin answers, including errors and custom error pages, do.
 """
 
 from __future__ import annotations
