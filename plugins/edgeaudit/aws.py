@@ -150,7 +150,8 @@ class CachedClient:
         self._resource = resource
 
     def _call(self, method: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
-        operation = self.raw.meta.method_to_api_mapping.get(method, method)
+        base = method.removeprefix("paginate:")
+        operation = self.raw.meta.method_to_api_mapping.get(base, base)
         key = f"{self._scope}|{method}|{json.dumps(params, sort_keys=True, default=str)}"
 
         def guarded() -> Any:

@@ -1,0 +1,38 @@
+"""The JSON report's shape (DESIGN.md, schema edgeaudit.report/1), checked field by field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+RUN = {"started": str, "finished": str, "selection": str, "demo": bool, "tool_version": str, "targets": list,
+       "aws_account": (str, type(None)), "api_calls": int}
+SUMMARY = {"passed": int, "warned": int, "failed": int, "error": int, "skipped": int, "waived": int,
+           "failed_by_severity": dict}
+RESULT = {"control": str, "target": str, "nodeid": str, "title": str, "severity": str, "cadence": list,
+          "categories": list, "outcome": str, "resource": str, "message": str, "evidence": dict,
+          "remediation": str, "frameworks": dict, "waiver": (dict, type(None)), "duration_s": (int, float)}
+OUTCOMES = {"passed", "warned", "failed", "error", "skipped", "waived"}
+
+
+def _fields(where: str, value: dict[str, Any], spec: dict[str, Any]) -> None:
+    for key, kind in spec.items():
+        assert key in value, f"{where}.{key} missing"
+        assert isinstance(value[key], kind), f"{where}.{key} is {type(value[key]).__name__}"
+
+
+def validate(report: dict[str, Any]) -> None:
+    assert report["schema"] == "edgeaudit.report/1"
+    assert isinstance(report["complete"], bool)
+    _fields("run", report["run"], RUN)
+    assert ISO.match(report["run"]["started"]) and ISO.match(report["run"]["finished"])
+    _fields("summary", report["summary"], SUMMARY)
+    assert set(report["summary"]["failed_by_severity"]) == {"P1", "P2", "P3", "P4"}
+    for i, result in enumerate(report["results"]):
+        _fields(f"results[{i}]", result, RESULT)
+        assert re.match(r"^EA-[A-Z0-9]+-\d{2}$", result["control"])
+        assert result["severity"] in {"P1", "P2", "P3", "P4"}
+        assert result["outcome"] in OUTCOMES
+    counted = {outcome: sum(r["outcome"] == outcome for r in report["results"]) for outcome in OUTCOMES}
+    assert counted == {k: report["summary"][k] for k in OUTCOMES}

@@ -1,0 +1,56 @@
+"""The newcomer's path: `pytest -m daily --demo` writes a real report, with or without xdist."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import report_schema
+from conftest import REPO, run_suite
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory):
+    return run_suite("-m", "daily", "--demo", cwd=REPO, report_dir=tmp_path_factory.mktemp("daily"))
+
+
+def test_daily_demo_writes_html_and_json(daily):
+    names = sorted(p.name for p in daily.report_dir.iterdir())
+    assert any(re.fullmatch(r"daily-\d{8}T\d{6}Z\.html", n) for n in names), names
+    assert any(re.fullmatch(r"daily-\d{8}T\d{6}Z\.json", n) for n in names), names
+    assert "history.jsonl" in names
+
+
+def test_daily_demo_report_is_complete_and_valid(daily):
+    report = daily.report
+    report_schema.validate(report)
+    assert report["complete"] is True and report["run"]["demo"] is True
+    assert report["run"]["selection"] == "daily"
+    assert report["run"]["api_calls"] > 0
+    pairs = [(r["control"], r["target"]) for r in report["results"]]
+    assert len(pairs) == len(set(pairs)), "one result per control and target"
+    assert all("daily" in r["cadence"] for r in report["results"])
+    assert {"EA-DEP-01", "EA-SITE-01", "EA-SITE-02", "EA-HDR-01", "EA-TLS-01"} <= {c for c, _ in pairs}
+
+
+def test_demo_certificate_warns_as_documented(daily):
+    tls = daily.result("EA-TLS-01", "www")
+    assert tls["outcome"] == "warned"
+    assert tls["evidence"]["days_left"] == 20
+
+
+def test_demo_html_shows_verdict_and_demo_banner(daily):
+    html = daily.html
+    assert "edgeaudit-verdict" in html and "DEMO" in html
+    assert "EA-TLS-01" in html
+
+
+def test_xdist_gives_the_same_results(daily, tmp_path):
+    parallel = run_suite("-m", "daily", "--demo", "-n", "2", cwd=REPO, report_dir=tmp_path / "reports")
+    def outcomes(run):
+        return {(r["control"], r["target"], r["outcome"]) for r in run.report["results"]}
+    assert parallel.report["complete"] is True, parallel.output
+    assert outcomes(parallel) == outcomes(daily)
+    assert parallel.returncode == daily.returncode
+    assert parallel.report["run"]["api_calls"] > 0
