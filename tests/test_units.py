@@ -174,6 +174,7 @@ def test_iam_actions_of_s3_operations():
     assert iam_action("s3", "GetPublicAccessBlock") == "s3:GetBucketPublicAccessBlock"
     assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
     assert iam_action("cloudfront", "GetDistribution") == "cloudfront:GetDistribution"
+    assert iam_action("s3control", "GetPublicAccessBlock") == "s3:GetAccountPublicAccessBlock"
 
 
 # --- results and reports ------------------------------------------------------------------------

@@ -39,6 +39,8 @@ S3_ACTIONS = {
     "ListMultipartUploads": "ListBucketMultipartUploads",
 }
 
+S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
+
 
 class NotEvaluated(Exception):
     """The control could not gather its data; the report shows an `error` with this message."""
@@ -59,6 +61,8 @@ def iam_action(service: str, operation: str) -> str:
     """The IAM action a call needs, e.g. ('s3', 'GetPublicAccessBlock') -> s3:GetBucketPublicAccessBlock."""
     if service == "s3":
         return f"s3:{S3_ACTIONS.get(operation, operation)}"
+    if service == "s3control":  # account-level S3 settings use the s3 prefix
+        return f"s3:{S3CONTROL_ACTIONS.get(operation, operation)}"
     return f"{service}:{operation}"
 
 
