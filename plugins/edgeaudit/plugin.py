@@ -9,6 +9,7 @@ turns each control's reports into one result, and writes the JSON and HTML repor
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import datetime as dt
 import os
@@ -41,6 +42,7 @@ class RunState:
     """Everything the plugin knows about the current run; one per process."""
 
     active: bool = False
+    catalog: bool = False
     worker: bool = False
     config: Config | None = None
     demo: Any = None
@@ -101,6 +103,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
     group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
                     help="write no report files")
+    group.addoption("--edgeaudit-catalog", dest="edgeaudit_catalog", action="store_true", default=False,
+                    help=argparse.SUPPRESS)  # `edgeaudit controls`: collect with a placeholder target
     parser.addini("edgeaudit_config", f"config file (default {DEFAULT_CONFIG_NAME})", default="")
     parser.addini("edgeaudit_demo", "run against the embedded demo environment", type="bool", default=False)
     parser.addini("edgeaudit_targets", "targets to check (default all)", type="args", default=[])
@@ -151,6 +155,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state.worker = workerinput is not None
     state.suites_dir = (config.rootpath / config.getini("edgeaudit_suites")).resolve()
     demo = bool(_setting(config, "edgeaudit_demo", "EDGEAUDIT_DEMO"))
+    if config.getoption("edgeaudit_catalog"):
+        state.active, state.no_report, state.catalog = True, True, True
+        state.config = Config(None, (Target("catalog", "https://catalog.invalid/", "-", "-"),), Thresholds())
+        return
     if state.worker:
         shared = workerinput.get("edgeaudit")
         if not shared:
@@ -458,7 +466,7 @@ def _aws_account(state: RunState) -> str | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
-    if not state.active or state.worker or state.config is None:
+    if not state.active or state.worker or state.catalog or state.config is None:
         return
     results = sorted(state.results.values(), key=lambda r: (r["control"], r["target"], r["nodeid"]))
     if not results and not state.expected:

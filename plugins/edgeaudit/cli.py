@@ -1,0 +1,79 @@
+"""The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
+the collected suites for auditors. It never calls AWS."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .results import SEVERITY_RANK, ControlSpec
+
+
+class _CatalogCollector:
+    """Collects each control's spec once, whatever the number of targets."""
+
+    def __init__(self) -> None:
+        self.controls: dict[str, dict[str, Any]] = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            spec = ControlSpec.of(item)
+            if spec is not None:
+                self.controls.setdefault(spec.id, {
+                    "id": spec.id, "title": spec.title, "severity": spec.severity,
+                    "cadence": list(spec.cadence), "categories": list(spec.categories),
+                    "frameworks": spec.frameworks, "remediation": spec.remediation,
+                    "test": item.nodeid.split("[", 1)[0],
+                })
+
+
+def catalog(suites: str) -> list[dict[str, Any]]:
+    collector = _CatalogCollector()
+    args = [suites, "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider", "-p", "no:terminal",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    with contextlib.redirect_stdout(io.StringIO()) as output:
+        code = pytest.main(args, plugins=[collector])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        sys.stderr.write(output.getvalue())
+        raise SystemExit(1)
+    return sorted(collector.controls.values(), key=lambda c: (c["id"].rsplit("-", 1)[0], c["id"]))
+
+
+def markdown(controls: list[dict[str, Any]]) -> str:
+    lines = ["| id | severity | title | cadence | categories | frameworks |", "|---|---|---|---|---|---|"]
+    for c in controls:
+        frameworks = ", ".join(f"{k} {v}" for k, v in c["frameworks"].items())
+        lines.append(f"| {c['id']} | {c['severity']} | {c['title']} | {', '.join(c['cadence'])} | "
+                     f"{', '.join(c['categories'])} | {frameworks} |")
+    counts = {level: sum(c["severity"] == level for c in controls) for level in SEVERITY_RANK}
+    lines.append("")
+    lines.append(f"{len(controls)} controls: " + ", ".join(f"{n} {level}" for level, n in counts.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
+                                     "static sites on S3 + CloudFront (run the controls with pytest)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    controls = commands.add_parser("controls", help="the control catalog of the collected suites")
+    controls.add_argument("--format", choices=("md", "json"), default="md")
+    controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
+    args = parser.parse_args(argv)
+    if args.command == "controls":
+        if not Path(args.suites).exists():
+            parser.error(f"no folder of controls at {args.suites}")
+        found = catalog(args.suites)
+        sys.stdout.write((json.dumps(found, indent=2) if args.format == "json" else markdown(found)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
