@@ -16,6 +16,8 @@ def daily(tmp_path_factory):
 
 
 def test_daily_demo_writes_html_and_json(daily):
+    # --report-dir DIR (two words) must not move pytest's rootdir to DIR
+    assert f"rootdir: {REPO}" in daily.output and "testpaths: suites" in daily.output
     names = sorted(p.name for p in daily.report_dir.iterdir())
     assert any(re.fullmatch(r"daily-\d{8}T\d{6}Z\.html", n) for n in names), names
     assert any(re.fullmatch(r"daily-\d{8}T\d{6}Z\.json", n) for n in names), names

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
 from . import __version__, guard
@@ -113,6 +114,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
     parser.addini("edgeaudit_suites", "the folder of controls (every test there must be a control)",
                   default="suites")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Find the rootdir again once our options are known.
+
+    pytest settles its rootdir and ini file before it loads plugins, so in `--report-dir DIR`
+    or `--edgeaudit-config FILE` (two words) the value was taken for a test path, and a
+    rootdir elsewhere loses the project's ini (testpaths, markers). Redo that step with the
+    real test paths; the ini's addopts are added back in front of the arguments.
+    """
+    known = early_config.known_args_namespace
+    if known.rootdir or known.inifilename:
+        return
+    found = determine_setup(inifile=None, override_ini=known.override_ini, args=known.file_or_dir,
+                            rootdir_cmd_arg=None, invocation_dir=early_config.invocation_params.dir)
+    rootpath, inipath, inicfg = found[:3]
+    if rootpath == early_config.rootpath and inipath == early_config.inipath:
+        return
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._inicache.clear()
+    early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    known.confcutdir = str(inipath.parent if inipath else rootpath)
+    args[:0] = early_config.getini("addopts")
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> Any:
