@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -56,3 +57,20 @@ def test_xdist_gives_the_same_results(daily, tmp_path):
     assert outcomes(parallel) == outcomes(daily)
     assert parallel.returncode == daily.returncode
     assert parallel.report["run"]["api_calls"] > 0
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    """`pytest --demo` with every marker: every control the demo can run."""
+    return run_suite("--demo", cwd=REPO, report_dir=tmp_path_factory.mktemp("all"))
+
+
+def test_readme_policy_grants_every_call_the_suite_makes(everything):
+    from edgeaudit.aws import iam_action
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## The read-only IAM policy", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    granted = set(json.loads(block)["Statement"][0]["Action"])
+    called = {iam_action(*operation.split(":")) for operation in everything.report["run"]["api_calls_by_operation"]}
+    assert called, everything.output
+    assert called <= granted, f"missing from the README's policy: {sorted(called - granted)}"
