@@ -11,6 +11,7 @@ import pytest
 
 from edgeaudit import tomlwrite
 from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.environment import attested
 
 from conftest import Run, run_suite
 
@@ -45,7 +46,7 @@ def fleet(world, tmp_path_factory) -> Run:
     sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in BROKEN.items()]
     workdir = tmp_path_factory.mktemp("fleet")
     config = workdir / "edgeaudit.toml"
-    config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+    config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites], "attestations": attested()}))
     return run_suite("suites", "--edgeaudit-config", str(config), env=world.aws_env, report_dir=workdir / "reports")
 
 

@@ -1,9 +1,12 @@
 """The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
-the collected suites for auditors. It never calls AWS."""
+the collected suites for auditors; `edgeaudit attest` records a manual control in the config.
+It never calls AWS."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 import contextlib
 import io
 import json
@@ -13,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from .attestations import MANUAL_CONTROLS, append, entry
+from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .results import SEVERITY_RANK, ControlSpec
 
 
@@ -59,6 +64,20 @@ def markdown(controls: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _attest(args: argparse.Namespace) -> int:
+    path = args.config or Path(os.environ.get("EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME)
+    new = entry(args.control, args.by, args.evidence, status=args.status, date=args.date, expires=args.expires,
+                target=args.target, note=args.note)
+    try:
+        written = append(path, new)
+    except ConfigError as exc:
+        sys.stderr.write(f"edgeaudit attest: {exc}\n")
+        return 2
+    sys.stdout.write(f"attested {args.control} ({args.status}) by {args.by} in {written}, "
+                     f"expires {new['expires'].isoformat()}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
@@ -66,7 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
     controls.add_argument("--format", choices=("md", "json"), default="md")
     controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
+    attest = commands.add_parser("attest", help="record that a manual control (EA-MAN-*) was done")
+    attest.add_argument("control", choices=sorted(MANUAL_CONTROLS), metavar="CONTROL",
+                        help="the manual control, e.g. EA-MAN-04")
+    attest.add_argument("--by", required=True, help="who did it, e.g. 'J. Doe (ops)'")
+    attest.add_argument("--evidence", required=True, help="URL of the evidence (ticket, minutes, report)")
+    attest.add_argument("--status", choices=("passed", "failed"), default="passed")
+    attest.add_argument("--date", type=dt.date.fromisoformat, help="when it was done (default today)")
+    attest.add_argument("--expires", type=dt.date.fromisoformat,
+                        help="until when it holds (default: the control's cadence, 32 or 93 days)")
+    attest.add_argument("--target", help="the target it concerns (default: all targets)")
+    attest.add_argument("--note")
+    attest.add_argument("--config", type=Path, default=None,
+                        help=f"config file (default $EDGEAUDIT_CONFIG or ./{DEFAULT_CONFIG_NAME})")
     args = parser.parse_args(argv)
+    if args.command == "attest":
+        return _attest(args)
     if args.command == "controls":
         if not Path(args.suites).exists():
             parser.error(f"no folder of controls at {args.suites}")

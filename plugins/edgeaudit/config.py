@@ -51,6 +51,8 @@ class Target:
     profile: str | None = None
     role_arn: str | None = None
     external_id: str | None = None
+    cost_tag: tuple[str, str] | None = None   # (key, value) of the cost allocation tag of the site
+    price_class: str | None = None            # the CloudFront price class the site should use
 
     @property
     def host(self) -> str:
@@ -163,6 +165,19 @@ def _url(value: Any) -> str:
     return value
 
 
+def _tag(value: Any) -> tuple[str, str]:
+    if not isinstance(value, dict) or set(value) != {"key", "value"} or not all(
+            isinstance(v, str) and v for v in value.values()):
+        raise TypeError('an inline table { key = "...", value = "..." }')
+    return (value["key"], value["value"])
+
+
+def _price_class(value: Any) -> str:
+    if value not in ("PriceClass_100", "PriceClass_200", "PriceClass_All"):
+        raise TypeError('one of "PriceClass_100", "PriceClass_200", "PriceClass_All"')
+    return value
+
+
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
     if not paths or not all(p.startswith("/") for p in paths):
@@ -179,6 +194,7 @@ TARGET_SCHEMA: _Schema = {
     "replica_bucket": (_str, False), "scratch_bucket": (_str, False), "monthly_budget_usd": (_number, False),
     "allowed_writers": (_str_list, False), "stack_name": (_str, False), "crux_api_key_env": (_str, False),
     "profile": (_str, False), "role_arn": (_str, False), "external_id": (_str, False),
+    "cost_tag": (_tag, False), "price_class": (_price_class, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
@@ -188,7 +204,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
-TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations")
+TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations", "attestations_file")
 
 
 class _Validator:
@@ -305,7 +321,31 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CAT
     targets = check.targets(data.get("targets"))
     waivers = tuple(Waiver(**v) for v in check.entries("waivers", data.get("waivers", []), WAIVER_SCHEMA, targets))
     attestations = check.attestations(data.get("attestations", []), targets)
+    if "attestations_file" in data:
+        attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
     return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides)
+
+
+def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],
+                       known_controls: frozenset[str]) -> tuple[Attestation, ...]:
+    """Attestations kept in a file of their own (`attestations_file`), validated the same way."""
+    if not isinstance(name, str) or not (path.parent / name).is_file():
+        raise ConfigError(path, "attestations_file", f"no file at {path.parent / str(name)}",
+                          "name a TOML file of [[attestations]] tables, relative to this config")
+    other = (path.parent / name).resolve()
+    try:
+        data = tomllib.loads(other.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(other, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
+    return check_attestations(other, data, targets, known_controls)
+
+
+def check_attestations(path: Path, data: dict[str, Any], targets: tuple[Target, ...],
+                       known_controls: frozenset[str] = CATALOG_IDS) -> tuple[Attestation, ...]:
+    """Validate a document holding only [[attestations]] (a file of its own, or one new entry)."""
+    check = _Validator(path, known_controls)
+    check.unknown_keys("", data, ("attestations",))
+    return check.attestations(data.get("attestations", []), targets)
 
 
 def load(path: Path, known_controls: frozenset[str] = CATALOG_IDS) -> Config:

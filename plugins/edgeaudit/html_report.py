@@ -37,6 +37,7 @@ table.edgeaudit-counts td, table.edgeaudit-counts th, table.edgeaudit-evidence t
 .edgeaudit-outcome.failed, .edgeaudit-outcome.error { color: #b00; }
 .edgeaudit-outcome.warned, .edgeaudit-outcome.waived { color: #a60; }
 .edgeaudit-outcome.passed { color: #171; }
+.edgeaudit-state.expired { color: #b00; font-weight: bold; } .edgeaudit-state.expiring { color: #a60; }
 @media print { .controls, .filters, .collapse, .summary__reload, p.filter { display: none; } }
 """
 
@@ -64,6 +65,37 @@ def verdict(summary: dict[str, Any], complete: bool) -> tuple[str, str]:
     if summary["error"] or not complete:
         return "not-evaluated", "NOT EVALUATED" if summary["error"] else "INCOMPLETE"
     return "compliant", "COMPLIANT"
+
+
+def _link(url: str) -> str:
+    """Evidence links are http(s) URLs (the config checks it); anything else is shown as text."""
+    if url.startswith(("https://", "http://")):
+        return f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">{escape(url)}</a>'
+    return escape(url)
+
+
+def _waiver_table(waivers: list[dict[str, Any]]) -> str:
+    if not waivers:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(w['control'])}</td><td>{escape(w.get('target') or 'all')}</td>"
+        f"<td>{escape(w['reason'])}</td><td>{escape(w['approved_by'])}</td><td>{escape(w['expires'])}</td>"
+        f'<td class="edgeaudit-state {escape(w["state"])}">{escape(w["state"])}</td></tr>' for w in waivers)
+    return ('<h3>Waivers</h3><table class="edgeaudit-counts"><tr><th>control</th><th>target</th><th>reason</th>'
+            f"<th>approved by</th><th>expires</th><th>state</th></tr>{rows}</table>")
+
+
+def _attestation_table(attestations: list[dict[str, Any]]) -> str:
+    if not attestations:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(a['control'])}</td><td>{escape(a.get('target') or 'all')}</td>"
+        f"<td>{escape(a['status'])}</td><td>{escape(a['attested_by'])}</td><td>{escape(a['date'])}</td>"
+        f"<td>{escape(a['expires'])}</td><td>{_link(a['evidence_url'])}</td>"
+        f'<td class="edgeaudit-state {escape(a["state"])}">{escape(a["state"])}</td></tr>' for a in attestations)
+    return ('<h3>Attestations</h3><table class="edgeaudit-counts"><tr><th>control</th><th>target</th>'
+            "<th>status</th><th>attested by</th><th>date</th><th>expires</th><th>evidence</th><th>state</th></tr>"
+            f"{rows}</table>")
 
 
 class HtmlReport(SelfContainedReport):
@@ -145,7 +177,10 @@ class HtmlReport(SelfContainedReport):
                 f"<li><b>{escape(r['severity'])} {escape(r['control'])}</b> [{escape(r['target'])}] "
                 f"{escape(r['outcome'])}: {escape(r['message'])}</li>" for r in failing)
             head.append(f"<h3>Failures and errors</h3><ul>{items}</ul>")
-        prefix.extend(head)
+        report = state.get("report") or {}
+        head.append(_waiver_table(report.get("waivers", [])))
+        head.append(_attestation_table(report.get("attestations", [])))
+        prefix.extend(part for part in head if part)
 
     # -- writing -------------------------------------------------------------------------------
     def _write_report(self, rendered_report: str) -> None:

@@ -23,6 +23,7 @@ from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
 from . import __version__, guard
+from .attestations import Verdict, evaluate, expiry_state
 from .aws import Aws, AwsRegistry
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
@@ -74,7 +75,7 @@ class RunState:
         """What the HTML summary needs, at the time it is rendered."""
         report = self.report or {}
         return {"results": self.results, "summary": report.get("summary") or summarize(list(self.results.values())),
-                "run": report.get("run") or {}, "complete": report.get("complete", False)}
+                "run": report.get("run") or {}, "complete": report.get("complete", False), "report": report}
 
 
 STATE = pytest.StashKey[RunState]()
@@ -362,6 +363,23 @@ def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
     return collected
 
 
+@pytest.fixture
+def attestation(request: pytest.FixtureRequest, target: Target, edgeaudit_config: Config,
+                evidence: Evidence) -> Verdict:
+    """For a manual control (EA-MAN-*): what the attestations say for this target, recorded
+    as evidence; an attestation that expires within waiver_warn_days warns."""
+    control = ControlSpec.of(request.node)
+    assert control is not None, "the attestation fixture is for controls"
+    verdict = evaluate(edgeaudit_config.attestations, control.id, target.name, dt.date.today(),
+                       edgeaudit_config.thresholds.waiver_warn_days)
+    evidence.resource = f"attestation of {control.id}"
+    for key, value in verdict.evidence.items():
+        evidence.record(key, value)
+    if verdict.ok and verdict.expiring:
+        evidence.warn(f"attestation expires in {verdict.evidence['days_until_expiry']} days")
+    return verdict
+
+
 # --- running --------------------------------------------------------------------------------------
 
 @pytest.hookimpl(tryfirst=True)
@@ -513,7 +531,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     }
     run["api_calls"] = sum(state.calls.values())
     run["api_calls_by_operation"] = dict(sorted(state.calls.items()))
-    state.report = build_report(run=run, summary=summary, results=results, complete=complete)
+    today, warn_days = dt.date.today(), state.config.thresholds.waiver_warn_days
+    waivers = [{**w.as_dict(), "state": expiry_state(w.expires, today, warn_days)} for w in state.config.waivers]
+    attestations = [{**a.as_dict(), "state": expiry_state(a.expires, today, warn_days)}
+                    for a in state.config.attestations]
+    state.report = build_report(run=run, summary=summary, results=results, complete=complete,
+                                waivers=waivers, attestations=attestations)
     if state.no_report or state.stem is None:
         return
     write_json(state.stem.with_suffix(".json"), state.report)

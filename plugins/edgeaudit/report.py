@@ -57,9 +57,12 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]],
-                 complete: bool) -> dict[str, Any]:
-    return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results})
+def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], complete: bool,
+                 waivers: list[dict[str, Any]] | None = None,
+                 attestations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON report; `waivers` and `attestations` list the config's, each with its state."""
+    return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results,
+                   "waivers": waivers or [], "attestations": attestations or []})
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:

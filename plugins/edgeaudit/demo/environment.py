@@ -6,6 +6,7 @@ build the sites they need. Nothing here reaches beyond loopback.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -16,8 +17,16 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from .. import tomlwrite
+from ..attestations import MANUAL_CONTROLS, entry
 from . import motoext
 from .builder import ACCOUNT_ID, CREDENTIALS, Builder, BuiltSite, SiteSpec
+
+
+def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
+    """A passing attestation, made a week ago, of each manual control, for every target."""
+    done = (today or dt.date.today()) - dt.timedelta(days=7)
+    return [entry(control, "Demo Operator (ops)", f"https://wiki.example.com/ops/{control}", date=done)
+            for control in MANUAL_CONTROLS]
 
 
 class DemoEnvironment:
@@ -52,8 +61,9 @@ class DemoEnvironment:
 
     @property
     def config_data(self) -> dict[str, Any]:
-        """The config document (as tomllib would read it) for every site built so far."""
-        return {"targets": [site.target_entry() for site in self.sites]}
+        """The config document (as tomllib would read it) for every site built so far, with a
+        live attestation of every manual control (the demo's team keeps its checklists)."""
+        return {"targets": [site.target_entry() for site in self.sites], "attestations": attested()}
 
     def write_config(self, path: Path, **extra: Any) -> Path:
         """Write an edgeaudit.toml for these sites; `extra` adds [thresholds], [[waivers]], ..."""
