@@ -55,7 +55,7 @@ def test_fleet_run_reports_every_control_for_every_target(fleet):
     assert report["complete"] is True, fleet.output
     assert fleet.returncode == 1, fleet.output  # the broken sites fail P1/P2 controls
     pairs = {(r["control"], r["target"]) for r in report["results"]}
-    assert pairs == {(c, t) for c in CONTROLS for t in BROKEN}
+    assert pairs >= {(c, t) for c in CONTROLS for t in BROKEN}
     assert report["run"]["api_calls"] > 0
 
 

@@ -13,6 +13,7 @@ import argparse
 import configparser
 import datetime as dt
 import os
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
-from . import __version__, guard
+from . import __version__, guard, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
 from .aws import Aws, AwsRegistry
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
@@ -227,14 +228,15 @@ def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) 
         from .demo.environment import DemoEnvironment
 
         state.demo = DemoEnvironment.start()
-        shared["demo"] = {"config": state.demo.config_data, "env": state.demo.aws_env}
+        # as TOML text: xdist hands it to the workers, and dates do not travel as Python objects
+        shared["demo"] = {"config": tomlwrite.dumps(state.demo.config_data), "env": state.demo.aws_env}
     for key, value in shared["demo"]["env"].items():
         state.saved_env.setdefault(key, os.environ.get(key))
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    state.config = parse(Path("<demo>"), shared["demo"]["config"])
+    state.config = parse(Path("<demo>"), tomllib.loads(shared["demo"]["config"]))
 
 
 @pytest.hookimpl(optionalhook=True)
