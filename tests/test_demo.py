@@ -45,7 +45,7 @@ def test_demo_certificate_warns_as_documented(daily):
 
 def test_demo_html_shows_verdict_and_demo_banner(daily):
     html = daily.html
-    assert "edgeaudit-verdict" in html and "DEMO" in html
+    assert 'id="verdict"' in html and '<div class="demo">DEMO</div>' in html
     assert "EA-TLS-01" in html
 
 

@@ -32,16 +32,31 @@ def jsonable(value: Any) -> Any:
 
 
 class Evidence:
-    """`evidence.record(key, value)` adds an observed value; `evidence.warn(msg)` turns a pass
-    into `warned` (inside a warning band); `evidence.resource` names what was checked."""
+    """`evidence.record(key, value)` adds an observed value; `evidence.measure(name, observed,
+    limit)` adds one checked against a threshold (the report shows its margin);
+    `evidence.warn(msg)` turns a pass into `warned` (inside a warning band);
+    `evidence.resource` names what was checked."""
 
     def __init__(self, resource: str | None = None) -> None:
         self.values: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.margins: dict[str, dict[str, Any]] = {}
         self.resource = resource
 
     def record(self, key: str, value: Any) -> None:
         self.values[key] = redact(jsonable(value))
+
+    def measure(self, name: str, observed: float, limit: float, *, better: str = "lower", unit: str = "") -> None:
+        """Record a value checked against a threshold, so the report can show how far it is from
+        its limit: `better="lower"` for a maximum (LCP <= 2.5 s), "higher" for a minimum (days
+        to expiry >= 14). A negative margin is over the limit."""
+        if better not in ("lower", "higher"):
+            raise ValueError('better is "lower" (a maximum) or "higher" (a minimum)')
+        margin = (limit - observed) if better == "lower" else (observed - limit)
+        self.values[name] = jsonable(observed)
+        self.margins[name] = {"observed": jsonable(observed), "limit": jsonable(limit), "better": better,
+                              "margin": jsonable(round(margin, 6)), "unit": unit,
+                              "margin_ratio": round(margin / abs(limit), 4) if limit else None}
 
     def warn(self, message: str) -> None:
         self.warnings.append(redact_text(message))

@@ -29,8 +29,12 @@ from .aws import Aws, AwsRegistry
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .evidence import Evidence
+from .html_render import render
+from .ledger import ledger, read_history
+from .redact import scrub_document
 from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
-                     write_json)
+                     write_atomic, write_json)
+from .trend import compare, mark_failing_since, measures, previous_report
 from .results import (SEVERITY_RANK, ControlSpec, apply_waiver, build_result, error_message,
                       failure_message, gates, skip_reason, summarize)
 from .site import Site
@@ -63,7 +67,6 @@ class RunState:
     other_failures: int = 0
     saved_env: dict[str, str | None] = field(default_factory=dict)
     stem: Path | None = None
-    html: Any = None
     report: dict[str, Any] | None = None
 
     def site(self, target: Target) -> Site:
@@ -71,12 +74,6 @@ class RunState:
 
     def probe(self, target: Target) -> TlsProbe:
         return self.probes.setdefault(target.name, TlsProbe(target))
-
-    def snapshot(self) -> dict[str, Any]:
-        """What the HTML summary needs, at the time it is rendered."""
-        report = self.report or {}
-        return {"results": self.results, "summary": report.get("summary") or summarize(list(self.results.values())),
-                "run": report.get("run") or {}, "complete": report.get("complete", False), "report": report}
 
 
 STATE = pytest.StashKey[RunState]()
@@ -174,6 +171,7 @@ def _runs_suites(config: pytest.Config, suites: Path) -> bool:
 
 # --- configure ----------------------------------------------------------------------------------
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml reads its path
 def pytest_configure(config: pytest.Config) -> None:
     _register_markers(config)
     state = RunState()
@@ -215,11 +213,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
     if not state.worker and not state.no_report:
-        from .html_report import HtmlReport
-
         state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
-        state.html = HtmlReport(state.stem.with_suffix(".html"), config, state.snapshot)
-        config.pluginmanager.register(state.html, "edgeaudit-html")
+        if not config.option.xmlpath:  # JUnit XML for CI, next to the others
+            config.option.xmlpath = str(state.stem.with_suffix(".xml"))
 
 
 def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) -> None:
@@ -251,8 +247,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or not state.active:
         return
-    if state.html is not None:
-        config.pluginmanager.unregister(state.html)
     if state.demo is not None:
         state.demo.stop()
     for key, value in state.saved_env.items():
@@ -419,7 +413,8 @@ def _result_for(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.T
     duration = item.stash.get(RESULT, {}).get("duration_s", 0.0) + report.duration
     result = build_result(spec, nodeid=item.nodeid, target=target.name if target else "",
                           resource=collected.resource or (target.url if target else ""), outcome=outcome,
-                          message=message, evidence=collected.values, duration_s=duration)
+                          message=message, evidence=collected.values, duration_s=duration,
+                          margins=collected.margins)
     return apply_waiver(result, state.config.waivers if state.config else (), dt.date.today())
 
 
@@ -443,8 +438,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     item.stash[RESULT] = result
     report.edgeaudit_result = result  # type: ignore[attr-defined]
-    report.user_properties.extend([("control", spec.id), ("severity", spec.severity),
-                                   ("outcome", result["outcome"]), ("target", result["target"])])
+    # JUnit XML takes a test's properties from its last report: keep them on the item too
+    properties = {"control": spec.id, "severity": spec.severity, "outcome": result["outcome"],
+                  "target": result["target"]}
+    for holder in (item.user_properties, report.user_properties):
+        holder[:] = [(k, v) for k, v in holder if k not in properties] + list(properties.items())
     if result["outcome"] == "waived":
         report.outcome, report.longrepr = "passed", None
 
@@ -541,13 +539,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                                 waivers=waivers, attestations=attestations)
     if state.no_report or state.stem is None:
         return
-    write_json(state.stem.with_suffix(".json"), state.report)
-    cadences = covered_cadences(session.config.option.markexpr or "")
-    append_history(state.report_dir / "history.jsonl", {
+    _write_reports(state, state.report, state.stem)
+
+
+def _write_reports(state: RunState, report: dict[str, Any], stem: Path) -> None:
+    """JSON, then the history line, then the HTML that reads both (and the previous report)."""
+    previous = previous_report(state.report_dir, selection_name(report["run"]["selection"]), stem)
+    mark_failing_since(report, previous[1] if previous else None)
+    write_json(stem.with_suffix(".json"), report)
+    run = report["run"]
+    history_path = state.report_dir / "history.jsonl"
+    append_history(history_path, {
         "started": run["started"], "finished": run["finished"], "selection": run["selection"],
-        "complete": complete, "demo": run["demo"], "targets": run["targets"], "cadences": cadences,
-        "summary": summary, "report": state.stem.with_suffix(".json").name,
+        "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
+        "cadences": covered_cadences("" if run["selection"] == "all" else run["selection"]),
+        "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
     })
+    history = read_history(history_path)
+    page = render(report, trend=compare(report, previous, history),
+                  ledger=ledger(history, utc_now(), demo=run["demo"]), name=stem.name)
+    write_atomic(stem.with_suffix(".html"), scrub_document(page))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -566,3 +577,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state.stem is not None:
         write(f"report: {state.stem.with_suffix('.html')}")
         write(f"json:   {state.stem.with_suffix('.json')}")
+        if config.option.xmlpath:
+            write(f"junit:  {config.option.xmlpath}")

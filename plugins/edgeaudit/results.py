@@ -99,14 +99,15 @@ def waiver_for(waivers: tuple[Waiver, ...], control: str, target: str, today: dt
 
 
 def build_result(spec: ControlSpec, *, nodeid: str, target: str, resource: str, outcome: str, message: str,
-                 evidence: dict[str, Any], duration_s: float) -> dict[str, Any]:
+                 evidence: dict[str, Any], duration_s: float,
+                 margins: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One row of the JSON report (schema edgeaudit.report/1)."""
     return {
         "control": spec.id, "target": target, "nodeid": nodeid, "title": spec.title,
         "severity": spec.severity, "cadence": list(spec.cadence), "categories": list(spec.categories),
         "outcome": outcome, "resource": resource, "message": redact_text(message),
         "evidence": redact(evidence), "remediation": spec.remediation, "frameworks": dict(spec.frameworks),
-        "waiver": None, "duration_s": round(duration_s, 3),
+        "waiver": None, "duration_s": round(duration_s, 3), "margins": margins or {},
     }
 
 
