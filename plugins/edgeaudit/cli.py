@@ -1,5 +1,6 @@
 """The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
-the collected suites for auditors; `edgeaudit attest` records a manual control in the config.
+the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
+`edgeaudit verify` checks a signed evidence bundle.
 It never calls AWS."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from .attestations import MANUAL_CONTROLS, append, entry
+from .bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .results import SEVERITY_RANK, ControlSpec
 
@@ -78,6 +80,27 @@ def _attest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    if not args.bundle.is_file():
+        sys.stderr.write(f"edgeaudit verify: no file at {args.bundle}\n")
+        return 2
+    try:
+        problems, manifest = verify_bundle(args.bundle, args.public_key)
+    except BundleError as exc:
+        sys.stderr.write(f"edgeaudit verify: {exc}\n")
+        return 2
+    for problem in problems:
+        sys.stdout.write(f"FAILED {problem}\n")
+    if problems:
+        sys.stdout.write(f"{args.bundle}: {len(problems)} problem(s): this is not the bundle the run wrote\n")
+        return 1
+    signature = manifest.get("signature")
+    signed = (f"signature verified ({signature['key_id']})" if args.public_key
+              else "signature not checked: give --public-key" if signature else "not signed")
+    sys.stdout.write(f"{args.bundle}: intact, {len(manifest['files'])} files match the manifest; {signed}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
@@ -98,7 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     attest.add_argument("--note")
     attest.add_argument("--config", type=Path, default=None,
                         help=f"config file (default $EDGEAUDIT_CONFIG or ./{DEFAULT_CONFIG_NAME})")
+    verify = commands.add_parser("verify", help="check an evidence bundle: every digest, and the signature")
+    verify.add_argument("bundle", type=Path, help="reports/<name>.bundle.zip")
+    verify.add_argument("--public-key", type=Path, help="Ed25519 public key (PEM) the manifest must be signed with")
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "attest":
         return _attest(args)
     if args.command == "controls":

@@ -107,6 +107,7 @@ class Config:
     waivers: tuple[Waiver, ...] = ()
     attestations: tuple[Attestation, ...] = ()
     threshold_overrides: dict[str, Any] = field(default_factory=dict)
+    bundle: bool = False  # [report] bundle = true: write the signed evidence bundle
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -121,7 +122,13 @@ class Config:
                 raise ConfigError(self.path or "--target", f"--target {name}", "no target of that name",
                                   f"use one of: {', '.join(sorted(known))}")
         return Config(self.path, tuple(t for t in self.targets if t.name in names), self.thresholds,
-                      self.waivers, self.attestations, self.threshold_overrides)
+                      self.waivers, self.attestations, self.threshold_overrides, self.bundle)
+
+    def effective(self) -> dict[str, Any]:
+        """The config as the run used it (thresholds with defaults), for the evidence bundle."""
+        return {"path": str(self.path), "thresholds": self.thresholds.as_dict(),
+                "targets": [t.as_dict() for t in self.targets], "waivers": [w.as_dict() for w in self.waivers],
+                "attestations": [a.as_dict() for a in self.attestations], "report": {"bundle": self.bundle}}
 
 
 # --- field checking ---------------------------------------------------------------------------
@@ -136,6 +143,12 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise TypeError("a list of strings")
     return tuple(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("true or false")
+    return value
 
 
 def _number(value: Any) -> float:
@@ -204,7 +217,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
-TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations", "attestations_file")
+TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations", "attestations_file", "report")
 
 
 class _Validator:
@@ -323,7 +336,8 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CAT
     attestations = check.attestations(data.get("attestations", []), targets)
     if "attestations_file" in data:
         attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
-    return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides)
+    report = check.table("report.", data.get("report", {}), {"bundle": (_bool, False)})
+    return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False))
 
 
 def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],

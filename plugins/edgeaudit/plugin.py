@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib.metadata
+import json
+import platform
 import datetime as dt
 import os
 import tomllib
@@ -28,10 +31,11 @@ from .attestations import Verdict, evaluate, expiry_state
 from .aws import Aws, AwsRegistry
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
-from .evidence import Evidence
+from .bundle import write_bundle
+from .evidence import Evidence, jsonable
 from .html_render import render
 from .ledger import ledger, read_history
-from .redact import scrub_document
+from .redact import redact, scrub_document
 from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
                      write_atomic, write_json)
 from .trend import compare, mark_failing_since, measures, previous_report
@@ -67,6 +71,8 @@ class RunState:
     other_failures: int = 0
     saved_env: dict[str, str | None] = field(default_factory=dict)
     stem: Path | None = None
+    bundle: bool = False
+    sign_key: Path | None = None
     report: dict[str, Any] | None = None
 
     def site(self, target: Target) -> Site:
@@ -103,6 +109,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
     group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
                     help="write no report files")
+    group.addoption("--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
+                    help="also write the evidence bundle reports/<name>.bundle.zip (config: [report] bundle = true)")
+    group.addoption("--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
+                    help="Ed25519 private key (PEM) that signs the bundle's manifest (env EDGEAUDIT_SIGN_KEY)")
     group.addoption("--edgeaudit-catalog", dest="edgeaudit_catalog", action="store_true", default=False,
                     help=argparse.SUPPRESS)  # `edgeaudit controls`: collect with a placeholder target
     parser.addini("edgeaudit_config", f"config file (default {DEFAULT_CONFIG_NAME})", default="")
@@ -111,6 +121,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("edgeaudit_report_dir", "where reports are written", default="reports")
     parser.addini("edgeaudit_fail_on", "lowest severity that fails the run", default="P4")
     parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
+    parser.addini("edgeaudit_bundle", "write the evidence bundle", type="bool", default=False)
+    parser.addini("edgeaudit_sign_key", "Ed25519 private key that signs the bundle", default="")
     parser.addini("edgeaudit_suites", "the folder of controls (every test there must be a control)",
                   default="suites")
 
@@ -146,7 +158,7 @@ def _setting(config: pytest.Config, name: str, env: str) -> Any:
         return value
     if os.environ.get(env):
         raw = os.environ[env]
-        if name in ("edgeaudit_demo", "edgeaudit_no_report"):
+        if name in ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle"):
             return raw.lower() in ("1", "true", "yes", "on")
         return [v.strip() for v in raw.split(",") if v.strip()] if name == "edgeaudit_targets" else raw
     return config.getini(name)
@@ -210,6 +222,12 @@ def pytest_configure(config: pytest.Config) -> None:
         state.config = state.config.select(list(_setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
     except ConfigError as exc:
         raise pytest.UsageError(f"edgeaudit: {exc}") from None
+    state.bundle = bool(_setting(config, "edgeaudit_bundle", "EDGEAUDIT_BUNDLE")) or state.config.bundle
+    sign_key = _setting(config, "edgeaudit_sign_key", "EDGEAUDIT_SIGN_KEY")
+    state.sign_key = Path(sign_key) if sign_key else None
+    if state.sign_key is not None and not state.sign_key.is_file():
+        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {state.sign_key}. Fix: point it at an "
+                                "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
     if not state.worker and not state.no_report:
@@ -506,9 +524,17 @@ def _aws_account(state: RunState) -> str | None:
         return None
 
 
+def _responses_file(state: RunState, worker: str) -> Path:
+    return state.report_dir / f".aws-responses-{state.started.strftime('%Y%m%dT%H%M%SZ')}-{worker}.json"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
+    if state.worker and state.bundle and not state.no_report:
+        # the controller bundles what every worker read
+        workerid = session.config.workerinput["workerid"]  # type: ignore[attr-defined]
+        write_atomic(_responses_file(state, workerid), json.dumps(state.registry.cache.responses(), default=str))
     if not state.active or state.worker or state.catalog or state.config is None:
         return
     results = sorted(state.results.values(), key=lambda r: (r["control"], r["target"], r["nodeid"]))
@@ -559,6 +585,40 @@ def _write_reports(state: RunState, report: dict[str, Any], stem: Path) -> None:
     page = render(report, trend=compare(report, previous, history),
                   ledger=ledger(history, utc_now(), demo=run["demo"]), name=stem.name)
     write_atomic(stem.with_suffix(".html"), scrub_document(page))
+    if state.bundle:
+        _write_bundle(state, stem)
+
+
+def _write_bundle(state: RunState, stem: Path) -> None:
+    """The reports, the effective config, the AWS answers the run used, and the versions."""
+    responses = state.registry.cache.responses()
+    for part in state.report_dir.glob(_responses_file(state, "*").name):
+        responses.update(json.loads(part.read_text(encoding="utf-8")))
+        part.unlink()
+    members = {
+        stem.with_suffix(".json").name: stem.with_suffix(".json").read_bytes(),
+        stem.with_suffix(".html").name: stem.with_suffix(".html").read_bytes(),
+        "config.json": _json_bytes(state.config.effective() if state.config else {}),
+        "aws-responses.json": _json_bytes(responses),
+        "versions.json": _json_bytes(versions()),
+    }
+    write_bundle(stem.with_suffix(".bundle.zip"), members, state.sign_key)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return scrub_document(json.dumps(redact(jsonable(value)), indent=2, sort_keys=True)).encode() + b"\n"
+
+
+def versions() -> dict[str, Any]:
+    """The tool's and its dependencies' versions, for the evidence bundle."""
+    packages = ("edgeaudit", "pytest", "pytest-xdist", "boto3", "botocore", "requests", "cryptography", "moto")
+    found = {}
+    for name in packages:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": found}
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -579,3 +639,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         write(f"json:   {state.stem.with_suffix('.json')}")
         if config.option.xmlpath:
             write(f"junit:  {config.option.xmlpath}")
+        if state.bundle:
+            write(f"bundle: {state.stem.with_suffix('.bundle.zip')}{' (signed)' if state.sign_key else ''}")

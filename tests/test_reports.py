@@ -1,0 +1,237 @@
+"""The auditor's report: trend between runs, waiver and attestation sections, the cadence
+ledger, margins, JUnit properties, and the signed evidence bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.evidence import Evidence
+from edgeaudit.ledger import ledger
+
+from test_plugin import Project
+
+# Three controls whose outcome the test decides through the environment.
+SWITCHED = '''
+import os
+
+@pytest.mark.control("EA-OPS-02", severity="P3")
+@pytest.mark.monthly
+def test_a(target, evidence):
+    """Control A."""
+    evidence.measure("days_left", int(os.environ.get("DAYS", "40")), 14, better="higher", unit="days")
+    assert os.environ.get("FAIL_A") != "1", "A is broken"
+
+@pytest.mark.control("EA-OPS-03", severity="P4")
+@pytest.mark.monthly
+def test_b(target):
+    """Control B."""
+    assert os.environ.get("FAIL_B") != "1", "B is broken"
+
+@pytest.mark.control("EA-OPS-04", severity="P2")
+@pytest.mark.monthly
+def test_c(target):
+    """Control C."""
+    assert os.environ.get("FAIL_C") != "1", "C is broken"
+'''
+
+
+@pytest.fixture(scope="module")
+def report_site(world):
+    return world.add(SiteSpec(name="site"))
+
+
+@pytest.fixture
+def switched(tmp_path, world, report_site) -> Project:
+    project = Project(tmp_path, world, report_site)
+    project.control("switched", SWITCHED)
+    return project
+
+
+def test_trend_between_two_runs(switched):
+    switched.config()
+    first = switched.run("-m", "monthly", env={"FAIL_A": "1", "FAIL_B": "1", "DAYS": "40"})
+    first_started = first.report["run"]["started"]
+    second = switched.run("-m", "monthly", env={"FAIL_B": "1", "FAIL_C": "1", "DAYS": "30"})
+    b = second.result("EA-OPS-03", "site")
+    assert b["failing_since"] == first_started  # still failing: since the first run
+    assert second.result("EA-OPS-04", "site")["failing_since"] == second.report["run"]["started"]
+    html = second.html
+    trend = html.split('id="trend"', 1)[1].split('id="waivers"', 1)[0]
+    assert "New failures: 1" in trend and "EA-OPS-04 [site]" in trend
+    assert "Resolved: 1" in trend and "EA-OPS-02 [site]" in trend
+    assert "Still failing: 1" in trend and f"EA-OPS-03 [site] since {first_started}" in trend
+    assert "<svg" in trend and "days_left" in trend  # the measured value's history: 40, 30
+    assert '<span class="tag new">new</span>' in html
+
+
+def test_margins_are_computed_and_shown(switched):
+    evidence = Evidence()
+    evidence.measure("lcp_s", 2.0, 2.5, unit="s")
+    evidence.measure("days_left", 10, 14, better="higher")
+    assert evidence.margins["lcp_s"]["margin"] == 0.5 and evidence.margins["lcp_s"]["margin_ratio"] == 0.2
+    assert evidence.margins["days_left"]["margin"] == -4  # over the limit
+    assert evidence.values["lcp_s"] == 2.0
+    with pytest.raises(ValueError):
+        evidence.measure("x", 1, 2, better="more")
+    switched.config()
+    run = switched.run("-m", "monthly", env={"DAYS": "15"})
+    margin = run.result("EA-OPS-02", "site")["margins"]["days_left"]
+    assert margin == {"observed": 15, "limit": 14, "better": "higher", "margin": 1, "unit": "days",
+                      "margin_ratio": 0.0714}
+    section = run.html.split('id="margins"', 1)[1].split('id="trend"', 1)[0]
+    assert "EA-OPS-02" in section and 'class="bar near"' in section  # 7% from its limit stands out
+
+
+def test_waiver_sections(switched):
+    today = dt.date.today()
+    waiver = {"reason": "r", "approved_by": "Risk owner"}
+    switched.config(waivers=[
+        {"control": "EA-OPS-02", **waiver, "expires": today + dt.timedelta(days=60)},   # covers a pass
+        {"control": "EA-OPS-03", **waiver, "expires": today + dt.timedelta(days=5)},    # expiring, applies
+        {"control": "EA-OPS-04", **waiver, "expires": today - dt.timedelta(days=1)},    # expired
+    ])
+    run = switched.run("-m", "monthly", env={"FAIL_B": "1", "FAIL_C": "1"})
+    assert run.result("EA-OPS-03", "site")["outcome"] == "waived"
+    assert run.result("EA-OPS-04", "site")["outcome"] == "failed"
+    section = run.html.split('id="waivers"', 1)[1].split('id="attestations"', 1)[0]
+    assert "the control now passes: remove this waiver" in section
+    assert "expires soon" in section
+    assert "expired: enforced again" in section
+    states = {w["control"]: w["state"] for w in run.report["waivers"]}
+    assert states == {"EA-OPS-02": "live", "EA-OPS-03": "expiring", "EA-OPS-04": "expired"}
+
+
+def test_cadence_ledger():
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
+
+    def run(hours_ago: float, cadences: list[str], complete: bool = True, demo: bool = False) -> dict:
+        started = (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"started": started, "complete": complete, "cadences": cadences, "demo": demo}
+
+    history = [run(20, ["daily"]), run(24 * 10, ["weekly"]), run(2, ["weekly"], complete=False),
+               run(24 * 40, ["monthly"]), run(1, ["quarterly", "dr"], demo=True)]
+    rows = {row.cadence: row for row in ledger(history, now)}
+    assert rows["daily"].status == "within" and rows["daily"].age == "20 h"
+    assert rows["weekly"].status == "overdue"  # the newer weekly run did not complete
+    assert rows["monthly"].status == "overdue" and rows["monthly"].age == "40 d"
+    assert rows["quarterly"].status == "never" and rows["dr"].status == "never"  # demo runs do not count
+    assert {row.cadence: row.status for row in ledger(history, now, demo=True)}["dr"] == "within"
+
+
+def test_junit_xml_carries_control_properties(switched):
+    switched.config()
+    run = switched.run("-m", "monthly", env={"FAIL_A": "1"})
+    xml = next(run.report_dir.glob("monthly-*.xml"))
+    cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
+    properties = {p.get("name"): p.get("value") for p in cases["test_a[site]"].iter("property")}
+    assert properties == {"control": "EA-OPS-02", "severity": "P3", "outcome": "failed", "target": "site"}
+    assert cases["test_a[site]"].find("failure") is not None
+
+
+# --- the evidence bundle --------------------------------------------------------------------------
+
+def _keypair(directory: Path, name: str) -> tuple[Path, Path]:
+    key = Ed25519PrivateKey.generate()
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def verify(bundle: Path, public: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgeaudit.cli", "verify", str(bundle), "--public-key", str(public)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def bundled(switched, tmp_path):
+    private, public = _keypair(tmp_path, "signing")
+    switched.control("aws", '''
+    @pytest.mark.control("EA-S3-05", severity="P2")
+    @pytest.mark.monthly
+    def test_versioning(aws, target, evidence):
+        """Versioning, so that the bundle holds an AWS answer."""
+        evidence.record("status", aws.s3.get_bucket_versioning(Bucket=target.bucket)["Status"])
+    ''')
+    switched.config()
+    run = switched.run("-m", "monthly", "--bundle", "--sign-key", str(private),
+                       env={"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYBUNDLESECRET"})
+    assert run.returncode == 0, run.output
+    return next(run.report_dir.glob("*.bundle.zip")), public
+
+
+def test_bundle_holds_reports_config_responses_and_versions(bundled):
+    bundle, _ = bundled
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        assert {"config.json", "aws-responses.json", "versions.json", "MANIFEST.json", "MANIFEST.sig"} <= names
+        assert any(n.endswith(".json") and n.startswith("monthly-") for n in names)
+        assert any(n.endswith(".html") for n in names)
+        responses = archive.read("aws-responses.json").decode()
+        assert "get_bucket_versioning" in responses and "Enabled" in responses
+        versions = json.loads(archive.read("versions.json"))
+        assert versions["packages"]["boto3"] and versions["python"]
+        for name in names:
+            assert b"BUNDLESECRET" not in archive.read(name)
+
+
+def test_verify_accepts_an_untouched_bundle(bundled):
+    bundle, public = bundled
+    done = verify(bundle, public)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "intact" in done.stdout and "signature verified" in done.stdout
+
+
+def _rewrite(bundle: Path, target: Path, change) -> Path:
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(target, "w") as out:
+        for info in source.infolist():
+            out.writestr(info.filename, change(info.filename, source.read(info.filename)))
+    return target
+
+
+@pytest.mark.parametrize("member", ["html", "json", "config.json", "aws-responses.json", "versions.json",
+                                    "MANIFEST.json"])
+def test_verify_rejects_one_changed_byte_in_any_member(bundled, tmp_path, member):
+    bundle, public = bundled
+
+    def flip(name: str, data: bytes) -> bytes:
+        chosen = name == member or (member in ("html", "json") and name.endswith("." + member)
+                                    and name.startswith("monthly-"))
+        if not chosen:
+            return data
+        middle = len(data) // 2
+        return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+
+    done = verify(_rewrite(bundle, tmp_path / "tampered.zip", flip), public)
+    assert done.returncode == 1, done.stdout
+    assert "FAILED" in done.stdout
+
+
+def test_verify_rejects_another_signer(bundled, tmp_path):
+    bundle, _ = bundled
+    _, other_public = _keypair(tmp_path, "other")
+    done = verify(bundle, other_public)
+    assert done.returncode == 1 and "signature does not match" in done.stdout
+
+
+def test_verify_rejects_an_added_member(bundled, tmp_path):
+    bundle, public = bundled
+    tampered = tmp_path / "added.zip"
+    _rewrite(bundle, tampered, lambda name, data: data)
+    with zipfile.ZipFile(tampered, "a") as archive:
+        archive.writestr("extra.txt", b"not from the run")
+    done = verify(tampered, public)
+    assert done.returncode == 1 and "extra.txt: not in the manifest" in done.stdout
