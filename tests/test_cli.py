@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO
 
@@ -35,3 +38,34 @@ def test_unknown_folder_is_a_usage_error():
     done = edgeaudit("controls", "no-such-folder")
     assert done.returncode == 2
     assert "no folder of controls" in done.stderr
+
+
+CATALOG = REPO.parent / "shared" / "CONTROLS.md"
+
+
+def catalog_severities() -> dict[str, str]:
+    """id -> severity, from the rows of CONTROLS.md's tables."""
+    rows = {}
+    for line in CATALOG.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and re.fullmatch(r"EA-[A-Z0-9]+-\d{2}", cells[0]):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+@pytest.mark.skipif(not CATALOG.is_file(), reason="CONTROLS.md is not beside this checkout")
+def test_collected_controls_agree_with_the_catalog():
+    catalog = catalog_severities()
+    controls = json.loads(edgeaudit("controls", "--format", "json").stdout)
+    assert controls
+    for control in controls:
+        assert control["id"] in catalog, f"{control['id']} is not in CONTROLS.md (ids are fixed)"
+        assert control["severity"] == catalog[control["id"]], control["id"]
+        assert control["title"] and control["remediation"], control["id"]
+
+
+def test_catalog_as_html_is_one_escaped_page():
+    done = edgeaudit("controls", "--format", "html")
+    assert done.returncode == 0
+    assert done.stdout.startswith("<!doctype html>") and "EA-S3-05" in done.stdout
+    assert "<script" not in done.stdout

@@ -9,9 +9,12 @@ import argparse
 import datetime as dt
 import os
 import contextlib
+import inspect
 import io
 import json
+import re
 import sys
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from .attestations import MANUAL_CONTROLS, append, entry
 from .bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .results import SEVERITY_RANK, ControlSpec
+from .thresholds import DEFAULTS
 
 
 class _CatalogCollector:
@@ -37,9 +41,18 @@ class _CatalogCollector:
                 self.controls.setdefault(spec.id, {
                     "id": spec.id, "title": spec.title, "severity": spec.severity,
                     "cadence": list(spec.cadence), "categories": list(spec.categories),
-                    "frameworks": spec.frameworks, "remediation": spec.remediation,
-                    "test": item.nodeid.split("[", 1)[0],
+                    "frameworks": spec.frameworks, "thresholds": threshold_keys(item),
+                    "remediation": spec.remediation, "test": item.nodeid.split("[", 1)[0],
                 })
+
+
+def threshold_keys(item: pytest.Item) -> list[str]:
+    """The thresholds a control reads (`thresholds.<key>` in its source)."""
+    try:
+        source = inspect.getsource(item.obj)  # type: ignore[attr-defined]
+    except (OSError, TypeError, AttributeError):
+        return []
+    return sorted(set(re.findall(r"thresholds\.(\w+)", source)) & set(DEFAULTS))
 
 
 def catalog(suites: str) -> list[dict[str, Any]]:
@@ -55,11 +68,12 @@ def catalog(suites: str) -> list[dict[str, Any]]:
 
 
 def markdown(controls: list[dict[str, Any]]) -> str:
-    lines = ["| id | severity | title | cadence | categories | frameworks |", "|---|---|---|---|---|---|"]
+    lines = ["| id | severity | title | cadence | categories | frameworks | thresholds |",
+             "|---|---|---|---|---|---|---|"]
     for c in controls:
         frameworks = ", ".join(f"{k} {v}" for k, v in c["frameworks"].items())
         lines.append(f"| {c['id']} | {c['severity']} | {c['title']} | {', '.join(c['cadence'])} | "
-                     f"{', '.join(c['categories'])} | {frameworks} |")
+                     f"{', '.join(c['categories'])} | {frameworks} | {', '.join(c['thresholds'])} |")
     counts = {level: sum(c["severity"] == level for c in controls) for level in SEVERITY_RANK}
     lines.append("")
     lines.append(f"{len(controls)} controls: " + ", ".join(f"{n} {level}" for level, n in counts.items()))
@@ -101,12 +115,29 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def html_catalog(controls: list[dict[str, Any]]) -> str:
+    """A printable page of the catalog for auditors."""
+    rows = "".join(
+        f"<tr><td>{escape(c['id'])}</td><td>{escape(c['severity'])}</td><td>{escape(c['title'])}</td>"
+        f"<td>{escape(', '.join(c['cadence']))}</td><td>{escape(', '.join(c['categories']))}</td>"
+        f"<td>{escape(', '.join(f'{k} {v}' for k, v in c['frameworks'].items()))}</td>"
+        f"<td>{escape(', '.join(c['thresholds']))}</td><td>{escape(c['remediation'])}</td></tr>" for c in controls)
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>edgeaudit control catalog</title>"
+            "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            "<style>body{font:13px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}th{background:#eee}"
+            "</style></head><body><h1>edgeaudit control catalog</h1>"
+            f"<p>{len(controls)} controls</p><table><tr><th>id</th><th>severity</th><th>title</th><th>cadence</th>"
+            "<th>categories</th><th>frameworks</th><th>thresholds</th><th>remediation</th></tr>"
+            f"{rows}</table></body></html>")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
     commands = parser.add_subparsers(dest="command", required=True)
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
-    controls.add_argument("--format", choices=("md", "json"), default="md")
+    controls.add_argument("--format", choices=("md", "json", "html"), default="md")
     controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
     attest = commands.add_parser("attest", help="record that a manual control (EA-MAN-*) was done")
     attest.add_argument("control", choices=sorted(MANUAL_CONTROLS), metavar="CONTROL",
@@ -133,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.suites).exists():
             parser.error(f"no folder of controls at {args.suites}")
         found = catalog(args.suites)
-        sys.stdout.write((json.dumps(found, indent=2) if args.format == "json" else markdown(found)) + "\n")
+        render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
+        sys.stdout.write(render(found) + "\n")
     return 0
 
 
