@@ -64,7 +64,7 @@ svg.spark { vertical-align: middle; }
 @media print {
   body { background: #fff; } main { max-width: none; padding: 0; }
   .filters, #detail, .noprint { display: none !important; }
-  h2 { break-before: page; } h2.first { break-before: auto; }
+  section { break-before: page; } section#counts { break-before: auto; }
   .card, tr { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
 }
@@ -343,27 +343,27 @@ def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[L
 <p class=meta>targets <b>{_e(', '.join(run['targets']))}</b> &middot; selection <b>{_e(run['selection'])}</b> &middot;
 started {_e(run['started'])} &middot; finished {_e(run['finished'])} &middot; AWS account {_e(run.get('aws_account') or 'unknown')}
 &middot; edgeaudit {_e(run['tool_version'])}</p>
-<h2 class="first" id="counts">Counts</h2>
+<section id="counts"><h2>Counts</h2>
 <div class="chips">{counts}</div>
 <table class=compact><tr><th>severity</th><th>meaning</th><th>failed or error</th><th>respond within</th><th>escalation</th></tr>
-{severity_rows}</table>
-<h2 id="failures">Failures and errors</h2>
-{_failure_cards(results, trend)}
-<h2 id="margins">Margins</h2>
-{_margins(results)}
-<h2 id="trend">Trend</h2>
-{_trend(trend)}
-<h2 id="waivers">Waivers</h2>
-{_waivers(report)}
-<h2 id="attestations">Attestations</h2>
-{_attestations(report)}
-<h2 id="cadence">Cadence</h2>
-{_ledger(ledger or [])}
-<h2 id="all">All results ({len(results)})</h2>
-{_results_table(results)}
-<h2 id="run">Run</h2>
+{severity_rows}</table></section>
+<section id="failures"><h2>Failures and errors</h2>
+{_failure_cards(results, trend)}</section>
+<section id="margins"><h2>Margins</h2>
+{_margins(results)}</section>
+<section id="trend"><h2>Trend</h2>
+{_trend(trend)}</section>
+<section id="waivers"><h2>Waivers</h2>
+{_waivers(report)}</section>
+<section id="attestations"><h2>Attestations</h2>
+{_attestations(report)}</section>
+<section id="cadence"><h2>Cadence</h2>
+{_ledger(ledger or [])}</section>
+<section id="all"><h2>All results ({len(results)})</h2>
+{_results_table(results)}</section>
+<section id="run"><h2>Run</h2>
 <table class=compact><tr><th>report</th><td>{_e(name)}</td></tr><tr><th>schema</th><td>{_e(report['schema'])}</td></tr>
-<tr><th>complete</th><td>{_e(report['complete'])}</td></tr>{meta_rows}</table>
+<tr><th>complete</th><td>{_e(report['complete'])}</td></tr>{meta_rows}</table></section>
 </main>
 <script type="application/json" id="results-data">{_json_for_script(results)}</script>
 <script>{SCRIPT}</script>

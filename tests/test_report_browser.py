@@ -1,0 +1,139 @@
+"""The HTML report in a real headless Chromium: it loads nothing from the network, raises no
+console error, shows the verdict and the findings, and its filters work, also with 10,000
+results. The time until the big page is interactive is measured and written to
+benchmarks/results/report_render.json (printed, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeaudit.browser import find_chromium, launch
+from edgeaudit.html_render import render
+
+from conftest import REPO, run_suite
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is part of the dev extras")
+CHROMIUM = find_chromium()
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI must install Debian's chromium: the report's browser tests may not skip there")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright, CHROMIUM)
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A page opened from a file, with what it asked of the network and said on the console."""
+
+    def __init__(self, browser, path: Path) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        started = time.perf_counter()
+        self.page.goto(path.as_uri())
+        self.page.wait_for_selector("body[data-ready=true]", state="attached", timeout=120_000)
+        self.ready_s = time.perf_counter() - started
+        self.url = path.as_uri()
+
+    def visible_rows(self) -> list[list[str]]:
+        return self.page.eval_on_selector_all(
+            "#results tbody tr:not([hidden])", "rows => rows.map(r => Array.from(r.cells, c => c.textContent))")
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory) -> Path:
+    run = run_suite("--demo", cwd=REPO, report_dir=tmp_path_factory.mktemp("browser"))
+    return next(run.report_dir.glob("all-*.html"))
+
+
+def test_demo_report_in_chromium(browser, demo_report):
+    page = Page(browser, demo_report)
+    assert page.errors == []
+    assert page.requests == [page.url], "the report may load nothing but itself"
+    text = page.page.inner_text("body")
+    assert "DEMO" in text
+    verdict = page.page.inner_text("#verdict")
+    assert verdict.startswith(("NOT COMPLIANT", "COMPLIANT"))
+    for finding in ("EA-TLS-01", "EA-HDR-06", "EA-SITE-04"):
+        assert finding in text
+    failures = page.page.inner_text("#failures")
+    assert verdict.startswith("NOT COMPLIANT")
+    assert "EA-HDR-06" in failures and "EA-SITE-04" in failures
+    assert "certificate expires in 20 days" in page.page.inner_text("#all")
+    if os.environ.get("EDGEAUDIT_UPDATE_SCREENSHOT"):
+        page.page.screenshot(path=str(REPO / "docs" / "report.png"), full_page=False)
+
+
+def test_filtering_by_severity_leaves_only_that_severity(browser, demo_report):
+    page = Page(browser, demo_report)
+    everything = page.visible_rows()
+    page.page.select_option("#f-severity", "P1")
+    rows = page.visible_rows()
+    assert rows and len(rows) < len(everything)
+    assert {row[1] for row in rows} == {"P1"}
+    page.page.select_option("#f-severity", "")
+    page.page.fill("#f-text", "EA-TLS-01")
+    page.page.wait_for_selector("#f-count:text('showing 1 of')")
+    assert [row[2] for row in page.visible_rows()] == ["EA-TLS-01"]
+    page.page.click("#results tbody tr:not([hidden])")
+    assert "days_left" in page.page.inner_text("#detail")
+
+
+def synthetic_report(count: int) -> dict:
+    outcomes = ("passed", "passed", "passed", "warned", "failed", "error", "skipped", "waived")
+    results = []
+    for i in range(count):
+        outcome = outcomes[i % len(outcomes)]
+        results.append({
+            "control": f"EA-S3-{i % 10 + 1:02d}", "target": f"site-{i // 10:04d}", "nodeid": f"suites/test_x.py::t[{i}]",
+            "title": "A synthetic control <b>not bold</b>", "severity": f"P{i % 4 + 1}", "cadence": ["weekly"],
+            "categories": ["security"] if i % 2 else ["infrastructure"], "outcome": outcome,
+            "resource": f"s3://bucket-{i}", "message": "" if outcome == "passed" else f"finding {i}",
+            "evidence": {"value": i}, "remediation": "fix it", "frameworks": {}, "waiver": None, "duration_s": 0.01,
+            "margins": {"days_left": {"observed": 20 + i % 50, "limit": 14, "better": "higher",
+                                      "margin": 6 + i % 50, "unit": "days", "margin_ratio": (6 + i % 50) / 14}},
+        })
+    summary = {o: sum(r["outcome"] == o for r in results) for o in ("passed", "warned", "failed", "error",
+                                                                       "skipped", "waived")}
+    summary["failed_by_severity"] = {f"P{n}": sum(r["severity"] == f"P{n}" and r["outcome"] in ("failed", "error")
+                                                  for r in results) for n in range(1, 5)}
+    run = {"started": "2026-11-27T09:00:00Z", "finished": "2026-11-27T09:10:00Z", "selection": "weekly",
+           "demo": False, "tool_version": "0.1.0", "targets": sorted({r["target"] for r in results}),
+           "aws_account": "111122223333", "api_calls": 12345}
+    return {"schema": "edgeaudit.report/1", "complete": True, "run": run, "summary": summary, "results": results,
+            "waivers": [], "attestations": []}
+
+
+def test_ten_thousand_results_stay_interactive(browser, tmp_path):
+    path = tmp_path / "big.html"
+    path.write_text(render(synthetic_report(10_000), name="big"))
+    page = Page(browser, path)
+    assert page.errors == [] and page.requests == [page.url]
+    started = time.perf_counter()
+    page.page.select_option("#f-severity", "P3")
+    filter_s = time.perf_counter() - started
+    rows = page.visible_rows()
+    assert len(rows) == 2500 and {row[1] for row in rows} == {"P3"}
+    assert "<b>" not in page.page.inner_html("#results tbody tr") or "&lt;b&gt;" in page.page.inner_html(
+        "#results tbody tr")
+    figures = {"benchmark": "report_render", "results": 10_000, "html_bytes": path.stat().st_size,
+               "interactive_s": round(page.ready_s, 3), "filter_s": round(filter_s, 3),
+               "chromium": browser.version, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    out = REPO / "benchmarks" / "results" / "report_render.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\n10,000-result report: {figures['html_bytes'] / 1e6:.1f} MB, interactive after "
+          f"{figures['interactive_s']:.2f} s, a filter takes {figures['filter_s']:.2f} s")
