@@ -36,17 +36,22 @@ class Run:
     output: str
     report_dir: Path
 
+    def _written(self, suffix: str) -> Path:
+        """The file this run wrote (its summary names it), else the newest in the folder."""
+        for line in self.output.splitlines():
+            if line.startswith("json:"):
+                return Path(line.split(":", 1)[1].strip()).with_suffix(suffix)
+        paths = sorted(self.report_dir.glob(f"*{suffix}"), key=lambda p: p.stat().st_mtime)
+        assert paths, f"no {suffix} report in {self.report_dir}:\n{self.output}"
+        return paths[-1]
+
     @property
     def report(self) -> dict[str, Any]:
-        paths = sorted(self.report_dir.glob("*.json"))
-        assert paths, f"no JSON report in {self.report_dir}:\n{self.output}"
-        return json.loads(paths[-1].read_text())
+        return json.loads(self._written(".json").read_text())
 
     @property
     def html(self) -> str:
-        paths = sorted(self.report_dir.glob("*.html"))
-        assert paths, f"no HTML report in {self.report_dir}:\n{self.output}"
-        return paths[-1].read_text()
+        return self._written(".html").read_text()
 
     def result(self, control: str, target: str) -> dict[str, Any]:
         matches = [r for r in self.report["results"] if r["control"] == control and r["target"] == target]

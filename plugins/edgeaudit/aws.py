@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import boto3
 import botocore.config
+import botocore.credentials
+import botocore.session
 import botocore.exceptions
 
 from . import __version__, guard
@@ -36,10 +38,13 @@ S3_ACTIONS = {
     "GetBucketEncryption": "GetEncryptionConfiguration", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
     "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration", "GetBucketReplication": "GetReplicationConfiguration",
     "GetBucketPolicyStatus": "GetBucketPolicyStatus", "GetObjectAttributes": "GetObject",
-    "ListMultipartUploads": "ListBucketMultipartUploads",
+    "ListMultipartUploads": "ListBucketMultipartUploads", "ListBuckets": "ListAllMyBuckets",
 }
 
 S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
+# AWS Budgets authorises every read with one action.
+BUDGETS_READS = frozenset({"DescribeBudgets", "DescribeBudget", "DescribeNotificationsForBudget",
+                           "DescribeSubscribersForNotification"})
 
 
 class NotEvaluated(Exception):
@@ -63,6 +68,8 @@ def iam_action(service: str, operation: str) -> str:
         return f"s3:{S3_ACTIONS.get(operation, operation)}"
     if service == "s3control":  # account-level S3 settings use the s3 prefix
         return f"s3:{S3CONTROL_ACTIONS.get(operation, operation)}"
+    if service == "budgets" and operation in BUDGETS_READS:
+        return "budgets:ViewBudget"
     return f"{service}:{operation}"
 
 
@@ -92,7 +99,7 @@ def endpoint_overridden(service: str) -> bool:
 
 def adapt_to_emulator(client: Any) -> Any:
     """For an endpoint override (moto, LocalStack): requests go to the one host as given."""
-    client.meta.events.register("before-send.s3-control", _strip_account_prefix)
+    client.meta.events.register("before-sign.s3-control", _strip_account_prefix)  # signed as sent
     return client
 
 
@@ -168,9 +175,15 @@ class CachedClient:
                                             f"{_error_code(exc)} from {self._service}:{operation}") from None
                 raise
 
-        if not guard.is_read(operation):
-            return guarded()
+        if not guard.is_read(operation) or self._streams(operation):
+            return guarded()  # writes go to the guard; object bodies are read once, not kept
         return self._cache.get(key, guarded)
+
+    def _streams(self, operation: str) -> bool:
+        try:
+            return self.raw.meta.service_model.operation_model(operation).has_streaming_output
+        except Exception:  # not an operation name (a paginator of another name): cacheable
+            return False
 
     def paginate(self, method: str, **params: Any) -> list[dict[str, Any]]:
         """Every page of a paginated read, cached as one entry."""
@@ -182,6 +195,24 @@ class CachedClient:
         if method not in self.raw.meta.method_to_api_mapping:
             return target  # exceptions, meta, waiters, ...
         return lambda **params: self._call(method, params, lambda: target(**params))
+
+
+def assumed_session(base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
+    """A session that assumes `role_arn` (another account's audit role) from the base credentials,
+    and assumes it again when the temporary credentials run out."""
+    extra = {"RoleSessionName": f"edgeaudit-{__version__}"}
+    if external_id:
+        extra["ExternalId"] = external_id
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client, source_credentials=base.get_credentials(),
+        role_arn=role_arn, extra_args=extra)
+    credentials = botocore.credentials.DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role")
+    assumed = botocore.session.Session()
+    assumed._credentials = credentials  # botocore's own way to hand a session its credentials
+    if base.region_name:
+        assumed.set_config_variable("region", base.region_name)
+    return boto3.Session(botocore_session=assumed)
 
 
 class AwsRegistry:
@@ -199,6 +230,8 @@ class AwsRegistry:
         with self._lock:
             if scope not in self._sessions:
                 session = boto3.Session(profile_name=target.profile) if target.profile else boto3.Session()
+                if target.role_arn:
+                    session = assumed_session(session, target.role_arn, target.external_id)
                 guard.register(session._session)
                 session._session.register("before-call", self.calls.count, unique_id="edgeaudit-call-log")
                 self._sessions[scope] = session

@@ -1,6 +1,6 @@
 """The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
 the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
-`edgeaudit verify` checks a signed evidence bundle.
+`edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports.
 It never calls AWS."""
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ import pytest
 from .attestations import MANUAL_CONTROLS, append, entry
 from .bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
-from .results import SEVERITY_RANK, ControlSpec
+from .html_render import render
+from .merge import merge
+from .redact import scrub_document
+from .report import report_stem, utc_now, write_atomic, write_json
+from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
 
 
@@ -132,6 +136,24 @@ def html_catalog(controls: list[dict[str, Any]]) -> str:
             f"{rows}</table></body></html>")
 
 
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.reports]
+        merged = merge(reports)
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, or not one run's shards
+        sys.stderr.write(f"edgeaudit merge: {exc}\n")
+        return 2
+    stem = report_stem(args.output, merged["run"]["selection"], utc_now())
+    stem = stem.with_name(stem.name + "-merged")
+    write_json(stem.with_suffix(".json"), merged)
+    write_atomic(stem.with_suffix(".html"), scrub_document(render(merged, name=stem.name)))
+    summary = merged["summary"]
+    sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
+                     f"({summary['failed']} failed, {summary['error']} error); "
+                     f"{stem.with_suffix('.json')} and .html\n")
+    return 1 if any(gates(r, args.fail_on) for r in merged["results"]) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
@@ -155,7 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check an evidence bundle: every digest, and the signature")
     verify.add_argument("bundle", type=Path, help="reports/<name>.bundle.zip")
     verify.add_argument("--public-key", type=Path, help="Ed25519 public key (PEM) the manifest must be signed with")
+    merging = commands.add_parser("merge", help="combine the JSON reports of shards into one JSON and HTML report")
+    merging.add_argument("reports", nargs="+", type=Path, help="the shards' JSON reports")
+    merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
+    merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
+                         help="lowest severity whose failures or errors make the exit code 1 (default P4)")
     args = parser.parse_args(argv)
+    if args.command == "merge":
+        return _merge(args)
     if args.command == "verify":
         return _verify(args)
     if args.command == "attest":

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fnmatch
+import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -112,17 +114,25 @@ class Config:
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
 
-    def select(self, names: list[str]) -> "Config":
-        """Keep only the named targets (`--target`); an unknown name is an error."""
-        if not names:
+    def select(self, patterns: list[str]) -> "Config":
+        """Keep only the targets named by `--target` (names or glob patterns such as 'shop-*');
+        a pattern that matches no target is an error."""
+        if not patterns:
             return self
-        known = {t.name for t in self.targets}
-        for name in names:
-            if name not in known:
-                raise ConfigError(self.path or "--target", f"--target {name}", "no target of that name",
-                                  f"use one of: {', '.join(sorted(known))}")
-        return Config(self.path, tuple(t for t in self.targets if t.name in names), self.thresholds,
-                      self.waivers, self.attestations, self.threshold_overrides, self.bundle)
+        known = [t.name for t in self.targets]
+        for pattern in patterns:
+            if not fnmatch.filter(known, pattern):
+                raise ConfigError(self.path or "--target", f"--target {pattern}", "no target matches",
+                                  f"use a name or pattern of: {', '.join(sorted(known)[:20])}")
+        chosen = tuple(t for t in self.targets if any(fnmatch.fnmatchcase(t.name, p) for p in patterns))
+        return replace(self, targets=chosen)
+
+    def shard(self, index: int, count: int) -> "Config":
+        """A deterministic 1/count of the targets (`--shard index/count`, index from 1): a target's
+        shard depends on its name only, so adding a target moves no other."""
+        chosen = tuple(t for t in self.targets
+                       if int(hashlib.sha256(t.name.encode()).hexdigest(), 16) % count == index - 1)
+        return replace(self, targets=chosen)
 
     def effective(self) -> dict[str, Any]:
         """The config as the run used it (thresholds with defaults), for the evidence bundle."""
@@ -217,7 +227,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
-TOP_LEVEL = ("thresholds", "targets", "waivers", "attestations", "attestations_file", "report")
+TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report")
 
 
 class _Validator:
@@ -331,13 +341,32 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CAT
     check = _Validator(path, known_controls)
     check.unknown_keys("", data, TOP_LEVEL)
     overrides = check.thresholds(data.get("thresholds", {}))
-    targets = check.targets(data.get("targets"))
+    raw_targets = data.get("targets", [])
+    if "targets_file" in data:
+        raw_targets = [*raw_targets, *_targets_file(path, data["targets_file"])]
+    targets = check.targets(raw_targets or None)
     waivers = tuple(Waiver(**v) for v in check.entries("waivers", data.get("waivers", []), WAIVER_SCHEMA, targets))
     attestations = check.attestations(data.get("attestations", []), targets)
     if "attestations_file" in data:
         attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
     report = check.table("report.", data.get("report", {}), {"bundle": (_bool, False)})
     return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False))
+
+
+def _targets_file(path: Path, name: Any) -> list[Any]:
+    """A fleet's [[targets]] kept in a file of their own (`targets_file`)."""
+    other = path.parent / str(name)
+    if not isinstance(name, str) or not other.is_file():
+        raise ConfigError(path, "targets_file", f"no file at {other}",
+                          "name a TOML file of [[targets]] tables, relative to this config")
+    try:
+        data = tomllib.loads(other.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(other, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
+    _Validator(other, CATALOG_IDS).unknown_keys("", data, ("targets",))
+    if not isinstance(data.get("targets"), list):
+        raise ConfigError(other, "targets", "no [[targets]] entry", "add [[targets]] tables to this file")
+    return data["targets"]
 
 
 def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],

@@ -109,6 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
     group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
                     help="write no report files")
+    group.addoption("--shard", dest="edgeaudit_shard", metavar="K/N",
+                    help="check only shard K of N of the targets (deterministic; a CI matrix of N jobs)")
     group.addoption("--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
                     help="also write the evidence bundle reports/<name>.bundle.zip (config: [report] bundle = true)")
     group.addoption("--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
@@ -220,6 +222,9 @@ def pytest_configure(config: pytest.Config) -> None:
             path = Path(str(_setting(config, "edgeaudit_config", "EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME))
             state.config = load(path if path.is_absolute() else config.invocation_params.dir / path)
         state.config = state.config.select(list(_setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
+        shard = config.getoption("edgeaudit_shard") or os.environ.get("EDGEAUDIT_SHARD")
+        if shard:
+            state.config = state.config.shard(*_parse_shard(shard))
     except ConfigError as exc:
         raise pytest.UsageError(f"edgeaudit: {exc}") from None
     state.bundle = bool(_setting(config, "edgeaudit_bundle", "EDGEAUDIT_BUNDLE")) or state.config.bundle
@@ -228,12 +233,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.sign_key is not None and not state.sign_key.is_file():
         raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {state.sign_key}. Fix: point it at an "
                                 "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"  # xdist: a target's controls share one worker, its cache and its crawl
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
     if not state.worker and not state.no_report:
         state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
         if not config.option.xmlpath:  # JUnit XML for CI, next to the others
             config.option.xmlpath = str(state.stem.with_suffix(".xml"))
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise pytest.UsageError(f"--shard {text}: not of the form K/N with 1 <= K <= N. Fix: e.g. --shard 2/4")
+    return int(index), int(count)
 
 
 def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) -> None:
@@ -309,6 +323,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
         if not spec.title:
             problems.append(f"{where}: {spec.id} has no docstring. Fix: its first line is the control's title")
+        target = getattr(item, "callspec", None) and item.callspec.params.get("target")
+        if target is not None and config.pluginmanager.hasplugin("xdist"):
+            item.add_marker(pytest.mark.xdist_group(target.name))
         owner = owners.setdefault(spec.id, where)
         if owner != where:
             problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")

@@ -1,0 +1,107 @@
+"""Fleets: targets in a file of their own, glob selection, roles assumed per target, shards of
+a CI matrix merged back into the report one run would have written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from edgeaudit import tomlwrite
+
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+
+FLEET = '''
+@pytest.mark.control("EA-OPS-03", severity="P3")
+@pytest.mark.monthly
+def test_named_well(target, evidence):
+    """Targets whose name ends in 7 fail (a stand-in finding)."""
+    evidence.record("name", target.name)
+    assert not target.name.endswith("7"), f"{target.name} ends in 7"
+
+@pytest.mark.control("EA-OPS-04", severity="P4")
+@pytest.mark.monthly
+def test_always(target):
+    """Always holds."""
+'''
+
+WHO = '''
+@pytest.mark.control("EA-OPS-03", severity="P3")
+def test_identity(aws, target, evidence):
+    """Records who the suite is for this target."""
+    evidence.record("arn", aws.client("sts").get_caller_identity()["Arn"])
+'''
+
+
+def fleet_targets(count: int) -> list[dict]:
+    # these controls read only the target's name: the sites are never contacted
+    return [{"name": f"shop-{i:02d}", "url": f"https://shop-{i:02d}.example.invalid/", "bucket": f"b{i}",
+             "distribution_id": "E1"} for i in range(count)]
+
+
+def outcomes(report: dict) -> set[tuple[str, str, str]]:
+    return {(r["control"], r["target"], r["outcome"]) for r in report["results"]}
+
+
+def test_targets_file_and_glob_selection(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("fleet", FLEET)
+    (tmp_path / "fleet.toml").write_text(tomlwrite.dumps({"targets": fleet_targets(12)}))
+    (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets_file": "fleet.toml",
+                                                              "targets": [site.target_entry()]}))
+    run = project.run("--target", "shop-0*")
+    assert {r["target"] for r in run.report["results"]} == {f"shop-{i:02d}" for i in range(10)}
+    assert run.result("EA-OPS-03", "shop-07")["outcome"] == "failed"
+    none = project.run("--target", "nothing-*")
+    assert none.returncode == 4 and "--target nothing-*" in none.output
+
+
+def test_four_shards_merge_into_the_single_run(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("fleet", FLEET)
+    project.config(targets=fleet_targets(20))
+    whole = project.run("-m", "monthly")
+    shards = []
+    for k in range(1, 5):
+        run = project.run("-m", "monthly", "--shard", f"{k}/4")
+        shards.append(run.report)
+    assert sum(len(s["run"]["targets"]) for s in shards) == 20
+    assert all(s["run"]["targets"] for s in shards), "each shard has some of the fleet"
+    paths = []
+    for i, shard in enumerate(shards):
+        path = tmp_path / f"shard-{i}.json"
+        path.write_text(json.dumps(shard))
+        paths.append(str(path))
+    merged_dir = tmp_path / "merged"
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *paths, "--output", str(merged_dir)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr  # the fleet has failures, as the single run has
+    merged = json.loads(next(merged_dir.glob("*-merged.json")).read_text())
+    assert outcomes(merged) == outcomes(whole.report)
+    assert merged["summary"] == whole.report["summary"]
+    assert merged["complete"] is True and sorted(merged["run"]["targets"]) == sorted(whole.report["run"]["targets"])
+    assert next(merged_dir.glob("*-merged.html")).read_text().count('id="verdict"') == 1
+
+
+def test_merge_refuses_overlapping_shards(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("fleet", FLEET)
+    project.config(targets=fleet_targets(3))
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(project.run("-m", "monthly").report))
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), str(path),
+                           "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "in two reports" in done.stderr
+
+
+def test_role_is_assumed_per_target(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("who", WHO)
+    own = dict(site.target_entry())
+    other = {**site.target_entry(), "name": "partner", "role_arn": "arn:aws:iam::210987654321:role/edgeaudit-audit",
+             "external_id": "shared-secret-id"}
+    project.config(targets=[own, other])
+    run = project.run()
+    assert run.result("EA-OPS-03", "partner")["evidence"]["arn"].startswith(
+        "arn:aws:sts::210987654321:assumed-role/edgeaudit-audit/")
+    assert ":assumed-role/" not in run.result("EA-OPS-03", "site")["evidence"]["arn"]
