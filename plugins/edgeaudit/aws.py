@@ -73,13 +73,24 @@ def iam_action(service: str, operation: str) -> str:
     return f"{service}:{operation}"
 
 
+AWS_TIMEOUT_ENV = "EDGEAUDIT_AWS_TIMEOUT_S"     # "connect,read" seconds, default "5,20"
+AWS_ATTEMPTS_ENV = "EDGEAUDIT_AWS_MAX_ATTEMPTS"  # total attempts with retries, default 6
+
+
+def aws_limits() -> tuple[float, float, int]:
+    """(connect s, read s, attempts) for AWS calls; the environment may lower them."""
+    connect, _, read = (os.environ.get(AWS_TIMEOUT_ENV) or "5,20").partition(",")
+    return float(connect), float(read or connect), int(os.environ.get(AWS_ATTEMPTS_ENV) or 6)
+
+
 def client_config(service: str) -> botocore.config.Config:
     """Adaptive retries and timeouts; no host prefix when an endpoint override points at one
     host for every account (a test or emulator endpoint through AWS_ENDPOINT_URL)."""
     overridden = endpoint_overridden(service)
+    connect, read, attempts = aws_limits()
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": 6},
-        connect_timeout=5, read_timeout=20,
+        retries={"mode": "adaptive", "max_attempts": attempts},
+        connect_timeout=connect, read_timeout=read,
         user_agent_extra=f"edgeaudit/{__version__}",
         inject_host_prefix=not overridden,
     )
@@ -150,15 +161,46 @@ def _error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                              "UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+                              "AuthFailure", "RequestExpired"})
+CREDENTIAL_ERRORS = (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError,
+                     botocore.exceptions.CredentialRetrievalError, botocore.exceptions.NoRegionError)
+ENDPOINT_ERRORS = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+                   botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
+
+
+class Breaker:
+    """Remembers a dead endpoint or refused credentials, so that the next call fails at once with
+    the same cause: a target whose account denies everything costs one answer, not one per call,
+    and a dead endpoint one timeout."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, str] = {}
+
+    def trip(self, scope: str, reason: str) -> NotEvaluated:
+        with self._lock:
+            self._open.setdefault(scope, reason)
+        return NotEvaluated(reason)
+
+    def check(self, *scopes: str) -> None:
+        with self._lock:
+            for scope in scopes:
+                if scope in self._open:
+                    raise NotEvaluated(self._open[scope] + " (not asked again)")
+
+
 class CachedClient:
     """A boto3 client whose read calls are cached for the run; writes go straight to the guard."""
 
-    def __init__(self, client: Any, cache: ReadCache, scope: str, resource: str = "") -> None:
+    def __init__(self, client: Any, cache: ReadCache, scope: str, breaker: "Breaker | None" = None) -> None:
         self.raw = client
         self._cache = cache
         self._service = client.meta.service_model.service_name
+        self._credentials_scope = scope
         self._scope = f"{scope}|{client.meta.region_name}|{self._service}"
-        self._resource = resource
+        self._breaker = breaker or Breaker()
 
     def _call(self, method: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:
         base = method.removeprefix("paginate:")
@@ -166,6 +208,7 @@ class CachedClient:
         key = f"{self._scope}|{method}|{json.dumps(params, sort_keys=True, default=str)}"
 
         def guarded() -> Any:
+            self._breaker.check(self._credentials_scope, self._scope)
             try:
                 return compute()
             except botocore.exceptions.ClientError as exc:
@@ -173,7 +216,14 @@ class CachedClient:
                     where = params.get("Bucket") or params.get("Id") or params.get("DistributionId") or ""
                     raise AccessDeniedError(iam_action(self._service, operation), str(where),
                                             f"{_error_code(exc)} from {self._service}:{operation}") from None
+                if _error_code(exc) in CREDENTIAL_CODES:
+                    raise self._breaker.trip(self._credentials_scope, f"the AWS credentials were refused "
+                                             f"({_error_code(exc)} from {self._service}:{operation})") from None
                 raise
+            except CREDENTIAL_ERRORS as exc:
+                raise self._breaker.trip(self._credentials_scope, f"no usable AWS credentials ({exc})") from None
+            except ENDPOINT_ERRORS as exc:
+                raise self._breaker.trip(self._scope, f"AWS endpoint unreachable for {self._service}: {exc}") from None
 
         if not guard.is_read(operation) or self._streams(operation):
             return guarded()  # writes go to the guard; object bodies are read once, not kept
@@ -221,6 +271,7 @@ class AwsRegistry:
     def __init__(self) -> None:
         self.cache = ReadCache()
         self.calls = CallLog()
+        self.breaker = Breaker()
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, ...], boto3.Session] = {}
         self._clients: dict[tuple[str, ...], CachedClient] = {}
@@ -249,7 +300,7 @@ class AwsRegistry:
                                  config=client_config(service))
             if endpoint_overridden(service):
                 adapt_to_emulator(raw)
-            cached = CachedClient(raw, self.cache, scope)
+            cached = CachedClient(raw, self.cache, scope, self.breaker)
             with self._lock:
                 cached = self._clients.setdefault(key, cached)
         return cached

@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import fnmatch
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -245,7 +246,8 @@ class _Validator:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f'did you mean "{close[0]}"? ' if close else ""
-                self.fail(f"{where}{key}", "unknown key", f"{hint}remove it or use one of: {', '.join(known)}")
+                name = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)  # as TOML quotes it
+                self.fail(f"{where}{name}", "unknown key", f"{hint}remove it or use one of: {', '.join(known)}")
 
     def table(self, where: str, table: Any, schema: _Schema) -> dict[str, Any]:
         if not isinstance(table, dict):

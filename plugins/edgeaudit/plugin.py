@@ -14,6 +14,7 @@ import configparser
 import importlib.metadata
 import json
 import platform
+import signal
 import datetime as dt
 import os
 import tomllib
@@ -28,7 +29,7 @@ from _pytest.mark.expression import Expression
 
 from . import __version__, guard, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
-from .aws import Aws, AwsRegistry
+from .aws import Aws, AwsRegistry, NotEvaluated
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .bundle import write_bundle
@@ -73,6 +74,7 @@ class RunState:
     stem: Path | None = None
     bundle: bool = False
     sign_key: Path | None = None
+    saved_sigterm: Any = None
     report: dict[str, Any] | None = None
 
     def site(self, target: Target) -> Site:
@@ -237,10 +239,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"  # xdist: a target's controls share one worker, its cache and its crawl
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
+    if not state.worker:
+        state.saved_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     if not state.worker and not state.no_report:
         state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
         if not config.option.xmlpath:  # JUnit XML for CI, next to the others
             config.option.xmlpath = str(state.stem.with_suffix(".xml"))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (a CI job cancelled, a container stopped) ends the run as Ctrl-C does: the
+    report is still written, marked incomplete."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -287,6 +297,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         else:
             os.environ[key] = value
     guard.uninstall()
+    if state.saved_sigterm is not None:
+        signal.signal(signal.SIGTERM, state.saved_sigterm)
 
 
 # --- collection -----------------------------------------------------------------------------------
@@ -480,6 +492,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         holder[:] = [(k, v) for k, v in holder if k not in properties] + list(properties.items())
     if result["outcome"] == "waived":
         report.outcome, report.longrepr = "passed", None
+    elif result["outcome"] == "error" and call.excinfo is not None and isinstance(call.excinfo.value, NotEvaluated):
+        report.longrepr = f"not evaluated: {result['message']}"  # the cause, not a traceback
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:

@@ -1,0 +1,245 @@
+"""Faults of the cloud, the network and the operator: each ends in a clear `error` (or an
+incomplete report), and the run goes on or ends cleanly."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeaudit.config import ConfigError, load, parse
+from edgeaudit.report import append_history
+
+from conftest import run_suite
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+
+AWS_CONTROLS = '''
+@pytest.mark.control("EA-S3-05", severity="P2")
+def test_versioning(aws, target, evidence):
+    """Versioning."""
+    evidence.record("status", aws.s3.get_bucket_versioning(Bucket=target.bucket).get("Status"))
+
+@pytest.mark.control("EA-S3-08", severity="P3")
+def test_ownership(aws, target):
+    """Ownership."""
+    aws.s3.get_bucket_ownership_controls(Bucket=target.bucket)
+
+@pytest.mark.control("EA-CF-07", severity="P3")
+def test_root_object(aws, target):
+    """Root object."""
+    aws.cloudfront.get_distribution_config(Id=target.distribution_id)
+'''
+
+# Answers the first THROTTLE_TIMES calls of GetBucketVersioning with 503 SlowDown, as S3 does
+# under load: a botocore event handler, installed in the suite's process by its conftest.
+THROTTLING_CONFTEST = '''
+import os
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
+
+class _Body:
+    def __init__(self, data):
+        self.data = data
+    def stream(self, **_):
+        yield self.data
+
+_left = [int(os.environ.get("THROTTLE_TIMES", "0"))]
+
+def _throttle(request, **_):
+    if _left[0] <= 0:
+        return None
+    _left[0] -= 1
+    body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
+            b"<Message>Please reduce your request rate.</Message><RequestId>R</RequestId></Error>")
+    return AWSResponse(request.url, 503, {"Content-Type": "application/xml"}, _Body(body))
+
+botocore.handlers.BUILTIN_HANDLERS.append(("before-send.s3.GetBucketVersioning", _throttle))
+'''
+
+
+def test_throttling_is_retried_then_passes(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("aws", AWS_CONTROLS)
+    (tmp_path / "suites" / "conftest.py").write_text(THROTTLING_CONFTEST)
+    project.config()
+    run = project.run("-k", "versioning", env={"THROTTLE_TIMES": "2"})
+    result = run.result("EA-S3-05", "site")
+    assert result["outcome"] == "passed", result
+    assert run.report["run"]["api_calls_by_operation"]["s3:GetBucketVersioning"] == 1  # retries are not calls
+
+
+def test_throttling_beyond_the_retry_budget_is_an_error(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("aws", AWS_CONTROLS)
+    (tmp_path / "suites" / "conftest.py").write_text(THROTTLING_CONFTEST)
+    project.config()
+    run = project.run(env={"THROTTLE_TIMES": "1000", "EDGEAUDIT_AWS_MAX_ATTEMPTS": "3"})
+    result = run.result("EA-S3-05", "site")
+    assert result["outcome"] == "error"
+    assert "SlowDown" in result["message"]
+    assert run.result("EA-S3-08", "site")["outcome"] == "passed"  # the run went on
+
+
+def test_missing_credentials_give_one_clear_cause(tmp_path, world, site):
+    project = Project(tmp_path, world, site)
+    project.control("aws", AWS_CONTROLS)
+    project.config()
+    run = project.run(env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_FULL_URI": None})
+    results = run.report["results"]
+    assert {r["outcome"] for r in results} == {"error"}
+    assert all("no usable AWS credentials" in r["message"] for r in results)
+    assert sum("(not asked again)" in r["message"] for r in results) == 2
+    assert "Traceback" not in run.output and "not evaluated: no usable AWS credentials" in run.output
+
+
+def _silent_server() -> tuple[socket.socket, int]:
+    """Accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in range(16)], daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_aws_endpoint_that_never_answers_costs_one_timeout(tmp_path, world, site):
+    server, port = _silent_server()
+    project = Project(tmp_path, world, site)
+    project.control("aws", AWS_CONTROLS)
+    project.config()
+    run = project.run(env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "EDGEAUDIT_AWS_TIMEOUT_S": "1,1",
+                           "EDGEAUDIT_AWS_MAX_ATTEMPTS": "1"})
+    server.close()
+    versioning = run.result("EA-S3-05", "site")
+    assert versioning["outcome"] == "error" and "AWS endpoint unreachable for s3" in versioning["message"]
+    assert "(not asked again)" in run.result("EA-S3-08", "site")["message"]
+    assert run.result("EA-CF-07", "site")["outcome"] == "error"  # another service, its own timeout
+
+
+def test_aws_endpoint_that_refuses_connections(tmp_path, world, site):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    project = Project(tmp_path, world, site)
+    project.control("aws", AWS_CONTROLS)
+    project.config()
+    run = project.run(env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "EDGEAUDIT_AWS_MAX_ATTEMPTS": "1"})
+    assert {r["outcome"] for r in run.report["results"]} == {"error"}
+    assert "Could not connect" in run.result("EA-S3-05", "site")["message"]
+
+
+# --- the operator ---------------------------------------------------------------------------------
+
+SLOW = '''
+import os, pathlib, time
+
+@pytest.mark.control("EA-OPS-02", severity="P3")
+def test_first(target):
+    """Quick."""
+
+@pytest.mark.control("EA-OPS-03", severity="P3")
+def test_second(target):
+    """Slow: the operator stops the run here."""
+    pathlib.Path(os.environ["STARTED_FILE"]).write_text("started")
+    time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_a_run_leaves_an_incomplete_report(tmp_path, world, site, signum):
+    project = Project(tmp_path, world, site)
+    project.control("slow", SLOW)
+    project.config()
+    started = tmp_path / "started"
+    env = {**os.environ, **{k: v for k, v in world.aws_env.items() if v is not None}, "STARTED_FILE": str(started)}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "--report-dir", str(tmp_path / "reports")],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2, output  # pytest's "interrupted"
+    report = json.loads(next((tmp_path / "reports").glob("all-*.json")).read_text())
+    assert report["complete"] is False
+    assert [r["control"] for r in report["results"]] == ["EA-OPS-02"]
+    history = [json.loads(line) for line in (tmp_path / "reports" / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 1 and history[0]["complete"] is False
+    assert next((tmp_path / "reports").glob("all-*.html")).read_text().count("NOT EVALUATED") >= 1
+
+
+def _append_many(path: str, writer: int) -> None:
+    for i in range(200):
+        append_history(Path(path), {"started": "2026-11-27T09:00:00Z", "writer": writer, "i": i,
+                                    "padding": "x" * 2000})
+
+
+def test_concurrent_runs_do_not_corrupt_history(tmp_path):
+    path = tmp_path / "history.jsonl"
+    workers = [multiprocessing.Process(target=_append_many, args=(str(path), n)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 600
+    assert all(json.loads(line)["padding"] == "x" * 2000 for line in lines)
+
+
+# --- bad config -----------------------------------------------------------------------------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=True),
+                    st.text(max_size=30), st.dates())
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+                      max_leaves=12)
+KEYS = st.sampled_from(["targets", "thresholds", "waivers", "attestations", "report", "targets_file",
+                        "attestations_file", "name", "url", "bucket", "distribution_id", "paths", "expires",
+                        "control", "lcp_s", "bundle", "target", "ca_bundle", "region"])
+documents = st.dictionaries(st.one_of(KEYS, st.text(max_size=10)),
+                            st.one_of(values, st.lists(st.dictionaries(KEYS, values, max_size=6), max_size=3)),
+                            max_size=5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_any_malformed_document_is_a_config_error(document):
+    try:
+        parse(Path("/nowhere/edgeaudit.toml"), document)
+    except ConfigError as exc:
+        assert exc.key and exc.fix
+        assert str(exc).startswith("/nowhere/edgeaudit.toml: ")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300))
+def test_any_text_is_a_config_error_or_a_config(tmp_path, text):
+    path = tmp_path / "edgeaudit.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load(path)
+    except ConfigError as exc:
+        assert exc.key
+
+
+def test_malformed_config_exits_4_without_a_traceback(tmp_path):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_x.py").write_text("")
+    for text in ('[[targets]]\nname = "a"\nurl = 5\n', "[[targets]\n", 'targets = "no"\n', "\x00\x01"):
+        (tmp_path / "edgeaudit.toml").write_text(text)
+        run = run_suite("suites", cwd=tmp_path, report_dir=tmp_path / "reports")
+        assert run.returncode == 4, run.output
+        assert "Traceback" not in run.output and "edgeaudit.toml" in run.output
