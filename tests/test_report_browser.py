@@ -1,7 +1,7 @@
 """The HTML report in a real headless Chromium: it loads nothing from the network, raises no
 console error, shows the verdict and the findings, and its filters work, also with 10,000
-results. The time until the big page is interactive is measured and written to
-benchmarks/results/report_render.json (printed, never asserted)."""
+results. The time until the big page is interactive is measured and printed, never asserted;
+`python benchmarks/report_render.py` records it in benchmarks/results/report_render.json."""
 
 from __future__ import annotations
 
@@ -133,7 +133,8 @@ def test_ten_thousand_results_stay_interactive(browser, tmp_path):
     figures = {"benchmark": "report_render", "results": 10_000, "html_bytes": path.stat().st_size,
                "interactive_s": round(page.ready_s, 3), "filter_s": round(filter_s, 3),
                "chromium": browser.version, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-    out = REPO / "benchmarks" / "results" / "report_render.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    if os.environ.get("EDGEAUDIT_RECORD_BENCHMARKS"):  # benchmarks/report_render.py sets it
+        out = REPO / "benchmarks" / "results" / "report_render.json"
+        out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\n10,000-result report: {figures['html_bytes'] / 1e6:.1f} MB, interactive after "
           f"{figures['interactive_s']:.2f} s, a filter takes {figures['filter_s']:.2f} s")
