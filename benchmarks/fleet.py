@@ -1,0 +1,104 @@
+"""How the suite scales with the size of a fleet.
+
+    python benchmarks/fleet.py [--sizes 1 10 50 200] [--objects 500] [--workers 1 4]
+
+Builds a moto fleet of N sites (each bucket with `--objects` objects, a distribution, a
+certificate, and a local edge per site), runs `pytest -m "daily or weekly"` over it with each
+number of xdist workers, and writes benchmarks/results/fleet.json: wall seconds, AWS calls
+per target, HTTP requests per target, peak memory of the run, seconds per target. AWS calls
+per target should not grow with N (the read cache works per target, xdist groups a target's
+controls on one worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins"))
+
+from edgeaudit import tomlwrite  # noqa: E402
+from edgeaudit.demo.builder import SiteSpec  # noqa: E402
+from edgeaudit.demo.environment import DemoEnvironment, attested  # noqa: E402
+
+SELECTION = "daily or weekly"
+# Runs pytest as its child and reports the largest resident set among its descendants (MB).
+PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, file=sys.stderr); sys.exit(code)")
+
+
+def build(size: int, objects: int) -> tuple[DemoEnvironment, float]:
+    started = time.perf_counter()
+    env = DemoEnvironment.start(specs=[])
+    payload = tuple((f"data/item-{i:04d}.json", b'{"n": %d}' % i, "application/json") for i in range(objects))
+    for n in range(size):
+        env.add(SiteSpec(name=f"site-{n:03d}", extra_objects=payload))
+    return env, time.perf_counter() - started
+
+
+def run(env: DemoEnvironment, workers: int, workdir: Path) -> dict:
+    config = workdir / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [s.target_entry() for s in env.sites], "attestations": attested()}))
+    reports = workdir / f"reports-n{workers}"
+    before = sum(len(s.edge.requests_seen) for s in env.sites)
+    environ = {**os.environ, **{k: v for k, v in env.aws_env.items() if v is not None}}
+    for key in (k for k, v in env.aws_env.items() if v is None):
+        environ.pop(key, None)
+    command = [sys.executable, "-c", PEAK, sys.executable, "-m", "pytest", "-m", SELECTION, "-q", "-p",
+               "no:cacheprovider", "--edgeaudit-config", str(config), "--report-dir", str(reports),
+               "-n", str(workers)]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    peak_mb = float(done.stderr.strip().splitlines()[-1])
+    report = json.loads(next(reports.glob("*.json")).read_text())
+    size = len(env.sites)
+    requests = sum(len(s.edge.requests_seen) for s in env.sites) - before
+    return {"workers": workers, "wall_s": round(wall, 2), "seconds_per_target": round(wall / size, 3),
+            "aws_calls_per_target": round(report["run"]["api_calls"] / size, 2),
+            "http_requests_per_target": round(requests / size, 1), "peak_rss_mb": round(peak_mb, 1),
+            "results": len(report["results"]), "complete": report["complete"], "exit_code": done.returncode}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200])
+    parser.add_argument("--objects", type=int, default=500)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    args = parser.parse_args()
+    rows = []
+    print(f"{'sites':>6} {'workers':>7} {'wall s':>8} {'s/target':>9} {'AWS/target':>10} {'HTTP/target':>11} "
+          f"{'peak MB':>8} {'build s':>8}")
+    for size in args.sizes:
+        env, build_s = build(size, args.objects)
+        try:
+            with tempfile.TemporaryDirectory() as workdir:
+                for workers in args.workers:
+                    row = {"sites": size, "objects_per_bucket": args.objects, "build_s": round(build_s, 1),
+                           **run(env, workers, Path(workdir))}
+                    rows.append(row)
+                    print(f"{size:>6} {workers:>7} {row['wall_s']:>8.1f} {row['seconds_per_target']:>9.2f} "
+                          f"{row['aws_calls_per_target']:>10.1f} {row['http_requests_per_target']:>11.1f} "
+                          f"{row['peak_rss_mb']:>8.0f} {build_s:>8.1f}", flush=True)
+        finally:
+            env.stop()
+    out = ROOT / "benchmarks" / "results" / "fleet.json"
+    out.write_text(json.dumps({"benchmark": "fleet", "selection": SELECTION, "rows": rows,
+                               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                           "platform": platform.platform(),
+                                           "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf(
+                                               "SC_PHYS_PAGES") / 2**30, 1)}}, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
