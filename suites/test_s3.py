@@ -3,7 +3,12 @@
 import pytest
 from botocore.exceptions import ClientError
 
+from edgeaudit import policy, trails
+
 BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+SECURE_TRANSPORT = frozenset({"bool", "boolifexists"})
 
 
 def _public_access_block(client, **params):
@@ -54,3 +59,224 @@ def test_bucket_versioning(aws, target, evidence):
     status = aws.s3.get_bucket_versioning(Bucket=target.bucket).get("Status", "Disabled")
     evidence.record("versioning", status)
     assert status == "Enabled", f"versioning is {status}, not Enabled"
+
+
+def _bucket_error(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _distribution_arn(aws, target) -> str:
+    return f"arn:aws:cloudfront::{aws.account_id}:distribution/{target.distribution_id}"
+
+
+@pytest.mark.control("EA-S3-02", severity="P1", frameworks={"FSBP": "S3.2, S3.3"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_no_public_access(aws, target, evidence):
+    """Nobody can read or write the origin bucket except through this distribution.
+
+    Remediation: remove ACL grants to AllUsers and AuthenticatedUsers, and bucket policy
+    statements that allow "*"; give the cloudfront.amazonaws.com service principal s3:GetObject
+    only with a condition {"StringEquals": {"AWS:SourceArn": "<this distribution's ARN>"}}.
+    Without it any CloudFront distribution, in any account, can read the bucket.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    grants = aws.s3.get_bucket_acl(Bucket=target.bucket)["Grants"]
+    acl = [f"ACL grant {g['Permission']} to {g['Grantee'].get('URI')}" for g in grants
+           if g["Grantee"].get("URI") in PUBLIC_GROUPS]
+    found = policy.public_grants(policy.bucket_statements(aws.s3, target.bucket), _distribution_arn(aws, target))
+    offenders = acl + [f"{statement.label()}: {reason}" for statement, reason in found]
+    evidence.record("acl_grantees", [g["Grantee"].get("URI") or g["Grantee"].get("ID") for g in grants])
+    evidence.record("distribution", _distribution_arn(aws, target))
+    evidence.record("offenders", offenders)
+    assert not offenders, "public access to the bucket: " + "; ".join(offenders)
+
+
+@pytest.mark.control("EA-S3-03", severity="P3", frameworks={"FSBP": "S3.5"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_bucket_refuses_plain_http(aws, target, evidence):
+    """The bucket policy refuses every request that does not use TLS.
+
+    Remediation: add a Deny statement for Principal "*", Action "s3:*", on the bucket and its
+    objects, with the condition {"Bool": {"aws:SecureTransport": "false"}}.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    objects = policy.objects_prefix(target.bucket)
+    denies = [s for s in policy.bucket_statements(aws.s3, target.bucket)
+              if not s.allow and policy.EVERYONE in (s.principals or ())
+              and "false" in [v.lower() for v in s.condition_values("aws:SecureTransport", SECURE_TRANSPORT) or []]]
+    covering = [s for s in denies if s.matches_action("s3:GetObject") and s.matches_action("s3:PutObject")
+                and s.covers(objects)]
+    evidence.record("insecure_transport_denies", [s.label() for s in denies])
+    evidence.record("covering_reads_and_writes", [s.label() for s in covering])
+    assert covering, ("no Deny of aws:SecureTransport = false for everyone on the bucket's object reads and writes"
+                      + (f" ({', '.join(s.label() for s in denies)} cover less)" if denies else ""))
+
+
+@pytest.mark.control("EA-S3-04", severity="P3")
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_default_encryption(aws, target, evidence):
+    """Objects are encrypted at rest by default, with a key CloudFront can use.
+
+    Remediation: set the bucket's default encryption to SSE-S3 (AES256), or to SSE-KMS with a
+    customer managed key whose key policy allows the cloudfront.amazonaws.com service principal
+    kms:Decrypt (the AWS managed key aws/s3 cannot allow it).
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    try:
+        rules = aws.s3.get_bucket_encryption(Bucket=target.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as exc:
+        if _bucket_error(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+            raise
+        rules = []
+    defaults = [r["ApplyServerSideEncryptionByDefault"] for r in rules if "ApplyServerSideEncryptionByDefault" in r]
+    evidence.record("default_encryption", defaults)
+    assert defaults, "the bucket has no default encryption"
+    algorithm, key = defaults[0]["SSEAlgorithm"], defaults[0].get("KMSMasterKeyID")
+    assert algorithm in ("AES256", "aws:kms", "aws:kms:dsse"), f"unknown default encryption {algorithm}"
+    if algorithm == "AES256":
+        return
+    assert key, "SSE-KMS with the AWS managed key aws/s3, whose key policy cannot let CloudFront decrypt"
+    kms = aws.client("kms", key.split(":")[3] if key.startswith("arn:") else target.region)
+    if not key.startswith("arn:") or ":alias/" in key:
+        key = kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    statements = policy.parse(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"], f"key policy of {key}")
+    decrypt = [s.label() for s in statements if s.allow and "service:cloudfront.amazonaws.com" in (s.principals or ())
+               and s.matches_action("kms:Decrypt")]
+    evidence.record("kms_key", key)
+    evidence.record("cloudfront_may_decrypt", decrypt)
+    assert decrypt, f"the key policy of {key} does not allow CloudFront kms:Decrypt: viewers would get errors"
+
+
+@pytest.mark.control("EA-S3-06", severity="P4", frameworks={"FSBP": "S3.10, S3.13"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+@pytest.mark.cost
+def test_lifecycle_cleans_up(aws, target, evidence):
+    """Old versions expire and incomplete multipart uploads are aborted.
+
+    Remediation: add an enabled lifecycle rule for the whole bucket with
+    NoncurrentVersionExpiration (keep enough days for rollback and restore drills) and
+    AbortIncompleteMultipartUpload (e.g. 7 days).
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    try:
+        rules = aws.s3.get_bucket_lifecycle_configuration(Bucket=target.bucket)["Rules"]
+    except ClientError as exc:
+        if _bucket_error(exc) != "NoSuchLifecycleConfiguration":
+            raise
+        rules = []
+    whole = [r for r in rules if r.get("Status") == "Enabled" and _whole_bucket(r)]
+    expiring = [r.get("ID", "") for r in whole if r.get("NoncurrentVersionExpiration")]
+    aborting = [r.get("ID", "") for r in whole if r.get("AbortIncompleteMultipartUpload")]
+    evidence.record("rules", {r.get("ID", ""): r.get("Status") for r in rules})
+    evidence.record("expire_noncurrent_versions", expiring)
+    evidence.record("abort_incomplete_uploads", aborting)
+    missing = [what for what, ids in (("expiry of noncurrent versions", expiring),
+                                      ("abort of incomplete multipart uploads", aborting)) if not ids]
+    assert not missing, "no enabled whole-bucket lifecycle rule for: " + ", ".join(missing)
+
+
+def _whole_bucket(rule) -> bool:
+    """The rule applies to every object (no prefix, tag or size filter)."""
+    scope = rule.get("Filter", {"Prefix": rule.get("Prefix", "")})
+    return scope in ({}, {"Prefix": ""})
+
+
+@pytest.mark.control("EA-S3-07", severity="P3", frameworks={"FSBP": "S3.9, S3.22"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_access_is_logged(aws, target, evidence):
+    """Requests to the bucket are logged: server access logging, or CloudTrail data events.
+
+    Remediation: turn on server access logging into a log bucket of the same region, or record
+    the bucket's S3 data events (reads included) with a CloudTrail trail that is logging.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    logging = aws.s3.get_bucket_logging(Bucket=target.bucket).get("LoggingEnabled")
+    evidence.record("server_access_logging", logging)
+    if logging:
+        return
+    events = trails.object_events(aws, target.bucket, target.region or "us-east-1")
+    evidence.record("data_event_trails", events)
+    assert any(trails.READ in kinds for kinds in events.values()), (
+        "no server access logging, and no logging trail records the bucket's object reads"
+        + (f" (trails with write events only: {', '.join(events)})" if events else ""))
+
+
+@pytest.mark.control("EA-S3-08", severity="P3", frameworks={"FSBP": "S3.12"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_acls_disabled(aws, target, evidence):
+    """ACLs are off: the bucket owner owns every object.
+
+    Remediation: set Object Ownership to BucketOwnerEnforced; grant access with policies only.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    try:
+        rules = aws.s3.get_bucket_ownership_controls(Bucket=target.bucket)["OwnershipControls"]["Rules"]
+    except ClientError as exc:
+        if _bucket_error(exc) != "OwnershipControlsNotFoundError":
+            raise
+        rules = []
+    ownership = rules[0]["ObjectOwnership"] if rules else "ObjectWriter (no ownership controls)"
+    evidence.record("object_ownership", ownership)
+    assert ownership == "BucketOwnerEnforced", f"object ownership is {ownership}: ACLs still apply"
+
+
+@pytest.mark.control("EA-S3-09", severity="P2")
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_website_hosting_off(aws, target, evidence):
+    """Static website hosting is off on the origin bucket.
+
+    Remediation: delete the bucket's website configuration; CloudFront reads the bucket through
+    Origin Access Control, and the website endpoint only serves plain HTTP around it.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    try:
+        website = aws.s3.get_bucket_website(Bucket=target.bucket)
+    except ClientError as exc:
+        if _bucket_error(exc) != "NoSuchWebsiteConfiguration":
+            raise
+        website = None
+    evidence.record("website", {k: v for k, v in (website or {}).items() if k != "ResponseMetadata"} or None)
+    assert website is None, (f"static website hosting is on: http://{target.bucket}.s3-website-{target.region}"
+                             ".amazonaws.com/ serves the site without CloudFront")
+
+
+@pytest.mark.control("EA-S3-10", severity="P3", frameworks={"FSBP": "S3.6"})
+@pytest.mark.weekly
+@pytest.mark.monthly
+@pytest.mark.security
+@pytest.mark.infrastructure
+def test_no_other_accounts(aws, target, evidence):
+    """The bucket policy grants no other AWS account, except the allowed writers.
+
+    Remediation: remove statements naming principals of other accounts, or, for a deliberate
+    cross-account deployer, list its ARN in the target's allowed_writers.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    foreign = policy.foreign_grants(policy.bucket_statements(aws.s3, target.bucket), aws.account_id)
+    offenders = [f"{principal} ({statement.label()})" for principal, statement in foreign
+                 if principal not in target.allowed_writers]
+    evidence.record("other_accounts", [f"{p} ({s.label()})" for p, s in foreign])
+    evidence.record("allowed_writers", list(target.allowed_writers))
+    evidence.record("offenders", offenders)
+    assert not offenders, "the bucket policy grants other accounts: " + "; ".join(offenders)

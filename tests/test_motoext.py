@@ -526,3 +526,141 @@ def test_distribution_and_invalidation_status(cloudfront: Any) -> None:
 
     with pytest.raises(ValueError):
         motoext.set_distribution_status(distribution_id, "Done")
+
+
+def test_invalidation_create_time_can_be_backdated(cloudfront: Any) -> None:
+    """A stuck invalidation is an old one: CreateTime comes back as pinned, in both reads."""
+    distribution_id = cloudfront.create_distribution(DistributionConfig=_distribution_config())[
+        "Distribution"
+    ]["Id"]
+    invalidation_id = cloudfront.create_invalidation(
+        DistributionId=distribution_id,
+        InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/index.html"]}, "CallerReference": _name("inv")},
+    )["Invalidation"]["Id"]
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    motoext.set_invalidation_status(distribution_id, invalidation_id, "InProgress", create_time=created)
+    got = cloudfront.get_invalidation(DistributionId=distribution_id, Id=invalidation_id)["Invalidation"]
+    assert (got["Status"], got["CreateTime"]) == ("InProgress", created)
+    assert got["InvalidationBatch"]["Paths"] == {"Quantity": 1, "Items": ["/index.html"]}
+    [summary] = cloudfront.list_invalidations(DistributionId=distribution_id)["InvalidationList"]["Items"]
+    assert (summary["Id"], summary["Status"], summary["CreateTime"]) == (invalidation_id, "InProgress", created)
+
+
+def test_acm_certificate_validation_and_renewal(client: ClientFactory) -> None:
+    """Requested certificates keep their validation method; pinned statuses and renewal
+    summaries come back as AWS reports them."""
+    acm = client("acm")
+    dns = acm.request_certificate(DomainName="www.example.com", ValidationMethod="DNS",
+                                  SubjectAlternativeNames=["www.example.com", "example.com"])["CertificateArn"]
+    pending = acm.describe_certificate(CertificateArn=dns)["Certificate"]
+    assert (pending["Status"], pending["RenewalEligibility"]) == ("PENDING_VALIDATION", "INELIGIBLE")
+    assert "RenewalSummary" not in pending
+
+    motoext.set_certificate_status(dns, "ISSUED")
+    issued = acm.describe_certificate(CertificateArn=dns)["Certificate"]
+    assert (issued["Status"], issued["Type"], issued["RenewalEligibility"]) == ("ISSUED", "AMAZON_ISSUED", "ELIGIBLE")
+    options = issued["DomainValidationOptions"]
+    assert {(o["DomainName"], o["ValidationMethod"], o["ValidationStatus"]) for o in options} == {
+        ("www.example.com", "DNS", "SUCCESS"), ("example.com", "DNS", "SUCCESS")}
+    assert all(o["ResourceRecord"]["Type"] == "CNAME" for o in issued["DomainValidationOptions"])
+
+    motoext.set_certificate_status(dns, "ISSUED", renewal_status="FAILED", renewal_reason="CAA_ERROR")
+    renewal = acm.describe_certificate(CertificateArn=dns)["Certificate"]["RenewalSummary"]
+    assert (renewal["RenewalStatus"], renewal["RenewalStatusReason"]) == ("FAILED", "CAA_ERROR")
+    assert isinstance(renewal["UpdatedAt"], datetime) and len(renewal["DomainValidationOptions"]) == 2
+
+    email = acm.request_certificate(DomainName="shop.example.com", ValidationMethod="EMAIL")["CertificateArn"]
+    motoext.set_certificate_status(email, "ISSUED")
+    [option] = acm.describe_certificate(CertificateArn=email)["Certificate"]["DomainValidationOptions"]
+    assert option["ValidationMethod"] == "EMAIL" and "ResourceRecord" not in option
+    assert "admin@shop.example.com" in option["ValidationEmails"]
+
+    motoext.set_certificate_status(email, "EXPIRED")
+    assert acm.describe_certificate(CertificateArn=email)["Certificate"]["Status"] == "EXPIRED"
+
+
+def test_access_key_create_date_can_be_backdated(client: ClientFactory) -> None:
+    iam = client("iam")
+    user = _name("deployer")
+    iam.create_user(UserName=user)
+    key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    created = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+    motoext.set_access_key_create_date(user, key_id, created)
+    [key] = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert (key["AccessKeyId"], key["Status"], key["CreateDate"]) == (key_id, "Active", created)
+    with pytest.raises(KeyError):
+        motoext.set_access_key_create_date(user, "AKIANOSUCHKEY0000000", created)
+
+
+def test_cost_forecast(client: ClientFactory) -> None:
+    """GetCostForecast answers per Filter; an unseeded Filter has no data, as on a new account."""
+    ce = client("ce")
+    services = {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon CloudFront"]}}
+    tagged = {"And": [services, {"Tags": {"Key": "site", "Values": [_name("www")]}}]}
+    motoext.set_cost_forecast(tagged, daily_usd=0.5)
+    period = {"Start": "2026-11-20", "End": "2026-12-03"}
+    monthly = ce.get_cost_forecast(TimePeriod=period, Metric="UNBLENDED_COST", Granularity="MONTHLY", Filter=tagged)
+    assert monthly["Total"] == {"Amount": "6.5000000000", "Unit": "USD"}
+    assert [(r["TimePeriod"]["Start"], r["TimePeriod"]["End"], float(r["MeanValue"]))
+            for r in monthly["ForecastResultsByTime"]] == [("2026-11-20", "2026-12-01", 5.5),
+                                                            ("2026-12-01", "2026-12-03", 1.0)]
+    daily = ce.get_cost_forecast(TimePeriod=period, Metric="UNBLENDED_COST", Granularity="DAILY", Filter=tagged)
+    assert len(daily["ForecastResultsByTime"]) == 13
+    with pytest.raises(ClientError, match="DataUnavailableException"):
+        ce.get_cost_forecast(TimePeriod=period, Metric="UNBLENDED_COST", Granularity="MONTHLY", Filter=services)
+
+
+def test_anonymous_listing_needs_a_public_grant(s3: Any, client: ClientFactory) -> None:
+    """An unsigned ListObjects is refused (403 AccessDenied) unless the bucket is public."""
+    private, public = _name("private-bucket"), _name("public-bucket")
+    for bucket in (private, public):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="index.html", Body=b"hi")
+    s3.put_bucket_policy(Bucket=public, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
+        "Resource": [f"arn:aws:s3:::{public}", f"arn:aws:s3:::{public}/*"]}]}))
+    anonymous = client("s3", config=Config(signature_version=UNSIGNED))
+    with pytest.raises(ClientError) as refused:
+        anonymous.list_objects_v2(Bucket=private)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=private)["Contents"]] == ["index.html"]  # the owner may
+    assert [o["Key"] for o in anonymous.list_objects_v2(Bucket=public)["Contents"]] == ["index.html"]
+    assert anonymous.get_object(Bucket=public, Key="index.html")["Body"].read() == b"hi"
+    s3.put_public_access_block(Bucket=public, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    with pytest.raises(ClientError, match="AccessDenied"):
+        anonymous.list_objects_v2(Bucket=public)
+
+
+def test_iam_enforcement_signs_and_refuses_as_aws_does(client: ClientFactory) -> None:
+    """With IAM enforced, a GET without a body verifies, and refusals come in the service's own
+    protocol: botocore reads AccessDenied (REST-XML) and AccessDeniedException (JSON)."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    iam = client("iam")
+    user = _name("auditor")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="audit", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": ["cloudfront:ListInvalidations", "ce:GetCostForecast"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count
+    try:
+        auditor = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+        cloudfront = boto3.client("cloudfront", endpoint_url=client("s3").meta.endpoint_url,
+                                  region_name="us-east-1", **auditor)
+        assert "DistributionList" in cloudfront.list_distributions()
+        with pytest.raises(ClientError) as refused:
+            cloudfront.list_invalidations(DistributionId="EDFDVBD6EXAMPLE")
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+        assert "cloudfront:ListInvalidations" in refused.value.response["Error"]["Message"]
+        ce = boto3.client("ce", endpoint_url=client("s3").meta.endpoint_url, region_name="us-east-1", **auditor)
+        with pytest.raises(ClientError) as refused:
+            ce.get_cost_forecast(TimePeriod={"Start": "2026-11-20", "End": "2026-12-01"},
+                                 Metric="UNBLENDED_COST", Granularity="MONTHLY")
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before

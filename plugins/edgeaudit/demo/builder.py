@@ -14,8 +14,9 @@ from typing import Any
 
 import boto3
 import botocore.config
+import requests
 
-from .. import guard
+from .. import cost, guard
 from ..aws import adapt_to_emulator
 from . import motoext
 from .edge import BotoEdgeSource, Edge
@@ -24,6 +25,11 @@ from .pki import CertificateAuthority
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+COST_TAG_KEY = "site"                     # the cost allocation tag of every built site
+PARTNER_ACCOUNT = "210987654321"          # another AWS account, for cross-account grants
+PARTNER_WRITER = f"arn:aws:iam::{PARTNER_ACCOUNT}:role/partner-deploy"
+OTHER_DISTRIBUTION = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/EOTHERDIST0001"
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # the hosted zone of every *.cloudfront.net alias target
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
@@ -53,9 +59,72 @@ class SiteSpec:
     cert_lifetime_days: int = 395
     # headers the origin adds to every answer, e.g. (("X-Powered-By", "Express"),)
     origin_headers: tuple[tuple[str, str], ...] = ()
+    # live site (EA-SITE-*, EA-HDR-*, EA-PEN-*, EA-DEP-02/04, EA-CACHE-01/02)
+    csp: str | None = CSP
+    frame_options: str | None = "DENY"
+    content_type_options: bool = True
+    referrer_policy: str | None = "strict-origin-when-cross-origin"
+    extra_objects: tuple[tuple[str, bytes, str], ...] = ()   # (key, body, content type)
+    mixed_content: bool = False              # the home page loads an image over http://
+    source_maps: bool = False                # app.js names its source map, which is served
+    asset_cache_control: str = "public, max-age=31536000, immutable"
+    html_cache_control: str = "public, max-age=300"
+    compress: bool = True
+    custom_error_pages: bool = True          # off: S3's XML errors reach viewers
+    soft_404: bool = False                   # the error page answers 200
+    stale_objects: tuple[str, ...] = ()      # keys the edge keeps serving after a new upload
+    public_bucket: bool = False              # bucket policy lets everyone read and list
+    cors_reflection: bool = False
+    open_redirect: bool = False
+    bucket_listing: bool = False
+    public_write: bool = False               # every method allowed and the origin accepts writes
+    dangling_dns: bool = False               # DNS records point at a distribution and a bucket not ours
     # bucket (EA-S3-*)
     block_public_access: bool = True
     versioning: bool = True
+    bucket_policy_extra: tuple[str, ...] = ()  # "public-read", "cloudfront-any", "cloudfront-other",
+                                               # "partner-read", "partner-write" (allowed)
+    deny_insecure_transport: bool = True
+    encryption: str = "AES256"               # "aws:kms" (CloudFront may decrypt), "aws:kms-no-cloudfront", "none"
+    lifecycle: bool = True
+    access_logging: bool = True
+    data_events: str | None = None           # a trail records the bucket's object events: All/ReadOnly/WriteOnly
+    object_ownership: str = "BucketOwnerEnforced"
+    website_hosting: bool = False
+    # distribution configuration (EA-CF-02..11, EA-CACHE-03, EA-COST-04)
+    origin_access: str = "oac"               # "oai", "public" (neither), "website" (the website endpoint)
+    extra_origins: tuple[str, ...] = ()      # "s3-global", "s3-dash" (other S3 domain forms), "custom-https",
+                                             # "custom-http", "dangling" (a bucket that does not exist)
+    minimum_protocol_version: str = "TLSv1.2_2021"
+    ssl_support_method: str = "sni-only"
+    web_acl: str = "rules"                   # "empty" (no rules), "none"
+    cloudfront_logging: bool = True
+    default_root_object: str = "index.html"
+    assets_headers_policy: bool = True
+    assets_allowed_methods: tuple[str, ...] | None = None   # None: as the default behaviour
+    assets_cache_policy: str | None = None                  # None: CachingOptimized
+    http_version: str = "http2and3"
+    ipv6: bool = True
+    price_class: str = "PriceClass_100"
+    aliases: tuple[str, ...] = ()
+    # the distribution's ACM certificate (EA-TLS-06); it covers localhost and www.example.com
+    acm_certificate: str = "dns"             # "email" (e-mail validated), "imported"
+    acm_status: str = "ISSUED"
+    acm_renewal: str | None = None           # the last managed renewal's status, e.g. "FAILED"
+    # invalidations (EA-DEP-03, EA-CACHE-05)
+    invalidation_paths: tuple[int, ...] = (2, 1)  # paths of each completed batch this month
+    stuck_invalidation_minutes: float | None = None
+    # who may write (EA-IAM-01, 02, 04)
+    deploy_actions: tuple[str, ...] = ("s3:PutObject", "s3:DeleteObject", "s3:GetObject")
+    invalidation_resource: str | None = None   # None: the distribution's ARN
+    deploy_user_key_age_days: int | None = None  # an allowed deploy user with an access key this old
+    extra_writer: bool = False               # a user who may write through a group's policy, not allowed
+    # cost (EA-COST-*)
+    daily_cost_usd: float = 0.40
+    cost_spike: bool = False                 # yesterday cost four times the usual
+    cost_forecast: bool = True               # off: Cost Explorer has too little history to forecast
+    monthly_budget_usd: float = 40.0
+    budget: str = "notified"                 # "silent" (no notification), "none"
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -90,6 +159,29 @@ def site_objects(spec: SiteSpec) -> dict[str, tuple[bytes, str]]:
                             b'<circle cx="32" cy="32" r="30" fill="#36c"/></svg>', "image/svg+xml"),
         "robots.txt": (b"User-agent: *\nAllow: /\n", "text/plain"),
     }
+    if spec.mixed_content:
+        body, kind = objects["index.html"]
+        objects["index.html"] = (body.replace(b"</main>", b'<img src="http://images.example.com/banner.png" '
+                                              b'alt="banner"></main>'), kind)
+    if spec.source_maps:
+        body, kind = objects["assets/app.8c2e4d.js"]
+        objects["assets/app.8c2e4d.js"] = (body + b"//# sourceMappingURL=app.8c2e4d.js.map\n", kind)
+        objects["assets/app.8c2e4d.js.map"] = (b'{"version":3,"file":"app.8c2e4d.js","sources":["src/app.ts"],'
+                                               b'"names":[],"mappings":"AAAA"}', "application/json")
+    for key, body, kind in spec.extra_objects:
+        objects[key] = (body, kind)
+    return {k: v for k, v in objects.items() if k not in spec.missing_objects}
+
+
+def discovery_objects(spec: SiteSpec, base_url: str) -> dict[str, tuple[bytes, str]]:
+    """robots.txt and sitemap.xml, which name the site's own URL (known once the edge listens)."""
+    pages = "".join(f"<url><loc>{base_url.rstrip('/')}{path}</loc></url>" for path in ("/", "/about.html"))
+    objects = {
+        "robots.txt": (f"User-agent: *\nAllow: /\nSitemap: {base_url}sitemap.xml\n".encode(), "text/plain"),
+        "sitemap.xml": (('<?xml version="1.0" encoding="UTF-8"?>\n'
+                         f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{pages}</urlset>\n').encode(),
+                        "application/xml"),
+    }
     return {k: v for k, v in objects.items() if k not in spec.missing_objects}
 
 
@@ -108,7 +200,9 @@ class BuiltSite:
             "name": self.spec.name, "url": self.edge.url, "http_url": self.edge.http_url,
             "bucket": self.bucket, "region": self.spec.region, "distribution_id": self.distribution_id,
             "paths": list(self.spec.paths), "ca_bundle": str(self.ca_file),
-            "allowed_writers": [self.extra["deploy_role_arn"]],
+            "allowed_writers": [self.extra["deploy_role_arn"], *self.extra.get("other_writers", [])],
+            "monthly_budget_usd": self.spec.monthly_budget_usd,
+            "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
         }
 
 
@@ -123,11 +217,16 @@ class Builder:
         self.ca_file = self.ca.write_ca(workdir / "demo-ca.pem")
         self._session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
         self._account_seeded = False
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._log_buckets: set[str] = set()
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         # moto serves every API on one host: no account-id host prefix (s3control)
-        return adapt_to_emulator(self._session.client(service, region_name=region, endpoint_url=self.endpoint_url,
-                                                      config=botocore.config.Config(inject_host_prefix=False)))
+        if (service, region) not in self._clients:
+            self._clients[service, region] = adapt_to_emulator(self._session.client(
+                service, region_name=region, endpoint_url=self.endpoint_url,
+                config=botocore.config.Config(inject_host_prefix=False)))
+        return self._clients[service, region]
 
     def _seed_account(self) -> None:
         """Account-wide parts: Block Public Access, a multi-region trail, its log bucket."""
@@ -154,16 +253,17 @@ class Builder:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": spec.region})
         if spec.versioning:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        if spec.block_public_access:
+        if spec.block_public_access and not spec.public_bucket:
             s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                 "RestrictPublicBuckets": True})
-        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
+        self._encryption(spec, s3, bucket)
         s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
-            "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+            "Rules": [{"ObjectOwnership": spec.object_ownership}]})
+        self._bucket_settings(spec, s3, bucket, suffix)
         for key, (body, content_type) in site_objects(spec).items():
-            cache = "public, max-age=31536000, immutable" if key.startswith("assets/") else "public, max-age=300"
+            cache = (spec.asset_cache_control if key.startswith("assets/") else
+                     spec.html_cache_control if content_type == "text/html" else "public, max-age=300")
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
 
         cert = self._certificate(spec)
@@ -171,8 +271,14 @@ class Builder:
         cert_file, key_file = cert.write(self.workdir, f"{spec.name}-{suffix}")
         web_acl_arn = self._web_acl(spec.name, suffix)
         distribution_id = self._distribution(spec, bucket, suffix, cert_arn, web_acl_arn)
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_bucket_policy(bucket, distribution_id)))
-        role_arn = self._deploy_role(spec.name, suffix, bucket, distribution_id)
+        policy = _bucket_policy(bucket, distribution_id, public=spec.public_bucket)
+        policy["Statement"] = _policy_switches(spec, bucket, policy["Statement"])
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        role_arn = self._deploy_role(spec.name, suffix, bucket, distribution_id, spec.deploy_actions,
+                                     spec.invalidation_resource)
+        other_writers = self._other_writers(spec, suffix, bucket)
+        self._invalidations(spec, distribution_id, suffix)
+        cost_tag = self._costs(spec, s3, bucket, distribution_id, suffix)
         moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=spec.status_minutes)
         motoext.set_distribution_status(distribution_id, spec.status, last_modified=moment)
 
@@ -180,9 +286,45 @@ class Builder:
                                 region=spec.region, credentials=(CREDENTIALS["aws_access_key_id"],
                                                                  CREDENTIALS["aws_secret_access_key"]))
         edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
-                    extra_headers=dict(spec.origin_headers)).start()
+                    extra_headers=dict(spec.origin_headers), cors_reflection=spec.cors_reflection,
+                    open_redirect=spec.open_redirect, bucket_listing=spec.bucket_listing,
+                    accepts_writes=spec.public_write).start()
+        self._publish_after_start(spec, s3, bucket, edge)
+        self._dns(spec, distribution_id, suffix)
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
-                         {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn})
+                         {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
+                          "other_writers": other_writers, "cost_tag": cost_tag})
+
+    def _publish_after_start(self, spec: SiteSpec, s3: Any, bucket: str, edge: Edge) -> None:
+        """robots.txt and sitemap.xml name the edge's URL; a stale edge keeps the old bytes of
+        `stale_objects` while the bucket gets a new release of them."""
+        for key, (body, content_type) in discovery_objects(spec, edge.url).items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                          CacheControl="public, max-age=300")
+        for key in spec.stale_objects:
+            edge.hold(key)
+            old = s3.get_object(Bucket=bucket, Key=key)
+            s3.put_object(Bucket=bucket, Key=key, Body=old["Body"].read() + b"\n<!-- release 2 -->\n",
+                          ContentType=old["ContentType"], CacheControl=old.get("CacheControl", ""))
+
+    def _dns(self, spec: SiteSpec, distribution_id: str, suffix: str) -> None:
+        """A public hosted zone for the site's host whose record aliases the distribution; with
+        `dangling_dns`, two more that point at a distribution and a bucket that are not ours."""
+        route53 = self.client("route53")
+        domain = self.client("cloudfront").get_distribution(Id=distribution_id)["Distribution"]["DomainName"]
+        zone = route53.create_hosted_zone(Name="localhost.", CallerReference=f"{spec.name}-{suffix}",
+                                          HostedZoneConfig={"Comment": f"{spec.name} site", "PrivateZone": False})
+        changes = [{"Action": "CREATE", "ResourceRecordSet": {
+            "Name": "localhost.", "Type": "A",
+            "AliasTarget": {"HostedZoneId": CLOUDFRONT_ZONE_ID, "DNSName": f"{domain}.",
+                            "EvaluateTargetHealth": False}}}]
+        if spec.dangling_dns:
+            for name, value in (("old.localhost.", "d111111abcdef8.cloudfront.net."),
+                                ("media.localhost.", f"gone-{suffix}-media.s3.amazonaws.com.")):
+                changes.append({"Action": "CREATE", "ResourceRecordSet": {
+                    "Name": name, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": value}]}})
+        route53.change_resource_record_sets(HostedZoneId=zone["HostedZone"]["Id"],
+                                            ChangeBatch={"Changes": changes})
 
     def _certificate(self, spec: SiteSpec) -> Any:
         """An edge certificate that has `cert_days_left` days to go (plus an hour, so the day count is exact)."""
@@ -191,13 +333,18 @@ class Builder:
         return self.ca.issue(["localhost", "127.0.0.1"], days_valid=spec.cert_lifetime_days, not_before=not_before)
 
     def _acm_certificate(self, spec: SiteSpec, cert: Any) -> str:
-        """The edge's certificate in ACM (us-east-1); ACM refuses an expired one, as AWS does,
-        so an expired edge gets a requested certificate in its place."""
+        """The distribution's certificate in ACM (us-east-1): requested and DNS-validated, so ACM
+        renews it. `acm_certificate="imported"` puts the edge's own certificate there instead
+        (ACM refuses an expired one, as AWS does, so an expired edge keeps a requested one)."""
         acm = self.client("acm")
-        if spec.cert_days_left <= 0:
-            return acm.request_certificate(DomainName="localhost", ValidationMethod="DNS")["CertificateArn"]
-        return acm.import_certificate(Certificate=cert.cert_pem, PrivateKey=cert.key_pem,
-                                      CertificateChain=self.ca.cert_pem)["CertificateArn"]
+        if spec.acm_certificate == "imported" and spec.cert_days_left > 0:
+            return acm.import_certificate(Certificate=cert.cert_pem, PrivateKey=cert.key_pem,
+                                          CertificateChain=self.ca.cert_pem)["CertificateArn"]
+        arn = acm.request_certificate(DomainName="localhost", SubjectAlternativeNames=["localhost", "www.example.com"],
+                                      ValidationMethod="EMAIL" if spec.acm_certificate == "email" else "DNS",
+                                      )["CertificateArn"]
+        motoext.set_certificate_status(arn, spec.acm_status, renewal_status=spec.acm_renewal)
+        return arn
 
     def _web_acl(self, name: str, suffix: str) -> str:
         waf = self.client("wafv2")
@@ -211,13 +358,15 @@ class Builder:
         )["Summary"]["ARN"]
 
     def _headers_policy(self, spec: SiteSpec, suffix: str) -> str:
-        security: dict[str, Any] = {
-            "ContentTypeOptions": {"Override": True},
-            "FrameOptions": {"FrameOption": "DENY", "Override": True},
-            "ReferrerPolicy": {"ReferrerPolicy": "strict-origin-when-cross-origin", "Override": True},
-            "XSSProtection": {"Protection": True, "ModeBlock": True, "Override": True},
-            "ContentSecurityPolicy": {"ContentSecurityPolicy": CSP, "Override": True},
-        }
+        security: dict[str, Any] = {"XSSProtection": {"Protection": True, "ModeBlock": True, "Override": True}}
+        if spec.content_type_options:
+            security["ContentTypeOptions"] = {"Override": True}
+        if spec.frame_options:
+            security["FrameOptions"] = {"FrameOption": spec.frame_options, "Override": True}
+        if spec.referrer_policy:
+            security["ReferrerPolicy"] = {"ReferrerPolicy": spec.referrer_policy, "Override": True}
+        if spec.csp:
+            security["ContentSecurityPolicy"] = {"ContentSecurityPolicy": spec.csp, "Override": True}
         if spec.hsts_max_age is not None:
             security["StrictTransportSecurity"] = {
                 "AccessControlMaxAgeSec": spec.hsts_max_age, "IncludeSubdomains": spec.hsts_include_subdomains,
@@ -237,13 +386,18 @@ class Builder:
             "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]["Id"]
         policy_id = self._headers_policy(spec, suffix)
         methods = {"Quantity": 2, "Items": ["GET", "HEAD"], "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}
+        if spec.public_write:
+            every = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+            methods = {"Quantity": 7, "Items": every, "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}
 
         def behaviour(viewer_policy: str, **extra: Any) -> dict[str, Any]:
             return {"TargetOriginId": "s3-origin", "ViewerProtocolPolicy": viewer_policy, "AllowedMethods": methods,
-                    "Compress": True, "CachePolicyId": CACHING_OPTIMIZED, "ResponseHeadersPolicyId": policy_id, **extra}
+                    "Compress": spec.compress, "CachePolicyId": CACHING_OPTIMIZED,
+                    "ResponseHeadersPolicyId": policy_id, **extra}
 
-        errors = [{"ErrorCode": code, "ResponsePagePath": "/404.html", "ResponseCode": "404",
-                   "ErrorCachingMinTTL": 60} for code in (403, 404)]
+        page_code = "200" if spec.soft_404 else "404"
+        errors = [{"ErrorCode": code, "ResponsePagePath": "/404.html", "ResponseCode": page_code,
+                   "ErrorCachingMinTTL": 60} for code in (403, 404)] if spec.custom_error_pages else []
         config = {
             "CallerReference": f"{spec.name}-{suffix}", "Comment": f"{spec.name} static site", "Enabled": spec.enabled,
             "DefaultRootObject": "index.html", "PriceClass": "PriceClass_100", "HttpVersion": "http2and3",
@@ -260,27 +414,234 @@ class Builder:
             "Logging": {"Enabled": True, "IncludeCookies": False, "Bucket": "audit-logs-123456789012.s3.amazonaws.com",
                         "Prefix": f"cloudfront/{spec.name}/"},
         }
+        self._distribution_switches(spec, config, bucket, suffix)
         return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
 
-    def _deploy_role(self, name: str, suffix: str, bucket: str, distribution_id: str) -> str:
+    def _deploy_role(self, name: str, suffix: str, bucket: str, distribution_id: str,
+                     actions: tuple[str, ...] = ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"),
+                     invalidation_resource: str | None = None) -> str:
         """The one principal allowed to write the bucket: the CI deploy role."""
         iam = self.client("iam")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
                  "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"}}]}
         role = iam.create_role(RoleName=f"deploy-{name}-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject", "s3:GetObject"],
-             "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": list(actions), "Resource": f"arn:aws:s3:::{bucket}/*"},
             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
             {"Effect": "Allow", "Action": "cloudfront:CreateInvalidation",
-             "Resource": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{distribution_id}"}]}
+             "Resource": invalidation_resource or f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{distribution_id}"}]}
         iam.put_role_policy(RoleName=role["RoleName"], PolicyName="deploy", PolicyDocument=json.dumps(policy))
         return role["Arn"]
 
+    # --- what the AWS-side controls read (EA-S3, EA-CF, EA-TLS-06, EA-IAM, EA-COST, invalidations)
 
-def _bucket_policy(bucket: str, distribution_id: str) -> dict[str, Any]:
-    """CloudFront (this distribution only) may read; plain HTTP is refused."""
-    return {"Version": "2012-10-17", "Statement": [
+    def _encryption(self, spec: SiteSpec, s3: Any, bucket: str) -> None:
+        """Default encryption: SSE-S3, or SSE-KMS with a key whose policy may or may not let
+        CloudFront decrypt."""
+        if spec.encryption == "none":
+            return
+        rule: dict[str, Any] = {"SSEAlgorithm": "AES256"}
+        if spec.encryption.startswith("aws:kms"):
+            statements = [{"Sid": "KeyAdministration", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+                           "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}}]
+            if spec.encryption == "aws:kms":
+                statements.append({"Sid": "AllowCloudFrontToDecrypt", "Effect": "Allow", "Resource": "*",
+                                   "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "kms:Decrypt",
+                                   "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}})
+            key = self.client("kms", spec.region).create_key(
+                Description=f"{bucket} objects", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+            rule = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["KeyMetadata"]["Arn"]}
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": rule, "BucketKeyEnabled": True}]})
+
+    def _access_log_bucket(self, region: str) -> str:
+        """One bucket per region for S3 server access logs (S3 logs only within a region)."""
+        name = f"access-logs-{ACCOUNT_ID}-{region}"
+        if name not in self._log_buckets:
+            s3 = self.client("s3", region)
+            where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            s3.create_bucket(Bucket=name, **where)
+            s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}}]}))
+            self._log_buckets.add(name)
+        return name
+
+    def _bucket_settings(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> None:
+        """Lifecycle, access logging, website hosting, and a trail of the bucket's object events."""
+        if spec.lifecycle:
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+                "ID": "expire-old-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
+        if spec.access_logging:
+            s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {
+                "TargetBucket": self._access_log_bucket(spec.region), "TargetPrefix": f"s3/{bucket}/"}})
+        if spec.website_hosting:
+            s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={
+                "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "404.html"}})
+        if spec.data_events:
+            trail, name = self.client("cloudtrail", spec.region), f"{spec.name}-{suffix}-objects"
+            trail.create_trail(Name=name, S3BucketName="audit-logs-123456789012")
+            trail.put_event_selectors(TrailName=name, EventSelectors=[{
+                "ReadWriteType": spec.data_events, "IncludeManagementEvents": False,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket}/"]}]}])
+            trail.start_logging(Name=name)
+
+    def _distribution_switches(self, spec: SiteSpec, config: dict[str, Any], bucket: str, suffix: str) -> None:
+        """The distribution settings the configuration controls read, as the spec says."""
+        config.update(DefaultRootObject=spec.default_root_object, PriceClass=spec.price_class,
+                      HttpVersion=spec.http_version, IsIPV6Enabled=spec.ipv6)
+        config["ViewerCertificate"].update(SSLSupportMethod=spec.ssl_support_method,
+                                           MinimumProtocolVersion=spec.minimum_protocol_version)
+        config["Logging"]["Enabled"] = spec.cloudfront_logging
+        if spec.aliases:
+            config["Aliases"] = {"Quantity": len(spec.aliases), "Items": list(spec.aliases)}
+        if spec.web_acl == "none":
+            config["WebACLId"] = ""
+        elif spec.web_acl == "empty":
+            config["WebACLId"] = self.client("wafv2").create_web_acl(
+                Name=f"{spec.name}-{suffix}-empty-acl", Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, Rules=[],
+                VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                                  "MetricName": "site"})["Summary"]["ARN"]
+        origins = config["Origins"]["Items"]
+        oac, main = origins[0]["OriginAccessControlId"], origins[0]
+        if spec.origin_access == "oai":  # moto has no OAI API and does not check the reference
+            del main["OriginAccessControlId"]
+            main["S3OriginConfig"] = {"OriginAccessIdentity": "origin-access-identity/cloudfront/E2QWRUHEXAMPLE"}
+        elif spec.origin_access == "public":
+            del main["OriginAccessControlId"]
+        elif spec.origin_access == "website":
+            origins[0] = {"Id": main["Id"], "DomainName": f"{bucket}.s3-website-{spec.region}.amazonaws.com",
+                          "CustomOriginConfig": _custom_origin("http-only")}
+        s3_origin = {"S3OriginConfig": {"OriginAccessIdentity": ""}, "OriginAccessControlId": oac}
+        extra = {
+            "s3-global": {"DomainName": f"{bucket}.s3.amazonaws.com", **s3_origin},
+            "s3-dash": {"DomainName": f"{bucket}.s3-{spec.region}.amazonaws.com", **s3_origin},
+            "dangling": {"DomainName": f"{bucket}-legacy.s3.{spec.region}.amazonaws.com", **s3_origin},
+            "custom-https": {"DomainName": "api.example.com", "CustomOriginConfig": _custom_origin("https-only")},
+            "custom-http": {"DomainName": "api.example.com", "CustomOriginConfig": _custom_origin("match-viewer")},
+        }
+        origins += [{"Id": name, **extra[name]} for name in spec.extra_origins]
+        config["Origins"]["Quantity"] = len(origins)
+        assets = config["CacheBehaviors"]["Items"][0]
+        if not spec.assets_headers_policy:
+            del assets["ResponseHeadersPolicyId"]
+        if spec.assets_allowed_methods:
+            assets["AllowedMethods"] = {"Quantity": len(spec.assets_allowed_methods),
+                                        "Items": list(spec.assets_allowed_methods),
+                                        "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}
+        if spec.assets_cache_policy:
+            assets["CachePolicyId"] = spec.assets_cache_policy
+
+    def _other_writers(self, spec: SiteSpec, suffix: str, bucket: str) -> list[str]:
+        """Writers besides the deploy role; returns those the target allows: a deploy user with an
+        access key `deploy_user_key_age_days` old, a partner role of another account (through
+        the bucket policy). `extra_writer` adds a user who may write but is not allowed."""
+        iam, allowed = self.client("iam"), []
+        writes = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"arn:aws:s3:::{bucket}/*"}]})
+        if spec.deploy_user_key_age_days is not None:
+            user = f"deployer-{spec.name}-{suffix}"
+            allowed.append(iam.create_user(UserName=user)["User"]["Arn"])
+            iam.put_user_policy(UserName=user, PolicyName="deploy", PolicyDocument=writes)
+            key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+            motoext.set_access_key_create_date(user, key, dt.datetime.now(dt.timezone.utc)
+                                               - dt.timedelta(days=spec.deploy_user_key_age_days))
+        if spec.extra_writer:
+            group, user = f"web-{spec.name}-{suffix}", f"intern-{spec.name}-{suffix}"
+            iam.create_group(GroupName=group)
+            managed = iam.create_policy(PolicyName=f"site-writer-{spec.name}-{suffix}", PolicyDocument=writes)
+            iam.attach_group_policy(GroupName=group, PolicyArn=managed["Policy"]["Arn"])
+            iam.create_user(UserName=user)
+            iam.add_user_to_group(GroupName=group, UserName=user)
+        if "partner-write" in spec.bucket_policy_extra:
+            allowed.append(PARTNER_WRITER)
+        return allowed
+
+    def _invalidations(self, spec: SiteSpec, distribution_id: str, suffix: str) -> None:
+        """This month's completed invalidation batches, and one stuck InProgress if asked."""
+        cloudfront = self.client("cloudfront")
+
+        def invalidate(paths: list[str], reference: str) -> str:
+            return cloudfront.create_invalidation(DistributionId=distribution_id, InvalidationBatch={
+                "Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference})["Invalidation"]["Id"]
+
+        for n, count in enumerate(spec.invalidation_paths):
+            invalidate(["/*"] if count == 1 else [f"/page-{k}.html" for k in range(count)], f"{suffix}-{n}")
+        if spec.stuck_invalidation_minutes is not None:
+            stuck = invalidate(["/index.html"], f"{suffix}-stuck")
+            since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=spec.stuck_invalidation_minutes)
+            motoext.set_invalidation_status(distribution_id, stuck, "InProgress", create_time=since)
+
+    def _costs(self, spec: SiteSpec, s3: Any, bucket: str, distribution_id: str, suffix: str) -> str:
+        """Tags the site's bucket with its cost allocation tag and seeds what the cost controls
+        read: Cost Explorer's daily costs (through moto's own queue, bound at once to the exact
+        request the controls make) and forecast, an AWS Budget, and CloudFront daily requests."""
+        tag = (COST_TAG_KEY, f"{spec.name}-{suffix}")
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": tag[0], "Value": tag[1]}]})
+        today = cost.today()
+        for day in (today, today + dt.timedelta(days=1)):  # a run may start after midnight UTC
+            request = cost.daily_costs_request(day, tag)
+            start = dt.date.fromisoformat(request["TimePeriod"]["Start"])
+            amounts = {start + dt.timedelta(days=n): spec.daily_cost_usd for n in range((day - start).days)}
+            if spec.cost_spike:
+                amounts[day - dt.timedelta(days=1)] = 4 * spec.daily_cost_usd
+            requests.post(f"{self.endpoint_url}/moto-api/static/ce/cost-and-usage-results", timeout=10,
+                          json={"results": [cost.daily_results(request, amounts)]}).raise_for_status()
+            self.client("ce").get_cost_and_usage(**request)
+        if spec.cost_forecast:
+            motoext.set_cost_forecast(cost.cost_filter(tag), spec.daily_cost_usd)
+        if spec.budget != "none":
+            notify = [] if spec.budget == "silent" else [{
+                "Notification": {"NotificationType": "FORECASTED", "ComparisonOperator": "GREATER_THAN",
+                                 "Threshold": 80.0, "ThresholdType": "PERCENTAGE"},
+                "Subscribers": [{"SubscriptionType": "EMAIL", "Address": "ops@example.com"}]}]
+            self.client("budgets").create_budget(AccountId=ACCOUNT_ID, NotificationsWithSubscribers=notify, Budget={
+                "BudgetName": f"site-{spec.name}-{suffix}", "BudgetType": "COST", "TimeUnit": "MONTHLY",
+                "BudgetLimit": {"Amount": str(spec.monthly_budget_usd), "Unit": "USD"},
+                "CostFilters": {"TagKeyValue": [f"user:{tag[0]}${tag[1]}"]}})
+        dimensions = [{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}]
+        noon = dt.datetime.combine(today, dt.time(12), dt.timezone.utc)
+        self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
+            {"MetricName": "Requests", "Dimensions": dimensions, "Timestamp": noon - dt.timedelta(days=n),
+             "Unit": "None", "Value": 12000.0 * (4 if spec.cost_spike and n == 1 else 1)}
+            for n in range(1, cost.HISTORY_DAYS + 1)])
+        return tag[1]
+
+
+def _custom_origin(protocol_policy: str) -> dict[str, Any]:
+    protocols = ["TLSv1.2"] if protocol_policy == "https-only" else ["TLSv1", "TLSv1.1", "TLSv1.2"]
+    return {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": protocol_policy,
+            "OriginSslProtocols": {"Quantity": len(protocols), "Items": protocols}}
+
+
+def _policy_switches(spec: SiteSpec, bucket: str, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bucket policy's statements with the switches of EA-S3-02, 03 and 10 applied."""
+    if not spec.deny_insecure_transport:
+        statements = [s for s in statements if s.get("Sid") != "DenyInsecureTransport"]
+    objects = f"arn:aws:s3:::{bucket}/*"
+    cloudfront = {"Service": "cloudfront.amazonaws.com"}
+    extra = {
+        "public-read": {"Sid": "PublicRead", "Principal": "*", "Action": "s3:GetObject"},
+        "cloudfront-any": {"Sid": "AllowAnyCloudFront", "Principal": cloudfront, "Action": "s3:GetObject"},
+        "cloudfront-other": {"Sid": "AllowOtherDistribution", "Principal": cloudfront, "Action": "s3:GetObject",
+                             "Condition": {"StringEquals": {"AWS:SourceArn": OTHER_DISTRIBUTION}}},
+        "partner-read": {"Sid": "PartnerRead", "Principal": {"AWS": PARTNER_ACCOUNT}, "Action": "s3:GetObject"},
+        "partner-write": {"Sid": "PartnerDeploy", "Principal": {"AWS": PARTNER_WRITER},
+                          "Action": ["s3:PutObject", "s3:DeleteObject"]},
+    }
+    return statements + [{"Effect": "Allow", "Resource": objects, **extra[name]} for name in spec.bucket_policy_extra]
+
+
+def _bucket_policy(bucket: str, distribution_id: str, public: bool = False) -> dict[str, Any]:
+    """CloudFront (this distribution only) may read; plain HTTP is refused. `public`: everyone
+    may also read and list, the misconfiguration that lets viewers bypass CloudFront."""
+    everyone = [{"Sid": "PublicReadAndList", "Effect": "Allow", "Principal": "*",
+                 "Action": ["s3:GetObject", "s3:ListBucket"],
+                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}] if public else []
+    return {"Version": "2012-10-17", "Statement": everyone + [
         {"Sid": "AllowCloudFrontServicePrincipalReadOnly", "Effect": "Allow",
          "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
          "Resource": f"arn:aws:s3:::{bucket}/*",

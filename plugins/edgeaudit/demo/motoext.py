@@ -3,9 +3,12 @@
 The demo environment and our tests run the controls against moto (a
 ``ThreadedMotoServer`` or ``mock_aws``) instead of a real account.  Out of the
 box moto 5.2.5 drops or misreports several fields the controls read, has no
-CloudFront cache policy or response headers policy API at all, and lets a
-bucket policy's ``Condition`` block the bucket owner's own reads.  A control
-would then pass or fail for moto's reasons rather than the site's.
+CloudFront cache policy or response headers policy API at all, lets a
+bucket policy's ``Condition`` block the bucket owner's own reads, has no Cost
+Explorer forecast nor ACM validation and renewal states, and, when it enforces
+IAM, refuses every CloudFront read and answers refusals in a shape botocore
+cannot read.  A control would then pass or fail for moto's reasons rather than
+the site's.
 
 ``install()`` patches moto's models and response handlers in this process.
 Nothing here touches boto3: botocore still validates every request and parses
@@ -15,19 +18,28 @@ first CloudFront request reaches the server (in practice: before starting
 
 moto has no API to move a distribution or an invalidation between states, so
 ``set_distribution_status()`` and ``set_invalidation_status()`` change the
-in-process backend directly (the threaded server shares it).
+in-process backend directly (the threaded server shares it); so do
+``set_certificate_status()`` (ACM validation and renewal),
+``set_access_key_create_date()`` (an old IAM access key) and
+``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+
+import botocore.session
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from moto.acm.models import CertBundle, acm_backends
+from moto.acm.responses import AWSCertificateManagerResponse
+from moto.ce.models import ce_backends
+from moto.ce.responses import CostExplorerResponse
 from moto.cloudfront import urls as cloudfront_urls
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import (
@@ -41,12 +53,17 @@ from moto.cloudfront.models import (
     random_id,
 )
 from moto.cloudfront.responses import CloudFrontResponse
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import camelcase_to_underscores, utcnow
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
+from moto.iam.models import iam_backends
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.s3.exceptions import BucketAccessDeniedError
 from moto.s3.models import FakeBucket
+from moto.s3.responses import S3Response
 
 _installed = False
 
@@ -67,6 +84,10 @@ def install() -> None:
     _add_policy_api("CachePolicy", "cache-policy")
     _add_policy_api("ResponseHeadersPolicy", "response-headers-policy")
     _skip_bucket_policy_statements_moto_cannot_evaluate()
+    _refuse_anonymous_listing()
+    _keep_certificate_validation_and_renewal()
+    _add_cost_forecast()
+    _authorization_as_aws_does_it()
     _installed = True
 
 
@@ -97,8 +118,10 @@ def set_invalidation_status(
     invalidation_id: str,
     status: str,
     account_id: str = "123456789012",
+    create_time: datetime | None = None,
 ) -> None:
-    """Set an invalidation's Status ("InProgress" or "Completed")."""
+    """Set an invalidation's Status ("InProgress" or "Completed"), and optionally its
+    CreateTime (moto stamps the time of the request; a naive datetime is taken as UTC)."""
     if status not in _INVALIDATION_STATUSES:
         raise ValueError(f"status must be one of {_INVALIDATION_STATUSES}, not {status!r}")
     _distribution(distribution_id, account_id)
@@ -106,8 +129,59 @@ def set_invalidation_status(
     for invalidation in backend.invalidations.get(distribution_id, []):
         if invalidation.id == invalidation_id:
             invalidation.status = status
+            if create_time is not None:
+                invalidation.create_time = _utc(create_time)
             return
     raise KeyError(f"no invalidation {invalidation_id} on distribution {distribution_id}")
+
+
+def set_certificate_status(
+    certificate_arn: str,
+    status: str,
+    renewal_status: str | None = None,
+    renewal_reason: str = "OTHER",
+    account_id: str = "123456789012",
+) -> None:
+    """Pin an ACM certificate's Status (e.g. ISSUED once its DNS validation succeeded, or
+    EXPIRED), and optionally its managed renewal's RenewalStatus (e.g. FAILED).
+
+    moto moves a requested certificate to ISSUED only after MOTO_ACM_VALIDATION_WAIT
+    seconds of wall-clock time and reports no renewal at all.
+    """
+    region = certificate_arn.split(":")[3]
+    bundle = acm_backends[account_id][region].get_certificate(certificate_arn)
+    bundle.status = status
+    bundle.pinned_status = status
+    bundle.renewal_summary = None
+    if renewal_status is not None:
+        bundle.renewal_summary = {"RenewalStatus": renewal_status, "RenewalStatusReason": renewal_reason,
+                                  "UpdatedAt": utcnow().timestamp()}
+
+
+def set_access_key_create_date(
+    user_name: str, access_key_id: str, created: datetime, account_id: str = "123456789012"
+) -> None:
+    """Backdate an IAM access key (moto stamps the time of the request; naive is UTC)."""
+    user = iam_backends[account_id]["global"].get_user(user_name)
+    for key in user.access_keys:
+        if key.access_key_id == access_key_id:
+            key.create_date = _utc(created)
+            return
+    raise KeyError(f"no access key {access_key_id} for user {user_name}")
+
+
+def set_cost_forecast(
+    cost_filter: dict[str, Any] | None, daily_usd: float, account_id: str = "123456789012"
+) -> None:
+    """What GetCostForecast answers for requests with this Filter: daily_usd for every day
+    of the requested period. moto has no forecast at all; moto's own mechanism for cost data
+    (/moto-api/static/ce/cost-and-usage-results) covers GetCostAndUsage only."""
+    forecasts = ce_backends[account_id]["global"].__dict__.setdefault("motoext_forecasts", {})
+    forecasts[_filter_key(cost_filter)] = daily_usd
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
 
 
 def _distribution(distribution_id: str, account_id: str) -> Distribution:
@@ -587,6 +661,35 @@ def _skip_bucket_policy_statements_moto_cannot_evaluate() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
+def _refuse_anonymous_listing() -> None:
+    """moto lists any bucket for an anonymous (unsigned) request.
+
+    AWS answers 403 AccessDenied unless the bucket policy lets everyone
+    s3:ListBucket (and Block Public Access does not restrict public buckets)
+    or the bucket ACL grants AllUsers READ (and public ACLs are not ignored).
+    Anonymous object reads moto already refuses by the object's ACL.
+    """
+    original = S3Response._bucket_response_get
+
+    @functools.wraps(original)
+    def _bucket_response_get(self: S3Response, bucket_name: str, querystring: dict[str, Any]) -> Any:
+        signed = "Authorization" in self.headers or "Signature=" in (self.uri or "")
+        if not signed and not _anonymous_listing_allowed(self.backend.get_bucket(bucket_name)):
+            raise BucketAccessDeniedError(bucket_name)
+        return original(self, bucket_name, querystring)
+
+    S3Response._bucket_response_get = _bucket_response_get  # type: ignore[method-assign]
+
+
+def _anonymous_listing_allowed(bucket: FakeBucket) -> bool:
+    block = bucket.public_access_block
+    resource = f"arn:{bucket.partition}:s3:::{bucket.name}"
+    if not (block and block.restrict_public_buckets):
+        if bucket.get_permission("s3:ListBucket", resource) == PermissionResult.PERMITTED:
+            return True
+    return bool(bucket.acl and bucket.acl.public_read and not (block and block.ignore_public_acls))
+
+
 def _applies_to_any_caller(statement: dict[str, Any]) -> bool:
     if statement.get("Condition"):
         return False
@@ -597,3 +700,187 @@ def _applies_to_any_caller(statement: dict[str, Any]) -> bool:
         aws = principal["AWS"]
         return aws == "*" or (isinstance(aws, list) and "*" in aws)
     return False
+
+
+# --- ACM certificates ----------------------------------------------------------
+
+
+def _keep_certificate_validation_and_renewal() -> None:
+    """moto reports every requested certificate as DNS-validated, never eligible for renewal,
+    and with no renewal summary; and its status follows the wall clock.
+
+    AWS reports the validation method that was requested (EMAIL validation lists the
+    addresses instead of a CNAME record), RenewalEligibility ELIGIBLE for an issued
+    Amazon-issued certificate, and a RenewalSummary once a managed renewal has run.  A
+    status pinned by set_certificate_status() stays as set.
+    """
+    original_request = AWSCertificateManagerResponse.request_certificate
+
+    @functools.wraps(original_request)
+    def request_certificate(self: AWSCertificateManagerResponse) -> ActionResult:
+        result = original_request(self)
+        arn = result.result["CertificateArn"]  # type: ignore[index]
+        bundle = self.acm_backend.get_certificate(arn)
+        bundle.validation_method = self._get_param("ValidationMethod") or "DNS"
+        return result
+
+    AWSCertificateManagerResponse.request_certificate = request_certificate  # type: ignore[method-assign]
+
+    original_check = CertBundle.check
+
+    def check(self: CertBundle) -> None:
+        if self.__dict__.get("pinned_status") is None:
+            original_check(self)
+
+    CertBundle.check = check  # type: ignore[method-assign]
+
+    original_describe = CertBundle.describe
+
+    def describe(self: CertBundle) -> dict[str, Any]:
+        result = original_describe(self)
+        certificate = result["Certificate"]
+        if self.type == "AMAZON_ISSUED" and self.status == "ISSUED":
+            certificate["RenewalEligibility"] = "ELIGIBLE"
+        if self.__dict__.get("validation_method") == "EMAIL":
+            for option in certificate.get("DomainValidationOptions", []):
+                option["ValidationMethod"] = "EMAIL"
+                option.pop("ResourceRecord", None)
+                option["ValidationEmails"] = [f"{box}@{option['ValidationDomain']}"
+                                              for box in ("admin", "hostmaster", "webmaster")]
+        summary = self.__dict__.get("renewal_summary")
+        if summary:
+            certificate["RenewalSummary"] = {
+                **summary, "DomainValidationOptions": copy.deepcopy(certificate.get("DomainValidationOptions", []))}
+        return result
+
+    CertBundle.describe = describe  # type: ignore[method-assign]
+
+
+# --- Cost Explorer forecasts ---------------------------------------------------
+
+
+def _filter_key(cost_filter: dict[str, Any] | None) -> str:
+    return json.dumps(cost_filter, sort_keys=True)
+
+
+def _add_cost_forecast() -> None:
+    """moto 5.2.5 has no GetCostForecast (it raises NotImplementedError).
+
+    Answers from the daily amounts seeded by set_cost_forecast(), per Filter: Total for
+    the requested period and one ForecastResultsByTime entry per DAILY or MONTHLY
+    period.  A Filter with nothing seeded gets AWS's DataUnavailableException.
+    """
+
+    def get_cost_forecast(self: CostExplorerResponse) -> str:
+        params = json.loads(self.body)
+        forecasts = self.ce_backend.__dict__.get("motoext_forecasts", {})
+        key = _filter_key(params.get("Filter"))
+        if key not in forecasts:
+            raise JsonRESTError("DataUnavailableException",
+                                "Insufficient amount of historical data to generate forecast.")
+        start = datetime.strptime(params["TimePeriod"]["Start"], "%Y-%m-%d").date()
+        end = datetime.strptime(params["TimePeriod"]["End"], "%Y-%m-%d").date()
+        if end <= start:
+            raise JsonRESTError("ValidationException", "Start date must be before end date.")
+        periods, cursor = [], start
+        while cursor < end:
+            if params["Granularity"] == "DAILY":
+                upto = cursor + timedelta(days=1)
+            else:
+                upto = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+            upto = min(upto, end)
+            periods.append((cursor, upto))
+            cursor = upto
+        daily = forecasts[key]
+
+        def amount(first: date, last: date) -> str:
+            return f"{daily * (last - first).days:.10f}"
+
+        return json.dumps({
+            "Total": {"Amount": amount(start, end), "Unit": "USD"},
+            "ForecastResultsByTime": [
+                {"TimePeriod": {"Start": a.isoformat(), "End": b.isoformat()}, "MeanValue": amount(a, b)}
+                for a, b in periods
+            ],
+        })
+
+    CostExplorerResponse.get_cost_forecast = get_cost_forecast  # type: ignore[attr-defined]
+
+
+# --- IAM enforcement (settings.INITIAL_NO_AUTH_ACTION_COUNT) ---------------------
+
+
+class _RestXmlError(_RESTError):
+    """An error in the REST-XML protocol's shape: <ErrorResponse><Error>...</Error>."""
+
+    def __init__(self, error: _RESTError) -> None:
+        super().__init__(error.error_type, error.message)
+        self.code = error.code
+        self.description = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+            f"<Code>{error.error_type}</Code><Message>{error.message}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+
+# Signing names whose IAM actions have another prefix.
+_IAM_PREFIXES = {"monitoring": "cloudwatch"}
+
+
+@functools.lru_cache(maxsize=None)
+def _protocol(service_name: str) -> str:
+    try:
+        return botocore.session.get_session().get_service_model(service_name).protocol
+    except Exception:  # a name botocore does not know: leave moto's answer as it is
+        return ""
+
+
+def _authorization_as_aws_does_it() -> None:
+    """moto's IAM enforcement signs a request without a body over its parsed parameters (for
+    CloudFront: the headers), so every CloudFront GET fails with SignatureDoesNotMatch; and it
+    answers every refusal in the query protocol's XML, which botocore cannot read for JSON and
+    REST-XML services (no error code, the XML as the message).
+
+    AWS signs the empty payload, and answers in the service's own protocol: e.g.
+    AccessDeniedException in JSON, <ErrorResponse><Error> in REST-XML.  moto also names the
+    action it checks after the signing name ("monitoring:GetMetricData"); the IAM action is
+    cloudwatch:GetMetricData, and every read of AWS Budgets is budgets:ViewBudget.
+    """
+
+    def rename(request: IAMRequestBase, *_: Any, **__: Any) -> None:
+        service, _, operation = request._action.partition(":")
+        if service == "budgets" and operation.startswith("Describe"):
+            request._action = "budgets:ViewBudget"
+        else:
+            request._action = f"{_IAM_PREFIXES.get(service, service)}:{operation}"
+
+    _after_init(IAMRequestBase, rename)
+
+    original_create = IAMRequestBase._create_aws_request
+
+    def create_aws_request(self: IAMRequestBase) -> Any:
+        request = original_create(self)
+        if self._method in ("GET", "HEAD", "DELETE") and not self._body:
+            request.data = b""
+        return request
+
+    IAMRequestBase._create_aws_request = create_aws_request  # type: ignore[method-assign]
+
+    original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
+
+    def authorize(self: Any, resource: str = "*") -> None:
+        try:
+            original_authorize(self, resource)
+        except _RESTError as error:
+            protocol = _protocol(getattr(self, "service_name", "") or "")
+            if protocol in ("json", "rest-json"):
+                converted = error.to_json()
+                if converted.error_type == "AccessDenied":
+                    converted = JsonRESTError("AccessDeniedException", error.message)
+                    converted.code = error.code
+                raise converted from None
+            if protocol == "rest-xml":
+                raise _RestXmlError(error) from None
+            raise
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]

@@ -1,0 +1,422 @@
+"""The controls that read the AWS APIs, proven both ways: a compliant site passes every one, and
+a site that breaks exactly one control fails it with the right id, severity and offender, while
+its other controls pass. Also: the scanners' known false positives, the account-wide controls,
+an AccessDenied per AWS service (moto enforcing IAM), and the markers against the catalog.
+
+One run of these suites checks the whole fleet of sites as targets; the tests read its rows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from edgeaudit import guard, tomlwrite
+from edgeaudit.catalog import CATALOG_IDS
+from edgeaudit.demo.builder import OTHER_DISTRIBUTION, PARTNER_ACCOUNT, SiteSpec
+
+from conftest import REPO, Run, run_suite
+
+MODULES = ("test_s3.py", "test_cloudfront.py", "test_acm.py", "test_iam.py", "test_cost.py", "test_invalidations.py")
+CONTROLS = {
+    "EA-S3-01": "P1", "EA-S3-02": "P1", "EA-S3-03": "P3", "EA-S3-04": "P3", "EA-S3-05": "P2", "EA-S3-06": "P4",
+    "EA-S3-07": "P3", "EA-S3-08": "P3", "EA-S3-09": "P2", "EA-S3-10": "P3",
+    "EA-CF-01": "P2", "EA-CF-02": "P2", "EA-CF-03": "P1", "EA-CF-04": "P2", "EA-CF-05": "P3", "EA-CF-06": "P3",
+    "EA-CF-07": "P3", "EA-CF-08": "P3", "EA-CF-09": "P2", "EA-CF-10": "P4", "EA-CF-11": "P2",
+    "EA-CACHE-03": "P4", "EA-CACHE-05": "P4", "EA-DEP-03": "P3", "EA-TLS-06": "P2",
+    "EA-COST-01": "P3", "EA-COST-02": "P3", "EA-COST-03": "P4", "EA-COST-04": "P4",
+    "EA-IAM-01": "P1", "EA-IAM-02": "P2", "EA-IAM-03": "P2", "EA-IAM-04": "P3", "EA-IAM-05": "P2", "EA-IAM-06": "P3",
+}
+EVERY_METHOD = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
+ORIGIN_CACHE_CONTROL_WITH_QUERIES = "4cc15a8a-d715-48a4-82b8-cc0b614638fe"  # managed: cookies and queries all
+
+# target -> (switches, {control: outcome}, what the evidence names); every other control passes.
+# EA-S3-01, EA-S3-05 and EA-CF-01 fail on the sites of test_controls.py.
+FLEET = {
+    "ok": ({}, {}, None),
+    # compliant alternatives: other S3 domain forms, a TLS custom origin, SSE-KMS, an allowed partner writer
+    "variants": ({"extra_origins": ("s3-global", "s3-dash", "custom-https"), "encryption": "aws:kms",
+                  "bucket_policy_extra": ("partner-write",)}, {}, None),
+    "oac-unbound": ({"bucket_policy_extra": ("cloudfront-any",)}, {"EA-S3-02": "failed"}, "AllowAnyCloudFront"),
+    "oac-other": ({"bucket_policy_extra": ("cloudfront-other",)}, {"EA-S3-02": "failed"}, OTHER_DISTRIBUTION),
+    "http-allowed": ({"deny_insecure_transport": False}, {"EA-S3-03": "failed"}, None),
+    "kms-closed": ({"encryption": "aws:kms-no-cloudfront"}, {"EA-S3-04": "failed"}, ":key/"),
+    "no-lifecycle": ({"lifecycle": False}, {"EA-S3-06": "failed"}, None),
+    "writes-trail": ({"access_logging": False, "data_events": "WriteOnly"}, {"EA-S3-07": "failed"}, "-objects"),
+    "reads-trail": ({"access_logging": False, "data_events": "ReadOnly"}, {"EA-IAM-06": "failed"}, "-objects"),
+    "acls-on": ({"object_ownership": "BucketOwnerPreferred"}, {"EA-S3-08": "failed"}, "BucketOwnerPreferred"),
+    "website": ({"website_hosting": True}, {"EA-S3-09": "failed"}, "index.html"),
+    "partner-read": ({"bucket_policy_extra": ("partner-read",)}, {"EA-S3-10": "failed"}, PARTNER_ACCOUNT),
+    "oai": ({"origin_access": "oai"}, {"EA-CF-02": "failed"}, "origin access identity"),
+    "public-origin": ({"origin_access": "public"}, {"EA-CF-02": "failed"}, "no origin access control"),
+    # the website endpoint serves plain HTTP only, so it is a custom origin without TLS as well
+    "website-origin": ({"origin_access": "website"}, {"EA-CF-02": "failed", "EA-CF-09": "failed"}, "s3-website"),
+    "dangling-origin": ({"extra_origins": ("dangling",)}, {"EA-CF-03": "failed"}, "-legacy"),
+    "old-tls": ({"minimum_protocol_version": "TLSv1.2_2019"}, {"EA-CF-04": "failed"}, "TLSv1.2_2019"),
+    "empty-waf": ({"web_acl": "empty"}, {"EA-CF-05": "failed"}, "-empty-acl"),
+    "no-cf-logs": ({"cloudfront_logging": False}, {"EA-CF-06": "failed"}, None),
+    "no-root": ({"default_root_object": ""}, {"EA-CF-07": "failed"}, None),
+    "assets-no-headers": ({"assets_headers_policy": False}, {"EA-CF-08": "failed"}, "/assets/*"),
+    "custom-http": ({"extra_origins": ("custom-http",)}, {"EA-CF-09": "failed"}, "match-viewer"),
+    "old-protocols": ({"http_version": "http1.1", "ipv6": False}, {"EA-CF-10": "failed"}, "http1.1"),
+    "assets-writable": ({"assets_allowed_methods": EVERY_METHOD}, {"EA-CF-11": "failed"}, "/assets/*"),
+    "wide-cache-key": ({"assets_cache_policy": ORIGIN_CACHE_CONTROL_WITH_QUERIES}, {"EA-CACHE-03": "failed"},
+                       "/assets/*"),
+    "acm-imported": ({"acm_certificate": "imported"}, {"EA-TLS-06": "failed"}, "imported"),
+    "acm-renewal": ({"acm_renewal": "FAILED"}, {"EA-TLS-06": "failed"}, "renewal FAILED"),
+    "alias-uncovered": ({"aliases": ("www.example.com", "shop.example.com")}, {"EA-TLS-06": "failed"},
+                        "shop.example.com"),
+    "stuck-invalidation": ({"stuck_invalidation_minutes": 40}, {"EA-DEP-03": "failed"}, "(40 min)"),
+    "many-invalidations": ({"invalidation_paths": (600, 500)}, {"EA-CACHE-05": "failed"}, "1100"),
+    "extra-writer": ({"extra_writer": True}, {"EA-IAM-01": "failed"}, ":user/intern-"),
+    "old-key": ({"deploy_user_key_age_days": 120}, {"EA-IAM-02": "failed"}, "(120 days)"),
+    "wildcard-deploy": ({"deploy_actions": ("s3:*",)}, {"EA-IAM-04": "failed"}, "every S3 action"),
+    "wildcard-invalidation": ({"invalidation_resource": "*"}, {"EA-IAM-04": "failed"}, "any distribution"),
+    "near-budget": ({"monthly_budget_usd": 13.5}, {"EA-COST-01": "warned"}, "13.50 USD"),
+    "over-budget": ({"monthly_budget_usd": 10.0}, {"EA-COST-01": "failed"}, "10.00 USD"),
+    "new-account": ({"cost_forecast": False}, {"EA-COST-01": "warned"}, "no forecast"),
+    "spike": ({"cost_spike": True}, {"EA-COST-02": "failed"}, "4.0 times"),
+    "silent-budget": ({"budget": "silent"}, {"EA-COST-03": "failed"}, "notify nobody"),
+    "all-edges": ({"price_class": "PriceClass_All"}, {"EA-COST-04": "failed"}, "PriceClass_All"),
+}
+
+
+class SharedRun(Run):
+    """A run whose JSON report is read once."""
+
+    @functools.cached_property
+    def report(self) -> dict:
+        return Run.report.fget(self)
+
+
+def _once(tmp_path_factory, name: str, compute) -> SharedRun:
+    """Each xdist worker would build the same sites and run the same suite; the first one does
+    it and the others read its report (the runs need nothing else of the worker's world)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return compute(tmp_path_factory.mktemp(name))
+    workdir = tmp_path_factory.getbasetemp().parent / name  # one folder for all workers of the session
+    workdir.mkdir(exist_ok=True)
+    with open(workdir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = workdir / "run.json"
+        if saved.is_file():
+            return SharedRun(**json.loads(saved.read_text()), report_dir=workdir / "reports")
+        run = compute(workdir)
+        saved.write_text(json.dumps({"returncode": run.returncode, "output": run.output}))
+        return run
+
+
+def _run(world, workdir: Path, sites, *args: str, env: dict[str, str | None] | None = None) -> SharedRun:
+    config = workdir / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+    run = run_suite(*(f"suites/{m}" for m in MODULES), "--edgeaudit-config", str(config), *args,
+                    env={**world.aws_env, **(env or {})}, report_dir=workdir / "reports")
+    return SharedRun(run.returncode, run.output, run.report_dir)
+
+
+@pytest.fixture(scope="module")
+def fleet(world, tmp_path_factory) -> SharedRun:
+    """One run of these controls over every site of FLEET."""
+
+    def build_and_run(workdir: Path) -> SharedRun:
+        sites = [world.add(SiteSpec(name=name).but(**switches)) for name, (switches, _, _) in FLEET.items()]
+        return _run(world, workdir, sites)
+
+    return _once(tmp_path_factory, "aws-fleet", build_and_run)
+
+
+def test_fleet_reports_every_control_for_every_target(fleet):
+    assert fleet.report["complete"] is True, fleet.output
+    assert {(r["control"], r["target"]) for r in fleet.report["results"]} == {(c, t) for c in CONTROLS for t in FLEET}
+    assert fleet.returncode == 1, fleet.output
+
+
+@pytest.mark.parametrize("control", sorted(CONTROLS))
+def test_compliant_site_passes(fleet, control):
+    result = fleet.result(control, "ok")
+    assert result["outcome"] == "passed", result
+    assert result["severity"] == CONTROLS[control]
+    assert result["evidence"], "a passing control still shows what it saw"
+
+
+@pytest.mark.parametrize("target", sorted(FLEET))
+def test_broken_site_fails_exactly_its_control(fleet, target):
+    _, expected, offender = FLEET[target]
+    outcomes = fleet.outcomes(target)
+    assert {c: o for c, o in outcomes.items() if o != "passed"} == expected, fleet.output
+    for control, outcome in expected.items():
+        result = fleet.result(control, target)
+        assert (result["severity"], result["outcome"]) == (CONTROLS[control], outcome)
+        assert result["evidence"] and result["message"], result
+        if offender:
+            assert offender in result["message"] + json.dumps(result["evidence"]), result
+
+
+# --- the scanners' false positives, each on a site of its own --------------------------------------
+
+def test_oac_origin_with_empty_oai_is_compliant(fleet):
+    origin = fleet.result("EA-CF-02", "ok")["evidence"]["s3_origins"]["s3-origin"]
+    assert origin["origin_access_control"] and origin["origin_access_identity"] is None
+
+
+def test_every_s3_domain_form_is_an_s3_origin(fleet):
+    origins = fleet.result("EA-CF-02", "variants")["evidence"]["s3_origins"]
+    bucket = origins["s3-origin"]["bucket"]
+    assert {o: (v["endpoint"], v["bucket"]) for o, v in origins.items()} == {
+        name: ("rest", bucket) for name in ("s3-origin", "s3-global", "s3-dash")}
+    assert {v["domain"] for v in origins.values()} == {
+        f"{bucket}.s3.eu-west-1.amazonaws.com", f"{bucket}.s3.amazonaws.com", f"{bucket}.s3-eu-west-1.amazonaws.com"}
+    assert fleet.result("EA-CF-03", "variants")["evidence"]["origin_buckets"] == {o: bucket for o in origins}
+    assert list(fleet.result("EA-CF-09", "variants")["evidence"]["custom_origins"]) == ["custom-https"]
+
+
+def test_oai_website_and_public_origins_are_not_compliant(fleet):
+    reasons = {target: fleet.result("EA-CF-02", target)["message"]
+               for target in ("oai", "website-origin", "public-origin")}
+    assert "origin-access-identity/cloudfront/" in reasons["oai"]
+    assert "website endpoint" in reasons["website-origin"]
+    assert "must be public" in reasons["public-origin"]
+
+
+def test_cloudfront_grant_is_private_only_with_this_distributions_source_arn(fleet):
+    ok = fleet.result("EA-S3-02", "ok")  # its policy also has the Deny * of plain HTTP: a Deny never grants
+    assert ok["outcome"] == "passed" and ok["evidence"]["offenders"] == []
+    [unbound] = fleet.result("EA-S3-02", "oac-unbound")["evidence"]["offenders"]
+    assert "AllowAnyCloudFront" in unbound and "no AWS:SourceArn condition" in unbound
+    [other] = fleet.result("EA-S3-02", "oac-other")["evidence"]["offenders"]
+    assert OTHER_DISTRIBUTION in other and "not only this distribution" in other
+
+
+def test_allowed_cross_account_writer_is_accepted(fleet):
+    s3_10 = fleet.result("EA-S3-10", "variants")["evidence"]
+    assert s3_10["other_accounts"] and s3_10["offenders"] == []
+    writers = fleet.result("EA-IAM-01", "variants")["evidence"]["writers"]
+    assert any(arn.startswith(f"arn:aws:iam::{PARTNER_ACCOUNT}:") for arn in writers)
+
+
+# --- evidence of the findings -----------------------------------------------------------------------
+
+def test_iam_evidence_names_principal_and_statement(fleet):
+    offenders = fleet.result("EA-IAM-01", "extra-writer")["evidence"]["offenders"]
+    [(arn, via)] = offenders.items()
+    assert ":user/intern-extra-writer-" in arn
+    assert via == [next(v for v in via if v.startswith("group/web-extra-writer-") and "managed policy" in v)]
+    wildcard = fleet.result("EA-IAM-04", "wildcard-deploy")["message"]
+    assert ":role/deploy-wildcard-deploy-" in wildcard and "inline policy deploy" in wildcard
+
+
+def test_cost_evidence(fleet):
+    near = fleet.result("EA-COST-01", "near-budget")["evidence"]
+    assert near["budget_usd"] == 13.5 and 0.8 < near["ratio"] <= 1
+    assert near["month_usd"] == pytest.approx(near["month_to_date_usd"] + near["forecast_rest_of_month_usd"], abs=0.02)
+    spike = fleet.result("EA-COST-02", "spike")["evidence"]
+    assert (spike["yesterday_usd"], spike["mean_of_7_days_before_usd"]) == (1.6, 0.4)
+    assert spike["requests_yesterday"] == 4 * spike["requests_mean_of_7_days_before"]
+
+
+def test_invalidation_evidence(fleet):
+    many = fleet.result("EA-CACHE-05", "many-invalidations")["evidence"]
+    assert (many["batches"], many["paths"], many["cost_so_far_usd"]) == (2, 1100, 0.5)
+    assert fleet.result("EA-CACHE-05", "ok")["evidence"]["wildcards"] == 1
+
+
+def test_each_read_goes_to_aws_once_per_target(fleet):
+    calls = fleet.report["run"]["api_calls_by_operation"]
+    targets = len(FLEET)
+    for operation in ("cloudfront:GetDistributionConfig", "s3:GetBucketPolicy", "s3:GetBucketLogging",
+                      "acm:DescribeCertificate", "ce:GetCostAndUsage", "ce:GetCostForecast",
+                      "cloudwatch:GetMetricData"):
+        assert calls[operation] == targets, (operation, calls[operation])
+    for account_wide in ("iam:GetAccountAuthorizationDetails", "iam:ListUsers", "s3:ListBuckets",
+                         "budgets:DescribeBudgets"):  # one paginated read for all targets
+        assert 1 <= calls[account_wide] < targets, (account_wide, calls[account_wide])
+
+
+# --- account-wide breaks: a console user without MFA, the audit trail stopped -----------------------
+
+@pytest.fixture(scope="module")
+def account_breaks(world, tmp_path_factory) -> SharedRun:
+    """A run over a compliant site while the account has a console user without MFA and its
+    trail stopped; the account is restored right after."""
+
+    def break_and_run(workdir: Path) -> SharedRun:
+        site = world.add(SiteSpec(name="account"))
+        iam, trail = world.builder.client("iam"), world.builder.client("cloudtrail")
+        with guard.local_seeding():
+            iam.create_user(UserName="console-without-mfa")
+            iam.create_login_profile(UserName="console-without-mfa", Password="Demo-password-1!")
+            trail.stop_logging(Name="org-trail")
+        try:
+            return _run(world, workdir, [site])
+        finally:
+            with guard.local_seeding():
+                trail.start_logging(Name="org-trail")
+                iam.delete_login_profile(UserName="console-without-mfa")
+                iam.delete_user(UserName="console-without-mfa")
+
+    return _once(tmp_path_factory, "aws-account", break_and_run)
+
+
+def test_account_wide_breaks_fail_their_controls(account_breaks):
+    outcomes = account_breaks.outcomes("account")
+    assert {c: o for c, o in outcomes.items() if o != "passed"} == {"EA-IAM-03": "failed", "EA-IAM-05": "failed"}
+    mfa = account_breaks.result("EA-IAM-03", "account")
+    assert mfa["severity"] == "P2" and mfa["evidence"]["offenders"] == ["console-without-mfa"]
+    trail = account_breaks.result("EA-IAM-05", "account")
+    assert trail["severity"] == "P2"
+    assert trail["evidence"]["multi_region_trails"]["org-trail"] == {"log_file_validation": True, "logging": False}
+
+
+# --- AccessDenied: one action denied per service, with moto enforcing IAM ---------------------------
+
+# service -> (the IAM action denied, the control that reads it first)
+DENIED = {
+    "s3": ("s3:GetBucketLogging", "EA-S3-07"),
+    "cloudfront": ("cloudfront:ListInvalidations", "EA-DEP-03"),
+    "acm": ("acm:DescribeCertificate", "EA-TLS-06"),
+    "wafv2": ("wafv2:GetWebACL", "EA-CF-05"),
+    "iam": ("iam:GetAccountAuthorizationDetails", "EA-IAM-01"),
+    "cloudtrail": ("cloudtrail:GetTrailStatus", "EA-IAM-05"),
+    "ce": ("ce:GetCostForecast", "EA-COST-01"),
+    "budgets": ("budgets:ViewBudget", "EA-COST-03"),
+    "cloudwatch": ("cloudwatch:GetMetricData", "EA-COST-02"),
+}
+
+
+@pytest.fixture(scope="module")
+def denied(world, tmp_path_factory) -> SharedRun:
+    """The suite run by an auditor allowed everything but one read action of each service."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    def deny_and_run(workdir: Path) -> SharedRun:
+        site = world.add(SiteSpec(name="denied"))
+        iam = world.builder.client("iam")
+        with guard.local_seeding():
+            iam.create_user(UserName="auditor-denied")
+            iam.put_user_policy(UserName="auditor-denied", PolicyName="audit", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": [action for action, _ in DENIED.values()], "Resource": "*"}]}))
+            key = iam.create_access_key(UserName="auditor-denied")["AccessKey"]
+        before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+        try:
+            return _run(world, workdir, [site], env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                                                     "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+        finally:
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+
+    return _once(tmp_path_factory, "aws-denied", deny_and_run)
+
+
+@pytest.mark.parametrize("service", sorted(DENIED))
+def test_access_denied_is_an_error_naming_the_action(denied, service):
+    action, control = DENIED[service]
+    result = denied.result(control, "denied")
+    assert result["outcome"] == "error", result
+    assert "AccessDenied" in result["message"] and action in result["message"], result["message"]
+
+
+def test_a_missing_permission_never_fails_a_control(denied):
+    outcomes = denied.outcomes("denied")
+    assert "failed" not in outcomes.values(), outcomes
+    assert outcomes["EA-S3-05"] == "passed"  # what may be read is still checked
+
+
+# --- markers against the catalog ----------------------------------------------------------------------
+
+CATALOG = Path(__file__).resolve().parents[2] / "shared" / "CONTROLS.md"
+CADENCES = ("daily", "weekly", "monthly", "quarterly")
+CATEGORIES = ("security", "dr", "performance", "cost", "availability", "infrastructure")
+
+
+def _ids(text: str) -> set[str]:
+    """Ids named in catalog prose: EA-X-01, EA-X-02/06, EA-X-01..03."""
+    found = set()
+    for family, first, rest in re.findall(r"(EA-[A-Z0-9]+)-(\d{2})((?:(?:/|\.\.)\d{2})*)", text):
+        numbers = [int(first)] + [int(n) for n in re.findall(r"\d{2}", rest)]
+        if ".." in rest:
+            numbers = list(range(numbers[0], numbers[-1] + 1))
+        found |= {f"{family}-{n:02d}" for n in numbers}
+    return found
+
+
+def catalog_markers(text: str) -> dict[str, set[str]]:
+    """Control id -> the cadence and category markers CONTROLS.md gives it."""
+    deploy = _ids(re.search(r"post-deployment checklist \(.*?\): (.*?)\. The `dr`", text, re.S)[1])
+    markers: dict[str, set[str]] = {}
+    for heading, body in re.findall(r"^## (EA-[A-Z0-9]+: .*?)\n(.*?)(?=^## |\Z)", text, re.S | re.M):
+        parts = [p.strip() for p in heading[heading.index("(") + 1:heading.rindex(")")].split(";")][1:]
+        rows = [[cell.strip() for cell in line.strip("|").split("|")]
+                for line in body.splitlines() if line.startswith("| EA-")]
+        header = next(line for line in body.splitlines() if line.startswith("| id"))
+        has_cadence = "cadence" in header
+        section_cadence = "" if has_cadence else (parts[0] if parts else "")
+        section_categories = parts[-1] if parts and (has_cadence or len(parts) > 1) else ""
+        for row in rows:
+            control = row[0]
+            found = set(re.findall(r"\b(daily|weekly|monthly|quarterly)\b", row[2] if has_cadence else section_cadence))
+            for clause in section_categories.split(","):
+                named = _ids(clause)
+                if not named or control in named:
+                    found |= {c for c in CATEGORIES if re.search(rf"\b{c}\b", clause)}
+            for aside in re.findall(r"\((?:also )?([a-z, ]+)\)", " ".join(row[2:])):
+                if all(word in CATEGORIES for word in re.split(r"[, ]+", aside.strip())):
+                    found |= set(re.split(r"[, ]+", aside.strip()))
+            markers[control] = found | ({"deploy"} if control in deploy else set())
+    return markers
+
+
+def suite_markers() -> dict[str, set[str]]:
+    """Control id -> the cadence and category markers its test in suites/ carries."""
+    found = {}
+    for path in sorted((REPO / "suites").glob("test_*.py")):
+        spec = importlib.util.spec_from_file_location(f"_catalog_check_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for function in vars(module).values():
+            marks = getattr(function, "pytestmark", [])
+            ids = [m.args[0] for m in marks if m.name == "control"]
+            if ids:
+                found[ids[0]] = {m.name for m in marks if m.name in (*CADENCES, "deploy", *CATEGORIES)}
+    return found
+
+
+@pytest.fixture(scope="module")
+def catalog() -> dict[str, set[str]]:
+    if not CATALOG.is_file():
+        pytest.skip(f"no catalog at {CATALOG}")
+    return catalog_markers(CATALOG.read_text())
+
+
+def test_catalog_parser_reads_the_special_rows(catalog):
+    assert catalog["EA-S3-05"] == {"weekly", "monthly", "security", "infrastructure", "dr"}
+    assert catalog["EA-TLS-01"] == {"daily", "monthly", "security"}
+    assert catalog["EA-DEP-03"] == {"daily", "deploy", "availability"}
+    assert catalog["EA-SITE-02"] == {"daily", "deploy", "availability", "security"}
+    assert catalog["EA-SITE-05"] == {"weekly", "availability"}
+    assert catalog["EA-OPS-04"] == {"monthly", "security"}
+    assert catalog["EA-MAN-03"] == {"monthly", "cost"} and catalog["EA-MAN-07"] == {"quarterly", "dr"}
+    assert set(catalog) == CATALOG_IDS
+
+
+@pytest.mark.parametrize("marker", ["weekly", "quarterly", "security"])
+def test_marker_selects_exactly_the_catalogs_controls(catalog, marker):
+    """`pytest -m <marker>` selects the controls the catalog gives that cadence or category."""
+    present = suite_markers()
+    selected = {control for control, marks in present.items() if marker in marks}
+    expected = {control for control in present if marker in catalog.get(control, set())}
+    assert selected == expected, {"extra": sorted(selected - expected), "missing": sorted(expected - selected)}
+
+
+def test_these_controls_carry_exactly_the_catalogs_markers(catalog):
+    present = suite_markers()
+    assert {c: present.get(c) for c in CONTROLS} == {c: catalog[c] for c in CONTROLS}

@@ -1,0 +1,188 @@
+"""The IAM policy evaluation behind EA-S3-02/10 and EA-IAM-01/04: wildcards, NotAction, Deny
+overriding Allow, and the conditions that bind a statement to particular callers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeaudit import policy
+
+BUCKET = "www-origin"
+ACCOUNT = "123456789012"
+DISTRIBUTION = f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2EXAMPLE"
+DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/deploy-www"
+
+
+def statements(*raw: dict, source: str = "test") -> list[policy.Statement]:
+    return policy.parse({"Version": "2012-10-17", "Statement": list(raw)}, source)
+
+
+def allow(action, resource=f"arn:aws:s3:::{BUCKET}/*", **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action, resource=f"arn:aws:s3:::{BUCKET}/*", **extra) -> dict:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+@pytest.mark.parametrize("pattern, value, fold, expected", [
+    ("s3:*", "s3:PutObject", True, True),
+    ("s3:put*", "s3:PutObject", True, True),        # actions are case-insensitive
+    ("s3:put*", "s3:PutObject", False, False),      # resources are not
+    ("s3:Get*", "s3:PutObject", True, False),
+    ("s3:?utObject", "s3:PutObject", True, True),
+    ("*", "anything", False, True),
+    ("arn:aws:s3:::www-*/*", "arn:aws:s3:::www-origin/index.html", False, True),
+    ("arn:aws:s3:::www-origin", "arn:aws:s3:::www-origin/index.html", False, False),
+])
+def test_wildcard_match(pattern, value, fold, expected):
+    assert policy.matches(pattern, value, fold=fold) is expected
+
+
+def test_some_and_all_under_a_prefix():
+    prefix = policy.objects_prefix(BUCKET)
+    assert policy.matches_some_under(f"arn:aws:s3:::{BUCKET}/assets/*", prefix)
+    assert not policy.matches_all_under(f"arn:aws:s3:::{BUCKET}/assets/*", prefix)
+    assert policy.matches_all_under(f"arn:aws:s3:::{BUCKET}/*", prefix)
+    assert policy.matches_all_under("*", prefix)
+    assert not policy.matches_some_under(f"arn:aws:s3:::{BUCKET}", prefix)  # the bucket, not its objects
+    assert not policy.matches_some_under("arn:aws:s3:::other-*", prefix)
+    assert policy.has_wildcard_name("arn:aws:s3:::*/*", "arn:aws:s3:::")
+    assert not policy.has_wildcard_name("arn:aws:s3:::www-*", "arn:aws:s3:::")
+
+
+def test_allow_on_objects_grants_writes_and_bucket_only_resource_does_not():
+    assert policy.write_grants(statements(allow("s3:PutObject")), BUCKET)
+    assert policy.write_grants(statements(allow("s3:*", "*")), BUCKET)
+    assert not policy.write_grants(statements(allow("s3:PutObject", f"arn:aws:s3:::{BUCKET}")), BUCKET)
+    assert not policy.write_grants(statements(allow("s3:GetObject")), BUCKET)
+    assert not policy.write_grants(statements(allow("s3:PutObject", "arn:aws:s3:::other/*")), BUCKET)
+
+
+def test_not_action_and_not_resource():
+    assert policy.write_grants(statements({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}), BUCKET)
+    assert not policy.write_grants(statements({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}), BUCKET)
+    assert not policy.write_grants(statements({"Effect": "Allow", "Action": "s3:PutObject",
+                                               "NotResource": f"arn:aws:s3:::{BUCKET}/*"}), BUCKET)
+    assert policy.write_grants(statements({"Effect": "Allow", "Action": "s3:PutObject",
+                                           "NotResource": "arn:aws:s3:::other/*"}), BUCKET)
+
+
+def test_deny_overrides_allow_only_where_it_certainly_applies():
+    everything = allow("s3:*", "*")
+    assert not policy.write_grants(statements(everything, deny("s3:*")), BUCKET)
+    # a Deny on part of the bucket leaves the rest writable
+    assert policy.write_grants(statements(everything, deny("s3:*", f"arn:aws:s3:::{BUCKET}/assets/*")), BUCKET)
+    # a Deny of some write actions leaves the others
+    grants = policy.write_grants(statements(everything, deny("s3:PutObject")), BUCKET)
+    assert grants and grants[0].actions == ("s3:*",)
+    # a conditional Deny may not apply, so it does not take a grant away
+    conditional = deny("s3:*", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    assert policy.write_grants(statements(everything, conditional), BUCKET)
+
+
+def test_principal_conditions_are_judged():
+    lockdown = deny("s3:PutObject", Principal="*", Condition={"ArnNotEquals": {"aws:PrincipalArn": DEPLOY}})
+    everything = allow("s3:PutObject")
+    other = f"arn:aws:iam::{ACCOUNT}:user/intern"
+    assert policy.write_grants(statements(everything, lockdown), BUCKET, principal_arn=DEPLOY)
+    assert not policy.write_grants(statements(everything, lockdown), BUCKET, principal_arn=other)
+    named = deny("s3:PutObject", Principal={"AWS": other})
+    assert not policy.write_grants(statements(everything, named), BUCKET, principal_arn=other)
+    assert policy.write_grants(statements(everything, named), BUCKET, principal_arn=DEPLOY)
+    account_wide = deny("s3:PutObject", Principal={"AWS": ACCOUNT})
+    assert not policy.write_grants(statements(everything, account_wide), BUCKET, principal_arn=DEPLOY)
+
+
+OAC_GRANT = allow("s3:GetObject", Sid="AllowCloudFront", Principal={"Service": "cloudfront.amazonaws.com"},
+                  Condition={"StringEquals": {"AWS:SourceArn": DISTRIBUTION}})
+
+
+@pytest.mark.parametrize("statement, reason", [
+    (OAC_GRANT, None),
+    ({**OAC_GRANT, "Condition": {"ArnLike": {"aws:SourceArn": DISTRIBUTION}}}, None),
+    ({k: v for k, v in OAC_GRANT.items() if k != "Condition"}, "no AWS:SourceArn condition"),
+    ({**OAC_GRANT, "Condition": {"StringEquals": {"AWS:SourceArn": DISTRIBUTION.replace("E2EXAMPLE", "EOTHER")}}},
+     "EOTHER"),
+    ({**OAC_GRANT, "Condition": {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}}, "no AWS:SourceArn condition"),
+    (allow("s3:GetObject", Principal="*"), "everyone"),
+    (allow("s3:GetObject", Principal={"AWS": "*"}), "everyone"),
+    (allow("s3:GetObject", Principal="*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}}), None),
+    (allow("s3:GetObject", Principal="*", Condition={"StringEquals": {"aws:SourceVpce": "*"}}), "everyone"),
+    (allow("s3:GetObject", Principal="*", Condition={"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}), "everyone"),
+    (allow("s3:GetObject", NotPrincipal={"AWS": DEPLOY}), "NotPrincipal"),
+    (deny("s3:*", Principal="*"), None),                               # a Deny never grants
+    (deny("s3:*", Principal={"Service": "cloudfront.amazonaws.com"}), None),
+])
+def test_public_grants(statement, reason):
+    found = policy.public_grants(statements(statement), DISTRIBUTION)
+    if reason is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and reason in found[0][1]
+
+
+def test_foreign_and_resource_writers():
+    partner = "arn:aws:iam::210987654321:role/partner"
+    bucket_policy = statements(
+        allow("s3:GetObject", Principal={"AWS": "210987654321"}, Sid="PartnerRead"),
+        allow("s3:PutObject", Principal={"AWS": partner}, Sid="PartnerWrite"),
+        allow("s3:PutObject", Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, Sid="Delegate"),
+        allow("s3:PutObject", Principal="*", Sid="Bound",
+              Condition={"StringEquals": {"aws:PrincipalArn": DEPLOY}}),
+        OAC_GRANT,
+    )
+    foreign = policy.foreign_grants(bucket_policy, ACCOUNT)
+    assert [(p, s.sid) for p, s in foreign] == [("arn:aws:iam::210987654321:root", "PartnerRead"),
+                                                (partner, "PartnerWrite")]
+    writers = policy.resource_writers(bucket_policy, BUCKET, ACCOUNT)
+    assert sorted(writers) == sorted([partner, DEPLOY])
+    assert [s.sid for s in writers[partner]] == ["PartnerWrite"]
+
+
+def test_resource_writers_respect_bucket_policy_denies():
+    bucket_policy = statements(
+        allow("s3:PutObject", Principal="*", Sid="Open"),
+        deny("s3:PutObject", Principal="*", Condition={"StringNotEquals": {"aws:PrincipalArn": DEPLOY}}),
+    )
+    assert policy.resource_writers(bucket_policy, BUCKET, ACCOUNT) == {}  # "*" itself is denied
+    open_policy = statements(allow("s3:PutObject", Principal="*", Sid="Open"))
+    assert list(policy.resource_writers(open_policy, BUCKET, ACCOUNT)) == ["*"]
+
+
+def test_identities_collect_inline_group_and_managed_policies():
+    managed_arn = f"arn:aws:iam::{ACCOUNT}:policy/site-writer"
+    details = {
+        "UserDetailList": [{"UserName": "alice", "Arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                            "UserPolicyList": [], "GroupList": ["web"], "AttachedManagedPolicies": []}],
+        "GroupDetailList": [{"GroupName": "web", "GroupPolicyList": [], "AttachedManagedPolicies": [
+            {"PolicyName": "site-writer", "PolicyArn": managed_arn}]}],
+        "RoleDetailList": [{"RoleName": "deploy-www", "Arn": DEPLOY, "AttachedManagedPolicies": [],
+                            "RolePolicyList": [{"PolicyName": "deploy", "PolicyDocument": json.dumps(
+                                {"Statement": [allow(["s3:PutObject", "s3:DeleteObject"])]})}]}],
+        "Policies": [{"Arn": managed_arn, "PolicyVersionList": [
+            {"IsDefaultVersion": False, "Document": {"Statement": []}},
+            {"IsDefaultVersion": True, "Document": {"Statement": [allow("s3:Put*")]}}]}],
+    }
+    assert policy.attached_policy_arns(details) == {managed_arn}
+    found = {i.name: i for i in policy.identities(details, policy.managed_documents(details))}
+    alice = policy.write_grants(found["alice"].statements, BUCKET, found["alice"].arn)
+    assert [s.source for s in alice] == [f"group/web managed policy {managed_arn}"]
+    role = policy.write_grants(found["deploy-www"].statements, BUCKET, DEPLOY)
+    assert [s.label() for s in role] == ["role/deploy-www inline policy deploy (statement 1)"]
+
+
+@pytest.mark.parametrize("raw, wild_action, wild_resource", [
+    (allow("s3:PutObject"), False, False),
+    (allow("s3:*"), True, False),
+    (allow("*", "*"), True, True),
+    (allow("s3:Put*", "arn:aws:s3:::*/*"), False, True),
+    (allow("s3:PutObject", "arn:aws:s3:::www-*/*"), False, False),
+    ({"Effect": "Allow", "NotAction": "iam:*", "Resource": f"arn:aws:s3:::{BUCKET}/*"}, True, False),
+])
+def test_wildcards_of_a_grant(raw, wild_action, wild_resource):
+    [statement] = statements(raw)
+    assert policy.wildcard_action(statement, "s3") is wild_action
+    assert policy.wildcard_resource(statement, "arn:aws:s3:::") is wild_resource
