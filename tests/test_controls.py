@@ -28,7 +28,8 @@ BROKEN = {
     "https-only": ({"viewer_protocol_policy": "https-only"}, {"EA-SITE-02": "failed"}),
     "assets-http": ({"assets_viewer_protocol_policy": "allow-all"}, {"EA-CF-01": "failed"}),
     "short-hsts": ({"hsts_max_age": 86400}, {"EA-HDR-01": "failed"}),
-    "no-hsts": ({"hsts_max_age": None}, {"EA-HDR-01": "failed"}),
+    # a response headers policy without HSTS also fails EA-CF-08 (the policy lacks a security header)
+    "no-hsts": ({"hsts_max_age": None}, {"EA-HDR-01": "failed", "EA-CF-08": "failed"}),
     "hsts-nosub": ({"hsts_include_subdomains": False}, {"EA-HDR-01": "warned"}),
     "expiring": ({"cert_days_left": 20}, {"EA-TLS-01": "warned"}),
     "expiring-soon": ({"cert_days_left": 5}, {"EA-TLS-01": "failed"}),
@@ -37,7 +38,7 @@ BROKEN = {
     "unversioned": ({"versioning": False}, {"EA-S3-05": "failed"}),
 }
 CONTROLS = {"EA-DEP-01": "P1", "EA-SITE-01": "P1", "EA-SITE-02": "P2", "EA-HDR-01": "P2", "EA-TLS-01": "P2",
-            "EA-S3-01": "P1", "EA-S3-05": "P2", "EA-CF-01": "P2"}
+            "EA-S3-01": "P1", "EA-S3-05": "P2", "EA-CF-01": "P2", "EA-CF-08": "P3"}
 
 
 @pytest.fixture(scope="module")
