@@ -61,7 +61,7 @@ def test_month_within_budget(aws, target, thresholds, evidence):
     ratio = month / budget if budget else float("inf")
     evidence.record("month_to_date_usd", round(spent, 2))
     evidence.record("forecast_rest_of_month_usd", None if forecast is None else round(forecast, 2))
-    evidence.record("month_usd", round(month, 2))
+    evidence.measure("month_usd", round(month, 2), budget, unit="USD")
     evidence.record("budget_usd", budget)
     evidence.record("ratio", round(ratio, 3))
     evidence.record("warn_ratio", thresholds.budget_warn_ratio)
@@ -91,6 +91,8 @@ def test_no_cost_spike(aws, target, thresholds, evidence):
     evidence.record("mean_of_7_days_before_usd", round(mean, 2))
     evidence.record("factor", round(yesterday / mean, 2) if mean else None)
     evidence.record("spike_factor", thresholds.cost_spike_factor)
+    if mean:
+        evidence.measure("yesterday_usd", round(yesterday, 2), round(thresholds.cost_spike_factor * mean, 2), unit="USD")
     requests = _daily_requests(aws, target, day)
     evidence.record("requests_yesterday", requests.get(day - dt.timedelta(days=1), 0))
     evidence.record("requests_mean_of_7_days_before",

@@ -90,6 +90,9 @@ def test_writer_keys_rotated(aws, target, thresholds, evidence):
     evidence.record("writer_users", users)
     evidence.record("access_keys", keys)
     evidence.record("max_age_days", thresholds.access_key_max_age_days)
+    active = [k["age_days"] for k in keys.values() if k["status"] == "Active"]
+    if active:
+        evidence.measure("oldest_active_key_days", max(active), thresholds.access_key_max_age_days, unit="days")
     evidence.record("offenders", offenders)
     assert not offenders, (f"active access keys older than {thresholds.access_key_max_age_days} days on writers: "
                            + ", ".join(offenders))

@@ -27,6 +27,8 @@ def test_no_stuck_invalidation(aws, target, thresholds, evidence):
     limit = thresholds.invalidation_stuck_min
     stuck = [f"{i} ({minutes:.0f} min)" for i, minutes in running.items() if minutes > limit]
     evidence.record("in_progress_minutes", running)
+    if running:
+        evidence.measure("longest_in_progress_min", max(running.values()), limit, unit="min")
     evidence.record("invalidation_stuck_min", thresholds.invalidation_stuck_min)
     evidence.record("offenders", stuck)
     assert not stuck, (f"invalidations InProgress for more than {thresholds.invalidation_stuck_min} min: "
@@ -55,7 +57,7 @@ def test_invalidation_paths_within_free_tier(aws, target, thresholds, evidence):
     cost = max(0, len(paths) - free) * price
     evidence.record("month", month_start.strftime("%Y-%m"))
     evidence.record("batches", len(batches))
-    evidence.record("paths", len(paths))
+    evidence.measure("paths", len(paths), free, unit="paths")
     evidence.record("wildcards", sum(p.endswith("*") for p in paths))
     evidence.record("free_paths", free)
     evidence.record("cost_so_far_usd", round(cost, 2))
