@@ -4,6 +4,9 @@ import datetime as dt
 
 import pytest
 
+from edgeaudit.crawl import read_sitemap, same_origin
+from edgeaudit.origin import Origin
+
 
 @pytest.mark.control("EA-DEP-01", severity="P1")
 @pytest.mark.daily
@@ -34,3 +37,56 @@ def test_distribution_is_deployed(aws, target, thresholds, evidence):
         evidence.warn(f"deployment InProgress for {minutes:.0f} min")
     else:
         assert status == "Deployed", f"distribution status is {status}, not Deployed"
+
+
+def _compare(site, origin, urls):
+    """{url: comparison} of the edge's answer (decoded body) with the bucket's object."""
+    found = {}
+    for url in urls:
+        response = site.get(url)
+        found[url] = origin.compare(url, response.status_code, response.content)
+    return found
+
+
+@pytest.mark.control("EA-DEP-02", severity="P2")
+@pytest.mark.daily
+@pytest.mark.deploy
+@pytest.mark.availability
+def test_edge_serves_current_release(aws, site, target, evidence):
+    """For every critical path, the edge serves the bytes of the object now in the bucket.
+
+    Remediation: invalidate the paths listed (aws cloudfront create-invalidation), and check the
+    last deployment finished its upload; a lasting difference means the edge reads another origin.
+    """
+    origin = Origin(aws, target)
+    compared = _compare(site, origin, [site.url(path) for path in target.paths])
+    stale = [url for url, c in compared.items() if not c.same]
+    evidence.record("pages", {url: c.as_dict() for url, c in compared.items()})
+    evidence.record("offenders", stale)
+    assert not stale, "the edge does not serve the current release of: " + "; ".join(
+        f"{url} ({compared[url].how})" for url in stale)
+
+
+@pytest.mark.control("EA-DEP-04", severity="P2")
+@pytest.mark.monthly
+@pytest.mark.availability
+def test_every_url_matches_its_object(aws, site, target, thresholds, evidence):
+    """Every URL of the sitemap and of the crawl answers 200 at the edge with its object's bytes.
+
+    Remediation: invalidate the URLs listed, remove sitemap entries for pages that no longer
+    exist, and re-run the deployment if objects are missing from the bucket.
+    """
+    crawl = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
+    evidence.record("crawl", crawl.summary())
+    crawl.require_complete()
+    sitemap = read_sitemap(site)
+    listed = [url for url in sitemap.urls if same_origin(url, target.url)]
+    crawled = [url for url, found in crawl.fetched.items() if found.status == 200]
+    origin = Origin(aws, target)
+    compared = _compare(site, origin, list(dict.fromkeys(listed + crawled)))
+    offenders = {url: c.how for url, c in compared.items() if not c.same}
+    evidence.record("sitemap_urls", len(listed))
+    evidence.record("urls_compared", len(compared))
+    evidence.record("offenders", offenders)
+    assert not offenders, f"{len(offenders)} URL(s) differ from the bucket: " + "; ".join(
+        f"{url} ({how})" for url, how in offenders.items())

@@ -4,6 +4,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from edgeaudit.crawl import read_sitemap
+
+S3_ERROR_MARKERS = ("<Error>", "<Code>", "<RequestId>", "<HostId>")
+
+
+def _crawl(site, thresholds, evidence):
+    """The run's crawl of the target, its size and time in the evidence; NotEvaluated if partial."""
+    crawl = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
+    evidence.record("crawl", crawl.summary())
+    crawl.require_complete()
+    return crawl
+
 
 @pytest.mark.control("EA-SITE-01", severity="P1")
 @pytest.mark.daily
@@ -49,3 +61,104 @@ def test_http_redirects_to_https(site, target, evidence):
     parts = urlsplit(site.url(location, base=target.http_url))
     assert parts.scheme == "https" and parts.hostname == target.host, (
         f"{target.http_url} redirects to {location}, not to https://{target.host}")
+
+
+@pytest.mark.control("EA-SITE-03", severity="P3", frameworks={"ZAP": "90022"})
+@pytest.mark.daily
+@pytest.mark.deploy
+@pytest.mark.availability
+def test_unknown_path_is_a_custom_404(site, evidence):
+    """A page that does not exist answers 404 with the site's own error page.
+
+    Remediation: add custom error responses to the distribution that map the origin's 403 and 404
+    to /404.html with response code 404 (not 200, which hides missing pages from crawlers and
+    monitors, and not S3's XML error, which leaks the bucket's internals).
+    """
+    url = site.not_found_url
+    response = site.get(url)
+    content_type = response.headers.get("Content-Type", "")
+    s3_error = [marker for marker in S3_ERROR_MARKERS if marker in response.text]
+    evidence.resource = url
+    evidence.record("status", response.status_code)
+    evidence.record("content_type", content_type)
+    evidence.record("s3_xml_error", s3_error)
+    problems = []
+    if response.status_code != 404:
+        problems.append(f"answered {response.status_code}, not 404")
+    if s3_error:
+        problems.append("with S3's XML error (" + ", ".join(s3_error) + ") instead of the custom error page")
+    elif not content_type.startswith("text/html") or not response.content:
+        problems.append(f"with {content_type or 'no content type'}, not an HTML error page")
+    assert not problems, f"unknown path {url} " + " ".join(problems)
+
+
+@pytest.mark.control("EA-SITE-04", severity="P3")
+@pytest.mark.daily
+@pytest.mark.deploy
+@pytest.mark.availability
+def test_no_broken_links(site, thresholds, evidence):
+    """No internal link, image, script or stylesheet is broken.
+
+    Remediation: fix or remove the references listed (each with the pages that link to it), or
+    upload the missing objects; then invalidate the changed pages.
+    """
+    crawl = _crawl(site, thresholds, evidence)
+    broken = {url: {"status": found.status, "linked_from": sorted(found.referrers)[:5]}
+              for url, found in crawl.fetched.items() if found.status is not None and found.status >= 400}
+    evidence.record("broken", broken)
+    assert not broken, f"{len(broken)} broken internal reference(s): " + "; ".join(
+        f"{url} answers {b['status']} (from {', '.join(b['linked_from']) or 'the sitemap or critical paths'})"
+        for url, b in broken.items())
+
+
+@pytest.mark.control("EA-SITE-05", severity="P4")
+@pytest.mark.weekly
+@pytest.mark.availability
+def test_robots_and_sitemap(site, target, evidence):
+    """robots.txt and sitemap.xml are served, and the sitemap lists only this site's URLs.
+
+    Remediation: publish robots.txt (text/plain) and a sitemap.xml that parses and lists the site's
+    pages under its own host name; regenerate the sitemap on each deployment.
+    """
+    robots = site.get("/robots.txt")
+    sitemap = read_sitemap(site)
+    foreign = [url for url in sitemap.urls if (urlsplit(url).hostname or "").lower() != target.host.lower()]
+    evidence.record("robots", {"status": robots.status_code, "content_type": robots.headers.get("Content-Type", "")})
+    evidence.record("sitemap", {"status": sitemap.status, "urls": len(sitemap.urls), "error": sitemap.error})
+    evidence.record("foreign_urls", foreign[:20])
+    problems = []
+    if robots.status_code != 200 or not robots.headers.get("Content-Type", "").startswith("text/plain"):
+        problems.append(f"/robots.txt answered {robots.status_code} "
+                        f"{robots.headers.get('Content-Type', 'without a content type')}, not 200 text/plain")
+    if not sitemap.ok:
+        problems.append(f"/sitemap.xml is not usable: {sitemap.error}")
+    elif not sitemap.urls:
+        problems.append("/sitemap.xml lists no URL")
+    if foreign:
+        problems.append(f"/sitemap.xml lists {len(foreign)} URL(s) of another host, e.g. {foreign[0]}")
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.control("EA-SITE-06", severity="P3", frameworks={"ZAP": "10040"})
+@pytest.mark.daily
+@pytest.mark.availability
+@pytest.mark.security
+def test_no_mixed_content(site, thresholds, evidence):
+    """HTTPS pages load no subresource over plain HTTP.
+
+    Remediation: load every image, script, stylesheet, frame and media file over https:// (or a
+    relative URL); browsers block or flag mixed content, and it can be tampered with in transit.
+    """
+    crawl = _crawl(site, thresholds, evidence)
+    mixed = {}
+    for page, references in crawl.references.items():
+        if urlsplit(page).scheme != "https":
+            continue
+        insecure = sorted({f"<{ref.tag} {ref.attribute}> {ref.url}" for ref in references
+                           if ref.kind == "subresource" and ref.url.lower().startswith("http://")})
+        if insecure:
+            mixed[page] = insecure
+    evidence.record("pages_checked", len(crawl.pages))
+    evidence.record("mixed_content", mixed)
+    assert not mixed, f"{len(mixed)} HTTPS page(s) load content over http://: " + "; ".join(
+        f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())

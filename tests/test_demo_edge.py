@@ -667,3 +667,66 @@ def test_start_and_stop_are_quick(pki):
     with Edge(MemorySource(), cert_file=pki["cert_file"], key_file=pki["key_file"]) as edge:
         assert get(edge, "", pki).status_code == 200
     assert time.monotonic() - began < 1.0
+
+
+# --- switches for the live-site probes ---------------------------------------------------
+
+
+def test_cors_reflection_echoes_any_origin_with_credentials(make_edge, pki):
+    edge = make_edge(cors_reflection=True)
+    answer = call("HEAD", edge, "", pki, headers={"Origin": "https://evil.example"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://evil.example"
+    assert answer.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Access-Control-Allow-Origin" not in call("HEAD", make_edge(), "", pki,
+                                                     headers={"Origin": "https://evil.example"}).headers
+
+
+def test_open_redirect_follows_query_and_keeps_a_double_slash_path(make_edge, pki):
+    edge = make_edge(open_redirect=True)
+    to_next = get(edge, "?next=https://evil.example/", pki, allow_redirects=False)
+    assert to_next.status_code == 302 and to_next.headers["Location"] == "https://evil.example/"
+    slashed = requests.get(edge.url + "/evil.example", verify=str(pki["ca_file"]), allow_redirects=False, timeout=5)
+    assert slashed.status_code == 302 and slashed.headers["Location"] == "//evil.example/"
+    encoded = get(edge, "%2F%2Fevil.example", pki, allow_redirects=False)
+    assert encoded.headers["Location"] == "//evil.example/"
+    assert get(make_edge(), "?next=https://evil.example/", pki, allow_redirects=False).status_code == 200
+
+
+def test_double_slash_path_is_a_path_not_a_host(make_edge, pki):
+    edge = make_edge()
+    answer = requests.get(edge.url + "/index.html", verify=str(pki["ca_file"]), timeout=5)
+    assert answer.status_code == 403  # the key "/index.html" does not exist; "//" is not folded
+    assert ("https", "GET", "//index.html") in edge.requests_seen
+
+
+def test_bucket_listing_answers_list_queries_of_the_root(make_edge, pki):
+    source = MemorySource()
+    source.list_keys = lambda: sorted(source.objects)  # type: ignore[attr-defined]
+    edge = make_edge(source, bucket_listing=True)
+    listing = get(edge, "?list-type=2", pki)
+    assert listing.status_code == 200 and listing.headers["Content-Type"] == "application/xml"
+    assert b"<ListBucketResult" in listing.content and b"<Key>assets/app.js</Key>" in listing.content
+    assert get(edge, "", pki).content == INDEX
+    assert b"<ListBucketResult" not in get(make_edge(), "?list-type=2", pki).content
+
+
+def test_accepts_writes_answers_2xx_and_stores_nothing(make_edge, pki):
+    all_methods = methods("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
+    source = source_with({"AllowedMethods": all_methods})
+    edge = make_edge(source, accepts_writes=True)
+    assert call("PUT", edge, "probe.txt", pki, data=b"x").status_code == 200
+    assert call("DELETE", edge, "probe.txt", pki).status_code == 204
+    assert "probe.txt" not in source.objects
+    assert call("TRACE", edge, "", pki).status_code == 403
+
+
+def test_hold_keeps_serving_the_old_object(make_edge, pki):
+    source = MemorySource()
+    edge = make_edge(source)
+    edge.hold("index.html")
+    source.objects["index.html"] = S3Object(b"<p>release 2</p>", "text/html", '"new-etag"',
+                                            datetime(2024, 2, 1, tzinfo=timezone.utc))
+    assert get(edge, "", pki).content == INDEX
+    assert get(make_edge(source), "", pki).content == b"<p>release 2</p>"
+    with pytest.raises(KeyError):
+        edge.hold("no-such-key")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -664,3 +664,49 @@ def test_iam_enforcement_signs_and_refuses_as_aws_does(client: ClientFactory) ->
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     finally:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+
+
+def test_object_versions_can_be_backdated(s3: Any) -> None:
+    bucket = _name("history")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=bucket, Key="index.html", Body=b"release 1")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"release 2")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    motoext.set_object_last_modified(bucket, "index.html", moment, version_id=first)
+    motoext.set_object_last_modified(bucket, "index.html", moment + timedelta(days=1))
+    versions = {v["VersionId"]: v for v in s3.list_object_versions(Bucket=bucket)["Versions"]}
+    assert versions[first]["LastModified"] == moment and not versions[first]["IsLatest"]
+    latest = next(v for v in versions.values() if v["IsLatest"])
+    assert latest["LastModified"] == moment + timedelta(days=1)
+    assert s3.head_object(Bucket=bucket, Key="index.html")["LastModified"] == moment + timedelta(days=1)
+    with pytest.raises(KeyError):
+        motoext.set_object_last_modified(bucket, "index.html", moment, version_id="no-such-version")
+
+
+def test_stack_drift_detection(client: ClientFactory) -> None:
+    cloudformation = client("cloudformation")
+    name = _name("site-stack")
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({
+        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": f"/{name}/release", "Type": "String", "Value": "3"}}}}))
+
+    def detect() -> dict[str, Any]:
+        detection = cloudformation.detect_stack_drift(StackName=name)["StackDriftDetectionId"]
+        return cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+
+    status = detect()
+    assert (status["DetectionStatus"], status["StackDriftStatus"], status["DriftedStackResourceCount"]) == (
+        "DETECTION_COMPLETE", "IN_SYNC", 0)
+    assert cloudformation.describe_stack_resource_drifts(StackName=name)["StackResourceDrifts"] == []
+    motoext.set_stack_drift(name, [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
+                                    "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",
+                                                             "ExpectedValue": "PriceClass_100",
+                                                             "ActualValue": "PriceClass_All"}]}])
+    status = detect()
+    assert (status["StackDriftStatus"], status["DriftedStackResourceCount"]) == ("DRIFTED", 1)
+    drift = cloudformation.describe_stack_resource_drifts(StackName=name)["StackResourceDrifts"][0]
+    assert drift["StackResourceDriftStatus"] == "MODIFIED" and drift["LogicalResourceId"] == "Distribution"
+    assert drift["PropertyDifferences"][0]["DifferenceType"] == "NOT_EQUAL"
+    with pytest.raises(ClientError, match="ValidationError"):
+        cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId="no-such-detection")

@@ -1,5 +1,13 @@
 """The HTTP layer: a requests session bound to one target, with timeouts, our User-Agent, the
-target's extra trust (`ca_bundle`), proxies from the environment, and a per-run cache of GETs."""
+target's extra trust (`ca_bundle`), proxies from the environment, and a per-run cache of answers.
+
+Every control of a target shares one `Site`, so a URL is asked once per run per method and
+headers: `site.get(url)` (plain GETs) and `site.fetch(method, url, headers=...)` (probes) are
+cached, concurrent askers of one URL wait for the first answer, and the crawl
+(`site.crawl(...)`) goes through the same cache. A network failure (refused, reset, timed out,
+TLS) is remembered for the origin: later requests to it fail at once with the same cause, so a
+dead site costs one timeout per run, not one per URL.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,8 @@ import secrets
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 import certifi
 import requests
@@ -19,25 +27,53 @@ from . import __version__
 from .aws import NotEvaluated
 from .config import Target
 
-CONNECT_TIMEOUT_S = 5
-READ_TIMEOUT_S = 20
+if TYPE_CHECKING:
+    from .crawl import Crawl
+
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 20.0
+TIMEOUT_ENV = "EDGEAUDIT_HTTP_TIMEOUT_S"  # "connect,read" in seconds, e.g. "2,10"
+PROBE_ORIGIN = "https://edgeaudit-probe.example"  # a foreign Origin for CORS probes
 
 
 class SiteUnreachable(NotEvaluated):
     """The site could not be asked: refused, reset, timed out, TLS failure."""
 
 
+def default_timeout() -> tuple[float, float]:
+    """(connect, read) seconds: 5/20, or EDGEAUDIT_HTTP_TIMEOUT_S="connect,read"."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+    try:
+        connect, _, read = raw.partition(",")
+        return (float(connect), float(read or connect))
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_ENV}={raw!r}: expected 'connect,read' seconds, e.g. '2,10'") from None
+
+
+def origin_of(url: str) -> str:
+    """scheme://host:port of a URL, default ports made explicit."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
 class Site:
     """What the `site` fixture gives a control: `site.get("/")`, `site.url("/about/")`."""
 
-    def __init__(self, target: Target, timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) -> None:
+    def __init__(self, target: Target, timeout: tuple[float, float] | None = None) -> None:
         self.target = target
-        self.timeout = timeout
+        self.timeout = timeout or default_timeout()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"edgeaudit/{__version__} (+compliance check)"
         self.verify = trust_store(target.ca_bundle)  # proxies: requests reads HTTPS_PROXY/NO_PROXY
-        self._cache: dict[tuple[str, str], requests.Response] = {}
+        self._cache: dict[tuple[Any, ...], requests.Response | SiteUnreachable] = {}
+        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._dead: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._crawl: Crawl | None = None
+        self._crawl_lock = threading.Lock()
         self.not_found_url = self.url(f"/edgeaudit-{secrets.token_hex(6)}/not-found.html")
 
     def url(self, path_or_url: str, base: str | None = None) -> str:
@@ -46,33 +82,68 @@ class Site:
     def request(self, method: str, path_or_url: str, *, base: str | None = None, **kwargs: Any) -> requests.Response:
         """One request, never following redirects unless asked; network failures become SiteUnreachable."""
         url = self.url(path_or_url, base)
+        origin = origin_of(url)
+        with self._lock:
+            cause = self._dead.get(origin)
+        if cause:
+            raise SiteUnreachable(f"{url} not asked: {origin} failed earlier in this run: {cause}")
         kwargs.setdefault("allow_redirects", False)
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)  # per request, so REQUESTS_CA_BUNDLE cannot override it
         try:
             return self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise SiteUnreachable(f"TLS handshake with {url} failed: {_reason(exc)}") from None
+            message = f"TLS handshake with {url} failed: {_reason(exc)}"
         except requests.exceptions.Timeout as exc:
-            raise SiteUnreachable(f"{url} did not answer within {self.timeout[0]}s/{self.timeout[1]}s: "
-                                  f"{_reason(exc)}") from None
+            message = (f"{url} did not answer within {self.timeout[0]:g}s/{self.timeout[1]:g}s "
+                       f"(connect/read): {_reason(exc)}")
         except requests.exceptions.RequestException as exc:
-            raise SiteUnreachable(f"{url} unreachable: {_reason(exc)}") from None
+            message = f"{url} unreachable: {_reason(exc)}"
+        with self._lock:
+            self._dead.setdefault(origin, message)
+        raise SiteUnreachable(message)
+
+    def fetch(self, method: str, path_or_url: str, *, headers: dict[str, str] | None = None,
+              data: bytes | None = None, base: str | None = None) -> requests.Response:
+        """A request asked once per run: the same method, URL, headers and body share one answer
+        (or one failure) between every control of the target."""
+        url = self.url(path_or_url, base)
+        key = (method.upper(), url, tuple(sorted((headers or {}).items())), data)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._cache:
+                try:
+                    self._cache[key] = self.request(method.upper(), url, headers=headers, data=data)
+                except SiteUnreachable as exc:
+                    self._cache[key] = exc
+            answer = self._cache[key]
+        if isinstance(answer, SiteUnreachable):
+            raise SiteUnreachable(str(answer))
+        return answer
 
     def get(self, path_or_url: str, *, base: str | None = None, **kwargs: Any) -> requests.Response:
         """A GET; plain GETs (no extra arguments) are fetched once per run and shared."""
         if kwargs:
             return self.request("GET", path_or_url, base=base, **kwargs)
-        key = ("GET", self.url(path_or_url, base))
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-        response = self.request("GET", key[1])
-        with self._lock:
-            return self._cache.setdefault(key, response)
+        return self.fetch("GET", path_or_url, base=base)
 
     def head(self, path_or_url: str, **kwargs: Any) -> requests.Response:
         return self.request("HEAD", path_or_url, **kwargs)
+
+    def cross_origin(self, path_or_url: str) -> requests.Response:
+        """The answer to a HEAD of the URL from a foreign Origin (PROBE_ORIGIN), asked once per run.
+        HEAD carries the same CORS headers as GET and leaves each URL's GET to the crawl."""
+        return self.fetch("HEAD", path_or_url, headers={"Origin": PROBE_ORIGIN})
+
+    def crawl(self, max_pages: int, concurrency: int) -> Crawl:
+        """The site's crawl, made once per run (the first caller's limits apply) and shared."""
+        with self._crawl_lock:
+            if self._crawl is None:
+                from .crawl import crawl
+
+                self._crawl = crawl(self, max_pages=max_pages, concurrency=concurrency)
+            return self._crawl
 
 
 def trust_store(ca_bundle: str | None) -> str | bool:

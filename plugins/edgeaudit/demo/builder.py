@@ -29,7 +29,8 @@ COST_TAG_KEY = "site"                     # the cost allocation tag of every bui
 PARTNER_ACCOUNT = "210987654321"          # another AWS account, for cross-account grants
 PARTNER_WRITER = f"arn:aws:iam::{PARTNER_ACCOUNT}:role/partner-deploy"
 OTHER_DISTRIBUTION = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/EOTHERDIST0001"
-CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # the hosted zone of every *.cloudfront.net alias target
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+DR_REGION = "eu-central-1"  # where the demo's replica buckets live  # the hosted zone of every *.cloudfront.net alias target
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
@@ -125,6 +126,14 @@ class SiteSpec:
     cost_forecast: bool = True               # off: Cost Explorer has too little history to forecast
     monthly_budget_usd: float = 40.0
     budget: str = "notified"                 # "silent" (no notification), "none"
+    # disaster recovery (EA-DR-*): earlier deployments a day apart, a replica, a scratch bucket
+    deployments: int = 3
+    replica: str = "sync"                    # "none", "missing" (lacks about.html), "stale" (about.html
+                                             # changed two hours ago, the replica has the old bytes)
+    scratch_bucket: bool = True
+    rollback_gap: bool = False               # the earlier versions of index.html were deleted
+    origin_group: bool = True                # an origin group fails over to the replica on 5xx
+    stack: bool = True                       # a CloudFormation stack declares the site (EA-DR-06)
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -203,6 +212,7 @@ class BuiltSite:
             "allowed_writers": [self.extra["deploy_role_arn"], *self.extra.get("other_writers", [])],
             "monthly_budget_usd": self.spec.monthly_budget_usd,
             "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
+            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name") if self.extra.get(key)},
         }
 
 
@@ -261,6 +271,7 @@ class Builder:
         s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
             "Rules": [{"ObjectOwnership": spec.object_ownership}]})
         self._bucket_settings(spec, s3, bucket, suffix)
+        self._earlier_deployments(spec, s3, bucket)
         for key, (body, content_type) in site_objects(spec).items():
             cache = (spec.asset_cache_control if key.startswith("assets/") else
                      spec.html_cache_control if content_type == "text/html" else "public, max-age=300")
@@ -293,7 +304,8 @@ class Builder:
         self._dns(spec, distribution_id, suffix)
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
                          {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
-                          "other_writers": other_writers, "cost_tag": cost_tag})
+                          "other_writers": other_writers, "cost_tag": cost_tag,
+                          **self._disaster_recovery(spec, s3, bucket, suffix)})
 
     def _publish_after_start(self, spec: SiteSpec, s3: Any, bucket: str, edge: Edge) -> None:
         """robots.txt and sitemap.xml name the edge's URL; a stale edge keeps the old bytes of
@@ -306,6 +318,62 @@ class Builder:
             old = s3.get_object(Bucket=bucket, Key=key)
             s3.put_object(Bucket=bucket, Key=key, Body=old["Body"].read() + b"\n<!-- release 2 -->\n",
                           ContentType=old["ContentType"], CacheControl=old.get("CacheControl", ""))
+
+    def _earlier_deployments(self, spec: SiteSpec, s3: Any, bucket: str) -> None:
+        """The releases before the current one, a day apart (pages carry their release number),
+        so that a versioned bucket has a history to restore and roll back."""
+        now = dt.datetime.now(dt.timezone.utc)
+        for release in range(1, spec.deployments):
+            moment = now - dt.timedelta(days=spec.deployments - release)
+            for key, (body, content_type) in site_objects(spec).items():
+                if content_type == "text/html":
+                    body = body + f"\n<!-- release {release} -->\n".encode()
+                put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+                motoext.set_object_last_modified(bucket, key, moment, version_id=put.get("VersionId"))
+
+    def _disaster_recovery(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> dict[str, str]:
+        """A replica in another region kept in sync (moto replicates nothing, so the builder
+        copies), and a scratch bucket for drills."""
+        made: dict[str, str] = {}
+        if spec.stack:
+            made["stack_name"] = f"{spec.name}-{suffix}-site"
+            self.client("cloudformation", spec.region).create_stack(
+                StackName=made["stack_name"], TemplateBody=json.dumps({"Resources": {"Release": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": f"/{spec.name}-{suffix}/release", "Type": "String", "Value": "3"}}}}))
+        if spec.rollback_gap:
+            for version in s3.list_object_versions(Bucket=bucket, Prefix="index.html").get("Versions", []):
+                if version["Key"] == "index.html" and not version["IsLatest"]:
+                    s3.delete_object(Bucket=bucket, Key="index.html", VersionId=version["VersionId"])
+        if spec.scratch_bucket:
+            made["scratch_bucket"] = f"{spec.name}-drills-{suffix}".lower()
+            s3.create_bucket(Bucket=made["scratch_bucket"],
+                             CreateBucketConfiguration={"LocationConstraint": spec.region})
+        if spec.replica == "none" or not spec.versioning:
+            return made
+        replica = made["replica_bucket"] = f"{spec.name}-replica-{suffix}".lower()
+        dr_s3 = self.client("s3", DR_REGION)
+        dr_s3.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": DR_REGION})
+        dr_s3.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
+            "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{spec.name}-{suffix}-replication",
+            "Rules": [{"ID": "all-to-dr", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+                       "DeleteMarkerReplication": {"Status": "Enabled"},
+                       "Destination": {"Bucket": f"arn:aws:s3:::{replica}"}}]})
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                source = s3.get_object(Bucket=bucket, Key=obj["Key"])
+                dr_s3.put_object(Bucket=replica, Key=obj["Key"], Body=source["Body"].read(),
+                                 ContentType=source.get("ContentType", "binary/octet-stream"))
+        if spec.replica == "missing":
+            dr_s3.delete_object(Bucket=replica, Key="about.html")
+        elif spec.replica == "stale":
+            old = s3.get_object(Bucket=bucket, Key="about.html")
+            put = s3.put_object(Bucket=bucket, Key="about.html", Body=old["Body"].read() + b"\n<!-- hotfix -->\n",
+                                ContentType="text/html")
+            moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=120)
+            motoext.set_object_last_modified(bucket, "about.html", moment, version_id=put.get("VersionId"))
+        return made
 
     def _dns(self, spec: SiteSpec, distribution_id: str, suffix: str) -> None:
         """A public hosted zone for the site's host whose record aliases the distribution; with
@@ -415,7 +483,23 @@ class Builder:
                         "Prefix": f"cloudfront/{spec.name}/"},
         }
         self._distribution_switches(spec, config, bucket, suffix)
+        self._origin_group(spec, config, suffix, oac)
         return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+
+    def _origin_group(self, spec: SiteSpec, config: dict[str, Any], suffix: str, oac: str) -> None:
+        """The replica bucket as a second origin (through OAC) and an origin group that fails over
+        to it on 5xx. moto lets no behaviour target a group, so the behaviours keep the bucket."""
+        if not spec.origin_group or spec.replica == "none" or not spec.versioning:
+            return
+        replica = f"{spec.name}-replica-{suffix}".lower()
+        config["Origins"]["Items"].append({
+            "Id": "replica-origin", "DomainName": f"{replica}.s3.{DR_REGION}.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}, "OriginAccessControlId": oac})
+        config["Origins"]["Quantity"] = len(config["Origins"]["Items"])
+        config["OriginGroups"] = {"Quantity": 1, "Items": [{
+            "Id": "failover-to-replica",
+            "FailoverCriteria": {"StatusCodes": {"Quantity": 4, "Items": [500, 502, 503, 504]}},
+            "Members": {"Quantity": 2, "Items": [{"OriginId": "s3-origin"}, {"OriginId": "replica-origin"}]}}]}
 
     def _deploy_role(self, name: str, suffix: str, bucket: str, distribution_id: str,
                      actions: tuple[str, ...] = ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"),

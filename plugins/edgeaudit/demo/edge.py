@@ -21,6 +21,15 @@ tracks whether a path was fetched before.
 Responses the edge makes itself (HTTP to HTTPS redirect, https-only and
 method refusals, a disabled distribution) get no response headers policy;
 origin answers, including errors and custom error pages, do.
+
+Switches model what a misconfigured origin or edge function does, for tests
+that need a site to fail a probe: ``cors_reflection`` (the origin echoes any
+Origin and allows credentials), ``open_redirect`` (a function that redirects
+to ``?next=``/``?url=`` and keeps a ``//host`` path when adding a slash),
+``bucket_listing`` (the origin may s3:ListBucket and CloudFront forwards the
+list query), ``accepts_writes`` (a public-write bucket answers writes 2xx;
+nothing is stored), and ``hold(key)`` (a stale edge cache: the object as it
+is now keeps being served whatever the origin later holds).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 import botocore.session
@@ -160,13 +169,10 @@ class BotoEdgeSource:
                 retries={"max_attempts": 2, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=10,
+                max_pool_connections=50,
             ),
         }
-        # A profile named in AWS_PROFILE must not matter (nor break the demo when missing).
-        isolated = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-        session = boto3.session.Session(botocore_session=isolated)
-        self._s3 = session.client("s3", **client_args)
-        self._cloudfront = session.client("cloudfront", **client_args)
+        self._s3, self._cloudfront = _clients(endpoint_url, region, credentials, client_args)
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
@@ -187,6 +193,11 @@ class BotoEdgeSource:
             return answer["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"]
 
         return self._cached(f"policy:{policy_id}", fetch)
+
+    def list_keys(self) -> list[str]:
+        """The bucket's keys (the first thousand), for a listing the edge is switched to serve."""
+        answer = self._s3.list_objects_v2(Bucket=self.bucket)
+        return [item["Key"] for item in answer.get("Contents", [])]
 
     def get_object(self, key: str) -> S3Object | None:
         try:
@@ -216,6 +227,28 @@ class BotoEdgeSource:
         with self._lock:
             self._cache[name] = (now, value)
         return value
+
+
+_CLIENT_CACHE: dict[tuple[str, str, tuple[str, str]], tuple[Any, Any]] = {}
+_CLIENT_LOCK = threading.Lock()
+
+
+def _clients(
+    endpoint_url: str, region: str, credentials: tuple[str, str], client_args: dict
+) -> tuple[Any, Any]:
+    """S3 and CloudFront clients for an endpoint, made once per process (they are thread-safe and
+    slow to make) and shared by every edge reading that endpoint."""
+    key = (endpoint_url, region, credentials)
+    with _CLIENT_LOCK:
+        if key not in _CLIENT_CACHE:
+            # A profile named in AWS_PROFILE must not matter (nor break the demo when missing).
+            isolated = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+            session = boto3.session.Session(botocore_session=isolated)
+            _CLIENT_CACHE[key] = (
+                session.client("s3", **client_args),
+                session.client("cloudfront", **client_args),
+            )
+        return _CLIENT_CACHE[key]
 
 
 class Headers:
@@ -267,6 +300,10 @@ class Edge:
         server_header: str = "AmazonS3",
         extra_headers: dict[str, str] | None = None,
         missing_object_status: int = 403,
+        cors_reflection: bool = False,
+        open_redirect: bool = False,
+        bucket_listing: bool = False,
+        accepts_writes: bool = False,
     ) -> None:
         self.source = source
         self.cert_file = Path(cert_file)
@@ -276,6 +313,11 @@ class Edge:
         self.extra_headers = dict(extra_headers or {})
         self.errors: list[str] = []
         self.missing_object_status = missing_object_status
+        self.cors_reflection = cors_reflection
+        self.open_redirect = open_redirect
+        self.bucket_listing = bucket_listing
+        self.accepts_writes = accepts_writes
+        self._held: dict[str, S3Object] = {}
         self.requests_seen: list[tuple[str, str, str]] = []
         self.tls_policy: str | None = None
         host = hashlib.sha256(name.encode()).hexdigest()[:32]
@@ -324,6 +366,14 @@ class Edge:
             except OSError:
                 pass
         self._servers, self._threads = [], []
+
+    def hold(self, key: str) -> None:
+        """Keep serving the origin object ``key`` as it is now (a cache never invalidated)."""
+        found = self.source.get_object(key)
+        if found is None:
+            raise KeyError(f"no object {key!r} at the origin to hold")
+        with self._lock:
+            self._held[key] = found
 
     def __enter__(self) -> Edge:
         return self.start()
@@ -419,11 +469,21 @@ class Edge:
                 "that was used for this request.",
             )
 
+        redirect = self._function_redirect(path, query) if self.open_redirect else None
+        if redirect is not None:
+            return redirect
         if method == "OPTIONS":
             reply = Reply(200)
             reply.headers.set("Server", self.server_header)
+        elif method in ("GET", "HEAD") and self.bucket_listing and path == "/" and _lists(query):
+            reply = self._listing()
         elif method in ("GET", "HEAD"):
             reply = self._fetch(config, path)
+        elif self.accepts_writes:
+            reply = Reply(204 if method == "DELETE" else 200)
+            reply.headers.set("Server", self.server_header)
+            if method != "DELETE":
+                reply.headers.set("ETag", f'"{hashlib.md5(secrets.token_bytes(8)).hexdigest()}"')
         else:
             reply = self._origin_error(403)
         if reply.status >= 400:
@@ -433,6 +493,9 @@ class Edge:
             self._compress(behaviour, request_headers, reply)
         for name, value in self.extra_headers.items():
             reply.headers.set(name, value)
+        if self.cors_reflection and request_headers.get("Origin"):
+            reply.headers.set("Access-Control-Allow-Origin", request_headers["Origin"])
+            reply.headers.set("Access-Control-Allow-Credentials", "true")
         policy_id = behaviour.get("ResponseHeadersPolicyId")
         if policy_id:
             headers_policy = self.source.response_headers_policy(policy_id)
@@ -448,10 +511,42 @@ class Edge:
             key = config.get("DefaultRootObject") or ""
         else:
             key = unquote(path[1:])
-        found = self.source.get_object(key) if key else None
+        with self._lock:
+            held = self._held.get(key)
+        found = held or (self.source.get_object(key) if key else None)
         if found is None:
             return self._origin_error(self.missing_object_status, key)
         return _object_reply(200, found, self.server_header)
+
+    def _function_redirect(self, path: str, query: str) -> Reply | None:
+        """An edge function that redirects to ?next= / ?url=, and adds a slash to //host paths."""
+        location = next((value for name, value in parse_qsl(query, keep_blank_values=True)
+                         if name in ("next", "url", "redirect") and value), None)
+        decoded = unquote(path)
+        if location is None and decoded.startswith("//") and not decoded.endswith("/"):
+            location = "//" + decoded.lstrip("/") + "/"
+        if location is None:
+            return None
+        reply = Reply(302)
+        reply.headers.set("Location", location)
+        reply.headers.set("Server", EDGE_SERVER)
+        reply.headers.set("X-Cache", "FunctionGeneratedResponse from cloudfront")
+        return reply
+
+    def _listing(self) -> Reply:
+        """What S3 answers a ListObjects request when the caller may s3:ListBucket."""
+        keys = getattr(self.source, "list_keys", lambda: [])()
+        contents = "".join(f"<Contents><Key>{_xml_escape(key)}</Key></Contents>" for key in keys)
+        bucket = _xml_escape(getattr(self.source, "bucket", ""))
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                f"<Name>{bucket}</Name><KeyCount>{len(keys)}</KeyCount>"
+                "<IsTruncated>false</IsTruncated>"
+                f"{contents}</ListBucketResult>").encode()
+        reply = Reply(200, body=body)
+        reply.headers.set("Content-Type", "application/xml")
+        reply.headers.set("Server", self.server_header)
+        return reply
 
     def _origin_error(self, status: int, key: str = "") -> Reply:
         """The XML error S3 answers with, passed through by CloudFront."""
@@ -695,6 +790,8 @@ class _EdgeServer(ThreadingHTTPServer):
 class _EdgeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10
+    # Headers and body go out in two writes: no Nagle, or each answer waits 40 ms for an ACK.
+    disable_nagle_algorithm = True
     server: _EdgeServer
 
     def setup(self) -> None:
@@ -718,11 +815,14 @@ class _EdgeHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         edge = self.server.edge
-        edge._record(self.server.scheme, self.command, self.path)
+        # http.server folds a leading "//" of the path into "/"; CloudFront does not.
+        words = self.requestline.split()
+        target = words[1] if len(words) == 3 else self.path
+        edge._record(self.server.scheme, self.command, target)
         if not self._drain_body():
             reply = edge._edge_error(400, "Bad request.")
         else:
-            reply = edge.respond(self.server.scheme, self.command, self.path, self.headers)
+            reply = edge.respond(self.server.scheme, self.command, target, self.headers)
         self.send_response_only(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -768,14 +868,17 @@ def _set_ciphers(context: ssl.SSLContext, ciphers: str, *, low_security: bool) -
 
 def _request_path(target: str) -> tuple[str | None, str]:
     """The path and query of a request target (origin or absolute form); path None if unusable."""
-    try:
-        parts = urlsplit(target)
-    except ValueError:
-        return None, ""
-    path = parts.path
+    if target.startswith("/"):  # origin form: "//host/x" is a path here, not a network location
+        path, _, query = target.partition("#")[0].partition("?")
+    else:
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            return None, ""
+        path, query = parts.path, parts.query
     if not path.startswith("/") or any(ord(char) < 0x21 or ord(char) == 0x7F for char in path):
         return None, ""
-    return path, parts.query
+    return path, query
 
 
 def _object_reply(status: int, found: S3Object, server_header: str) -> Reply:
@@ -793,6 +896,12 @@ def _object_reply(status: int, found: S3Object, server_header: str) -> Reply:
         reply.headers.set("Cache-Control", found.cache_control)
     reply.headers.set("Server", server_header)
     return reply
+
+
+def _lists(query: str) -> bool:
+    """Does a query of the bucket root ask S3 for a listing?"""
+    names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return bool(names & {"list-type", "prefix", "delimiter", "marker", "max-keys"})
 
 
 def _not_modified(reply: Reply, request_headers: Any) -> bool:

@@ -20,8 +20,10 @@ moto has no API to move a distribution or an invalidation between states, so
 ``set_distribution_status()`` and ``set_invalidation_status()`` change the
 in-process backend directly (the threaded server shares it); so do
 ``set_certificate_status()`` (ACM validation and renewal),
-``set_access_key_create_date()`` (an old IAM access key) and
-``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks).
+``set_access_key_create_date()`` (an old IAM access key),
+``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks),
+``set_object_last_modified()`` (past writes: deployment history, replication lag) and
+``set_stack_drift()`` (what CloudFormation drift detection finds; moto has none).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from moto.acm.models import CertBundle, acm_backends
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.ce.models import ce_backends
 from moto.ce.responses import CostExplorerResponse
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.cloudfront import urls as cloudfront_urls
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import (
@@ -62,7 +67,7 @@ from moto.iam.models import iam_backends
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.s3.exceptions import BucketAccessDeniedError
-from moto.s3.models import FakeBucket
+from moto.s3.models import FakeBucket, s3_backends
 from moto.s3.responses import S3Response
 
 _installed = False
@@ -87,6 +92,7 @@ def install() -> None:
     _refuse_anonymous_listing()
     _keep_certificate_validation_and_renewal()
     _add_cost_forecast()
+    _add_stack_drift_detection()
     _authorization_as_aws_does_it()
     _installed = True
 
@@ -178,6 +184,20 @@ def set_cost_forecast(
     (/moto-api/static/ce/cost-and-usage-results) covers GetCostAndUsage only."""
     forecasts = ce_backends[account_id]["global"].__dict__.setdefault("motoext_forecasts", {})
     forecasts[_filter_key(cost_filter)] = daily_usd
+
+
+def set_object_last_modified(
+    bucket: str, key: str, moment: datetime, version_id: str | None = None, account_id: str = "123456789012"
+) -> None:
+    """Backdate one version of an S3 object (the current one when version_id is None), as if
+    it had been written at `moment`: deployment history and replication lag need past writes,
+    and moto stamps the time of the request (naive is UTC)."""
+    versions = s3_backends[account_id]["aws"].get_bucket(bucket).keys.getlist(key, [])
+    for version in versions:
+        if version_id in (None, "null") and version is versions[-1] or version.version_id == version_id:
+            version.last_modified = _utc(moment).replace(tzinfo=None)
+            return
+    raise KeyError(f"no version {version_id} of s3://{bucket}/{key}")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -805,6 +825,68 @@ def _add_cost_forecast() -> None:
         })
 
     CostExplorerResponse.get_cost_forecast = get_cost_forecast  # type: ignore[attr-defined]
+
+
+# --- CloudFormation drift detection ---------------------------------------------
+
+
+def set_stack_drift(stack_name: str, drifts: list[dict[str, Any]] | None, region: str = "us-east-1",
+                    account_id: str = "123456789012") -> None:
+    """What drift detection finds for a stack: None or [] is IN_SYNC; else one entry per drifted
+    resource: {"LogicalResourceId", "ResourceType", "PhysicalResourceId", "PropertyDifferences":
+    [{"PropertyPath", "ExpectedValue", "ActualValue"}]}. moto has no drift detection at all."""
+    backend = cloudformation_backends[account_id][region]
+    backend.describe_stacks(stack_name)  # the stack must exist
+    backend.__dict__.setdefault("motoext_drift", {})[stack_name] = list(drifts or [])
+
+
+def _add_stack_drift_detection() -> None:
+    """DetectStackDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts with
+    AWS's shapes; detection completes at once with what set_stack_drift() seeded (IN_SYNC when
+    nothing was)."""
+
+    def _stack(self: CloudFormationResponse, name: str) -> Any:
+        return self.cloudformation_backend.describe_stacks(name)[0]
+
+    def _drifts(self: CloudFormationResponse, stack: Any) -> list[dict[str, Any]]:
+        seeded = self.cloudformation_backend.__dict__.get("motoext_drift", {})
+        return seeded.get(stack.name, seeded.get(stack.stack_id, []))
+
+    def detect_stack_drift(self: CloudFormationResponse) -> ActionResult:
+        stack = _stack(self, self._get_param("StackName"))
+        detection = str(uuid.uuid4())
+        self.cloudformation_backend.__dict__.setdefault("motoext_detections", {})[detection] = (stack.name, utcnow())
+        return ActionResult({"StackDriftDetectionId": detection})
+
+    def describe_stack_drift_detection_status(self: CloudFormationResponse) -> ActionResult:
+        detection = self._get_param("StackDriftDetectionId")
+        detections = self.cloudformation_backend.__dict__.get("motoext_detections", {})
+        if detection not in detections:
+            raise ValidationError(message=f"Drift detection with ID {detection} does not exist")
+        name, when = detections[detection]
+        stack = _stack(self, name)
+        drifted = _drifts(self, stack)
+        return ActionResult({
+            "StackId": stack.stack_id, "StackDriftDetectionId": detection,
+            "StackDriftStatus": "DRIFTED" if drifted else "IN_SYNC", "DetectionStatus": "DETECTION_COMPLETE",
+            "DriftedStackResourceCount": len(drifted), "Timestamp": when})
+
+    def describe_stack_resource_drifts(self: CloudFormationResponse) -> ActionResult:
+        stack = _stack(self, self._get_param("StackName"))
+        now = utcnow()
+        drifts = [{
+            "StackId": stack.stack_id, "LogicalResourceId": d["LogicalResourceId"],
+            "PhysicalResourceId": d.get("PhysicalResourceId", d["LogicalResourceId"]),
+            "ResourceType": d["ResourceType"], "StackResourceDriftStatus": "MODIFIED", "Timestamp": now,
+            "PropertyDifferences": [{**p, "DifferenceType": p.get("DifferenceType", "NOT_EQUAL")}
+                                    for p in d.get("PropertyDifferences", [])],
+        } for d in _drifts(self, stack)]
+        return ActionResult({"StackResourceDrifts": drifts})
+
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift  # type: ignore[attr-defined]
+    CloudFormationResponse.describe_stack_drift_detection_status = (  # type: ignore[attr-defined]
+        describe_stack_drift_detection_status)
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts  # type: ignore[attr-defined]
 
 
 # --- IAM enforcement (settings.INITIAL_NO_AUTH_ACTION_COUNT) ---------------------

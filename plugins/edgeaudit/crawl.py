@@ -1,0 +1,295 @@
+"""The crawl of a target: same-origin, from the critical paths and sitemap.xml, HTML parsed with
+the standard library's `html.parser`, each URL fetched once through the site's cache, at most
+`concurrency` requests in flight, at most `max_pages` URLs fetched.
+
+Made once per target per run (`site.crawl(...)`) and read by every control that needs the
+site's pages or assets: broken links, mixed content, source maps, compression, caching headers,
+edge-vs-origin comparison.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ElementTree
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+
+import requests.adapters
+
+from .aws import NotEvaluated
+
+if TYPE_CHECKING:
+    from .site import Site
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+SITEMAP_PATH = "/sitemap.xml"
+SITEMAP_MAX_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
+_SKIPPED_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "blob:", "about:")
+# link[rel] values that load something into the page (the rest are navigation: canonical, alternate...)
+_LOADING_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload",
+                 "prefetch", "manifest", "mask-icon"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One URL a page refers to: `kind` is "link" (navigation) or "subresource" (loaded with the page)."""
+
+    tag: str
+    attribute: str
+    url: str
+    kind: str
+    integrity: str | None = None
+
+
+class _PageParser(HTMLParser):
+    """Collects every URL-bearing attribute of a page, and its <base href>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.found: list[tuple[str, str, str, str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {name: (value or "").strip() for name, value in attrs}
+        if tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"]
+        elif tag == "a" and a.get("href"):
+            self._add(tag, "href", a["href"], "link")
+        elif tag == "link" and a.get("href"):
+            rels = set(a.get("rel", "").lower().split())
+            self._add(tag, "href", a["href"], "subresource" if rels & _LOADING_RELS else "link")
+        elif tag == "script" and a.get("src"):
+            self._add(tag, "src", a["src"], "subresource", a.get("integrity") or None)
+        elif tag in ("img", "source", "video", "audio", "iframe", "embed", "track", "input"):
+            if a.get("src") and (tag != "input" or a.get("type", "").lower() == "image"):
+                self._add(tag, "src", a["src"], "subresource")
+            for candidate in srcset_urls(a.get("srcset", "")):
+                self._add(tag, "srcset", candidate, "subresource")
+            if tag == "video" and a.get("poster"):
+                self._add(tag, "poster", a["poster"], "subresource")
+        elif tag == "object" and a.get("data"):
+            self._add(tag, "data", a["data"], "subresource")
+
+    def _add(self, tag: str, attribute: str, value: str, kind: str, integrity: str | None = None) -> None:
+        if value and not value.lower().startswith(_SKIPPED_SCHEMES) and not value.startswith("#"):
+            self.found.append((tag, attribute, value, kind, integrity))
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The URLs of a srcset attribute ("a.png 1x, b.png 2x")."""
+    return [candidate.split()[0] for candidate in srcset.split(",") if candidate.split()]
+
+
+def parse_page(html: str, page_url: str) -> list[Reference]:
+    """Every URL a page refers to, absolute, without fragments (query strings kept)."""
+    parser = _PageParser()
+    parser.feed(html)
+    parser.close()
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    references = []
+    for tag, attribute, value, kind, integrity in parser.found:
+        absolute = normalize(urljoin(base, value))
+        if absolute:
+            references.append(Reference(tag, attribute, absolute, kind, integrity))
+    return references
+
+
+def normalize(url: str) -> str:
+    """A URL without fragment, with lower-case scheme and host, no default port, "/" for an empty path."""
+    url, _ = urldefrag(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return url if parts.scheme not in ("http", "https") else ""
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower() + (f":{port}" if port and port != default else "")
+    return urlunsplit((parts.scheme, host, parts.path or "/", parts.query, ""))
+
+
+def same_origin(url: str, origin_url: str) -> bool:
+    a, b = urlsplit(url), urlsplit(origin_url)
+    default = {"http": 80, "https": 443}
+    return (a.scheme == b.scheme and (a.hostname or "").lower() == (b.hostname or "").lower()
+            and (a.port or default.get(a.scheme)) == (b.port or default.get(b.scheme)))
+
+
+@dataclass
+class Sitemap:
+    """What /sitemap.xml answered: its status, its URLs (sitemap indexes followed one level), or why it failed."""
+
+    url: str
+    status: int | None = None
+    urls: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error is None
+
+
+def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
+    """("urlset" or "sitemapindex", the <loc> values) of a sitemap document; ValueError if it is not one."""
+    if len(body) > SITEMAP_MAX_BYTES:
+        raise ValueError(f"sitemap larger than {SITEMAP_MAX_BYTES} bytes")
+    if b"<!DOCTYPE" in body[:2048].upper() or b"<!ENTITY" in body.upper():
+        raise ValueError("sitemap declares a DTD or entities, which a sitemap must not")
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
+    kind = root.tag.rsplit("}", 1)[-1]
+    if kind not in ("urlset", "sitemapindex"):
+        raise ValueError(f"root element is <{kind}>, not <urlset> or <sitemapindex>")
+    locs = [(el.text or "").strip() for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "loc"]
+    return kind, [loc for loc in locs if loc]
+
+
+@dataclass
+class Fetched:
+    """One crawled URL: its answer (or the network failure) and the pages that refer to it."""
+
+    url: str
+    status: int | None
+    content_type: str = ""
+    error: str | None = None
+    referrers: set[str] = field(default_factory=set)
+
+    @property
+    def is_html(self) -> bool:
+        return self.status == 200 and self.content_type.split(";")[0].strip().lower() in HTML_TYPES
+
+
+@dataclass
+class Crawl:
+    """The crawl's result: every fetched URL, the references of every HTML page, the sitemap."""
+
+    start: list[str]
+    fetched: dict[str, Fetched]
+    references: dict[str, list[Reference]]
+    sitemap: Sitemap
+    max_pages: int
+    concurrency: int
+    elapsed_s: float
+    truncated: bool
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> list[str]:
+        """The HTML pages crawled (status 200, text/html)."""
+        return [url for url, f in self.fetched.items() if f.is_html]
+
+    def errors(self) -> dict[str, str]:
+        return {url: f.error for url, f in self.fetched.items() if f.error}
+
+    def require_complete(self) -> None:
+        """NotEvaluated when a URL could not be asked: a partial crawl proves nothing."""
+        errors = self.errors()
+        if errors:
+            url, cause = next(iter(errors.items()))
+            raise NotEvaluated(f"the crawl could not fetch {len(errors)} URL(s), e.g. {url}: {cause}")
+
+    def summary(self) -> dict[str, Any]:
+        """The crawl's size and time, for a control's evidence."""
+        return {"start_urls": len(self.start), "urls_fetched": len(self.fetched), "html_pages": len(self.pages),
+                "max_pages": self.max_pages, "concurrency": self.concurrency, "truncated": self.truncated,
+                "not_fetched_over_limit": len(self.skipped), "elapsed_s": round(self.elapsed_s, 3),
+                "sitemap": {"status": self.sitemap.status, "urls": len(self.sitemap.urls), "error": self.sitemap.error}}
+
+
+def read_sitemap(site: Site) -> Sitemap:
+    """The target's /sitemap.xml, a sitemap index followed one level (same-origin children only)."""
+    sitemap = Sitemap(site.url(SITEMAP_PATH))
+    response = site.get(sitemap.url)
+    sitemap.status = response.status_code
+    if response.status_code != 200:
+        sitemap.error = f"{sitemap.url} answered {response.status_code}"
+        return sitemap
+    try:
+        kind, locs = parse_sitemap(response.content)
+        if kind == "sitemapindex":
+            children, locs = locs, []
+            for child in children:
+                if not same_origin(child, site.target.url):
+                    raise ValueError(f"the sitemap index lists a sitemap on another origin: {child}")
+                answer = site.get(child)
+                if answer.status_code != 200:
+                    raise ValueError(f"child sitemap {child} answered {answer.status_code}")
+                locs += parse_sitemap(answer.content)[1]
+    except ValueError as exc:
+        sitemap.error = str(exc)
+        return sitemap
+    sitemap.urls = [normalize(loc) or loc for loc in locs]
+    return sitemap
+
+
+def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
+    """Breadth-first over same-origin URLs from the critical paths and the sitemap."""
+    began = time.monotonic()
+    concurrency = max(1, int(concurrency))
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, concurrency))
+    for scheme in ("https://", "http://"):
+        site.session.mount(scheme, adapter)
+    origin = site.target.url
+    start = [normalize(site.url(path)) for path in site.target.paths]
+    sitemap = read_sitemap(site)
+    start += [url for url in sitemap.urls if same_origin(url, origin)]
+    start = list(dict.fromkeys(start))
+
+    fetched: dict[str, Fetched] = {}
+    references: dict[str, list[Reference]] = {}
+    queue: deque[str] = deque(start)
+    seen: set[str] = set(start)
+    skipped: list[str] = []
+
+    def visit(url: str) -> tuple[Fetched, list[Reference]]:
+        try:
+            response = site.get(url)
+        except NotEvaluated as exc:
+            return Fetched(url, None, error=str(exc)), []
+        found = Fetched(url, response.status_code, response.headers.get("Content-Type", ""))
+        refs: list[Reference] = []
+        if found.is_html:
+            refs = parse_page(response.text, url)
+        elif response.is_redirect and response.headers.get("Location"):
+            refs = [Reference("Location", "header", normalize(urljoin(url, response.headers["Location"])), "link")]
+        return found, refs
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edgeaudit-crawl") as pool:
+        pending: dict[Future, str] = {}
+        while queue or pending:
+            while queue and len(pending) < concurrency:
+                url = queue.popleft()
+                if len(fetched) + len(pending) >= max_pages:
+                    skipped.append(url)
+                    continue
+                pending[pool.submit(visit, url)] = url
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                url = pending.pop(future)
+                found, refs = future.result()
+                fetched[url] = found
+                if refs:
+                    references[url] = refs
+                for ref in refs:
+                    if not ref.url or not same_origin(ref.url, origin):
+                        continue
+                    if ref.url not in seen:
+                        seen.add(ref.url)
+                        queue.append(ref.url)
+    for page, refs in references.items():
+        for ref in refs:
+            if ref.url in fetched:
+                fetched[ref.url].referrers.add(page)
+    fetched, references = dict(sorted(fetched.items())), dict(sorted(references.items()))  # stable reports
+    return Crawl(start=start, fetched=fetched, references=references, sitemap=sitemap, max_pages=max_pages,
+                 concurrency=concurrency, elapsed_s=time.monotonic() - began, truncated=bool(skipped),
+                 skipped=skipped)

@@ -1,0 +1,116 @@
+"""Caching at the edge (seed: caching-cdn-optimizer)."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+# What CloudFront compresses: text and a few structured types, from 1,000 to 10,000,000 bytes.
+COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|x-javascript|json|xml|ld\+json|manifest\+json)"
+                          r"|image/svg\+xml|font/(ttf|otf))")
+COMPRESS_MIN_BYTES, COMPRESS_MAX_BYTES = 1_000, 10_000_000
+# A content hash in the file name: app.8c2e4d.js, main-3b1f9e0c.css, chunk.5f2a1b9c7d3e.mjs
+FINGERPRINT = re.compile(r"[.\-_]((?=[0-9a-f]*\d)[0-9a-f]{6,}|(?=[0-9A-Za-z]*\d)(?=[0-9A-Za-z]*[A-Za-z])"
+                         r"[0-9A-Za-z]{8,})\.[A-Za-z0-9]+$")
+
+
+def _behaviours(config):
+    yield "(default)", config["DefaultCacheBehavior"]
+    for behaviour in config.get("CacheBehaviors", {}).get("Items", []) or []:
+        yield behaviour["PathPattern"], behaviour
+
+
+def _cache_control(value):
+    """Cache-Control directives: {name: value or True}."""
+    found = {}
+    for part in (value or "").split(","):
+        name, _, argument = part.strip().partition("=")
+        if name:
+            found[name.lower()] = argument.strip('"') if argument else True
+    return found
+
+
+def _max_age(directives):
+    try:
+        return int(directives.get("max-age"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _crawl(site, thresholds, evidence):
+    crawl = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
+    evidence.record("crawl", crawl.summary())
+    crawl.require_complete()
+    return crawl
+
+
+@pytest.mark.control("EA-CACHE-01", severity="P4")
+@pytest.mark.weekly
+@pytest.mark.performance
+def test_compression(aws, site, target, thresholds, evidence):
+    """Compression is on for every cache behaviour, and text assets come back compressed when asked.
+
+    Remediation: set Compress to true on every cache behaviour and use a cache policy that
+    includes Accept-Encoding gzip and br (e.g. Managed-CachingOptimized).
+    """
+    config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
+    behaviours = {pattern: bool(b.get("Compress")) for pattern, b in _behaviours(config)}
+    crawl = _crawl(site, thresholds, evidence)
+    checked, uncompressed = {}, []
+    for url, found in crawl.fetched.items():
+        if found.status != 200 or not COMPRESSIBLE.match(found.content_type.lower()):
+            continue
+        response = site.get(url)  # asked with Accept-Encoding: gzip, deflate
+        size = len(response.content)
+        if not COMPRESS_MIN_BYTES <= size <= COMPRESS_MAX_BYTES:
+            continue
+        encoding = response.headers.get("Content-Encoding", "")
+        checked[url] = {"bytes": size, "content_encoding": encoding or None}
+        if encoding.lower() not in ("gzip", "br"):
+            uncompressed.append(url)
+    off = [pattern for pattern, on in behaviours.items() if not on]
+    evidence.record("behaviours_compress", behaviours)
+    evidence.record("assets", checked)
+    evidence.record("offenders", {"behaviours": off, "uncompressed": uncompressed})
+    problems = []
+    if off:
+        problems.append("Compress is off on cache behaviour(s) " + ", ".join(off))
+    if uncompressed:
+        problems.append(f"{len(uncompressed)} text asset(s) served uncompressed to a client asking for gzip: "
+                        + ", ".join(uncompressed[:5]))
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.control("EA-CACHE-02", severity="P4")
+@pytest.mark.weekly
+@pytest.mark.performance
+def test_cache_lifetimes(site, thresholds, evidence):
+    """Fingerprinted assets are cached for a year and immutable; HTML is cached briefly or revalidated.
+
+    Remediation: upload hashed assets with Cache-Control "public, max-age=31536000, immutable"
+    and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync.
+    """
+    crawl = _crawl(site, thresholds, evidence)
+    assets, pages, offenders = {}, {}, {}
+    for url, found in crawl.fetched.items():
+        if found.status != 200:
+            continue
+        value = site.get(url).headers.get("Cache-Control")
+        directives = _cache_control(value)
+        max_age = _max_age(directives)
+        if found.is_html:
+            pages[url] = value
+            if not ("no-cache" in directives or "no-store" in directives
+                    or (max_age is not None and max_age <= thresholds.html_max_age_s)):
+                offenders[url] = (f"HTML with Cache-Control {value or 'absent'} "
+                                  f"(max-age <= {thresholds.html_max_age_s} or no-cache)")
+        elif FINGERPRINT.search(urlsplit(url).path):
+            assets[url] = value
+            if max_age is None or max_age < thresholds.immutable_min_age_s or "immutable" not in directives:
+                offenders[url] = (f"fingerprinted asset with Cache-Control {value or 'absent'} "
+                                  f"(max-age >= {thresholds.immutable_min_age_s} and immutable)")
+    evidence.record("fingerprinted_assets", assets)
+    evidence.record("html_pages", pages)
+    evidence.record("offenders", offenders)
+    assert not offenders, f"{len(offenders)} URL(s) with the wrong cache lifetime: " + "; ".join(
+        f"{url}: {why}" for url, why in offenders.items())
