@@ -31,7 +31,7 @@ def test_distribution_is_deployed(aws, target, thresholds, evidence):
 
     assert enabled, "the distribution is disabled: CloudFront serves nothing for this site"
     if status == "InProgress":
-        evidence.record("minutes_in_progress", round(minutes, 1))
+        evidence.measure("minutes_in_progress", round(minutes, 1), thresholds.deploy_stuck_min, unit="min")
         assert minutes <= thresholds.deploy_stuck_min, (
             f"deployment InProgress for {minutes:.0f} min, over the {thresholds.deploy_stuck_min} min limit")
         evidence.warn(f"deployment InProgress for {minutes:.0f} min")

@@ -89,6 +89,8 @@ def test_strict_transport_security(site, target, thresholds, evidence):
             without_subdomains.append(url)
     evidence.record("headers", seen)
     evidence.record("min_max_age_s", thresholds.hsts_min_age_s)
+    ages = [int(m.group(1)) if (m := re.search(r"max-age\s*=\s*\"?(\d+)", v or "", re.I)) else 0 for v in seen.values()]
+    evidence.measure("lowest_max_age_s", min(ages), thresholds.hsts_min_age_s, better="higher", unit="s")
     evidence.record("offenders", offenders)
     assert not offenders, (f"Strict-Transport-Security missing or max-age < {thresholds.hsts_min_age_s} on: "
                            + ", ".join(f"{u} ({seen[u] or 'absent'})" for u in offenders))
@@ -285,6 +287,8 @@ def test_observatory_score(site, target, thresholds, evidence):
             low.append((url, result))
     evidence.record("http_route", list(route) if route else None)
     evidence.record("min_score", thresholds.observatory_min_score)
+    evidence.measure("lowest_score", min(s["score"] for s in scores.values()), thresholds.observatory_min_score,
+                     better="higher", unit="points")
     evidence.record("pages", scores)
     evidence.record("offenders", [url for url, _ in low])
     assert not low, f"Observatory score below {thresholds.observatory_min_score}: " + "; ".join(

@@ -28,7 +28,7 @@ def test_certificate_not_expiring(tls_probe, target, thresholds, evidence):
     days = leaf.days_left()
     evidence.record("subject", leaf.subject)
     evidence.record("not_after", leaf.not_after)
-    evidence.record("days_left", days)
+    evidence.measure("days_left", days, thresholds.cert_fail_days, better="higher", unit="days")
     evidence.record("warn_days", thresholds.cert_warn_days)
     evidence.record("fail_days", thresholds.cert_fail_days)
     assert days >= thresholds.cert_fail_days, (
@@ -90,6 +90,7 @@ def test_certificate_strength(tls_probe, thresholds, evidence):
         problems.append(f"leaf lifetime {leaf.lifetime_days:.0f} days (at most {thresholds.cert_max_lifetime_days})")
     evidence.record("chain", [cert.as_dict() for cert in chain])
     evidence.record("max_lifetime_days", thresholds.cert_max_lifetime_days)
+    evidence.measure("lifetime_days", round(leaf.lifetime_days), thresholds.cert_max_lifetime_days, unit="days")
     evidence.record("offenders", problems)
     assert not problems, "weak certificate: " + "; ".join(problems)
 

@@ -335,3 +335,11 @@ def test_demo_site_has_exactly_its_documented_findings(counted):
     outcomes = mine(run, "counted")
     assert {c: o for c, o in outcomes.items() if o != "passed"} == expected, run.output
     assert set(outcomes) == {c for c in CONTROLS if c not in ("EA-SITE-05", "EA-CACHE-01", "EA-CACHE-02")}
+
+
+def test_source_maps_published_on_purpose_are_not_a_finding(world, tmp_path):
+    site = world.add(SiteSpec(name="maps-on-purpose", source_maps=True))
+    run = run_over(world, tmp_path, [{**site.target_entry(), "allow_source_maps": True}],
+                   "suites/test_probes.py", "-k", "source_maps")
+    result = run.result("EA-PEN-08", "maps-on-purpose")
+    assert result["outcome"] == "skipped" and "allow_source_maps" in result["message"]
