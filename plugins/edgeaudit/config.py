@@ -54,8 +54,13 @@ class Target:
     profile: str | None = None
     role_arn: str | None = None
     external_id: str | None = None
+    allow_source_maps: bool = False
     cost_tag: tuple[str, str] | None = None   # (key, value) of the cost allocation tag of the site
     price_class: str | None = None            # the CloudFront price class the site should use
+    deploy_window_s: float | None = None      # writes this close together are one deployment (EA-DR-04)
+    lockfile: str | None = None               # the site's dependency lockfile (EA-OPS-04)
+    browser_path: str | None = None           # Chromium for the lab measurements (EA-PERF-*)
+    device: str = "mobile"                    # lab profile: "mobile" (throttled) or "desktop"
 
     @property
     def host(self) -> str:
@@ -202,6 +207,12 @@ def _price_class(value: Any) -> str:
     return value
 
 
+def _device(value: Any) -> str:
+    if value not in ("mobile", "desktop"):
+        raise TypeError('"mobile" (throttled as Lighthouse does) or "desktop" (unthrottled)')
+    return value
+
+
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
     if not paths or not all(p.startswith("/") for p in paths):
@@ -218,7 +229,10 @@ TARGET_SCHEMA: _Schema = {
     "replica_bucket": (_str, False), "scratch_bucket": (_str, False), "monthly_budget_usd": (_number, False),
     "allowed_writers": (_str_list, False), "stack_name": (_str, False), "crux_api_key_env": (_str, False),
     "profile": (_str, False), "role_arn": (_str, False), "external_id": (_str, False),
+    "allow_source_maps": (_bool, False),
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
+    "deploy_window_s": (_number, False), "lockfile": (_str, False),
+    "browser_path": (_str, False), "device": (_device, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
@@ -303,6 +317,11 @@ class _Validator:
                 if not bundle.is_file():
                     self.fail(f"{label}.ca_bundle", f"no file at {bundle}", "point it at a PEM file of CA certificates")
                 values["ca_bundle"] = str(bundle)
+            scratch = values.get("scratch_bucket")
+            for other in ("bucket", "replica_bucket"):
+                if scratch and scratch == values.get(other):
+                    self.fail(f"{label}.scratch_bucket", f"same bucket as {other} ({scratch})",
+                              "give DR drills a bucket of their own; they write and delete there")
             if "http_url" not in values:
                 parts = urlsplit(values["url"])
                 values["http_url"] = urlunsplit(("http", parts.hostname or "", parts.path or "/", "", ""))
