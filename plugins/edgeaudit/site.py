@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 20.0
 TIMEOUT_ENV = "EDGEAUDIT_HTTP_TIMEOUT_S"  # "connect,read" in seconds, e.g. "2,10"
-PROBE_ORIGIN = "https://edgeaudit-probe.example"  # a foreign Origin for CORS probes
+PROBE_ORIGIN = "https://edgeaudit-probe.example"
+MAX_BYTES_ENV = "EDGEAUDIT_HTTP_MAX_BYTES"  # a foreign Origin for CORS probes
 
 
 class SiteUnreachable(NotEvaluated):
@@ -90,8 +91,9 @@ class Site:
         kwargs.setdefault("allow_redirects", False)
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)  # per request, so REQUESTS_CA_BUNDLE cannot override it
+        kwargs.setdefault("stream", True)
         try:
-            return self.session.request(method, url, **kwargs)
+            return _bounded(self.session.request(method, url, **kwargs))
         except requests.exceptions.SSLError as exc:
             message = f"TLS handshake with {url} failed: {_reason(exc)}"
         except requests.exceptions.Timeout as exc:
@@ -144,6 +146,29 @@ class Site:
 
                 self._crawl = crawl(self, max_pages=max_pages, concurrency=concurrency)
             return self._crawl
+
+
+def max_body_bytes() -> int:
+    """How much of one answer is read: 10 MiB, or EDGEAUDIT_HTTP_MAX_BYTES."""
+    return int(os.environ.get(MAX_BYTES_ENV) or 10 * 2**20)
+
+
+def _bounded(response: requests.Response) -> requests.Response:
+    """Read at most max_body_bytes() of the body (a 50 MB page must not fill the memory of a
+    run); `response.truncated` says whether more was there."""
+    limit, size, chunks = max_body_bytes(), 0, []
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+    finally:
+        response.close()
+    response._content = b"".join(chunks)[:limit]  # requests' own slot for a body read in full
+    response._content_consumed = True
+    response.truncated = size > limit  # type: ignore[attr-defined]
+    return response
 
 
 def trust_store(ca_bundle: str | None) -> str | bool:
