@@ -206,6 +206,8 @@ def pytest_configure(config: pytest.Config) -> None:
             return
         state.active = True
         state.started = dt.datetime.fromisoformat(shared["started"])
+        if shared.get("loadgroup"):
+            config.option.loadgroup = True  # the worker parsed the plain arguments: group as the controller does
     else:
         state.active = demo or _runs_suites(config, state.suites_dir)
         if not state.active:
@@ -237,6 +239,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"  # xdist: a target's controls share one worker, its cache and its crawl
+        shared["loadgroup"] = True
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
     if not state.worker:
@@ -399,6 +402,21 @@ def tls_probe(request: pytest.FixtureRequest, target: Target) -> TlsProbe:
 
 
 @pytest.fixture
+def vitals(request: pytest.FixtureRequest, target: Target, thresholds: Thresholds) -> Any:
+    """The target's Core Web Vitals (lab in headless Chromium, field from CrUX when configured),
+    measured on first use and shared by every EA-PERF control of the run."""
+    from .vitals import measured
+
+    return measured(request.config, target, thresholds)
+
+
+@pytest.fixture
+def report_dir(request: pytest.FixtureRequest) -> Path:
+    """Where this run writes its reports and reads reports/history.jsonl (EA-OPS-02, EA-OPS-03)."""
+    return _state(request.config).report_dir
+
+
+@pytest.fixture
 def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
     """Observed values for the report: evidence.record(key, value), evidence.warn(message)."""
     collected = Evidence(resource=target.url)
@@ -458,7 +476,8 @@ def _result_for(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.T
     if not outcome:
         return None
     duration = item.stash.get(RESULT, {}).get("duration_s", 0.0) + report.duration
-    result = build_result(spec, nodeid=item.nodeid, target=target.name if target else "",
+    nodeid = item.nodeid.removesuffix(f"@{target.name}") if target else item.nodeid  # xdist's group suffix
+    result = build_result(spec, nodeid=nodeid, target=target.name if target else "",
                           resource=collected.resource or (target.url if target else ""), outcome=outcome,
                           message=message, evidence=collected.values, duration_s=duration,
                           margins=collected.margins)
