@@ -43,7 +43,7 @@ FLEET = {
     "ok": ({}, {}, None),
     # compliant alternatives: other S3 domain forms, a TLS custom origin, SSE-KMS, an allowed partner writer
     "variants": ({"extra_origins": ("s3-global", "s3-dash", "custom-https"), "encryption": "aws:kms",
-                  "bucket_policy_extra": ("partner-write",)}, {}, None),
+                  "bucket_policy_extra": ("partner-write",), "origin_group": False}, {}, None),  # no replica origin
     "oac-unbound": ({"bucket_policy_extra": ("cloudfront-any",)}, {"EA-S3-02": "failed"}, "AllowAnyCloudFront"),
     "oac-other": ({"bucket_policy_extra": ("cloudfront-other",)}, {"EA-S3-02": "failed"}, OTHER_DISTRIBUTION),
     "http-allowed": ({"deny_insecure_transport": False}, {"EA-S3-03": "failed"}, None),

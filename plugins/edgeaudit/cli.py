@@ -1,7 +1,7 @@
 """The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
 the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
-`edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports.
-It never calls AWS."""
+`edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports;
+`edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from .attestations import MANUAL_CONTROLS, append, entry
@@ -136,6 +137,36 @@ def html_catalog(controls: list[dict[str, Any]]) -> str:
             f"{rows}</table></body></html>")
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    """Write baselines/<target>.json beside the config: the configuration EA-DR-06 compares with."""
+    from . import drift, guard
+    from .aws import Aws, AwsRegistry, NotEvaluated
+    from .config import load
+
+    path = (args.config or Path(os.environ.get("EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME)).resolve()
+    try:
+        config = load(path).select(args.target or [])
+    except ConfigError as exc:
+        sys.stderr.write(f"edgeaudit snapshot: {exc}\n")
+        return 2
+    registry, failed = AwsRegistry(), 0
+    guard.install()  # a snapshot only reads
+    try:
+        for target in config.targets:
+            try:
+                live = drift.live_config(Aws(registry, target), target)
+            except (NotEvaluated, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                sys.stderr.write(f"edgeaudit snapshot: {target.name}: {exc}\n")
+                failed = 1
+                continue
+            written = drift.baseline_path(args.output or path.parent, target)
+            drift.write_baseline(written, live)
+            sys.stdout.write(f"{target.name}: {written}\n")
+    finally:
+        guard.uninstall()
+    return failed
+
+
 def _merge(args: argparse.Namespace) -> int:
     try:
         reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.reports]
@@ -182,7 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
+    snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "
+                                   "that EA-DR-06 compares with (targets without stack_name)")
+    snapshot.add_argument("--config", type=Path, default=None,
+                          help=f"config file (default $EDGEAUDIT_CONFIG or ./{DEFAULT_CONFIG_NAME})")
+    snapshot.add_argument("--target", action="append", help="only this target (repeatable; default all)")
+    snapshot.add_argument("--output", type=Path, default=None,
+                          help="folder that holds baselines/ (default: the config file's folder)")
     args = parser.parse_args(argv)
+    if args.command == "snapshot":
+        return _snapshot(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "verify":

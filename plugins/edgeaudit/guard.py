@@ -24,6 +24,7 @@ READ_OPERATIONS = frozenset({
     "AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML",  # credentials only
     "SimulatePrincipalPolicy", "SimulateCustomPolicy", "LookupEvents",
     "BatchGetTraces", "TestDNSAnswer", "SelectObjectContent",
+    "DetectStackDrift",  # compares a stack with its resources; changes neither
 })
 # What a drill may do inside its scratch prefix.
 SCRATCH_OPERATIONS = frozenset({

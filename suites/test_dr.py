@@ -1,0 +1,314 @@
+"""Disaster recovery (seed: test-backup-restoration, validate-disaster-recovery).
+
+The drills write only inside the scratch context (`_edgeaudit/<run id>/` of `scratch_bucket`)
+and leave it empty when they finish, whatever happens.
+"""
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from edgeaudit import drift, drill, replication, rollback
+from edgeaudit.aws import NotEvaluated
+from edgeaudit.scratch import Scratch
+
+NO_SCRATCH = ("no scratch_bucket is configured, so the DR drill cannot run. Fix: create a private, "
+              "versioning-free bucket for drills and set scratch_bucket in the target")
+
+
+def _drill(aws, target, thresholds, evidence):
+    assert target.scratch_bucket, NO_SCRATCH
+    result = drill.restore_sample(aws, target, int(thresholds.dr_sample_objects))
+    evidence.record("scratch", f"s3://{target.scratch_bucket}/_edgeaudit/{result.run_id}/")
+    evidence.record("sample_seed", result.seed)
+    if result.leftovers_removed:
+        evidence.record("leftovers_of_earlier_runs_removed", result.leftovers_removed)
+    return result
+
+
+def _replica_comparison(aws, target):
+    """Current objects of origin and replica, compared (both listings cached for the run)."""
+    replica_region = aws.s3.get_bucket_location(Bucket=target.replica_bucket).get("LocationConstraint")
+    origin = aws.s3.paginate("list_objects_v2", Bucket=target.bucket)
+    replica = aws.client("s3", replica_region or "us-east-1").paginate("list_objects_v2", Bucket=target.replica_bucket)
+    return replication.compare(origin, replica)
+
+
+@pytest.mark.control("EA-DR-01", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_backup_restoration(aws, target, thresholds, evidence):
+    """A sample of objects restores from its previous version, byte for byte.
+
+    Remediation: keep versioning on the origin bucket with noncurrent versions retained long
+    enough to roll back, and configure a scratch_bucket where the drill may restore.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    result = _drill(aws, target, thresholds, evidence)
+    evidence.record("sampled", result.sampled)
+    evidence.record("restored", result.restored)
+    evidence.record("bytes", result.bytes)
+    evidence.record("seconds", round(result.seconds, 3))
+    evidence.record("scratch_left_after_drill", result.scratch_left)
+    assert not result.scratch_left, f"the drill left {len(result.scratch_left)} objects in scratch"
+    assert not result.offenders, ("expected every sampled object to restore from its previous version; "
+                                  + "; ".join(f"{k}: {why}" for k, why in sorted(result.offenders.items())))
+
+
+@pytest.mark.control("EA-DR-02", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_replication(aws, target, evidence):
+    """Every current object is replicated to the replica bucket.
+
+    Remediation: add an enabled replication rule for all objects to the replica bucket, keep
+    versioning on the replica, and re-run S3 Batch Replication for objects it lacks.
+    """
+    if not target.replica_bucket:
+        evidence.record("replica_bucket", None)
+        pytest.skip("no replica_bucket configured")
+    evidence.resource = f"s3://{target.bucket} -> s3://{target.replica_bucket}"
+    try:
+        rules = aws.s3.get_bucket_replication(Bucket=target.bucket)["ReplicationConfiguration"]["Rules"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ReplicationConfigurationNotFoundError":
+            raise
+        rules = []
+    replica_arn = f"arn:aws:s3:::{target.replica_bucket}"
+    to_replica = [r for r in rules if r.get("Destination", {}).get("Bucket") == replica_arn]
+    evidence.record("rules_to_replica", [{"id": r.get("ID"), "status": r.get("Status"),
+                                          "filter": r.get("Filter", r.get("Prefix"))} for r in to_replica])
+    assert any(r.get("Status") == "Enabled" and replication.covers_all_objects(r) for r in to_replica), (
+        f"expected an enabled replication rule for all objects to {target.replica_bucket}; "
+        f"found {len(to_replica)} rule(s) to it, none enabled for every object")
+    versioning = aws.s3.get_bucket_versioning(Bucket=target.replica_bucket).get("Status", "Disabled")
+    evidence.record("replica_versioning", versioning)
+    assert versioning == "Enabled", f"replica {target.replica_bucket} versioning is {versioning}, not Enabled"
+    comparison = _replica_comparison(aws, target)
+    evidence.record("origin_objects", comparison.origin_objects)
+    evidence.record("replica_objects", comparison.replica_objects)
+    evidence.record("missing_in_replica", sorted(comparison.missing)[:50])
+    evidence.record("different_in_replica", sorted(comparison.stale)[:50])
+    assert not comparison.behind, (
+        f"expected every current object in {target.replica_bucket} with the same size and ETag; "
+        f"{len(comparison.missing)} missing, {len(comparison.stale)} different: "
+        + ", ".join(sorted(comparison.behind)[:10]))
+
+
+@pytest.mark.control("EA-DR-03", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_recovery_point(aws, target, thresholds, evidence):
+    """The replica lags the origin by less than the recovery point objective.
+
+    Remediation: find why replication stalls (the replication role's permissions, KMS keys,
+    a disabled rule), and enable S3 Replication Time Control for a 15-minute guarantee.
+    """
+    if not target.replica_bucket:
+        evidence.record("replica_bucket", None)
+        pytest.skip("no replica_bucket configured")
+    evidence.resource = f"s3://{target.bucket} -> s3://{target.replica_bucket}"
+    comparison = _replica_comparison(aws, target)
+    oldest = comparison.oldest_change()
+    lag_min = 0.0
+    if oldest is not None:
+        key, moment = oldest
+        lag_min = (dt.datetime.now(dt.timezone.utc) - moment).total_seconds() / 60
+        evidence.record("oldest_change_not_replicated", {"key": key, "last_modified": moment})
+    evidence.record("changes_not_replicated", len(comparison.behind))
+    evidence.measure("rpo_minutes", round(lag_min, 1), thresholds.rpo_min, unit="min")
+    assert lag_min < thresholds.rpo_min, (
+        f"expected the oldest change not in the replica to be younger than {thresholds.rpo_min} min; "
+        f"{oldest[0] if oldest else ''} has waited {lag_min:.0f} min")
+
+
+def _restore(raw, scratch, bucket, key, version):
+    """Copy one version into scratch and check the copy; returns (bytes, problem or "")."""
+    try:
+        raw.copy_object(Bucket=scratch.bucket, Key=scratch.key(key),
+                        CopySource={"Bucket": bucket, "Key": key, "VersionId": version["VersionId"]})
+        copy = raw.head_object(Bucket=scratch.bucket, Key=scratch.key(key))
+    except ClientError as exc:
+        return 0, f"{exc.response['Error']['Code']} restoring version {version['VersionId']}"
+    size, etag = int(copy["ContentLength"]), copy.get("ETag", "").strip('"')
+    expected = str(version.get("ETag", "")).strip('"')
+    if size != version.get("Size") or ("-" not in expected and etag != expected):
+        return size, f"restored copy has {size} bytes, ETag {etag}; the version has {version.get('Size')}, {expected}"
+    return size, ""
+
+
+@pytest.mark.control("EA-DR-04", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_rollback_readiness(aws, target, evidence):
+    """The previous release can be restored completely.
+
+    Remediation: keep noncurrent versions at least as long as you may need to roll back (the
+    lifecycle's NoncurrentVersionExpiration), never delete versions of live releases by hand,
+    and configure a scratch_bucket where the drill may restore.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    assert target.scratch_bucket, NO_SCRATCH
+    history = rollback.History.from_pages(aws.s3.paginate("list_object_versions", Bucket=target.bucket))
+    window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
+    latest = rollback.latest_deployment(history, window)
+    if latest is None:
+        raise NotEvaluated(f"bucket {target.bucket} holds no object versions")
+    evidence.record("latest_deployment", {"started": latest.started, "finished": latest.finished,
+                                          "writes": latest.writes, "window_s": window})
+    release = rollback.view_before(history, latest.started)
+    index = drill.index_key(aws, target)
+    evidence.record("previous_release", {"live_until": latest.started, "objects": len(release),
+                                         "bytes": sum(v.get("Size", 0) for v in release.values()),
+                                         "newest_write": max((v["LastModified"] for v in release.values()), default=None)})
+    assert release, (f"expected a release before the latest deployment ({latest.started:%Y-%m-%d %H:%M} UTC); "
+                     f"bucket {target.bucket} keeps no earlier version of any object")
+    raw = aws.client("s3", target.region).raw
+    problems: dict[str, str] = {}
+    restored_bytes, started = 0, time.monotonic()
+    scratch = Scratch(raw, target.scratch_bucket)
+    with scratch:
+        for key, version in sorted(release.items()):
+            size, problem = _restore(raw, scratch, target.bucket, key, version)
+            restored_bytes += size
+            if problem:
+                problems[key] = problem
+    evidence.record("restored", {"objects": len(release) - len(problems), "bytes": restored_bytes,
+                                 "seconds": round(time.monotonic() - started, 3)})
+    evidence.record("scratch_left_after_drill", scratch.remaining())
+    if scratch.leftovers_removed:
+        evidence.record("leftovers_of_earlier_runs_removed", scratch.leftovers_removed)
+    if index not in release:
+        problems[index] = "the index page has no version in the previous release"
+    evidence.record("offenders", problems)
+    assert not problems, ("expected every object of the previous release to restore; "
+                          + "; ".join(f"{k}: {why}" for k, why in sorted(problems.items())[:10]))
+
+
+@pytest.mark.control("EA-DR-05", severity="P3")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_recovery_time(aws, target, thresholds, evidence):
+    """Restoring the whole site at the drill's measured pace fits the recovery time objective.
+
+    Remediation: restore in parallel (S3 Batch Operations), shrink the site's object count,
+    or agree a longer rto_min with the site's owners.
+    """
+    evidence.resource = f"s3://{target.bucket}"
+    result = _drill(aws, target, thresholds, evidence)
+    evidence.record("drill", {"objects": len(result.restored), "bytes": result.bytes,
+                              "seconds": round(result.seconds, 3)})
+    assert result.restored and result.seconds > 0, (
+        f"expected a restore within {thresholds.rto_min} min; the drill restored nothing, so the site "
+        "cannot be restored at any pace (see EA-DR-01)")
+    objects = [o for page in aws.s3.paginate("list_objects_v2", Bucket=target.bucket) for o in page.get("Contents", [])]
+    site_bytes, site_objects = sum(o.get("Size", 0) for o in objects), len(objects)
+    restored = len(result.restored)
+    scale = max(site_bytes / max(result.bytes, 1), site_objects / restored)
+    estimate_min = result.seconds * scale / 60
+    evidence.record("site", {"objects": site_objects, "bytes": site_bytes})
+    evidence.measure("rto_minutes", round(estimate_min, 3), thresholds.rto_min, unit="min")
+    assert estimate_min <= thresholds.rto_min, (
+        f"expected a full restore within {thresholds.rto_min} min; at the drill's pace it takes {estimate_min:.0f} min")
+
+
+def _stack_drift(aws, target, evidence):
+    """CloudFormation's own drift detection of the stack: (status, drifted resources)."""
+    cloudformation = aws.client("cloudformation", target.region)
+    detection = cloudformation.detect_stack_drift(StackName=target.stack_name)["StackDriftDetectionId"]
+    status = cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    for _ in range(60):  # detection takes seconds to minutes; the cached answer above is the first poll
+        if status["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+            break
+        time.sleep(5)
+        status = cloudformation.raw.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    evidence.record("detection", {k: status.get(k) for k in ("DetectionStatus", "StackDriftStatus",
+                                                             "DriftedStackResourceCount", "Timestamp")})
+    if status["DetectionStatus"] != "DETECTION_COMPLETE":
+        raise NotEvaluated(f"drift detection of stack {target.stack_name} ended {status['DetectionStatus']}: "
+                           f"{status.get('DetectionStatusReason', 'no reason given')}")
+    drifts = cloudformation.describe_stack_resource_drifts(
+        StackName=target.stack_name, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"])["StackResourceDrifts"]
+    return status["StackDriftStatus"], [
+        f"{d['LogicalResourceId']} ({d['ResourceType']}) {d['StackResourceDriftStatus']}"
+        + "".join(f"; {p['PropertyPath']}: {p.get('ExpectedValue')} -> {p.get('ActualValue')}"
+                  for p in d.get("PropertyDifferences", []))
+        for d in drifts]
+
+
+@pytest.mark.control("EA-DR-06", severity="P3")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
+    """The live configuration matches its declared source, so the site can be rebuilt from it.
+
+    Remediation: bring the change into the stack (or re-run `edgeaudit snapshot` after a
+    reviewed change), or revert the hand-made change; then the source rebuilds what runs.
+    """
+    if target.stack_name:
+        evidence.resource = f"cloudformation:stack/{target.stack_name}"
+        status, drifted = _stack_drift(aws, target, evidence)
+        evidence.record("drifted", drifted)
+        assert status == "IN_SYNC" and not drifted, (
+            f"expected stack {target.stack_name} IN_SYNC; it is {status}: {' | '.join(drifted)}")
+        return
+    base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
+    path = drift.baseline_path(base, target)
+    evidence.resource = str(path)
+    assert path.is_file(), (f"expected a declared source: no stack_name and no baseline at {path}. "
+                            f"Fix: run `edgeaudit snapshot --target {target.name}` and keep the file in version control")
+    baseline = json.loads(path.read_text(encoding="utf-8"))
+    drifted = drift.differences(baseline, drift.live_config(aws, target))
+    evidence.record("drifted", drifted)
+    assert not drifted, f"expected the live configuration to match {path.name}; {len(drifted)} drifted: " + "; ".join(drifted[:10])
+
+
+FIVE_XX = {500, 502, 503, 504}
+
+
+@pytest.mark.control("EA-DR-07", severity="P3", frameworks={"FSBP": "CloudFront.4"})
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_origin_failover(aws, target, evidence):
+    """An origin group fails over from the origin bucket to the replica bucket on 5xx.
+
+    Remediation: add the replica bucket as a second S3 origin with Origin Access Control, group
+    it behind the origin bucket with failover on 500, 502, 503 and 504, and point the cache
+    behaviours at the group.
+    """
+    if not target.replica_bucket:
+        evidence.record("replica_bucket", None)
+        pytest.skip("no replica_bucket configured")
+    evidence.resource = f"cloudfront:distribution/{target.distribution_id}"
+    config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"].get("Items") or []}
+
+    def serves(origin_id, bucket):
+        domain = origins.get(origin_id, {}).get("DomainName", "").lower()
+        return domain.startswith((f"{bucket}.s3.", f"{bucket}.s3-"))
+
+    groups, good = {}, []
+    for group in config.get("OriginGroups", {}).get("Items") or []:
+        members = [m["OriginId"] for m in group.get("Members", {}).get("Items") or []]
+        codes = set(group.get("FailoverCriteria", {}).get("StatusCodes", {}).get("Items") or [])
+        secondary = origins.get(members[1], {}) if len(members) > 1 else {}
+        problems = []
+        if not members or not serves(members[0], target.bucket):
+            problems.append(f"primary is not the origin bucket {target.bucket}")
+        if len(members) < 2 or not serves(members[1], target.replica_bucket):
+            problems.append(f"secondary is not the replica bucket {target.replica_bucket}")
+        elif not secondary.get("OriginAccessControlId"):
+            problems.append("the replica origin has no origin access control")
+        if not FIVE_XX & codes:
+            problems.append(f"fails over on {sorted(codes)}, no 5xx")
+        groups[group["Id"]] = {"members": members, "status_codes": sorted(codes), "problems": problems}
+        if not problems:
+            good.append(group["Id"])
+    evidence.record("origin_groups", groups)
+    assert good, (f"expected an origin group failing over on 5xx from {target.bucket} to {target.replica_bucket} "
+                  f"through OAC; found {len(groups)} group(s)"
+                  + (": " + "; ".join(f"{g}: {', '.join(v['problems'])}" for g, v in groups.items()) if groups else ""))

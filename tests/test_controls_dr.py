@@ -1,0 +1,387 @@
+"""The disaster-recovery drills and the operational-procedure controls, proven both ways: one run
+of suites/test_dr.py and suites/test_ops.py over a fleet (a compliant site plus one site per
+break), then small runs for what is run-wide (the cadence ledger, the RTO threshold, the
+auditor's permissions). Every drill leaves its scratch bucket empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from edgeaudit import guard, tomlwrite
+from edgeaudit.demo import motoext
+from edgeaudit.demo.builder import SiteSpec
+
+from conftest import Run, run_suite
+
+MODULES = ("suites/test_dr.py", "suites/test_ops.py")
+CONTROLS = {"EA-DR-01": "P2", "EA-DR-02": "P2", "EA-DR-03": "P2", "EA-DR-04": "P2", "EA-DR-05": "P3",
+            "EA-DR-06": "P3", "EA-DR-07": "P3",
+            "EA-OPS-01": "P2", "EA-OPS-02": "P3", "EA-OPS-03": "P4"}
+NO_SCRATCH = "no scratch_bucket"
+NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites name no lockfile; see the npm runs below
+# target -> (switches, {control: outcome}, {control: text the message or evidence names}); the rest pass
+FLEET = {
+    "ok": ({}, {}, {}),
+    "replica-missing": ({"replica": "missing"}, {"EA-DR-02": "failed"}, {"EA-DR-02": "about.html"}),
+    "replica-stale": ({"replica": "stale"}, {"EA-DR-02": "failed", "EA-DR-03": "failed"},
+                      {"EA-DR-02": "1 different", "EA-DR-03": "about.html has waited 12"}),
+    "rollback-gap": ({"rollback_gap": True}, {"EA-DR-04": "failed"}, {"EA-DR-04": "index.html"}),
+    "no-scratch": ({"scratch_bucket": False},
+                   {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
+                   {"EA-DR-01": NO_SCRATCH, "EA-DR-04": NO_SCRATCH, "EA-DR-05": NO_SCRATCH}),
+    "no-replica": ({"replica": "none"}, {"EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-07": "skipped"},
+                   {"EA-DR-02": "no replica_bucket", "EA-DR-03": "no replica_bucket"}),
+    "no-failover": ({"origin_group": False}, {"EA-DR-07": "failed"}, {"EA-DR-07": "found 0 group(s)"}),
+    "unversioned": ({"versioning": False},
+                    {"EA-DR-01": "failed", "EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-04": "failed",
+                     "EA-DR-05": "failed", "EA-DR-07": "skipped"},
+                    {"EA-DR-01": "versioning off", "EA-DR-04": "keeps no earlier version",
+                     "EA-DR-05": "restored nothing"}),
+    "expired-waiver": ({}, {"EA-OPS-03": "failed"}, {"EA-OPS-03": "EA-HDR-06 (approved by"}),
+    "stack-drifted": ({}, {"EA-DR-06": "failed"}, {"EA-DR-06": "/DistributionConfig/PriceClass"}),
+    "baseline-ok": ({"stack": False}, {}, {}),
+    "baseline-drifted": ({"stack": False}, {"EA-DR-06": "failed"},
+                         {"EA-DR-06": "distribution.PriceClass: \"PriceClass_100\" -> \"PriceClass_All\""}),
+    "no-baseline": ({"stack": False}, {"EA-DR-06": "failed"}, {"EA-DR-06": "edgeaudit snapshot"}),
+}
+STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
+                "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",
+                                         "ExpectedValue": "PriceClass_100", "ActualValue": "PriceClass_All"}]}]
+EXPIRED_WAIVER = {"control": "EA-HDR-06", "target": "expired-waiver", "reason": "header rollout pending",
+                  "approved_by": "A. Approver", "expires": dt.date.today() - dt.timedelta(days=3)}
+
+
+def _history_line(started: dt.datetime, cadences: list[str]) -> str:
+    return json.dumps({"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "complete": True, "demo": False,
+                       "cadences": cadences, "selection": "all"})
+
+
+def _run(world, workdir: Path, sites: list, *args: str, history: list[str] = (), env: dict | None = None,
+         before: Callable[[Path], None] | None = None, **config_extra) -> Run:
+    reports = workdir / "reports"
+    reports.mkdir(parents=True)
+    if history:
+        (reports / "history.jsonl").write_text("\n".join(history) + "\n")
+    config = workdir / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({**config_extra, "targets": [s.target_entry() for s in sites]}))
+    if before:
+        before(config)
+    return run_suite(*args, "--edgeaudit-config", str(config), env={**world.aws_env, **(env or {})},
+                     report_dir=reports)
+
+
+def _scratch_keys(world, site) -> list[str]:
+    bucket = site.extra.get("scratch_bucket")
+    if not bucket:
+        return []
+    listing = world.builder.client("s3", site.spec.region).list_objects_v2(Bucket=bucket, Prefix="_edgeaudit/")
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def fleet_sites(world) -> dict:
+    return {name: world.add(SiteSpec(name=name).but(**switches)) for name, (switches, _, _) in FLEET.items()}
+
+
+def snapshot(world, config: Path, *args: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in {**os.environ, **world.aws_env}.items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "edgeaudit.cli", "snapshot", "--config", str(config), *args],
+                          env=environ, capture_output=True, text=True, timeout=120)
+
+
+def _change_price_class(world, distribution_id: str) -> None:
+    cloudfront = world.builder.client("cloudfront")
+    current = cloudfront.get_distribution_config(Id=distribution_id)
+    config = {**current["DistributionConfig"], "PriceClass": "PriceClass_All"}
+    with guard.local_seeding():
+        cloudfront.update_distribution(Id=distribution_id, IfMatch=current["ETag"], DistributionConfig=config)
+
+
+@pytest.fixture(scope="module")
+def fleet(world, fleet_sites, tmp_path_factory) -> Run:
+    now = dt.datetime.now(dt.timezone.utc)
+    drifted = fleet_sites["stack-drifted"]
+    motoext.set_stack_drift(drifted.extra["stack_name"], STACK_DRIFT, region=drifted.spec.region)
+
+    def baselines_then_drift(config: Path) -> None:
+        done = snapshot(world, config, "--target", "baseline-ok", "--target", "baseline-drifted")
+        assert done.returncode == 0, done.stderr
+        _change_price_class(world, fleet_sites["baseline-drifted"].distribution_id)
+
+    return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
+                history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
+                                                                      "deploy", "dr"])],
+                waivers=[EXPIRED_WAIVER], before=baselines_then_drift)
+
+
+def test_fleet_run_is_complete(fleet):
+    assert fleet.report["complete"] is True, fleet.output
+    pairs = {(r["control"], r["target"]) for r in fleet.report["results"]}
+    assert pairs >= {(c, t) for c in CONTROLS for t in FLEET}
+
+
+@pytest.mark.parametrize("control", sorted(CONTROLS))
+def test_compliant_site_passes(fleet, control):
+    result = fleet.result(control, "ok")
+    assert result["outcome"] == "passed", result
+    assert result["severity"] == CONTROLS[control]
+    assert result["evidence"], "a passing control still shows what it saw"
+
+
+def test_dependency_review_needs_a_lockfile(fleet):
+    result = fleet.result("EA-OPS-04", "ok")
+    assert result["outcome"] == "skipped" and "no lockfile" in result["message"], result
+
+
+@pytest.mark.parametrize("target", [name for name in FLEET if name != "ok"])
+def test_broken_site_fails_exactly_its_controls(fleet, target):
+    _, expected, named = FLEET[target]
+    outcomes = fleet.outcomes(target)
+    assert {c: o for c, o in outcomes.items() if o != "passed"} == {**NOT_APPLICABLE, **expected}, fleet.output
+    for control, text in named.items():
+        result = fleet.result(control, target)
+        assert result["severity"] == CONTROLS[control]
+        assert text in result["message"] + json.dumps(result["evidence"]), result
+
+
+def test_every_drill_leaves_its_scratch_bucket_empty(fleet, world, fleet_sites):
+    assert fleet.report["complete"] is True
+    assert {name: _scratch_keys(world, site) for name, site in fleet_sites.items()} == {n: [] for n in FLEET}
+
+
+def test_restoration_evidence_names_sample_seed_and_throughput(fleet):
+    restore = fleet.result("EA-DR-01", "ok")["evidence"]
+    assert restore["sampled"][0] == "index.html" and len(restore["sampled"]) == 5
+    assert isinstance(restore["sample_seed"], int) and restore["bytes"] > 0 and restore["seconds"] > 0
+    assert all(v.startswith(("previous ", "current ")) for v in restore["restored"].values())
+    rto = fleet.result("EA-DR-05", "ok")
+    assert rto["margins"]["rto_minutes"]["limit"] == 60
+    rpo = fleet.result("EA-DR-03", "replica-stale")
+    assert rpo["margins"]["rpo_minutes"]["margin"] < 0
+
+
+def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_sites, tmp_path_factory):
+    baselines = sorted(Path(fleet.report_dir).parent.glob("baselines/*.json"))
+    assert [p.name for p in baselines] == ["baseline-drifted.json", "baseline-ok.json"]
+    document = json.loads(baselines[1].read_text())
+    assert list(document) == ["bucket", "distribution"]
+    assert set(document["bucket"]) == {"encryption", "lifecycle", "ownership", "policy", "public_access_block",
+                                       "replication", "versioning"}
+    text = baselines[1].read_text()
+    assert '"CallerReference"' not in text and '"ETag"' not in text
+    assert document["bucket"]["policy"]["Statement"], "the policy is kept as JSON, not as text"
+
+
+def test_snapshot_of_an_unknown_config_is_a_usage_error(world, tmp_path):
+    done = snapshot(world, tmp_path / "missing.toml")
+    assert done.returncode == 2 and "no config file" in done.stderr
+
+
+def test_rollback_evidence_names_the_releases(fleet):
+    evidence = fleet.result("EA-DR-04", "ok")["evidence"]
+    assert evidence["previous_release"]["objects"] >= 7
+    assert evidence["restored"]["objects"] == evidence["previous_release"]["objects"]
+    live_until = dt.datetime.fromisoformat(evidence["latest_deployment"]["started"])
+    newest = dt.datetime.fromisoformat(evidence["previous_release"]["newest_write"])
+    assert dt.timedelta(hours=23) < live_until - newest < dt.timedelta(hours=25)  # the releases are a day apart
+
+
+# --- run-wide: the cadence ledger and the RTO threshold -------------------------------------------
+
+@pytest.fixture(scope="module")
+def overdue(world, fleet_sites, tmp_path_factory) -> Run:
+    """The quarterly drill last ran 100 days ago; the restore objective is a few milliseconds."""
+    now = dt.datetime.now(dt.timezone.utc)
+    history = [_history_line(now - dt.timedelta(days=100), ["daily", "weekly", "monthly", "quarterly", "dr"]),
+               _history_line(now - dt.timedelta(hours=3), ["daily", "weekly", "monthly"])]
+    return _run(world, tmp_path_factory.mktemp("dr-overdue"), [fleet_sites["ok"]], *MODULES,
+                "-k", "cadence or recovery_time", history=history, thresholds={"rto_min": 0.00001})
+
+
+def test_overdue_quarterly_run_fails_cadence_evidence(overdue):
+    result = overdue.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P3", result
+    assert "quarterly (last 100 d ago, window 93 d)" in result["message"]
+    assert "dr (last 100 d ago" in result["message"] and "daily" not in result["message"]
+    assert result["evidence"]["ledger"]["daily"]["status"] == "within"
+
+
+def test_restore_slower_than_rto_fails(overdue):
+    result = overdue.result("EA-DR-05", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P3", result
+    assert result["margins"]["rto_minutes"]["margin"] < 0
+
+
+def test_first_run_ever_skips_cadence_evidence(world, fleet_sites, tmp_path):
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence")
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "skipped" and "first run" in result["message"], result
+
+
+def test_waiver_of_a_passing_control_matches_nothing(world, fleet_sites, tmp_path):
+    """A waiver whose control passed in the last report covers nothing and should go."""
+    waiver = {"control": "EA-DR-02", "reason": "replica rebuild", "approved_by": "A. Approver",
+              "expires": dt.date.today() + dt.timedelta(days=60)}
+    first = _run(world, tmp_path / "a", [fleet_sites["ok"]], "suites/test_dr.py", "-k", "test_replication")
+    assert first.result("EA-DR-02", "ok")["outcome"] == "passed"
+    reports = tmp_path / "a" / "reports"
+    config = tmp_path / "a" / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"waivers": [waiver], "targets": [fleet_sites["ok"].target_entry()]}))
+    second = run_suite("suites/test_ops.py", "-k", "waiver", "--edgeaudit-config", str(config),
+                       env=world.aws_env, report_dir=reports)
+    result = second.result("EA-OPS-03", "ok")
+    assert result["outcome"] == "failed" and "matches nothing" in result["message"], result
+
+
+# --- the auditor's permissions ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def denied(world, fleet_sites, tmp_path_factory) -> Run:
+    """An auditor allowed everything but listing object versions, moto enforcing IAM."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    iam = world.builder.client("iam")
+    with guard.local_seeding():
+        iam.create_user(UserName="auditor-no-versions")
+        iam.put_user_policy(UserName="auditor-no-versions", PolicyName="audit", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:ListBucketVersions", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="auditor-no-versions")["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+    try:
+        return _run(world, tmp_path_factory.mktemp("dr-denied"), [fleet_sites["ok"]], *MODULES,
+                    "-k", "preflight or rollback",
+                    env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+        with guard.local_seeding():  # a user who may write every bucket would fail EA-IAM-01 of later runs
+            iam.delete_access_key(UserName="auditor-no-versions", AccessKeyId=key["AccessKeyId"])
+            iam.delete_user_policy(UserName="auditor-no-versions", PolicyName="audit")
+            iam.delete_user(UserName="auditor-no-versions")
+
+
+def test_missing_permission_fails_preflight_naming_the_action(denied):
+    result = denied.result("EA-OPS-01", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P2", result
+    assert result["evidence"]["missing"] == ["s3:ListBucketVersions"]
+    assert "auditor-no-versions" in result["message"]
+    rollback = denied.result("EA-DR-04", "ok")
+    assert rollback["outcome"] == "error" and "s3:ListBucketVersions" in rollback["message"]
+
+
+# --- dependency review: npm audit against a registry on loopback ---------------------------------
+
+MINIMIST_ADVISORY = {"id": 1179, "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h",
+                     "title": "Prototype Pollution in minimist", "severity": "critical",
+                     "vulnerable_versions": "<1.2.6", "cwe": ["CWE-1321"], "cvss": {"score": 9.8, "vectorString": None}}
+
+
+class _Registry(http.server.BaseHTTPRequestHandler):
+    """The two npm registry endpoints `npm audit` uses, in their real shapes: the bulk advisory
+    search (POST) and package documents (GET) for the fix it proposes."""
+
+    def _send(self, document: dict) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        asked = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            asked = gzip.decompress(asked)
+        self._send({"minimist": [MINIMIST_ADVISORY]} if b"minimist" in asked else {})
+
+    def do_GET(self) -> None:
+        name = self.path.strip("/")
+        self._send({"name": name, "dist-tags": {"latest": "1.2.8"}, "versions": {
+            v: {"name": name, "version": v, "dist": {"tarball": f"http://127.0.0.1/{name}-{v}.tgz"}}
+            for v in ("1.2.5", "1.2.6", "1.2.8")}})
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _npm_project(folder: Path, minimist: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text(json.dumps({"name": "site", "version": "1.0.0",
+                                                     "dependencies": {"minimist": minimist}}))
+    (folder / "package-lock.json").write_text(json.dumps({
+        "name": "site", "version": "1.0.0", "lockfileVersion": 3, "requires": True, "packages": {
+            "": {"name": "site", "version": "1.0.0", "dependencies": {"minimist": minimist}},
+            "node_modules/minimist": {"version": minimist,
+                                      "resolved": f"https://registry.npmjs.org/minimist/-/minimist-{minimist}.tgz"}}}))
+    return folder / "package-lock.json"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def _dependency_run(world, fleet_sites, workdir: Path, registry_url: str) -> Run:
+    site = fleet_sites["ok"]
+    targets = [{**site.target_entry(), "name": name, "lockfile": str(_npm_project(workdir / name, version))}
+               for name, version in (("deps-vulnerable", "1.2.5"), ("deps-clean", "1.2.8"))]
+    config = workdir / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": targets}))
+    return run_suite("suites/test_ops.py", "-k", "dependency", "--edgeaudit-config", str(config),
+                     env={**world.aws_env, "npm_config_registry": registry_url, "npm_config_cache": str(workdir / "npm"),
+                          "npm_config_fetch_retries": "0", "npm_config_audit_level": "info"},
+                     report_dir=workdir / "reports")
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_known_vulnerable_package_fails_dependency_review(world, fleet_sites, tmp_path, registry):
+    run = _dependency_run(world, fleet_sites, tmp_path, registry)
+    failed = run.result("EA-OPS-04", "deps-vulnerable")
+    assert failed["outcome"] == "failed" and failed["severity"] == "P3", failed
+    assert "minimist 1.2.5" in failed["message"] and "Prototype Pollution" in failed["message"]
+    assert failed["evidence"]["tool"] == "npm audit"
+    assert run.result("EA-OPS-04", "deps-clean")["outcome"] == "passed"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_unreachable_advisory_source_is_an_error(world, fleet_sites, tmp_path):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    run = _dependency_run(world, fleet_sites, tmp_path, f"http://127.0.0.1:{port}/")
+    for target in ("deps-vulnerable", "deps-clean"):
+        result = run.result("EA-OPS-04", target)
+        assert result["outcome"] == "error" and "npm audit could not review" in result["message"], result
+
+
+def test_demo_passes_every_drill_and_leaves_scratch_empty(tmp_path):
+    """`pytest -m dr --demo`: the demo's version history, replica, stack and origin group pass
+    EA-DR-01..07, and the drills report their scratch prefix empty when they end."""
+    from conftest import REPO
+
+    run = run_suite("-m", "dr", "--demo", cwd=REPO, report_dir=tmp_path)
+    outcomes = {r["control"]: r["outcome"] for r in run.report["results"] if r["control"].startswith("EA-DR-")}
+    assert outcomes == {f"EA-DR-0{n}": "passed" for n in range(1, 8)}, run.output
+    for control in ("EA-DR-01", "EA-DR-04"):
+        assert run.result(control, "www")["evidence"]["scratch_left_after_drill"] == []

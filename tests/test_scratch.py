@@ -1,0 +1,146 @@
+"""The scratch context: the drill's only door to AWS writes. It writes under its own prefix of
+the scratch bucket, refuses everything else through the guard, and leaves the bucket empty
+when it closes, also after a failure or Ctrl-C; it removes what runs older than a day left."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import boto3
+import pytest
+
+from edgeaudit import guard, tomlwrite
+from edgeaudit.config import ConfigError, parse
+from edgeaudit.demo import motoext
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.scratch import ROOT, Scratch
+
+from conftest import run_suite
+
+
+@pytest.fixture(scope="module")
+def drill_site(world):
+    return world.add(SiteSpec(name="scratch"))
+
+
+@pytest.fixture
+def s3(world):
+    guard.install()
+    try:
+        yield boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
+            "s3", region_name="eu-west-1", endpoint_url=world.endpoint_url)
+    finally:
+        guard.uninstall()
+
+
+def _keys(s3, bucket: str, prefix: str = ROOT) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+
+
+def test_scratch_writes_under_its_prefix_and_leaves_nothing(s3, drill_site):
+    bucket = drill_site.extra["scratch_bucket"]
+    with Scratch(s3, bucket) as scratch:
+        s3.put_object(Bucket=bucket, Key=scratch.key("a.html"), Body=b"a")
+        s3.copy_object(Bucket=bucket, Key=scratch.key("copy/index.html"),
+                       CopySource={"Bucket": drill_site.bucket, "Key": "index.html"})
+        assert sorted(scratch.remaining()) == [scratch.key("a.html"), scratch.key("copy/index.html")]
+        assert scratch.key("a.html").startswith(f"{ROOT}{scratch.run_id}/")
+    assert _keys(s3, bucket) == []
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("restore failed half-way"), KeyboardInterrupt()])
+def test_a_drill_that_fails_half_way_leaves_scratch_empty(s3, drill_site, failure):
+    bucket = drill_site.extra["scratch_bucket"]
+    with pytest.raises(type(failure)):
+        with Scratch(s3, bucket) as scratch:
+            for n in range(3):
+                s3.put_object(Bucket=bucket, Key=scratch.key(f"part-{n}"), Body=b"x")
+            raise failure
+    assert _keys(s3, bucket) == []
+    with pytest.raises(guard.ReadOnlyViolation):  # the grant ended with the context
+        s3.put_object(Bucket=bucket, Key=scratch.key("late"), Body=b"x")
+
+
+def test_writes_outside_the_prefix_or_to_the_origin_are_refused(s3, drill_site):
+    bucket = drill_site.extra["scratch_bucket"]
+    before = len(guard.violations)
+    with Scratch(s3, bucket) as scratch:
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused s3:PutObject on {bucket}"):
+            s3.put_object(Bucket=bucket, Key="elsewhere/x", Body=b"x")
+        with pytest.raises(guard.ReadOnlyViolation, match=f"on {drill_site.bucket}"):
+            s3.put_object(Bucket=drill_site.bucket, Key=scratch.key("x"), Body=b"x")
+        with pytest.raises(guard.ReadOnlyViolation):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": scratch.key("x")}, {"Key": "index.html"}]})
+        with pytest.raises(guard.ReadOnlyViolation):
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert len(guard.violations) == before + 4
+    assert "index.html" in _keys(s3, drill_site.bucket, "index")
+
+
+def test_leftovers_older_than_a_day_are_removed_and_younger_ones_kept(s3, drill_site):
+    bucket = drill_site.extra["scratch_bucket"]
+    old, recent = f"{ROOT}20200101T000000Z-dead0001/index.html", f"{ROOT}busy-run/index.html"
+    with guard.local_seeding():
+        for key in (old, recent):
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    motoext.set_object_last_modified(bucket, old, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2))
+    with Scratch(s3, bucket) as scratch:
+        assert scratch.leftovers_removed == [old]
+    assert _keys(s3, bucket) == [recent]  # another run, still going, keeps its objects
+    with guard.local_seeding():
+        s3.delete_object(Bucket=bucket, Key=recent)
+
+
+@pytest.mark.parametrize("same_as", ["bucket", "replica_bucket"])
+def test_scratch_bucket_may_not_be_the_origin_or_the_replica(same_as):
+    target = {"name": "www", "url": "https://www.example.com/", "bucket": "origin", "distribution_id": "E1",
+              "replica_bucket": "replica"}
+    target["scratch_bucket"] = target[same_as]
+    with pytest.raises(ConfigError, match=f"scratch_bucket: same bucket as {same_as}"):
+        parse(Path("edgeaudit.toml"), {"targets": [target]})
+
+
+def test_scratch_bucket_equal_to_the_origin_is_a_usage_error(tmp_path, drill_site, world):
+    entry = {**drill_site.target_entry(), "scratch_bucket": drill_site.bucket}
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [entry]}))
+    run = run_suite("suites/test_dr.py", "--edgeaudit-config", str(config), env=world.aws_env,
+                    report_dir=tmp_path / "reports")
+    assert run.returncode == 4, run.output
+    assert "scratch_bucket" in run.output
+
+
+DRILL_OUTSIDE = '''
+from edgeaudit.scratch import Scratch
+
+
+@pytest.mark.control("EA-DR-01", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_drill_writes_to_the_origin(aws, target, evidence):
+    """A drill that writes where it must not.
+
+    Remediation: none; the guard stops it.
+    """
+    raw = aws.client("s3", target.region).raw
+    with Scratch(raw, target.scratch_bucket) as scratch:
+        raw.put_object(Bucket=target.bucket, Key=scratch.key("index.html"), Body=b"restored")
+'''
+
+
+def test_a_drill_writing_outside_scratch_fails_the_run(tmp_path, drill_site, world):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_drill.py").write_text("import pytest\n" + textwrap.dedent(DRILL_OUTSIDE))
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets": [drill_site.target_entry()]}))
+    run = run_suite(cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
+    assert run.returncode == 1, run.output
+    result = run.result("EA-DR-01", "scratch")
+    assert result["outcome"] == "error"
+    assert f"refused s3:PutObject on {drill_site.bucket}" in result["message"]
+    assert run.report["complete"] is False
+    s3 = world.builder.client("s3", "eu-west-1")
+    assert _keys(s3, drill_site.extra["scratch_bucket"]) == []
+    assert not _keys(s3, drill_site.bucket)
