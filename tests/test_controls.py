@@ -1,8 +1,9 @@
-"""Every control proven both ways: a compliant site passes it, and a site that breaks exactly
-that control fails it with the right id, severity and evidence, while its other controls pass.
+"""The first eight controls proven both ways: a compliant site passes each, and a site that
+breaks exactly that control fails it with the right id, severity and evidence, while the other
+seven pass. (The other controls have fleets of their own: tests/test_controls_*.py.)
 
-One run of the whole suite checks all the sites at once, as a fleet of targets; each test
-below reads its own rows of that run's JSON report.
+One run of these controls checks all the sites at once, as a fleet of targets; each test below
+reads its own rows of that run's JSON report.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import pytest
 
 from edgeaudit import tomlwrite
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.demo.environment import attested
 
 from conftest import Run, run_suite
 
@@ -28,8 +28,7 @@ BROKEN = {
     "https-only": ({"viewer_protocol_policy": "https-only"}, {"EA-SITE-02": "failed"}),
     "assets-http": ({"assets_viewer_protocol_policy": "allow-all"}, {"EA-CF-01": "failed"}),
     "short-hsts": ({"hsts_max_age": 86400}, {"EA-HDR-01": "failed"}),
-    # a response headers policy without HSTS also fails EA-CF-08 (the policy lacks a security header)
-    "no-hsts": ({"hsts_max_age": None}, {"EA-HDR-01": "failed", "EA-CF-08": "failed"}),
+    "no-hsts": ({"hsts_max_age": None}, {"EA-HDR-01": "failed"}),
     "hsts-nosub": ({"hsts_include_subdomains": False}, {"EA-HDR-01": "warned"}),
     "expiring": ({"cert_days_left": 20}, {"EA-TLS-01": "warned"}),
     "expiring-soon": ({"cert_days_left": 5}, {"EA-TLS-01": "failed"}),
@@ -37,18 +36,23 @@ BROKEN = {
     "public": ({"block_public_access": False}, {"EA-S3-01": "failed"}),
     "unversioned": ({"versioning": False}, {"EA-S3-05": "failed"}),
 }
-CONTROLS = {"EA-DEP-01": "P1", "EA-SITE-01": "P1", "EA-SITE-02": "P2", "EA-HDR-01": "P2", "EA-TLS-01": "P2",
-            "EA-S3-01": "P1", "EA-S3-05": "P2", "EA-CF-01": "P2", "EA-CF-08": "P3"}
+# control -> (severity, its test function in suites/)
+CONTROLS = {"EA-DEP-01": ("P1", "test_distribution_is_deployed"), "EA-SITE-01": ("P1", "test_critical_pages_answer"),
+            "EA-SITE-02": ("P2", "test_http_redirects_to_https"), "EA-HDR-01": ("P2", "test_strict_transport_security"),
+            "EA-TLS-01": ("P2", "test_certificate_not_expiring"), "EA-S3-01": ("P1", "test_block_public_access"),
+            "EA-S3-05": ("P2", "test_bucket_versioning"), "EA-CF-01": ("P2", "test_viewers_use_https")}
 
 
 @pytest.fixture(scope="module")
 def fleet(world, tmp_path_factory) -> Run:
-    """One run of every control over a compliant site and one broken site per switch."""
+    """One run of the eight controls over a compliant site and one broken site per switch."""
     sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in BROKEN.items()]
     workdir = tmp_path_factory.mktemp("fleet")
     config = workdir / "edgeaudit.toml"
-    config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites], "attestations": attested()}))
-    return run_suite("suites", "--edgeaudit-config", str(config), env=world.aws_env, report_dir=workdir / "reports")
+    config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+    only = " or ".join(name for _, name in CONTROLS.values())
+    return run_suite("suites", "-k", only, "--edgeaudit-config", str(config), env=world.aws_env,
+                     report_dir=workdir / "reports")
 
 
 def test_fleet_run_reports_every_control_for_every_target(fleet):
@@ -56,7 +60,7 @@ def test_fleet_run_reports_every_control_for_every_target(fleet):
     assert report["complete"] is True, fleet.output
     assert fleet.returncode == 1, fleet.output  # the broken sites fail P1/P2 controls
     pairs = {(r["control"], r["target"]) for r in report["results"]}
-    assert pairs >= {(c, t) for c in CONTROLS for t in BROKEN}
+    assert pairs == {(c, t) for c in CONTROLS for t in BROKEN}
     assert report["run"]["api_calls"] > 0
 
 
@@ -64,7 +68,7 @@ def test_fleet_run_reports_every_control_for_every_target(fleet):
 def test_compliant_site_passes(fleet, control):
     result = fleet.result(control, "ok")
     assert result["outcome"] == "passed", result
-    assert result["severity"] == CONTROLS[control]
+    assert result["severity"] == CONTROLS[control][0]
     assert result["evidence"], "a passing control still shows what it saw"
 
 
@@ -75,7 +79,7 @@ def test_broken_site_fails_exactly_its_control(fleet, target):
     assert {c: o for c, o in outcomes.items() if o != "passed"} == expected, fleet.output
     for control in expected:
         result = fleet.result(control, target)
-        assert result["severity"] == CONTROLS[control]
+        assert result["severity"] == CONTROLS[control][0]
         assert result["message"], result
         if result["outcome"] == "error":  # not evaluated: the message names the cause
             assert "TLS handshake" in result["message"] and "certificate" in result["message"]

@@ -38,7 +38,9 @@ S3_ACTIONS = {
     "GetBucketEncryption": "GetEncryptionConfiguration", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
     "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration", "GetBucketReplication": "GetReplicationConfiguration",
     "GetBucketPolicyStatus": "GetBucketPolicyStatus", "GetObjectAttributes": "GetObject",
-    "ListMultipartUploads": "ListBucketMultipartUploads", "ListBuckets": "ListAllMyBuckets",
+    "ListMultipartUploads": "ListBucketMultipartUploads", "CopyObject": "PutObject",
+    "DeleteObjects": "DeleteObject", "UploadPart": "PutObject", "CreateMultipartUpload": "PutObject",
+    "CompleteMultipartUpload": "PutObject", "AbortMultipartUpload": "AbortMultipartUpload", "ListBuckets": "ListAllMyBuckets",
 }
 
 S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
