@@ -162,3 +162,30 @@ def test_no_mixed_content(site, thresholds, evidence):
     evidence.record("mixed_content", mixed)
     assert not mixed, f"{len(mixed)} HTTPS page(s) load content over http://: " + "; ".join(
         f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())
+
+
+@pytest.mark.control("EA-SITE-07", severity="P2")
+@pytest.mark.daily
+@pytest.mark.deploy
+@pytest.mark.availability
+def test_edge_error_rates(aws, target, thresholds, evidence):
+    """The edge's 5xx and 4xx error rates of the last 24 hours are within their limits (CloudWatch).
+
+    Remediation: a 5xx rate points at the origin (bucket policy, OAC, a missing default root
+    object) or at the distribution's config; a 4xx rate at broken links, a deployment that
+    dropped pages, or scanners: read the distribution's access logs for the failing URLs.
+    """
+    from edgeaudit.metrics import require_rate
+
+    evidence.resource = f"CloudWatch AWS/CloudFront {target.distribution_id}"
+    rate_5xx = require_rate(aws, target.distribution_id, "5xxErrorRate", 24)
+    rate_4xx = require_rate(aws, target.distribution_id, "4xxErrorRate", 24)
+    evidence.measure("error_rate_5xx", rate_5xx, thresholds.error_rate_5xx_max)
+    evidence.measure("error_rate_4xx", rate_4xx, thresholds.error_rate_4xx_max)
+    problems = []
+    if rate_5xx > thresholds.error_rate_5xx_max:
+        problems.append(f"5xx rate {rate_5xx:.3%} over {thresholds.error_rate_5xx_max:.3%}")
+    if rate_4xx > thresholds.error_rate_4xx_max:
+        problems.append(f"4xx rate {rate_4xx:.2%} over {thresholds.error_rate_4xx_max:.2%}")
+    evidence.record("offenders", problems)
+    assert not problems, "error rates of the last 24 h too high: " + "; ".join(problems)

@@ -8,6 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+
+# The lab's own User-Agent: the edge's logs (and the tests' request counts) tell its fetches apart.
+LAB_USER_AGENT = f"Mozilla/5.0 (X11; Linux x86_64) edgeaudit/{__version__} (lab vitals)"
+INSTALL_HINT = ("install Chromium (Debian/Ubuntu: apt-get install chromium) or name it with the target's "
+                "browser_path or $EDGEAUDIT_CHROMIUM")
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 # Flags for a closed network and a root user: no sandbox, no background traffic, no first-run UI.
 FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -5,7 +5,9 @@ switch at a time to break exactly one control.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field, replace
@@ -80,6 +82,15 @@ class SiteSpec:
     bucket_listing: bool = False
     public_write: bool = False               # every method allowed and the origin accepts writes
     dangling_dns: bool = False               # DNS records point at a distribution and a bucket not ours
+    # page speed (EA-PERF-*): the default pages are fast; each switch slows the home page one way
+    html_delay_s: float = 0.0                # the edge waits this long before answering HTML (slow origin)
+    layout_shift: bool = False               # a banner pushes the content down after load (CLS > 0.25)
+    long_task_ms: int = 0                    # a script blocks the main thread this long after load (TBT)
+    heavy_kb: int = 0                        # the home page loads a script of this size (KB)
+    # CloudWatch, in percent as CloudFront reports them (EA-SITE-07, EA-CACHE-04)
+    error_rate_5xx: float = 0.02             # last 24 h
+    error_rate_4xx: float = 1.5
+    cache_hit_rate: float | None = 93.0      # None: the distribution's additional metrics are off
     # bucket (EA-S3-*)
     block_public_access: bool = True
     versioning: bool = True
@@ -177,9 +188,35 @@ def site_objects(spec: SiteSpec) -> dict[str, tuple[bytes, str]]:
         objects["assets/app.8c2e4d.js"] = (body + b"//# sourceMappingURL=app.8c2e4d.js.map\n", kind)
         objects["assets/app.8c2e4d.js.map"] = (b'{"version":3,"file":"app.8c2e4d.js","sources":["src/app.ts"],'
                                                b'"names":[],"mappings":"AAAA"}', "application/json")
+    _slow_home_page(spec, objects)
     for key, body, kind in spec.extra_objects:
         objects[key] = (body, kind)
     return {k: v for k, v in objects.items() if k not in spec.missing_objects}
+
+
+def _slow_home_page(spec: SiteSpec, objects: dict[str, tuple[bytes, str]]) -> None:
+    """The page-speed switches: scripts on the home page (external files, as the CSP wants)."""
+    extra = b""
+    if spec.layout_shift:  # full-width content that a banner pushes down 70 % of the viewport after load
+        objects["assets/shift.7d1e0a.js"] = (
+            b"document.body.style.maxWidth='none';document.querySelector('main').style.minHeight='100vh';"
+            b"addEventListener('load',function(){setTimeout(function(){var b=document.createElement('div');"
+            b"b.style.height='70vh';b.style.background='#fc6';b.textContent='Offer';"
+            b"document.body.insertBefore(b,document.body.firstChild)},100)});\n", "application/javascript")
+        extra += b'<script src="/assets/shift.7d1e0a.js"></script>'
+    if spec.long_task_ms:
+        objects["assets/busy.4b9f2e.js"] = (
+            b"addEventListener('load',function(){setTimeout(function(){var end=performance.now()+"
+            + str(int(spec.long_task_ms)).encode() + b";while(performance.now()<end){}},50)});\n",
+            "application/javascript")
+        extra += b'<script src="/assets/busy.4b9f2e.js"></script>'
+    if spec.heavy_kb:  # a script of random text in a comment: compression gains only a quarter
+        noise = base64.b64encode(hashlib.shake_256(b"bundle").digest(spec.heavy_kb * 768))
+        objects["assets/bundle.9a8b7c.js"] = (b"/*" + noise + b"*/\n", "application/javascript")
+        extra += b'<script src="/assets/bundle.9a8b7c.js"></script>'
+    if extra:
+        body, kind = objects["index.html"]
+        objects["index.html"] = (body.replace(b"</main>", extra + b"</main>"), kind)
 
 
 def discovery_objects(spec: SiteSpec, base_url: str) -> dict[str, tuple[bytes, str]]:
@@ -299,7 +336,7 @@ class Builder:
         edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
                     extra_headers=dict(spec.origin_headers), cors_reflection=spec.cors_reflection,
                     open_redirect=spec.open_redirect, bucket_listing=spec.bucket_listing,
-                    accepts_writes=spec.public_write).start()
+                    accepts_writes=spec.public_write, html_delay_s=spec.html_delay_s).start()
         self._publish_after_start(spec, s3, bucket, edge)
         self._dns(spec, distribution_id, suffix)
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
@@ -362,9 +399,7 @@ class Builder:
                        "Destination": {"Bucket": f"arn:aws:s3:::{replica}"}}]})
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
-                source = s3.get_object(Bucket=bucket, Key=obj["Key"])
-                dr_s3.put_object(Bucket=replica, Key=obj["Key"], Body=source["Body"].read(),
-                                 ContentType=source.get("ContentType", "binary/octet-stream"))
+                dr_s3.copy_object(Bucket=replica, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]})
         if spec.replica == "missing":
             dr_s3.delete_object(Bucket=replica, Key="about.html")
         elif spec.replica == "stale":
@@ -692,7 +727,22 @@ class Builder:
             {"MetricName": "Requests", "Dimensions": dimensions, "Timestamp": noon - dt.timedelta(days=n),
              "Unit": "None", "Value": 12000.0 * (4 if spec.cost_spike and n == 1 else 1)}
             for n in range(1, cost.HISTORY_DAYS + 1)])
+        self._edge_metrics(spec, dimensions)
         return tag[1]
+
+    def _edge_metrics(self, spec: SiteSpec, dimensions: list[dict[str, str]]) -> None:
+        """Error rates every two hours of the last day; the cache hit rate (an additional metric)
+        every day of the last week."""
+        now = dt.datetime.now(dt.timezone.utc)
+        data = [{"MetricName": name, "Dimensions": dimensions, "Timestamp": now - dt.timedelta(hours=hours),
+                 "Unit": "Percent", "Value": value}
+                for name, value in (("5xxErrorRate", spec.error_rate_5xx), ("4xxErrorRate", spec.error_rate_4xx))
+                for hours in range(1, 24, 2)]
+        if spec.cache_hit_rate is not None:
+            data += [{"MetricName": "CacheHitRate", "Dimensions": dimensions, "Unit": "Percent",
+                      "Timestamp": now - dt.timedelta(days=days, hours=1), "Value": spec.cache_hit_rate}
+                     for days in range(7)]
+        self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=data)
 
 
 def _custom_origin(protocol_policy: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
 POP = "LOC50-P1"
+MEASURING_AGENTS = ("(lab vitals)", "(ttfb benchmark)")  # User-Agents of the page-speed controls
 EDGE_SERVER = "CloudFront"
 
 _MODERN_CIPHERS = (
@@ -304,6 +305,7 @@ class Edge:
         open_redirect: bool = False,
         bucket_listing: bool = False,
         accepts_writes: bool = False,
+        html_delay_s: float = 0.0,
     ) -> None:
         self.source = source
         self.cert_file = Path(cert_file)
@@ -317,8 +319,10 @@ class Edge:
         self.open_redirect = open_redirect
         self.bucket_listing = bucket_listing
         self.accepts_writes = accepts_writes
+        self.html_delay_s = html_delay_s  # a slow origin: HTML answers wait this long before the first byte
         self._held: dict[str, S3Object] = {}
         self.requests_seen: list[tuple[str, str, str]] = []
+        self.measurements_seen: list[tuple[str, str, str]] = []
         self.tls_policy: str | None = None
         host = hashlib.sha256(name.encode()).hexdigest()[:32]
         self._via = f"1.1 {host}.cloudfront.net (CloudFront)"
@@ -424,9 +428,12 @@ class Edge:
 
     # bookkeeping used by the request handler
 
-    def _record(self, scheme: str, method: str, path: str) -> None:
+    def _record(self, scheme: str, method: str, path: str, agent: str = "") -> None:
+        """Requests in `requests_seen`; page-speed measurements, which repeat URLs on purpose and
+        say so in their User-Agent, in `measurements_seen`."""
         with self._lock:
-            self.requests_seen.append((scheme, method, path))
+            measuring = any(marker in agent for marker in MEASURING_AGENTS)
+            (self.measurements_seen if measuring else self.requests_seen).append((scheme, method, path))
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
@@ -504,6 +511,8 @@ class Edge:
         self._edge_headers(reply, path, method)
         if _not_modified(reply, request_headers):
             reply.status, reply.body = 304, b""
+        if self.html_delay_s and (reply.headers.get("Content-Type") or "").startswith("text/html"):
+            time.sleep(self.html_delay_s)
         return reply
 
     def _fetch(self, config: dict, path: str) -> Reply:
@@ -818,7 +827,7 @@ class _EdgeHandler(BaseHTTPRequestHandler):
         # http.server folds a leading "//" of the path into "/"; CloudFront does not.
         words = self.requestline.split()
         target = words[1] if len(words) == 3 else self.path
-        edge._record(self.server.scheme, self.command, target)
+        edge._record(self.server.scheme, self.command, target, self.headers.get("User-Agent", ""))
         if not self._drain_body():
             reply = edge._edge_error(400, "Bad request.")
         else:

@@ -1,0 +1,210 @@
+"""The page-speed controls proven both ways in real headless Chromium: one run of
+suites/test_performance.py over a compliant site and one site per slow switch (a slow origin, a
+layout shift after load, a long task, a heavy page), and one run of the CloudWatch controls
+(EA-SITE-07, EA-CACHE-04) over the compliant site and one per metric; then small tests reading
+those runs' rows.
+
+The fleet runs unthrottled (`device = "desktop"`, one load per page) with thresholds scaled to a
+loopback edge, so that each break crosses its limit by a wide margin on a busy machine too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeaudit import tomlwrite
+from edgeaudit.browser import find_chromium
+from edgeaudit.demo.builder import SiteSpec
+
+from conftest import Run, run_suite
+from test_controls_site import as_run, once
+
+if find_chromium() is None and os.environ.get("CI"):
+    raise RuntimeError("CI must install Debian's chromium: the lab vitals tests may not skip there")
+pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium on this machine (apt-get install chromium)")
+
+MODULE = "suites/test_performance.py"
+EDGE_METRICS = ("suites/test_site.py::test_edge_error_rates", "suites/test_cache.py::test_cache_hit_ratio")
+CONTROLS = {"EA-PERF-01": "P3", "EA-PERF-02": "P3", "EA-PERF-03": "P3", "EA-PERF-04": "P3", "EA-PERF-05": "P3",
+            "EA-PERF-06": "P3", "EA-PERF-07": "P4", "EA-SITE-07": "P2", "EA-CACHE-04": "P3"}
+THRESHOLDS = {"vitals_runs": 1, "fcp_s": 2.5, "page_weight_max_kb": 500}  # FCP with room for a busy CI machine
+
+# target -> (the switches that break it, {control: expected outcome}); every other control passes.
+# A slow origin delays the first paint and the largest one as much as the load, so it fails FCP and LCP too.
+BROKEN = {
+    "ok": ({}, {}),
+    "slow": ({"html_delay_s": 3.2, "paths": ("/",)},
+             {"EA-PERF-01": "failed", "EA-PERF-02": "failed", "EA-PERF-03": "failed", "EA-PERF-06": "failed"}),
+    "shift": ({"layout_shift": True}, {"EA-PERF-04": "failed"}),
+    "busy": ({"long_task_ms": 600}, {"EA-PERF-05": "failed"}),
+    "heavy": ({"heavy_kb": 1000}, {"EA-PERF-07": "failed"}),
+    "no-browser": ({}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
+    # a missing page cannot be measured: the lab errors; without a browser's numbers, EA-PERF-07 fetches
+    "no-about": ({"missing_objects": ("about.html",)}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
+}
+TARGET_KEYS = {"no-browser": {"browser_path": "/nonexistent/chromium"}}  # what the config says, per target
+# CloudWatch's rates are percentages: 0.5 % of 5xx is over the 0.1 % limit, 8 % of 4xx over 5 %.
+METRIC_BREAKS = {
+    "5xx": ({"error_rate_5xx": 0.5}, {"EA-SITE-07": "failed"}),
+    "4xx": ({"error_rate_4xx": 8.0}, {"EA-SITE-07": "failed"}),
+    "misses": ({"cache_hit_rate": 60.0}, {"EA-CACHE-04": "failed"}),
+    "no-hit-metric": ({"cache_hit_rate": None}, {}),
+}
+BROKEN.update(METRIC_BREAKS)
+PERF_SITES = [name for name in BROKEN if name not in METRIC_BREAKS]
+
+
+@pytest.fixture(scope="module")
+def fleet_run(request) -> dict[str, Any]:
+    """One run of the performance controls over the compliant site and one broken site per switch."""
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = {name: world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in BROKEN.items()}
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({
+            "thresholds": THRESHOLDS,
+            "targets": [{**site.target_entry(), "device": "desktop", **TARGET_KEYS.get(name, {})}
+                        for name, site in sites.items()]}))
+        lab = run_suite(MODULE, *(f"--target={name}" for name in PERF_SITES), "--edgeaudit-config", str(config),
+                        env=world.aws_env, report_dir=workdir / "lab")
+        edge = run_suite(*EDGE_METRICS, "--edgeaudit-config", str(config), env=world.aws_env,
+                         report_dir=workdir / "edge")
+        return {"runs": [{"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+                         for run in (lab, edge)],
+                "ok_edge": {"requests": sites["ok"].edge.requests_seen,
+                            "measurements": sites["ok"].edge.measurements_seen}}
+    return once(request, "fleet-perf", produce)
+
+
+class Fleet:
+    """Both runs read as one: a control's row comes from the run that checked it."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+        self.output = "\n".join(run.output for run in runs)
+
+    def result(self, control: str, target: str) -> dict[str, Any]:
+        run = self.runs[0] if control.startswith("EA-PERF") else self.runs[1]
+        return run.result(control, target)
+
+    def outcomes(self, target: str) -> dict[str, str]:
+        return {c: o for run in self.runs for c, o in run.outcomes(target).items()}
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return {(r["control"], r["target"]) for run in self.runs for r in run.report["results"]}
+
+
+@pytest.fixture(scope="module")
+def fleet(fleet_run) -> Fleet:
+    return Fleet([as_run(run) for run in fleet_run["runs"]])
+
+
+def test_fleet_reports_every_control_for_every_target(fleet):
+    assert all(run.report["complete"] for run in fleet.runs), fleet.output
+    assert fleet.pairs() == ({(c, t) for c in CONTROLS if c.startswith("EA-PERF") for t in PERF_SITES}
+                             | {(c, t) for c in ("EA-SITE-07", "EA-CACHE-04") for t in BROKEN})
+
+
+@pytest.mark.parametrize("control", sorted(CONTROLS))
+def test_compliant_site_passes(fleet, control):
+    result = fleet.result(control, "ok")
+    assert result["outcome"] == "passed", result
+    assert result["severity"] == CONTROLS[control]
+    assert result["evidence"], "a passing control still shows what it saw"
+
+
+@pytest.mark.parametrize("target", [name for name in BROKEN if name != "ok"])
+def test_broken_site_fails_exactly_its_controls(fleet, target):
+    expected = BROKEN[target][1]
+    outcomes = {c: o for c, o in fleet.outcomes(target).items() if c in CONTROLS and o != "passed"}
+    assert outcomes == expected, fleet.output
+    for control in expected:
+        result = fleet.result(control, target)
+        assert result["severity"] == CONTROLS[control]
+        assert result["message"] and result["evidence"], result
+
+
+def evidence(fleet, control, target):
+    return fleet.result(control, target)["evidence"]
+
+
+def test_lab_evidence_names_browser_device_and_every_run(fleet):
+    lcp = evidence(fleet, "EA-PERF-03", "ok")
+    assert lcp["source"] == "lab" and lcp["browser"].startswith("Chromium ") and lcp["device"] == "desktop"
+    assert lcp["profile"]["cpu_slowdown"] == 1 and lcp["runs_per_page"] == 1
+    assert set(lcp["pages"]) == {"/", "/about.html"}
+    assert len(lcp["pages"]["/"]["runs"]) == 1 and lcp["pages"]["/"]["median"] > 0
+
+
+def test_layout_shift_page_shows_its_cls(fleet):
+    result = fleet.result("EA-PERF-04", "shift")
+    assert result["evidence"]["offenders"]["/"] > 0.25
+    assert "/about.html" not in result["evidence"]["offenders"]
+    assert result["margins"]["cls /"]["margin"] < 0 and "expected CLS under 0.1" in result["message"]
+
+
+def test_long_task_page_fails_on_total_blocking_time(fleet):
+    result = fleet.result("EA-PERF-05", "busy")
+    assert result["evidence"]["source"] == "lab" and result["evidence"]["offenders"]["/"] > 300
+    assert "Total Blocking Time" in result["message"]
+
+
+def test_slow_origin_fails_load_time_and_ttfb(fleet):
+    assert fleet.result("EA-PERF-01", "slow")["evidence"]["offenders"]["/"] > 3.0
+    ttfb = evidence(fleet, "EA-PERF-06", "slow")["pages"]["/"]
+    assert ttfb["requests"] == 20 and ttfb["p50_ms"] >= 3200 and ttfb["p95_ms"] <= ttfb["max_ms"]
+    fast = evidence(fleet, "EA-PERF-06", "ok")["pages"]
+    assert set(fast) == {"/", "/about.html"} and all(page["p95_ms"] < 800 for page in fast.values())
+
+
+def test_heavy_page_fails_on_weight(fleet):
+    result = fleet.result("EA-PERF-07", "heavy")
+    assert list(result["evidence"]["offenders"]) == ["/"]
+    assert result["evidence"]["pages"]["/"]["weight_kb"] > 500
+    assert result["evidence"]["source"].startswith("lab")
+
+
+def test_edge_error_rates_come_from_cloudwatch_as_fractions(fleet):
+    ok = evidence(fleet, "EA-SITE-07", "ok")
+    assert (ok["error_rate_5xx"], ok["error_rate_4xx"]) == (0.0002, 0.015)
+    assert "5xx rate 0.500% over 0.100%" in fleet.result("EA-SITE-07", "5xx")["message"]
+    assert evidence(fleet, "EA-SITE-07", "4xx")["offenders"] == ["4xx rate 8.00% over 5.00%"]
+
+
+def test_cache_hit_ratio_names_its_source(fleet):
+    assert evidence(fleet, "EA-CACHE-04", "ok")["source"] == "CloudWatch CacheHitRate, last 7 days"
+    misses = fleet.result("EA-CACHE-04", "misses")
+    assert misses["evidence"]["cache_hit_ratio"] == 0.6 and "seen 60.0%" in misses["message"]
+    measured = evidence(fleet, "EA-CACHE-04", "no-hit-metric")
+    assert measured["source"].startswith("X-Cache of repeated requests")
+    assert set(measured["x_cache"]) == {"/", "/about.html"}
+    assert all(value == "Hit from cloudfront" for values in measured["x_cache"].values() for value in values)
+
+
+def test_without_a_browser_the_lab_controls_error_with_the_fix(fleet):
+    for n in range(1, 6):
+        message = fleet.result(f"EA-PERF-0{n}", "no-browser")["message"]
+        assert "browser_path /nonexistent/chromium is not an executable file" in message
+        assert "apt-get install chromium" in message and "configure a CrUX key" in message
+    weight = evidence(fleet, "EA-PERF-07", "no-browser")
+    assert weight["source"].startswith("fetched without a browser")
+    assert weight["pages"]["/"]["requests"] == 4 and 1 < weight["pages"]["/"]["weight_kb"] < 10
+
+
+def test_measurements_announce_themselves_to_the_edge(fleet_run):
+    """The lab's loads and the TTFB benchmark repeat URLs on purpose; their User-Agents let the
+    edge's logs (and the crawl's once-per-URL count) tell them apart."""
+    seen = fleet_run["ok_edge"]
+    measured = [(method, path) for _, method, path in seen["measurements"]]
+    assert measured.count(("GET", "/")) >= 20 + 1 and measured.count(("GET", "/assets/style.3f9a1c.css")) >= 1
+    others = [(method, path) for _, method, path in seen["requests"]]
+    assert len(others) == len(set(others)), others
+
+
+def test_an_error_page_is_not_measured(fleet):
+    message = fleet.result("EA-PERF-03", "no-about")["message"]
+    assert message.startswith(fleet.result("EA-PERF-03", "no-about")["evidence"]["lab"])
+    assert "/about.html answered 404" in message
