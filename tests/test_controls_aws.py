@@ -73,7 +73,8 @@ FLEET = {
     "acm-renewal": ({"acm_renewal": "FAILED"}, {"EA-TLS-06": "failed"}, "renewal FAILED"),
     "alias-uncovered": ({"aliases": ("www.example.com", "shop.example.com")}, {"EA-TLS-06": "failed"},
                         "shop.example.com"),
-    "stuck-invalidation": ({"stuck_invalidation_minutes": 40}, {"EA-DEP-03": "failed"}, "(40 min)"),
+    # the offender is named with its age, 40 minutes and whatever the build and run took since
+    "stuck-invalidation": ({"stuck_invalidation_minutes": 40}, {"EA-DEP-03": "failed"}, "InProgress for more than"),
     "many-invalidations": ({"invalidation_paths": (600, 500)}, {"EA-CACHE-05": "failed"}, "1100"),
     "extra-writer": ({"extra_writer": True}, {"EA-IAM-01": "failed"}, ":user/intern-"),
     "old-key": ({"deploy_user_key_age_days": 120}, {"EA-IAM-02": "failed"}, "(120 days)"),
