@@ -189,13 +189,9 @@ def test_object_writes_recorded(aws, target, evidence):
     Remediation: record the bucket's S3 data events (write events at least) with a trail that
     is logging, or turn on server access logging of the bucket.
     """
-    evidence.resource = f"s3://{target.bucket}"
-    logging = aws.s3.get_bucket_logging(Bucket=target.bucket).get("LoggingEnabled")
-    evidence.record("server_access_logging", logging)
-    if logging:
+    events = trails.unlogged_bucket_events(aws, target, evidence)
+    if events is None:
         return
-    events = trails.object_events(aws, target.bucket, target.region or "us-east-1")
-    evidence.record("data_event_trails", events)
     assert any(trails.WRITE in kinds for kinds in events.values()), (
         "no server access logging, and no logging trail records the bucket's object writes"
         + (f" (trails with read events only: {', '.join(events)})" if events else ""))

@@ -204,13 +204,9 @@ def test_access_is_logged(aws, target, evidence):
     Remediation: turn on server access logging into a log bucket of the same region, or record
     the bucket's S3 data events (reads included) with a CloudTrail trail that is logging.
     """
-    evidence.resource = f"s3://{target.bucket}"
-    logging = aws.s3.get_bucket_logging(Bucket=target.bucket).get("LoggingEnabled")
-    evidence.record("server_access_logging", logging)
-    if logging:
+    events = trails.unlogged_bucket_events(aws, target, evidence)
+    if events is None:
         return
-    events = trails.object_events(aws, target.bucket, target.region or "us-east-1")
-    evidence.record("data_event_trails", events)
     assert any(trails.READ in kinds for kinds in events.values()), (
         "no server access logging, and no logging trail records the bucket's object reads"
         + (f" (trails with write events only: {', '.join(events)})" if events else ""))

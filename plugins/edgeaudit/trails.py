@@ -60,3 +60,17 @@ def object_events(aws: Any, bucket: str, region: str) -> dict[str, list[str]]:
         if kinds and is_logging(aws, trail):
             found[trail["Name"]] = sorted(kinds)
     return found
+
+
+def unlogged_bucket_events(aws: Any, target: Any, evidence: Any) -> dict[str, list[str]] | None:
+    """What records the target bucket's requests, as evidence: None when server access logging
+    is on (it records every request); else the logging trails' object events of the bucket,
+    for the caller to judge (EA-S3-07 wants reads recorded, EA-IAM-06 writes)."""
+    evidence.resource = f"s3://{target.bucket}"
+    logging = aws.s3.get_bucket_logging(Bucket=target.bucket).get("LoggingEnabled")
+    evidence.record("server_access_logging", logging)
+    if logging:
+        return None
+    events = object_events(aws, target.bucket, target.region or "us-east-1")
+    evidence.record("data_event_trails", events)
+    return events
