@@ -58,7 +58,22 @@ def test_xdist_gives_the_same_results(daily, tmp_path):
                 for r in run.report["results"]}
     assert parallel.report["complete"] is True, parallel.output
     assert outcomes(parallel) == outcomes(daily)
-    assert parallel.report["run"]["api_calls"] > 0
+    # the target's controls ran on one worker: its reads were made once, as without xdist
+    # (the controller, which runs no control, asks STS once more for the report's account)
+    calls = parallel.report["run"]["api_calls_by_operation"], daily.report["run"]["api_calls_by_operation"]
+    assert {op for op in calls[0].keys() | calls[1].keys() if calls[0].get(op) != calls[1].get(op)} <= {
+        "sts:GetCallerIdentity"}, calls
+
+
+def test_a_targets_controls_share_one_worker():
+    from edgeaudit.scheduling import target_of
+
+    targets = sorted(["www", "www-2", "shop"], key=len, reverse=True)
+    assert target_of("suites/test_s3.py::test_versioning[www]", targets) == "www"
+    assert target_of("suites/test_s3.py::test_versioning[www-2]", targets) == "www-2"
+    assert target_of("suites/test_x.py::test_y[shop-case]", targets) == "shop"
+    assert target_of("tests/test_own.py::test_z[3]", targets) is None
+    assert target_of("tests/test_own.py::test_z", targets) is None
 
 
 @pytest.fixture(scope="module")

@@ -206,8 +206,6 @@ def pytest_configure(config: pytest.Config) -> None:
             return
         state.active = True
         state.started = dt.datetime.fromisoformat(shared["started"])
-        if shared.get("loadgroup"):
-            config.option.loadgroup = True  # the worker parsed the plain arguments: group as the controller does
     else:
         state.active = demo or _runs_suites(config, state.suites_dir)
         if not state.active:
@@ -237,9 +235,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.sign_key is not None and not state.sign_key.is_file():
         raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {state.sign_key}. Fix: point it at an "
                                 "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"  # xdist: a target's controls share one worker, its cache and its crawl
-        shared["loadgroup"] = True
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     guard.install()
     if not state.worker:
@@ -338,9 +333,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
         if not spec.title:
             problems.append(f"{where}: {spec.id} has no docstring. Fix: its first line is the control's title")
-        target = getattr(item, "callspec", None) and item.callspec.params.get("target")
-        if target is not None and config.pluginmanager.hasplugin("xdist"):
-            item.add_marker(pytest.mark.xdist_group(target.name))
         owner = owners.setdefault(spec.id, where)
         if owner != where:
             problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")
@@ -352,6 +344,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     if state.active:
         state.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n N` (xdist's default `--dist load`) a target's controls share one worker, and
+    so its read cache and its crawl; an explicit other `--dist` is left to xdist."""
+    state = _state(config)
+    if not state.active or state.config is None or config.getvalue("dist") != "load":
+        return None
+    from .scheduling import TargetScheduling  # xdist is optional: imported only under it
+
+    return TargetScheduling(config, log, (t.name for t in state.config.targets))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -476,8 +480,7 @@ def _result_for(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.T
     if not outcome:
         return None
     duration = item.stash.get(RESULT, {}).get("duration_s", 0.0) + report.duration
-    nodeid = item.nodeid.removesuffix(f"@{target.name}") if target else item.nodeid  # xdist's group suffix
-    result = build_result(spec, nodeid=nodeid, target=target.name if target else "",
+    result = build_result(spec, nodeid=item.nodeid, target=target.name if target else "",
                           resource=collected.resource or (target.url if target else ""), outcome=outcome,
                           message=message, evidence=collected.values, duration_s=duration,
                           margins=collected.margins)
