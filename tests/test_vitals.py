@@ -81,3 +81,37 @@ def test_device_and_browser_path_are_target_keys(tmp_path):
     assert parse(tmp_path / "e.toml", {"targets": [entry]}).targets[0].device == "mobile"
     with pytest.raises(ConfigError, match='device.*"mobile"'):
         parse(tmp_path / "edgeaudit.toml", {"targets": [{**entry, "device": "tablet"}]})
+
+
+def test_one_browser_serves_the_whole_run():
+    """A fleet's targets are measured one after another in one Chromium; a thread other than the
+    owner's gets a browser of its own; a closed shared browser starts again on the next use."""
+    import threading
+
+    from edgeaudit.browser import SharedBrowser, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium on this machine")
+    shared = SharedBrowser()
+    try:
+        with shared.use(executable) as first:
+            pass
+        with shared.use(executable) as second:
+            assert second is first and second.is_connected()
+        seen = []
+
+        def elsewhere():
+            with shared.use(executable) as other:
+                seen.append((other is first, other.is_connected()))
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        assert seen == [(False, True)]
+        shared.close()
+        assert not first.is_connected()
+        with shared.use(executable) as again:
+            assert again is not first and again.is_connected()
+    finally:
+        shared.close()

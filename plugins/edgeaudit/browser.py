@@ -3,10 +3,12 @@ downloaded). The report's own tests use it, and so do the lab measurements of pa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__
 
@@ -35,3 +37,60 @@ def find_chromium(configured: str | None = None) -> str | None:
 def launch(playwright: Any, executable: str) -> Any:
     """A headless Chromium browser from `playwright.chromium`."""
     return playwright.chromium.launch(executable_path=executable, headless=True, args=list(FLAGS))
+
+
+@contextlib.contextmanager
+def one_browser(executable: str) -> Iterator[Any]:
+    """Playwright and a browser for one use, both closed after it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright, executable)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class SharedBrowser:
+    """One headless Chromium per process, started on first use and kept until `close()`: a
+    fleet's targets are measured one after another, and starting Playwright and a browser for
+    each costs about a second of CPU. Playwright's sync API belongs to the thread that started
+    it; another thread gets a browser of its own for the duration of its use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._playwright: Any = None
+        self._owner: int | None = None
+        self._browsers: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def use(self, executable: str) -> Iterator[Any]:
+        from playwright.sync_api import sync_playwright
+
+        with self._lock:
+            if self._owner is None:
+                self._playwright, self._owner = sync_playwright().start(), threading.get_ident()
+        if self._owner != threading.get_ident():
+            with one_browser(executable) as browser:
+                yield browser
+            return
+        browser = self._browsers.get(executable)
+        if browser is None or not browser.is_connected():  # first use, or a browser that crashed
+            browser = self._browsers[executable] = launch(self._playwright, executable)
+        yield browser
+
+    def close(self) -> None:
+        """Close the browsers and Playwright (the owning thread calls this at the end of the run)."""
+        with self._lock:
+            if self._owner is None or self._owner != threading.get_ident():
+                return
+            for browser in self._browsers.values():
+                with contextlib.suppress(Exception):
+                    browser.close()
+            with contextlib.suppress(Exception):
+                self._playwright.stop()
+            self._playwright, self._owner, self._browsers = None, None, {}
+
+
+SHARED = SharedBrowser()

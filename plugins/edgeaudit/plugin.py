@@ -287,6 +287,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or not state.active:
         return
+    from .browser import SHARED
+
+    SHARED.close()  # the lab's Chromium, if a control started it
     if state.demo is not None:
         state.demo.stop()
     for key, value in state.saved_env.items():

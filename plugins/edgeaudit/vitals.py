@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import pytest
 
 from .aws import NotEvaluated
-from .browser import INSTALL_HINT, LAB_USER_AGENT, find_chromium, launch
+from .browser import INSTALL_HINT, LAB_USER_AGENT, SHARED, SharedBrowser, find_chromium, one_browser
 from .config import Target
 from .thresholds import Thresholds
 
@@ -159,9 +159,10 @@ class Vitals:
                 "runs_per_page": max((len(p.runs) for p in self.pages.values()), default=0)}
 
 
-def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS) -> Vitals:
-    """Load each critical path `runs` times in headless Chromium; a missing browser or a page that
-    cannot be loaded is kept as `lab_error` (every lab control then errors with it)."""
+def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: SharedBrowser | None = None) -> Vitals:
+    """Load each critical path `runs` times in headless Chromium (the `shared` one of the run, or
+    one started for this call); a missing browser or a page that cannot be loaded is kept as
+    `lab_error` (every lab control then errors with it)."""
     device = target.device
     profile = PROFILES[device]
     vitals = Vitals(device=device, profile=profile)
@@ -173,24 +174,20 @@ def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS) -> Vitals:
         vitals.lab_error = f"no Chromium for the lab measurements: {INSTALL_HINT}"
         return vitals
     try:
-        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+        from playwright.sync_api import Error as PlaywrightError
     except ImportError:
         vitals.lab_error = "Playwright for Python is not installed: pip install playwright (no browser download needed)"
         return vitals
     url = ""
     try:
-        with sync_playwright() as playwright:
-            browser = launch(playwright, executable)
-            try:
-                vitals.browser = f"Chromium {browser.version}"
-                for path in target.paths:
-                    url = urljoin(target.url, path)
-                    page = vitals.pages.setdefault(path, PageLab(url))
-                    for _ in range(max(1, int(runs))):
-                        page.runs.append(summarize_run(_load(browser, url, profile, bool(target.ca_bundle),
-                                                             settle_ms)))
-            finally:
-                browser.close()
+        with (shared.use(executable) if shared else one_browser(executable)) as browser:
+            vitals.browser = f"Chromium {browser.version}"
+            for path in target.paths:
+                url = urljoin(target.url, path)
+                page = vitals.pages.setdefault(path, PageLab(url))
+                for _ in range(max(1, int(runs))):
+                    page.runs.append(summarize_run(_load(browser, url, profile, bool(target.ca_bundle),
+                                                         settle_ms)))
     except PageNotServed as exc:
         vitals.lab_error = str(exc)
     except PlaywrightError as exc:
@@ -234,7 +231,7 @@ def measured(config: pytest.Config, target: Target, thresholds: Thresholds) -> V
     with _LOCK:
         cache = config.stash.setdefault(_CACHE, {})
         if target.name not in cache:
-            vitals = measure(target, thresholds.vitals_runs)
+            vitals = measure(target, thresholds.vitals_runs, shared=SHARED)
             if target.crux_api_key_env:
                 add_field_data(vitals, target)
             cache[target.name] = vitals

@@ -358,11 +358,15 @@ class Builder:
 
     def _earlier_deployments(self, spec: SiteSpec, s3: Any, bucket: str) -> None:
         """The releases before the current one, a day apart (pages carry their release number),
-        so that a versioned bucket has a history to restore and roll back."""
+        so that a versioned bucket has a history to restore and roll back. `extra_objects` are
+        data beside the site, written once."""
         now = dt.datetime.now(dt.timezone.utc)
+        extra = {key for key, _, _ in spec.extra_objects}
         for release in range(1, spec.deployments):
             moment = now - dt.timedelta(days=spec.deployments - release)
             for key, (body, content_type) in site_objects(spec).items():
+                if key in extra:
+                    continue
                 if content_type == "text/html":
                     body = body + f"\n<!-- release {release} -->\n".encode()
                 put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
