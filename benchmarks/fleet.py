@@ -14,6 +14,7 @@ default is 3): Chromium's page loads are CPU work that benchmarks/vitals.py meas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -37,6 +39,29 @@ PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).r
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, file=sys.stderr); sys.exit(code)")
 
 
+@contextlib.contextmanager
+def latency(env: DemoEnvironment, seconds: float) -> Iterator[None]:
+    """While the suite runs, every AWS answer and every edge answer waits `seconds`, as across a
+    real network. On loopback each costs a few milliseconds of CPU, and the run would measure this
+    machine's cores rather than the waiting that the suite's parallel workers overlap."""
+    server = env.server._server  # ThreadedMotoServer's WSGI server: its app is looked up per request
+    app = server.app
+
+    def delayed(environ: dict, start_response: Any) -> Any:
+        time.sleep(seconds)
+        return app(environ, start_response)
+
+    server.app = delayed if seconds else app
+    for site in env.sites:
+        site.edge.latency_s = seconds
+    try:
+        yield
+    finally:
+        server.app = app
+        for site in env.sites:
+            site.edge.latency_s = 0.0
+
+
 def grow(env: DemoEnvironment, size: int, objects: int) -> float:
     """Add sites until the fleet has `size` (one moto holds one fleet: it only grows)."""
     started = time.perf_counter()
@@ -46,7 +71,7 @@ def grow(env: DemoEnvironment, size: int, objects: int) -> float:
     return time.perf_counter() - started
 
 
-def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int) -> dict:
+def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, latency_ms: float) -> dict:
     config = workdir / "edgeaudit.toml"
     config.write_text(tomlwrite.dumps({"thresholds": {"vitals_runs": vitals_runs},
                                        "targets": [s.target_entry() for s in env.sites], "attestations": attested()}))
@@ -58,9 +83,10 @@ def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int) -> 
     command = [sys.executable, "-c", PEAK, sys.executable, "-m", "pytest", "-m", SELECTION, "-q", "-p",
                "no:cacheprovider", "--edgeaudit-config", str(config), "--report-dir", str(reports),
                "-n", str(workers)]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
+    with latency(env, latency_ms / 1000):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
     peak_mb = float(done.stderr.strip().splitlines()[-1])
     report = json.loads(next(reports.glob("*.json")).read_text())
     size = len(env.sites)
@@ -76,6 +102,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200])
     parser.add_argument("--objects", type=int, default=500)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--latency-ms", type=float, default=30.0,
+                        help="added to every AWS and edge answer, as a network round trip (0: loopback only)")
     parser.add_argument("--vitals-runs", type=int, default=1,
                         help="page loads per critical path for the lab vitals (the suite's default is 3)")
     args = parser.parse_args()
@@ -89,7 +117,7 @@ def main() -> None:
                 build_s = grow(env, size, args.objects)
                 for workers in args.workers:
                     row = {"sites": size, "objects_per_bucket": args.objects, "build_s_added": round(build_s, 1),
-                           **run(env, workers, Path(workdir), args.vitals_runs)}
+                           **run(env, workers, Path(workdir), args.vitals_runs, args.latency_ms)}
                     rows.append(row)
                     print(f"{size:>6} {workers:>7} {row['wall_s']:>8.1f} {row['seconds_per_target']:>9.2f} "
                           f"{row['aws_calls_per_target']:>10.1f} {row['http_requests_per_target']:>11.1f} "
@@ -99,7 +127,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "fleet.json"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     out.write_text(json.dumps({"benchmark": "fleet", "commit": commit.strip(), "selection": SELECTION,
-                               "vitals_runs": args.vitals_runs,
+                               "vitals_runs": args.vitals_runs, "latency_ms": args.latency_ms,
                                "rows": rows,
                                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "platform": platform.platform(),

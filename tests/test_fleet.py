@@ -9,6 +9,7 @@ import sys
 
 from edgeaudit import tomlwrite
 
+from conftest import run_suite
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
 FLEET = '''
@@ -105,3 +106,63 @@ def test_role_is_assumed_per_target(tmp_path, world, site):
     assert run.result("EA-OPS-03", "partner")["evidence"]["arn"].startswith(
         "arn:aws:sts::210987654321:assumed-role/edgeaudit-audit/")
     assert ":assumed-role/" not in run.result("EA-OPS-03", "site")["evidence"]["arn"]
+
+
+def test_a_denied_account_and_a_dead_site_leave_the_rest_of_the_fleet_reported(world, tmp_path):
+    """Four targets: two healthy, one whose credentials are denied everything (moto enforcing
+    IAM), one whose site is down. The healthy two are reported fully; the other two get `error`
+    results naming why wherever their fault stops a control, and their other controls still run."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    from edgeaudit import guard
+    from edgeaudit.demo.builder import SiteSpec
+
+    sites = {name: world.add(SiteSpec(name=name)) for name in ("fleet-ok-a", "fleet-ok-b", "fleet-denied", "fleet-down")}
+    world.sign_edges_as_iam_user()  # the edges keep reading S3 while IAM is enforced
+    sites["fleet-down"].edge.stop()
+    iam = world.builder.client("iam")
+    profiles = {}
+    with guard.local_seeding():
+        for profile, policy in (("fleet-auditor", {"Effect": "Allow", "Action": "*", "Resource": "*"}),
+                                ("fleet-denied", None)):  # no policy: every action is denied
+            iam.create_user(UserName=profile)
+            if policy:
+                iam.put_user_policy(UserName=profile, PolicyName="audit", PolicyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [policy]}))
+            key = iam.create_access_key(UserName=profile)["AccessKey"]
+            profiles[profile] = (key["AccessKeyId"], key["SecretAccessKey"])
+    credentials = tmp_path / "credentials"
+    credentials.write_text("".join(f"[{name}]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+                                   for name, (key, secret) in profiles.items()))
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [
+        {**site.target_entry(), "profile": "fleet-denied" if name == "fleet-denied" else "fleet-auditor"}
+        for name, site in sites.items()]}))
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+    try:
+        run = run_suite("suites", "--edgeaudit-config", str(config), "-m", "(daily or weekly) and not performance",
+                        env={**world.aws_env, "AWS_SHARED_CREDENTIALS_FILE": str(credentials)},
+                        report_dir=tmp_path / "reports")
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+    report = run.report
+    assert report["complete"] is True, run.output
+    controls = {r["control"] for r in report["results"]}
+    by_target = {name: run.outcomes(name) for name in sites}
+    assert all(set(outcomes) == controls for outcomes in by_target.values()), "every target has every control"
+    for healthy in ("fleet-ok-a", "fleet-ok-b"):
+        assert set(by_target[healthy].values()) <= {"passed", "warned"}, by_target[healthy]
+    # the one finding: EA-OPS-01 checks the auditor's own permissions, and names what is missing
+    preflight = run.result("EA-OPS-01", "fleet-denied")
+    assert preflight["outcome"] == "failed" and "fleet-denied lacks " in preflight["message"], preflight
+    for name in ("fleet-denied", "fleet-down"):
+        differs = {c for c, o in by_target[name].items() if o != by_target["fleet-ok-a"][c]} - {"EA-OPS-01"}
+        assert differs and all(by_target[name][c] == "error" for c in differs), by_target[name]
+    denied = [run.result(c, "fleet-denied")["message"] for c, o in by_target["fleet-denied"].items() if o == "error"]
+    assert len(denied) > 20 and all("AccessDenied: the credentials lack " in m for m in denied), denied
+    assert by_target["fleet-denied"]["EA-HDR-01"] == "passed", "its site is still checked"
+    down = [run.result(c, "fleet-down")["message"] for c, o in by_target["fleet-down"].items() if o == "error"]
+    assert len(down) > 10 and all("Connection refused" in m for m in down), down
+    assert by_target["fleet-down"]["EA-S3-01"] == "passed", "its AWS configuration is still checked"

@@ -29,8 +29,10 @@ from .config import Target
 # Services whose API lives in one region whatever the target's region.
 GLOBAL_REGIONS = {"cloudfront": "us-east-1", "iam": "us-east-1", "ce": "us-east-1",
                   "budgets": "us-east-1", "route53": "us-east-1"}
+# "403": a refusal whose body botocore could not parse (a HEAD request has none; an endpoint may
+# answer in another protocol's format) keeps only its HTTP status as code.
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                                 "AuthorizationError", "UnauthorizedAccess", "Forbidden"})
+                                 "AuthorizationError", "UnauthorizedAccess", "Forbidden", "403"})
 # S3 operations whose IAM action has another name.
 S3_ACTIONS = {
     "HeadBucket": "ListBucket", "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,6 +38,28 @@ def find_chromium(configured: str | None = None) -> str | None:
 def launch(playwright: Any, executable: str) -> Any:
     """A headless Chromium browser from `playwright.chromium`."""
     return playwright.chromium.launch(executable_path=executable, headless=True, args=list(FLAGS))
+
+
+LAB_LOCK = Path(tempfile.gettempdir()) / "edgeaudit-lab.lock"
+
+
+@contextlib.contextmanager
+def lab_slot(lock_file: Path = LAB_LOCK) -> Iterator[None]:
+    """One lab page load at a time on this machine. Chromium's CPU throttling stretches any CPU
+    time the load has to share (another xdist worker's Chromium, another run) into a slower page,
+    so parallel workers take turns for their page loads while the rest of their work goes on."""
+    try:
+        import fcntl
+        handle = open(lock_file, "a")
+    except (ImportError, OSError):  # no flock (Windows) or no writable temp dir: loads overlap
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
-from . import __version__, guard, tomlwrite
+from . import __version__, guard, prefetch, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
 from .aws import Aws, AwsRegistry, NotEvaluated
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
@@ -69,6 +69,8 @@ class RunState:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     expected: set[str] = field(default_factory=set)
+    selected: set[str] = field(default_factory=set)  # control ids this process may run
+    warmed: set[str] = field(default_factory=set)    # targets whose reads were started
     other_failures: int = 0
     saved_env: dict[str, str | None] = field(default_factory=dict)
     stem: Path | None = None
@@ -347,6 +349,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     if state.active:
         state.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
+        state.selected = {spec.id for spec in map(ControlSpec.of, session.items) if spec is not None}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -391,9 +394,15 @@ def thresholds(edgeaudit_config: Config) -> Thresholds:
 
 
 @pytest.fixture
-def aws(request: pytest.FixtureRequest, target: Target) -> Aws:
-    """Cached, read-only AWS clients for the target: aws.s3, aws.cloudfront, aws.client(name, region)."""
-    return Aws(_state(request.config).registry, target)
+def aws(request: pytest.FixtureRequest, target: Target, thresholds: Thresholds) -> Aws:
+    """Cached, read-only AWS clients for the target: aws.s3, aws.cloudfront, aws.client(name, region).
+    The target's first control also starts the reads the selected controls will make, side by side."""
+    state = _state(request.config)
+    client = Aws(state.registry, target)
+    if target.name not in state.warmed:
+        state.warmed.add(target.name)
+        prefetch.warm(client, state.selected, thresholds.http_concurrency)
+    return client
 
 
 @pytest.fixture

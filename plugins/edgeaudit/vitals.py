@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import pytest
 
 from .aws import NotEvaluated
-from .browser import INSTALL_HINT, LAB_USER_AGENT, SHARED, SharedBrowser, find_chromium, one_browser
+from .browser import INSTALL_HINT, LAB_USER_AGENT, SHARED, SharedBrowser, find_chromium, lab_slot, one_browser
 from .config import Target
 from .thresholds import Thresholds
 
@@ -186,8 +186,9 @@ def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: Sh
                 url = urljoin(target.url, path)
                 page = vitals.pages.setdefault(path, PageLab(url))
                 for _ in range(max(1, int(runs))):
-                    page.runs.append(summarize_run(_load(browser, url, profile, bool(target.ca_bundle),
-                                                         settle_ms)))
+                    with lab_slot():
+                        raw = _load(browser, url, profile, bool(target.ca_bundle), settle_ms)
+                    page.runs.append(summarize_run(raw))
     except PageNotServed as exc:
         vitals.lab_error = str(exc)
     except PlaywrightError as exc:

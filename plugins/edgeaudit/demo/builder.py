@@ -263,6 +263,7 @@ class Builder:
         self.ca = ca or CertificateAuthority.create()
         self.ca_file = self.ca.write_ca(workdir / "demo-ca.pem")
         self._session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
+        self.edge_credentials = (CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"])
         self._account_seeded = False
         self._clients: dict[tuple[str, str], Any] = {}
         self._log_buckets: set[str] = set()
@@ -331,8 +332,7 @@ class Builder:
         motoext.set_distribution_status(distribution_id, spec.status, last_modified=moment)
 
         source = BotoEdgeSource(endpoint_url=self.endpoint_url, distribution_id=distribution_id, bucket=bucket,
-                                region=spec.region, credentials=(CREDENTIALS["aws_access_key_id"],
-                                                                 CREDENTIALS["aws_secret_access_key"]))
+                                region=spec.region, credentials=self.edge_credentials)
         edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
                     extra_headers=dict(spec.origin_headers), cors_reflection=spec.cors_reflection,
                     open_redirect=spec.open_redirect, bucket_listing=spec.bucket_listing,

@@ -173,9 +173,19 @@ class BotoEdgeSource:
                 max_pool_connections=50,
             ),
         }
+        self._endpoint = (endpoint_url, region, client_args)
         self._s3, self._cloudfront = _clients(endpoint_url, region, credentials, client_args)
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+
+    def sign_with(self, credentials: tuple[str, str]) -> None:
+        """Read with other keys from now on: an IAM user's, which moto accepts when a test has it
+        enforce IAM (the default keys belong to no user and are then refused)."""
+        endpoint_url, region, client_args = self._endpoint
+        client_args = {**client_args, "aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]}
+        self._s3, self._cloudfront = _clients(endpoint_url, region, credentials, client_args)
+        with self._lock:
+            self._cache.clear()
 
     def distribution_config(self) -> dict:
         return self._cached(
@@ -320,6 +330,7 @@ class Edge:
         self.bucket_listing = bucket_listing
         self.accepts_writes = accepts_writes
         self.html_delay_s = html_delay_s  # a slow origin: HTML answers wait this long before the first byte
+        self.latency_s = 0.0  # a round trip to a distant edge, added to every answer (benchmarks set it)
         self._held: dict[str, S3Object] = {}
         self.requests_seen: list[tuple[str, str, str]] = []
         self.measurements_seen: list[tuple[str, str, str]] = []
@@ -513,6 +524,8 @@ class Edge:
             reply.status, reply.body = 304, b""
         if self.html_delay_s and (reply.headers.get("Content-Type") or "").startswith("text/html"):
             time.sleep(self.html_delay_s)
+        if self.latency_s:
+            time.sleep(self.latency_s)
         return reply
 
     def _fetch(self, config: dict, path: str) -> Reply:

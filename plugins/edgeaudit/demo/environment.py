@@ -7,6 +7,7 @@ build the sites they need. Nothing here reaches beyond loopback.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from .. import tomlwrite
+from .. import guard, tomlwrite
 from ..attestations import MANUAL_CONTROLS, entry
 from . import motoext
 from .builder import ACCOUNT_ID, CREDENTIALS, Builder, BuiltSite, SiteSpec
@@ -29,6 +30,9 @@ def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
             for control in MANUAL_CONTROLS]
 
 
+EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
+
+
 class DemoEnvironment:
     """A moto server plus the sites built into it; `config_data` is the matching config."""
 
@@ -39,6 +43,7 @@ class DemoEnvironment:
         self._owns_workdir = owns_workdir
         self.builder = Builder(endpoint_url, workdir)
         self.sites: list[BuiltSite] = []
+        self._edge_keys: tuple[str, str] | None = None
 
     @classmethod
     def start(cls, specs: list[SiteSpec] | None = None, workdir: Path | None = None) -> "DemoEnvironment":
@@ -58,6 +63,23 @@ class DemoEnvironment:
         site = self.builder.build(spec)
         self.sites.append(site)
         return site
+
+    def sign_edges_as_iam_user(self) -> tuple[str, str]:
+        """Give every edge, now and later, the keys of a read-only IAM user, so that the sites keep
+        serving while a test has moto enforce IAM (the default keys belong to no user)."""
+        if self._edge_keys is None:
+            iam = self.builder.client("iam")
+            with guard.local_seeding():
+                iam.create_user(UserName=EDGE_READER)
+                iam.put_user_policy(UserName=EDGE_READER, PolicyName="edge-read", PolicyDocument=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+                        "s3:GetObject", "s3:ListBucket", "cloudfront:GetDistributionConfig",
+                        "cloudfront:GetResponseHeadersPolicy"]}]}))
+                key = iam.create_access_key(UserName=EDGE_READER)["AccessKey"]
+            self._edge_keys = self.builder.edge_credentials = (key["AccessKeyId"], key["SecretAccessKey"])
+        for site in self.sites:
+            site.edge.source.sign_with(self._edge_keys)
+        return self._edge_keys
 
     @property
     def config_data(self) -> dict[str, Any]:
