@@ -7,6 +7,8 @@ import contextlib
 import threading
 import time
 
+import pytest
+
 from edgeaudit.demo.builder import SiteSpec
 
 
@@ -49,6 +51,19 @@ def test_reads_run_side_by_side_up_to_http_concurrency(world, suite_runner):
         assert run.report["complete"] is True, run.output
         assert seen["peak"] == concurrency, (concurrency, seen)
         assert seen["requests"] == run.report["run"]["api_calls"], "every read counted once"
+
+
+@pytest.mark.parametrize("cadence", ["daily", "weekly", "monthly", "quarterly"])
+def test_reading_ahead_makes_no_call_the_controls_would_not(world, suite_runner, cadence):
+    """The same calls as a run that reads nothing ahead (http_concurrency = 1), for each cadence."""
+    site = world.add(SiteSpec(name=f"ahead-{cadence}"))
+    calls = []
+    for concurrency in (8, 1):
+        run = suite_runner([site], "-m", f"{cadence} and not performance",
+                           config_extra={"thresholds": {"http_concurrency": concurrency}})
+        assert run.report["complete"] is True, run.output
+        calls.append(run.report["run"]["api_calls_by_operation"])
+    assert calls[0] == calls[1]
 
 
 def test_only_the_selected_controls_reads_are_made(world, suite_runner):
