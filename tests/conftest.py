@@ -91,3 +91,16 @@ def suite_runner(world: DemoEnvironment, tmp_path: Path):
                          env={**world.aws_env, **(env or {})}, report_dir=tmp_path / "reports")
 
     return run
+
+
+def assert_passes(result: dict[str, Any], severity: str) -> None:
+    """A compliant site's control: passed, at its catalog severity, showing what it saw."""
+    assert result["outcome"] == "passed", result
+    assert result["severity"] == severity
+    assert result["evidence"], "a passing control still shows what it saw"
+
+
+def assert_finding(result: dict[str, Any], severity: str) -> None:
+    """A broken site's finding: at its catalog severity, saying why, with its evidence."""
+    assert result["severity"] == severity
+    assert result["message"] and result["evidence"], result

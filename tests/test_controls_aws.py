@@ -22,7 +22,7 @@ from edgeaudit import guard, tomlwrite
 from edgeaudit.catalog import CATALOG_IDS
 from edgeaudit.demo.builder import OTHER_DISTRIBUTION, PARTNER_ACCOUNT, SiteSpec
 
-from conftest import REPO, Run, run_suite
+from conftest import REPO, Run, assert_passes, run_suite
 
 MODULES = ("test_s3.py", "test_cloudfront.py", "test_acm.py", "test_iam.py", "test_cost.py", "test_invalidations.py")
 CONTROLS = {
@@ -142,9 +142,7 @@ def test_fleet_reports_every_control_for_every_target(fleet):
 @pytest.mark.parametrize("control", sorted(CONTROLS))
 def test_compliant_site_passes(fleet, control):
     result = fleet.result(control, "ok")
-    assert result["outcome"] == "passed", result
-    assert result["severity"] == CONTROLS[control]
-    assert result["evidence"], "a passing control still shows what it saw"
+    assert_passes(result, CONTROLS[control])
 
 
 @pytest.mark.parametrize("target", sorted(FLEET))

@@ -19,7 +19,7 @@ from edgeaudit import tomlwrite
 from edgeaudit.browser import find_chromium
 from edgeaudit.demo.builder import SiteSpec
 
-from conftest import Run, run_suite
+from conftest import Run, assert_finding, assert_passes, run_suite
 from test_controls_site import as_run, once
 
 if find_chromium() is None and os.environ.get("CI"):
@@ -111,9 +111,7 @@ def test_fleet_reports_every_control_for_every_target(fleet):
 @pytest.mark.parametrize("control", sorted(CONTROLS))
 def test_compliant_site_passes(fleet, control):
     result = fleet.result(control, "ok")
-    assert result["outcome"] == "passed", result
-    assert result["severity"] == CONTROLS[control]
-    assert result["evidence"], "a passing control still shows what it saw"
+    assert_passes(result, CONTROLS[control])
 
 
 @pytest.mark.parametrize("target", [name for name in BROKEN if name != "ok"])
@@ -122,9 +120,7 @@ def test_broken_site_fails_exactly_its_controls(fleet, target):
     outcomes = {c: o for c, o in fleet.outcomes(target).items() if c in CONTROLS and o != "passed"}
     assert outcomes == expected, fleet.output
     for control in expected:
-        result = fleet.result(control, target)
-        assert result["severity"] == CONTROLS[control]
-        assert result["message"] and result["evidence"], result
+        assert_finding(fleet.result(control, target), CONTROLS[control])
 
 
 def evidence(fleet, control, target):

@@ -19,7 +19,7 @@ import pytest
 from edgeaudit import tomlwrite
 from edgeaudit.demo.builder import CSP, SiteSpec
 
-from conftest import Run, run_suite
+from conftest import Run, assert_finding, assert_passes, run_suite
 
 MODULES = ("suites/test_site.py", "suites/test_headers.py", "suites/test_tls.py", "suites/test_probes.py",
            "suites/test_deployment.py", "suites/test_cache.py")
@@ -140,9 +140,7 @@ def test_fleet_reports_every_control_for_every_target(fleet):
 @pytest.mark.parametrize("control", sorted(CONTROLS))
 def test_compliant_site_passes(fleet, control):
     result = fleet.result(control, "ok")
-    assert result["outcome"] == "passed", result
-    assert result["severity"] == CONTROLS[control]
-    assert result["evidence"], "a passing control still shows what it saw"
+    assert_passes(result, CONTROLS[control])
 
 
 @pytest.mark.parametrize("target", [name for name in BROKEN if name != "ok"])
@@ -150,9 +148,7 @@ def test_broken_site_fails_exactly_its_controls(fleet, target):
     expected = BROKEN[target][1]
     assert {c: o for c, o in mine(fleet, target).items() if o != "passed"} == expected, fleet.output
     for control in expected:
-        result = fleet.result(control, target)
-        assert result["severity"] == CONTROLS[control]
-        assert result["message"] and result["evidence"], result
+        assert_finding(fleet.result(control, target), CONTROLS[control])
 
 
 def evidence(fleet, control, target):
