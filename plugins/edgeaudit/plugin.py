@@ -32,6 +32,7 @@ from .attestations import Verdict, evaluate, expiry_state
 from .aws import Aws, AwsRegistry, NotEvaluated
 from .catalog import CADENCES, ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
+from .browser import SHARED as SHARED_BROWSER
 from .bundle import write_bundle
 from .evidence import Evidence, jsonable
 from .html_render import render
@@ -289,9 +290,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or not state.active:
         return
-    from .browser import SHARED
-
-    SHARED.close()  # the lab's Chromium, if a control started it
+    SHARED_BROWSER.close()  # the lab's Chromium, if a control started it
     if state.demo is not None:
         state.demo.stop()
     for key, value in state.saved_env.items():
