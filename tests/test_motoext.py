@@ -248,6 +248,76 @@ def test_cache_behaviours_keep_every_field(cloudfront: Any) -> None:
         assert second["Compress"] is False  # AWS's default when omitted
 
 
+def _failover_config(**fields: Any) -> dict[str, Any]:
+    """Two S3 origins, the second a replica, and an origin group failing over between them."""
+    replica = {
+        "Id": "replica",
+        "DomainName": "replica.s3.eu-central-1.amazonaws.com",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    config = _distribution_config(**fields)
+    config["Origins"] = {"Quantity": 2, "Items": [*config["Origins"]["Items"], replica]}
+    config["OriginGroups"] = {
+        "Quantity": 1,
+        "Items": [
+            {
+                "Id": "failover",
+                "FailoverCriteria": {"StatusCodes": {"Quantity": 4, "Items": [500, 502, 503, 504]}},
+                "Members": {"Quantity": 2, "Items": [{"OriginId": "site"}, {"OriginId": "replica"}]},
+            }
+        ],
+    }
+    return config
+
+
+def test_cache_behaviours_may_target_an_origin_group(cloudfront: Any) -> None:
+    """Every behaviour, the default included, may name an origin group; responses name the
+    group, on create, read and update alike."""
+    config = _failover_config(
+        DefaultCacheBehavior=_behaviour(TargetOriginId="failover"),
+        CacheBehaviors={"Quantity": 1, "Items": [_behaviour(PathPattern="/assets/*", TargetOriginId="failover")]},
+    )
+    created = cloudfront.create_distribution(DistributionConfig=config)
+    distribution_id = created["Distribution"]["Id"]
+    fetched = cloudfront.get_distribution_config(Id=distribution_id)
+    for returned in (created["Distribution"]["DistributionConfig"], fetched["DistributionConfig"]):
+        assert returned["DefaultCacheBehavior"]["TargetOriginId"] == "failover"
+        assert returned["CacheBehaviors"]["Items"][0]["TargetOriginId"] == "failover"
+        assert returned["OriginGroups"] == config["OriginGroups"]
+
+    back = {**fetched["DistributionConfig"], "DefaultCacheBehavior": _behaviour(TargetOriginId="site")}
+    updated = cloudfront.update_distribution(Id=distribution_id, IfMatch=fetched["ETag"], DistributionConfig=back)
+    assert updated["Distribution"]["DistributionConfig"]["DefaultCacheBehavior"]["TargetOriginId"] == "site"
+    again = cloudfront.get_distribution_config(Id=distribution_id)
+    to_group = {**again["DistributionConfig"], "DefaultCacheBehavior": _behaviour(TargetOriginId="failover")}
+    cloudfront.update_distribution(Id=distribution_id, IfMatch=again["ETag"], DistributionConfig=to_group)
+    final = cloudfront.get_distribution_config(Id=distribution_id)["DistributionConfig"]
+    assert final["DefaultCacheBehavior"]["TargetOriginId"] == "failover"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"DefaultCacheBehavior": _behaviour(TargetOriginId="nowhere")},
+        {"CacheBehaviors": {"Quantity": 1, "Items": [_behaviour(PathPattern="/a/*", TargetOriginId="nowhere")]}},
+    ],
+    ids=["default", "path-pattern"],
+)
+def test_a_behaviour_naming_no_origin_or_group_is_refused(cloudfront: Any, fields: dict[str, Any]) -> None:
+    """AWS answers NoSuchOrigin for any behaviour whose target is neither; moto checked only the default."""
+    with pytest.raises(ClientError) as refused:
+        cloudfront.create_distribution(DistributionConfig=_failover_config(**fields))
+    assert refused.value.response["Error"]["Code"] == "NoSuchOrigin"
+
+
+def test_an_origin_group_naming_a_missing_origin_is_refused(cloudfront: Any) -> None:
+    config = _failover_config()
+    config["OriginGroups"]["Items"][0]["Members"]["Items"][1] = {"OriginId": "gone"}
+    with pytest.raises(ClientError) as refused:
+        cloudfront.create_distribution(DistributionConfig=config)
+    assert refused.value.response["Error"]["Code"] == "NoSuchOrigin"
+
+
 def test_response_headers_policies(cloudfront: Any) -> None:
     """Managed policies exist from the start; custom ones go through the full lifecycle."""
     managed = cloudfront.get_response_headers_policy(Id=SECURITY_HEADERS_POLICY_ID)[

@@ -3,7 +3,8 @@
 The demo environment and our tests run the controls against moto (a
 ``ThreadedMotoServer`` or ``mock_aws``) instead of a real account.  Out of the
 box moto 5.2.5 drops or misreports several fields the controls read, has no
-CloudFront cache policy or response headers policy API at all, lets a
+CloudFront cache policy or response headers policy API at all, lets no cache
+behaviour target an origin group, lets a
 bucket policy's ``Condition`` block the bucket owner's own reads, has no Cost
 Explorer forecast nor ACM validation and renewal states, and, when it enforces
 IAM, refuses every CloudFront read and answers refusals in a shape botocore
@@ -46,11 +47,12 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.cloudfront import urls as cloudfront_urls
-from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudfront.exceptions import CloudFrontException, OriginDoesNotExist
 from moto.cloudfront.models import (
     CloudFrontBackend,
     DefaultCacheBehaviour,
     Distribution,
+    DistributionConfig,
     Invalidation,
     Origin,
     ViewerCertificate,
@@ -84,6 +86,7 @@ def install() -> None:
     _keep_origin_access_settings()
     _report_custom_certificates()
     _keep_cache_behaviour_fields()
+    _let_behaviours_target_origin_groups()
     _track_distribution_status_and_time()
     _report_invalidations_as_aws_does()
     _add_policy_api("CachePolicy", "cache-policy")
@@ -283,6 +286,41 @@ def _keep_cache_behaviour_fields() -> None:
                 setattr(behaviour, camelcase_to_underscores(key), config[key])
 
     _after_init(DefaultCacheBehaviour, keep)
+
+
+def _let_behaviours_target_origin_groups() -> None:
+    """moto refuses a default cache behaviour whose TargetOriginId names an origin group
+    (NoSuchOrigin), and checks no other behaviour's target at all.
+
+    AWS lets every behaviour target an origin or an origin group, and answers NoSuchOrigin
+    when a behaviour's target, or a group's member, is neither.  moto's own check runs with
+    the default behaviour pointed at the group's primary member; the group id is put back
+    afterwards, so every response names the group, as AWS's do.
+    """
+    original = DistributionConfig.__init__
+
+    @functools.wraps(original)
+    def __init__(self: DistributionConfig, config: dict[str, Any]) -> None:
+        origins = {origin["Id"] for origin in (config.get("Origins") or {}).get("Items") or []}
+        groups = {
+            group["Id"]: [member["OriginId"] for member in (group.get("Members") or {}).get("Items") or []]
+            for group in (config.get("OriginGroups") or {}).get("Items") or []
+        }
+        if any(not set(members) <= origins for members in groups.values()):
+            raise OriginDoesNotExist
+        default = config.get("DefaultCacheBehavior") or {}
+        behaviours = [default, *((config.get("CacheBehaviors") or {}).get("Items") or [])]
+        if any(b.get("TargetOriginId") not in origins | set(groups) for b in behaviours):
+            raise OriginDoesNotExist
+        group = default.get("TargetOriginId")
+        if group not in groups:
+            original(self, config)
+            return
+        config["DefaultCacheBehavior"] = {**default, "TargetOriginId": (groups[group] or [group])[0]}
+        original(self, config)
+        self.DefaultCacheBehavior.target_origin_id = group
+
+    DistributionConfig.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _track_distribution_status_and_time() -> None:
