@@ -19,7 +19,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .catalog import CATALOG_IDS, ID_PATTERN
-from .thresholds import DEFAULTS, Thresholds
+from .thresholds import DEFAULTS, SPECS, Thresholds
 
 DEFAULT_CONFIG_NAME = "edgeaudit.toml"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -291,9 +291,9 @@ class _Validator:
         self.unknown_keys("thresholds.", raw, sorted(DEFAULTS))
         for key, value in raw.items():
             try:
-                _number(value)
-            except TypeError:
-                self.fail(f"thresholds.{key}", f"wrong type or value {value!r}", "write a number >= 0")
+                SPECS[key].check(value)
+            except TypeError as wanted:
+                self.fail(f"thresholds.{key}", f"wrong type or value {value!r}", f"write {wanted}")
         if raw.get("cert_fail_days", DEFAULTS["cert_fail_days"]) > raw.get("cert_warn_days", DEFAULTS["cert_warn_days"]):
             self.fail("thresholds.cert_fail_days", "larger than cert_warn_days", "fail at fewer days than you warn")
         return dict(raw)

@@ -2,46 +2,78 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-DEFAULTS: Mapping[str, float | int] = MappingProxyType(
+TEN_YEARS_S = 315_360_000
+
+
+@dataclass(frozen=True)
+class Number:
+    """A threshold that may be any finite number in [low, high]."""
+
+    default: float | int
+    low: float
+    high: float
+
+    def check(self, value: Any) -> float | int:
+        """The value, or TypeError saying what to write (nan, inf, booleans and strings are refused)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            raise TypeError(f"a number from {self.low:g} to {self.high:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class Count(Number):
+    """A threshold that counts things (pages, runs, objects): a whole number in [low, high]."""
+
+    def check(self, value: Any) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
+            raise TypeError(f"a whole number from {self.low:g} to {self.high:g}")
+        return value
+
+
+# Every threshold: its default, its type and its range, declared once.
+SPECS: Mapping[str, Number] = MappingProxyType(
     {
-        "page_load_s": 3.0,
-        "fcp_s": 1.5,
-        "lcp_s": 2.5,
-        "cls": 0.1,
-        "inp_ms": 200,
-        "tbt_ms": 200,
-        "ttfb_p95_ms": 800,
-        "vitals_runs": 3,
-        "cert_warn_days": 30,
-        "cert_fail_days": 14,
-        "cert_max_lifetime_days": 398,
-        "hsts_min_age_s": 31536000,
-        "observatory_min_score": 90,
-        "crawl_max_pages": 200,
-        "http_concurrency": 8,
-        "cache_hit_ratio_min": 0.85,
-        "error_rate_5xx_max": 0.001,
-        "error_rate_4xx_max": 0.05,
-        "immutable_min_age_s": 31536000,
-        "html_max_age_s": 3600,
-        "invalidation_free_paths": 1000,
-        "invalidation_path_usd": 0.005,
-        "invalidation_stuck_min": 15,
-        "deploy_stuck_min": 30,
-        "budget_warn_ratio": 0.8,
-        "cost_spike_factor": 2.0,
-        "access_key_max_age_days": 90,
-        "page_weight_max_kb": 2000,
-        "page_requests_max": 60,
-        "rpo_min": 60,
-        "rto_min": 60,
-        "dr_sample_objects": 5,
-        "waiver_warn_days": 14,
+        "page_load_s": Number(3.0, 0, 600),
+        "fcp_s": Number(1.5, 0, 600),
+        "lcp_s": Number(2.5, 0, 600),
+        "cls": Number(0.1, 0, 10),
+        "inp_ms": Number(200, 0, 60_000),
+        "tbt_ms": Number(200, 0, 600_000),
+        "ttfb_p95_ms": Number(800, 0, 60_000),
+        "vitals_runs": Count(3, 1, 20),
+        "cert_warn_days": Number(30, 0, 3650),
+        "cert_fail_days": Number(14, 0, 3650),
+        "cert_max_lifetime_days": Number(398, 1, 3650),
+        "hsts_min_age_s": Number(31536000, 0, TEN_YEARS_S),
+        "observatory_min_score": Number(90, 0, 150),
+        "crawl_max_pages": Count(200, 1, 100_000),
+        "http_concurrency": Count(8, 1, 64),
+        "http_deadline_s": Number(60, 1, 3600),
+        "cache_hit_ratio_min": Number(0.85, 0, 1),
+        "error_rate_5xx_max": Number(0.001, 0, 1),
+        "error_rate_4xx_max": Number(0.05, 0, 1),
+        "immutable_min_age_s": Number(31536000, 0, TEN_YEARS_S),
+        "html_max_age_s": Number(3600, 0, TEN_YEARS_S),
+        "invalidation_free_paths": Count(1000, 0, 10_000_000),
+        "invalidation_path_usd": Number(0.005, 0, 100),
+        "invalidation_stuck_min": Number(15, 0, 10_080),
+        "deploy_stuck_min": Number(30, 0, 10_080),
+        "budget_warn_ratio": Number(0.8, 0, 10),
+        "cost_spike_factor": Number(2.0, 1, 1000),
+        "access_key_max_age_days": Number(90, 1, 3650),
+        "page_weight_max_kb": Number(2000, 1, 1_000_000),
+        "page_requests_max": Count(60, 1, 10_000),
+        "rpo_min": Number(60, 0, 525_600),
+        "rto_min": Number(60, 0, 525_600),
+        "dr_sample_objects": Count(5, 1, 1000),
+        "waiver_warn_days": Number(14, 0, 3650),
     }
 )
+DEFAULTS: Mapping[str, float | int] = MappingProxyType({name: spec.default for name, spec in SPECS.items()})
 
 
 class Thresholds:
