@@ -23,9 +23,12 @@ def test_acm_certificate_renews(aws, target, evidence):
     person before every expiry.
     """
     config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
-    arn = config["ViewerCertificate"].get("ACMCertificateArn")
+    viewer = config["ViewerCertificate"]
+    arn = viewer.get("ACMCertificateArn")
     if not arn:
-        pytest.skip("the distribution has no ACM certificate (EA-CF-04 checks its viewer certificate)")
+        problem = _without_acm(viewer, target, evidence)
+        assert not problem, problem
+        return
     evidence.resource = arn
     certificate = aws.client("acm", arn.split(":")[3]).describe_certificate(CertificateArn=arn)["Certificate"]
     names = list(dict.fromkeys([certificate["DomainName"], *certificate.get("SubjectAlternativeNames", [])]))
@@ -57,3 +60,18 @@ def test_acm_certificate_renews(aws, target, evidence):
         problems.append(f"does not cover {', '.join(uncovered)}")
     evidence.record("uncovered", uncovered)
     assert not problems, f"certificate {arn}: " + "; ".join(problems)
+
+
+def _without_acm(viewer, target, evidence) -> str:
+    """Why a distribution without an ACM certificate needs a person; skips only where the config
+    names the distribution's own cloudfront.net host, which CloudFront's certificate covers."""
+    evidence.resource = f"cloudfront:distribution/{target.distribution_id}"
+    evidence.record("viewer_certificate", {k: viewer.get(k) for k in
+                                           ("CloudFrontDefaultCertificate", "IAMCertificateId", "CertificateSource")})
+    if viewer.get("IAMCertificateId"):
+        return (f"the distribution serves an IAM server certificate ({viewer['IAMCertificateId']}), not an ACM "
+                "one: nothing renews it, a person must upload a new one before every expiry")
+    if viewer.get("CloudFrontDefaultCertificate") and target.host.endswith(".cloudfront.net"):
+        pytest.skip(f"the target's url names the distribution's own host {target.host}: CloudFront's default "
+                    "certificate covers it and there is no ACM certificate to renew")
+    return f"the distribution has no ACM certificate, and CloudFront's default certificate does not cover {target.host}"

@@ -105,7 +105,10 @@ def test_s3_origins_use_oac(aws, target, evidence):
     evidence.record("s3_origins", seen)
     evidence.record("offenders", offenders)
     if not seen:
-        pytest.skip("the distribution has no S3 origin")
+        domains = ", ".join(o["DomainName"] for o in config["Origins"]["Items"])
+        raise NotEvaluated(f"the distribution has no origin recognised as an S3 bucket (origins: {domains}), yet "
+                           f"the target's bucket is {target.bucket}: check the target's distribution_id, or the "
+                           "origin's domain form (bucket.s3.<region>.amazonaws.com)")
     assert not offenders, "S3 origins not read through origin access control: " + "; ".join(offenders)
 
 

@@ -16,9 +16,18 @@ def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:
                               "tag": dict(zip(("key", "value"), target.cost_tag)) if target.cost_tag else None})
     request = cost.daily_costs_request(day, target.cost_tag)
     amounts = cost.daily_amounts(aws.client("ce", "us-east-1").get_cost_and_usage(**request))
+    period = f"{request['TimePeriod']['Start']} to {request['TimePeriod']['End']} (exclusive)"
     if not amounts:
-        raise NotEvaluated(f"Cost Explorer returned no daily costs for {request['TimePeriod']}: is Cost Explorer "
-                           "enabled for the account, and the cost allocation tag activated?")
+        raise NotEvaluated(f"Cost Explorer returned no daily costs from {period} for "
+                           f"{cost.describe_filter(target.cost_tag)}: is Cost Explorer enabled for the account, "
+                           "and the cost allocation tag activated?")
+    if not any(amounts.values()):
+        # A tag key or value that matches nothing is not an error to Cost Explorer: it answers 0 USD a day.
+        raise NotEvaluated(f"Cost Explorer answered 0 USD for every day from {period} for "
+                           f"{cost.describe_filter(target.cost_tag)}: a site that serves has some spend, so the "
+                           "filter matches nothing; check the target's cost_tag against the tag on its bucket and "
+                           "distribution, and that it is activated as a cost allocation tag (Billing > Cost "
+                           "allocation tags; it applies from activation on)")
     return amounts
 
 

@@ -372,7 +372,10 @@ def test_no_dangling_dns(aws, target, evidence):
     """
     zones, records = _target_zones(aws, target)
     if not zones:
-        pytest.skip(f"no public Route 53 hosted zone of this account covers {target.host}: its DNS is hosted elsewhere")
+        raise NotEvaluated(f"no public Route 53 hosted zone of this account covers {target.host}, so its DNS "
+                           "records could not be read: if the zone is hosted elsewhere, this control cannot see "
+                           "it; check there that no CNAME or alias points at a CloudFront distribution or S3 "
+                           "bucket that is not yours")
     distributions = {d["DomainName"].lower() for page in aws.cloudfront.paginate("list_distributions")
                      for d in (page.get("DistributionList", {}).get("Items") or [])}
     checked, dangling = {}, {}

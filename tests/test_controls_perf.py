@@ -51,7 +51,7 @@ METRIC_BREAKS = {
     "5xx": ({"error_rate_5xx": 0.5}, {"EA-SITE-07": "failed"}),
     "4xx": ({"error_rate_4xx": 8.0}, {"EA-SITE-07": "failed"}),
     "misses": ({"cache_hit_rate": 60.0}, {"EA-CACHE-04": "failed"}),
-    "no-hit-metric": ({"cache_hit_rate": None}, {}),
+    "no-hit-metric": ({"cache_hit_rate": None}, {"EA-CACHE-04": "error"}),  # additional metrics off
 }
 BROKEN.update(METRIC_BREAKS)
 PERF_SITES = [name for name in BROKEN if name not in METRIC_BREAKS]
@@ -174,10 +174,9 @@ def test_cache_hit_ratio_names_its_source(fleet):
     assert evidence(fleet, "EA-CACHE-04", "ok")["source"] == "CloudWatch CacheHitRate, last 7 days"
     misses = fleet.result("EA-CACHE-04", "misses")
     assert misses["evidence"]["cache_hit_ratio"] == 0.6 and "seen 60.0%" in misses["message"]
-    measured = evidence(fleet, "EA-CACHE-04", "no-hit-metric")
-    assert measured["source"].startswith("X-Cache of repeated requests")
-    assert set(measured["x_cache"]) == {"/", "/about.html"}
-    assert all(value == "Hit from cloudfront" for values in measured["x_cache"].values() for value in values)
+    unmeasured = fleet.result("EA-CACHE-04", "no-hit-metric")
+    assert "no CacheHitRate datapoints" in unmeasured["message"] and "additional metrics" in unmeasured["message"]
+    assert "cache_hit_ratio" not in unmeasured["evidence"]
 
 
 def test_without_a_browser_the_lab_controls_error_with_the_fix(fleet):

@@ -31,6 +31,12 @@ def cost_filter(tag: tuple[str, str] | None) -> dict[str, Any]:
     return {"And": [services, {"Tags": {"Key": tag[0], "Values": [tag[1]]}}]}
 
 
+def describe_filter(tag: tuple[str, str] | None) -> str:
+    """The filter of cost_filter() in words, for messages that must say what was asked."""
+    services = " and ".join(SERVICES)
+    return f"services {services}, tag {tag[0]}={tag[1]}" if tag else f"services {services}, no tag (whole account)"
+
+
 def daily_costs_request(day: dt.date, tag: tuple[str, str] | None) -> dict[str, Any]:
     """GetCostAndUsage parameters: every full day of this month and of the last HISTORY_DAYS."""
     start = min(day.replace(day=1), day - dt.timedelta(days=HISTORY_DAYS))

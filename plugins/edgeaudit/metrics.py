@@ -30,11 +30,12 @@ def average_rate(aws: Any, distribution_id: str, metric: str, hours: int,
     return round(total / count / 100, 6) if count else None
 
 
-def require_rate(aws: Any, distribution_id: str, metric: str, hours: int) -> float:
-    """As average_rate, but no datapoints is NotEvaluated: the rate of a serving site is never unknown."""
+def require_rate(aws: Any, distribution_id: str, metric: str, hours: int,
+                 fix: str = "check the distribution id and that it served requests") -> float:
+    """As average_rate, but no datapoints is NotEvaluated naming the metric and `fix`: a rate
+    that was not measured is never assumed."""
     rate = average_rate(aws, distribution_id, metric, hours)
     if rate is None:
         raise NotEvaluated(f"CloudWatch has no {metric} datapoints for distribution {distribution_id} "
-                           f"({NAMESPACE}, {REGION}, Region=Global) in the last {hours} h: "
-                           "check the distribution id and that it served requests")
+                           f"({NAMESPACE}, {REGION}, Region=Global) in the last {hours} h: {fix}")
     return rate
