@@ -270,15 +270,25 @@ def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
 FIVE_XX = {500, 502, 503, 504}
 
 
+def _behaviours(config: dict) -> dict[str, str]:
+    """Every cache behaviour that serves the site, by path pattern ("default" for the default),
+    and the origin or origin group it targets."""
+    found = {"default": config.get("DefaultCacheBehavior", {}).get("TargetOriginId", "")}
+    for behaviour in config.get("CacheBehaviors", {}).get("Items") or []:
+        found[behaviour.get("PathPattern", "")] = behaviour.get("TargetOriginId", "")
+    return found
+
+
 @pytest.mark.control("EA-DR-07", severity="P3", frameworks={"FSBP": "CloudFront.4"})
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_origin_failover(aws, target, evidence):
-    """An origin group fails over from the origin bucket to the replica bucket on 5xx.
+    """Every cache behaviour targets an origin group that fails over from the origin bucket to
+    the replica bucket on 500, 502, 503 and 504.
 
     Remediation: add the replica bucket as a second S3 origin with Origin Access Control, group
-    it behind the origin bucket with failover on 500, 502, 503 and 504, and point the cache
-    behaviours at the group.
+    it behind the origin bucket with failover on 500, 502, 503 and 504, and point the default
+    and every path-pattern cache behaviour at the group.
     """
     if not target.replica_bucket:
         evidence.record("replica_bucket", None)
@@ -291,24 +301,34 @@ def test_origin_failover(aws, target, evidence):
         domain = origins.get(origin_id, {}).get("DomainName", "").lower()
         return domain.startswith((f"{bucket}.s3.", f"{bucket}.s3-"))
 
-    groups, good = {}, []
+    behaviours = _behaviours(config)
+    groups = {}
     for group in config.get("OriginGroups", {}).get("Items") or []:
         members = [m["OriginId"] for m in group.get("Members", {}).get("Items") or []]
-        codes = set(group.get("FailoverCriteria", {}).get("StatusCodes", {}).get("Items") or [])
-        secondary = origins.get(members[1], {}) if len(members) > 1 else {}
+        codes = {int(c) for c in group.get("FailoverCriteria", {}).get("StatusCodes", {}).get("Items") or []}
         problems = []
-        if not members or not serves(members[0], target.bucket):
-            problems.append(f"primary is not the origin bucket {target.bucket}")
-        if len(members) < 2 or not serves(members[1], target.replica_bucket):
-            problems.append(f"secondary is not the replica bucket {target.replica_bucket}")
-        elif not secondary.get("OriginAccessControlId"):
+        if len(members) != 2 or not serves(members[0], target.bucket):
+            problems.append(f"its primary is not the origin bucket {target.bucket}")
+        if len(members) != 2 or not serves(members[1], target.replica_bucket):
+            problems.append(f"its secondary is not the replica bucket {target.replica_bucket}")
+        elif not origins[members[1]].get("OriginAccessControlId"):
             problems.append("the replica origin has no origin access control")
-        if not FIVE_XX & codes:
-            problems.append(f"fails over on {sorted(codes)}, no 5xx")
-        groups[group["Id"]] = {"members": members, "status_codes": sorted(codes), "problems": problems}
-        if not problems:
-            good.append(group["Id"])
+        if FIVE_XX - codes:
+            problems.append(f"it fails over on {sorted(codes)}, not on {sorted(FIVE_XX - codes)}")
+        groups[group["Id"]] = {"members": members, "status_codes": sorted(codes), "problems": problems,
+                               "used_by": [name for name, to in behaviours.items() if to == group["Id"]]}
+    evidence.record("behaviours", behaviours)
     evidence.record("origin_groups", groups)
-    assert good, (f"expected an origin group failing over on 5xx from {target.bucket} to {target.replica_bucket} "
-                  f"through OAC; found {len(groups)} group(s)"
-                  + (": " + "; ".join(f"{g}: {', '.join(v['problems'])}" for g, v in groups.items()) if groups else ""))
+    offenders = {}
+    for name, to in behaviours.items():
+        if to not in groups:
+            offenders[name] = f"targets {to} directly, bypassing the origin group(s)" if groups else f"targets {to}"
+        elif groups[to]["problems"]:
+            offenders[name] = f"targets group {to}, where " + "; ".join(groups[to]["problems"])
+    evidence.record("offenders", offenders)
+    unused = [g for g, v in groups.items() if not v["used_by"]]
+    assert not offenders, (
+        f"expected every cache behaviour to target an origin group failing over on 500, 502, 503 and 504 "
+        f"from {target.bucket} to {target.replica_bucket}; found {len(groups)} group(s)"
+        + (f" ({', '.join(unused)} used by no behaviour)" if unused else "") + ": "
+        + "; ".join(f"behaviour {name} {why}" for name, why in offenders.items()))

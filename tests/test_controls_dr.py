@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import requests
 
 from edgeaudit import guard, tomlwrite
 from edgeaudit.demo import motoext
@@ -46,6 +47,16 @@ FLEET = {
     "no-replica": ({"replica": "none"}, {"EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-07": "skipped"},
                    {"EA-DR-02": "no replica_bucket", "EA-DR-03": "no replica_bucket"}),
     "no-failover": ({"origin_group": False}, {"EA-DR-07": "failed"}, {"EA-DR-07": "found 0 group(s)"}),
+    "failover-unused": ({"origin_group_break": "unused"}, {"EA-DR-07": "failed"},
+                        {"EA-DR-07": "(failover-to-replica used by no behaviour): behaviour default targets "
+                                     "s3-origin directly, bypassing the origin group(s); behaviour /assets/* "
+                                     "targets s3-origin directly"}),
+    "failover-codes": ({"origin_group_break": "codes"}, {"EA-DR-07": "failed"},
+                       {"EA-DR-07": "behaviour /assets/* targets group failover-to-replica, where it fails over "
+                                    "on [500, 502], not on [503, 504]"}),
+    "failover-members": ({"origin_group_break": "members"}, {"EA-DR-07": "failed"},
+                         {"EA-DR-07": "behaviour default targets group failover-to-replica, where its secondary "
+                                      "is not the replica bucket failover-members-replica-"}),
     "unversioned": ({"versioning": False},
                     {"EA-DR-01": "failed", "EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-04": "failed",
                      "EA-DR-05": "failed", "EA-DR-07": "skipped"},
@@ -57,6 +68,13 @@ FLEET = {
     "baseline-drifted": ({"stack": False}, {"EA-DR-06": "failed"},
                          {"EA-DR-06": "distribution.PriceClass: \"PriceClass_100\" -> \"PriceClass_All\""}),
     "no-baseline": ({"stack": False}, {"EA-DR-06": "failed"}, {"EA-DR-06": "edgeaudit snapshot"}),
+    "baseline-lifecycle-off": ({"stack": False}, {"EA-DR-06": "failed"},
+                               {"EA-DR-06": 'bucket.lifecycle[0].Status: "Enabled" -> "Disabled"'}),
+    "baseline-replication-off": ({"stack": False}, {"EA-DR-06": "failed", "EA-DR-02": "failed"},
+                                 {"EA-DR-06": 'bucket.replication.Rules[0].Status: "Enabled" -> "Disabled"',
+                                  "EA-DR-02": "none enabled"}),
+    "baseline-headers-changed": ({"stack": False}, {"EA-DR-06": "failed"},
+                                 {"EA-DR-06": '.SecurityHeadersConfig.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
 }
 STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
                 "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",
@@ -103,6 +121,35 @@ def snapshot(world, config: Path, *args: str) -> subprocess.CompletedProcess:
                           env=environ, capture_output=True, text=True, timeout=120)
 
 
+def _disable_lifecycle_rule(world, site) -> None:
+    s3 = world.builder.client("s3", site.spec.region)
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=site.bucket)["Rules"]
+    with guard.local_seeding():
+        s3.put_bucket_lifecycle_configuration(Bucket=site.bucket, LifecycleConfiguration={
+            "Rules": [{**rule, "Status": "Disabled"} for rule in rules]})
+
+
+def _disable_replication_rule(world, site) -> None:
+    s3 = world.builder.client("s3", site.spec.region)
+    config = s3.get_bucket_replication(Bucket=site.bucket)["ReplicationConfiguration"]
+    config["Rules"] = [{**rule, "Status": "Disabled"} for rule in config["Rules"]]
+    with guard.local_seeding():
+        s3.put_bucket_replication(Bucket=site.bucket, ReplicationConfiguration=config)
+
+
+def _loosen_frame_options(world, site) -> None:
+    """The response headers policy's content changes; the distribution's configuration does not."""
+    cloudfront = world.builder.client("cloudfront")
+    distribution = cloudfront.get_distribution_config(Id=site.distribution_id)["DistributionConfig"]
+    policy_id = distribution["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]
+    current = cloudfront.get_response_headers_policy_config(Id=policy_id)
+    config = current["ResponseHeadersPolicyConfig"]
+    config["SecurityHeadersConfig"]["FrameOptions"]["FrameOption"] = "SAMEORIGIN"
+    with guard.local_seeding():
+        cloudfront.update_response_headers_policy(Id=policy_id, IfMatch=current["ETag"],
+                                                  ResponseHeadersPolicyConfig=config)
+
+
 def _change_price_class(world, distribution_id: str) -> None:
     cloudfront = world.builder.client("cloudfront")
     current = cloudfront.get_distribution_config(Id=distribution_id)
@@ -118,9 +165,13 @@ def fleet(world, fleet_sites, tmp_path_factory) -> Run:
     motoext.set_stack_drift(drifted.extra["stack_name"], STACK_DRIFT, region=drifted.spec.region)
 
     def baselines_then_drift(config: Path) -> None:
-        done = snapshot(world, config, "--target", "baseline-ok", "--target", "baseline-drifted")
+        snapshotted = [name for name in FLEET if name.startswith("baseline-")]
+        done = snapshot(world, config, *(arg for name in snapshotted for arg in ("--target", name)))
         assert done.returncode == 0, done.stderr
         _change_price_class(world, fleet_sites["baseline-drifted"].distribution_id)
+        _disable_lifecycle_rule(world, fleet_sites["baseline-lifecycle-off"])
+        _disable_replication_rule(world, fleet_sites["baseline-replication-off"])
+        _loosen_frame_options(world, fleet_sites["baseline-headers-changed"])
 
     return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
                 history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
@@ -172,16 +223,53 @@ def test_restoration_evidence_names_sample_seed_and_throughput(fleet):
     assert rpo["margins"]["rpo_minutes"]["margin"] < 0
 
 
+def test_behaviours_fail_over_through_the_group_and_the_edge_serves_the_primary(fleet, fleet_sites):
+    """The compliant site's behaviours all target the origin group, and its edge serves the origin
+    bucket's objects through it."""
+    evidence = fleet.result("EA-DR-07", "ok")["evidence"]
+    assert evidence["behaviours"] == {"default": "failover-to-replica", "/assets/*": "failover-to-replica"}
+    assert evidence["origin_groups"]["failover-to-replica"]["used_by"] == ["default", "/assets/*"]
+    site = fleet_sites["ok"]
+    served = requests.get(site.edge.url + "about.html", verify=str(site.ca_file), timeout=10)
+    assert served.status_code == 200 and b"A small static site." in served.content
+    assert site.edge.errors == []
+
+
 def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_sites, tmp_path_factory):
     baselines = sorted(Path(fleet.report_dir).parent.glob("baselines/*.json"))
-    assert [p.name for p in baselines] == ["baseline-drifted.json", "baseline-ok.json"]
-    document = json.loads(baselines[1].read_text())
-    assert list(document) == ["bucket", "distribution"]
-    assert set(document["bucket"]) == {"encryption", "lifecycle", "ownership", "policy", "public_access_block",
-                                       "replication", "versioning"}
-    text = baselines[1].read_text()
-    assert '"CallerReference"' not in text and '"ETag"' not in text
+    assert [p.name for p in baselines] == [f"{name}.json" for name in sorted(FLEET) if name.startswith("baseline-")]
+    document = json.loads((Path(fleet.report_dir).parent / "baselines" / "baseline-ok.json").read_text())
+    assert list(document) == ["bucket", "certificate", "distribution", "policies", "web_acl"]
+    assert set(document["bucket"]) == {"encryption", "lifecycle", "logging", "ownership", "policy",
+                                       "public_access_block", "replication", "versioning"}
+    text = json.dumps(document)
+    assert '"CallerReference"' not in text and '"ETag"' not in text and '"NotAfter"' not in text
     assert document["bucket"]["policy"]["Statement"], "the policy is kept as JSON, not as text"
+    assert document["bucket"]["lifecycle"][0]["Status"] == "Enabled"
+    assert document["bucket"]["replication"]["Rules"][0]["Status"] == "Enabled"
+    assert document["bucket"]["versioning"] == {"Status": "Enabled"}
+    assert document["bucket"]["logging"]["TargetPrefix"].startswith("s3/")
+    policies = document["policies"]
+    [headers] = policies["response_headers"].values()
+    assert headers["SecurityHeadersConfig"]["FrameOptions"]["FrameOption"] == "DENY"
+    assert list(policies["cache"]) == ["658327ea-f89d-4fab-a63d-7e88639e58f6"]
+    [oac] = policies["origin_access_controls"].values()
+    assert oac["SigningBehavior"] == "always"
+    distribution = document["distribution"]
+    assert distribution["ViewerCertificate"]["ACMCertificateArn"] == document["certificate"]["CertificateArn"]
+    assert document["certificate"]["DomainName"] == "localhost"
+    assert distribution["WebACLId"] == document["web_acl"]["ARN"] and document["web_acl"]["Rules"]
+    assert "Aliases" in distribution and "Logging" in distribution
+
+
+def test_only_volatile_fields_are_left_out_of_the_comparison():
+    """A rule's Status is configuration; ETags and timestamps are not."""
+    from edgeaudit import drift
+
+    baseline = drift.normalise({"Rules": [{"ID": "a", "Status": "Enabled"}], "ETag": "1", "LastModifiedTime": "x"})
+    live = drift.normalise({"Rules": [{"ID": "a", "Status": "Disabled"}], "ETag": "2", "LastModifiedTime": "y"})
+    assert drift.differences(baseline, live) == ['Rules[0].Status: "Enabled" -> "Disabled"']
+    assert "Status" not in drift.VOLATILE
 
 
 def test_snapshot_of_an_unknown_config_is_a_usage_error(world, tmp_path):

@@ -348,6 +348,33 @@ def test_path_pattern_behaviour_wins_over_the_default(make_edge):
     assert requests.get(edge.http_url + "assets/app.js", timeout=5).status_code == 403
 
 
+FAILOVER_GROUPS = {"Quantity": 1, "Items": [{
+    "Id": "failover",
+    "FailoverCriteria": {"StatusCodes": {"Quantity": 4, "Items": [500, 502, 503, 504]}},
+    "Members": {"Quantity": 2, "Items": [{"OriginId": "s3"}, {"OriginId": "replica"}]},
+}]}
+TWO_ORIGINS = {"Quantity": 2, "Items": [{"Id": "s3", "DomainName": ORIGIN_DOMAIN},
+                                        {"Id": "replica", "DomainName": "replica.s3.eu-central-1.amazonaws.com"}]}
+
+
+def test_behaviours_targeting_an_origin_group_serve_from_its_primary(make_edge, pki):
+    assets = behaviour(PathPattern="/assets/*", TargetOriginId="failover")
+    edge = make_edge(source_with({"TargetOriginId": "failover"}, Origins=TWO_ORIGINS, OriginGroups=FAILOVER_GROUPS,
+                                 CacheBehaviors={"Quantity": 1, "Items": [assets]}))
+    assert get(edge, "", pki).content == INDEX
+    assert get(edge, "assets/app.js", pki, headers={"Accept-Encoding": "identity"}).content == APP_JS
+    assert get(edge, "missing.html", pki).status_code == 403  # the primary's own answer, not a failover
+    assert edge.errors == []
+
+
+@pytest.mark.parametrize("target", ["nowhere", "empty-group"])
+def test_a_behaviour_targeting_nothing_is_a_502(make_edge, pki, target):
+    groups = {"Quantity": 1, "Items": [{"Id": "empty-group", "Members": {"Quantity": 0, "Items": []}}]}
+    edge = make_edge(source_with({"TargetOriginId": target}, OriginGroups=groups))
+    response = get(edge, "", pki)
+    assert response.status_code == 502 and "wasn't able to connect to the origin" in response.text
+
+
 @pytest.mark.parametrize(
     ("pattern", "path", "matches"),
     [

@@ -1,9 +1,13 @@
-"""Rebuild readiness without CloudFormation: the live configuration of a site (distribution and
-bucket settings) as one document, written by `edgeaudit snapshot` to `baselines/<target>.json`,
-and the fields where the live configuration has drifted from it.
+"""Rebuild readiness without CloudFormation: the live configuration of a site as one document,
+written by `edgeaudit snapshot` to `baselines/<target>.json`, and the fields where the live
+configuration has drifted from it.
 
-Volatile fields (ETags, timestamps, statuses, caller references) are left out and keys sorted,
-so that a baseline changes only when the configuration does.
+The document holds what a rebuild needs: the distribution's configuration (behaviours, origins
+and origin groups, aliases, viewer certificate, WAF association, logging), the contents of the
+response headers, cache and origin request policies and origin access controls it references,
+its ACM certificate and WAF web ACL, and the bucket's policy, versioning, encryption,
+lifecycle, replication, logging, public access block and ownership. Keys are sorted, and only
+the fields of VOLATILE are left out, so that a baseline changes only when the configuration does.
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws
 from .config import Target
+from .preflight import WEB_ACL_ARN
 
-VOLATILE = frozenset({"ETag", "LastModifiedTime", "Status", "CallerReference", "ResponseMetadata",
-                      "InProgressInvalidationBatches", "ActiveTrustedSigners", "ActiveTrustedKeyGroups"})
+# The only fields the comparison ignores: each changes without a configuration change.
+VOLATILE = frozenset({
+    "ETag", "LockToken",                          # version tags of a read
+    "ResponseMetadata",                           # request ids and HTTP headers of a read
+    "CallerReference",                            # a create request's idempotency token
+    "LastModifiedTime",                           # timestamps of the last change
+    "CreatedAt", "IssuedAt", "ImportedAt", "NotBefore", "NotAfter", "Serial",  # a certificate's renewal
+    "RenewalSummary",                             # the in-progress state of a certificate's renewal
+    "InProgressInvalidationBatches",              # in-progress invalidations
+})
 # answers that mean "not configured", recorded as null
 ABSENT = frozenset({"NoSuchBucketPolicy", "ServerSideEncryptionConfigurationNotFoundError",
                     "NoSuchLifecycleConfiguration", "ReplicationConfigurationNotFoundError",
@@ -53,19 +66,60 @@ def normalise(value: Any) -> Any:
 def live_config(aws: Aws, target: Target) -> dict[str, Any]:
     """The site's declared-by-hand configuration, as `edgeaudit snapshot` records it."""
     s3, bucket = aws.s3, target.bucket
+    distribution = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
     return normalise({
-        "distribution": aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"],
+        "distribution": distribution,
+        "policies": _policies(aws, distribution),
+        "certificate": _certificate(aws, distribution),
+        "web_acl": _web_acl(aws, distribution),
         "bucket": {
             "policy": _read(lambda: s3.get_bucket_policy(Bucket=bucket), "Policy"),
-            "versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled"),
+            "versioning": {k: v for k, v in s3.get_bucket_versioning(Bucket=bucket).items() if k != "ResponseMetadata"},
             "encryption": _read(lambda: s3.get_bucket_encryption(Bucket=bucket), "ServerSideEncryptionConfiguration"),
             "lifecycle": _read(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket), "Rules"),
             "replication": _read(lambda: s3.get_bucket_replication(Bucket=bucket), "ReplicationConfiguration"),
+            "logging": s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled"),
             "public_access_block": _read(lambda: s3.get_public_access_block(Bucket=bucket),
                                          "PublicAccessBlockConfiguration"),
             "ownership": _read(lambda: s3.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControls"),
         },
     })
+
+
+def _policies(aws: Aws, distribution: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The contents of every policy and origin access control the distribution references, by id:
+    a rebuild recreates them, and a change to one changes what viewers get."""
+    cloudfront = aws.cloudfront
+    behaviours = [distribution.get("DefaultCacheBehavior") or {},
+                  *((distribution.get("CacheBehaviors") or {}).get("Items") or [])]
+    ids = {field: sorted({b[field] for b in behaviours if b.get(field)})
+           for field in ("ResponseHeadersPolicyId", "CachePolicyId", "OriginRequestPolicyId")}
+    controls = sorted({o["OriginAccessControlId"] for o in (distribution.get("Origins") or {}).get("Items") or []
+                       if o.get("OriginAccessControlId")})
+    return {
+        "response_headers": {i: cloudfront.get_response_headers_policy(Id=i)["ResponseHeadersPolicy"]
+                             ["ResponseHeadersPolicyConfig"] for i in ids["ResponseHeadersPolicyId"]},
+        "cache": {i: cloudfront.get_cache_policy(Id=i)["CachePolicy"]["CachePolicyConfig"]
+                  for i in ids["CachePolicyId"]},
+        "origin_request": {i: cloudfront.get_origin_request_policy(Id=i)["OriginRequestPolicy"]
+                           ["OriginRequestPolicyConfig"] for i in ids["OriginRequestPolicyId"]},
+        "origin_access_controls": {i: cloudfront.get_origin_access_control(Id=i)["OriginAccessControl"]
+                                   ["OriginAccessControlConfig"] for i in controls},
+    }
+
+
+def _certificate(aws: Aws, distribution: dict[str, Any]) -> dict[str, Any] | None:
+    """The viewer certificate's ACM record (names, type, key, validation); None for CloudFront's own."""
+    arn = (distribution.get("ViewerCertificate") or {}).get("ACMCertificateArn")
+    return aws.client("acm", "us-east-1").describe_certificate(CertificateArn=arn)["Certificate"] if arn else None
+
+
+def _web_acl(aws: Aws, distribution: dict[str, Any]) -> dict[str, Any] | None:
+    """The associated WAFv2 web ACL's rules and default action; None when none is associated."""
+    match = WEB_ACL_ARN.match(distribution.get("WebACLId") or "")
+    if not match:
+        return None
+    return aws.client("wafv2", "us-east-1").get_web_acl(Name=match["name"], Id=match["id"], Scope="CLOUDFRONT")["WebACL"]
 
 
 def baseline_path(base: Path, target: Target) -> Path:

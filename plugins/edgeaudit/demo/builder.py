@@ -144,6 +144,9 @@ class SiteSpec:
     scratch_bucket: bool = True
     rollback_gap: bool = False               # the earlier versions of index.html were deleted
     origin_group: bool = True                # an origin group fails over to the replica on 5xx
+    origin_group_break: str | None = None    # "unused" (the behaviours target the bucket origin),
+                                             # "codes" (fails over on 500 and 502 only),
+                                             # "members" (the secondary is the origin bucket again)
     stack: bool = True                       # a CloudFormation stack declares the site (EA-DR-06)
 
     @classmethod
@@ -527,18 +530,26 @@ class Builder:
 
     def _origin_group(self, spec: SiteSpec, config: dict[str, Any], suffix: str, oac: str) -> None:
         """The replica bucket as a second origin (through OAC) and an origin group that fails over
-        to it on 5xx. moto lets no behaviour target a group, so the behaviours keep the bucket."""
+        to it on 5xx, which every cache behaviour targets; `origin_group_break` breaks one part."""
         if not spec.origin_group or spec.replica == "none" or not spec.versioning:
             return
-        replica = f"{spec.name}-replica-{suffix}".lower()
-        config["Origins"]["Items"].append({
-            "Id": "replica-origin", "DomainName": f"{replica}.s3.{DR_REGION}.amazonaws.com",
-            "S3OriginConfig": {"OriginAccessIdentity": ""}, "OriginAccessControlId": oac})
-        config["Origins"]["Quantity"] = len(config["Origins"]["Items"])
+        origins = config["Origins"]["Items"]
+        if spec.origin_group_break == "members":  # a second origin on the same bucket, not the replica
+            secondary = {**origins[0], "Id": "s3-origin-again"}
+        else:
+            replica = f"{spec.name}-replica-{suffix}".lower()
+            secondary = {"Id": "replica-origin", "DomainName": f"{replica}.s3.{DR_REGION}.amazonaws.com",
+                         "S3OriginConfig": {"OriginAccessIdentity": ""}, "OriginAccessControlId": oac}
+        origins.append(secondary)
+        config["Origins"]["Quantity"] = len(origins)
+        codes = [500, 502] if spec.origin_group_break == "codes" else [500, 502, 503, 504]
         config["OriginGroups"] = {"Quantity": 1, "Items": [{
             "Id": "failover-to-replica",
-            "FailoverCriteria": {"StatusCodes": {"Quantity": 4, "Items": [500, 502, 503, 504]}},
-            "Members": {"Quantity": 2, "Items": [{"OriginId": "s3-origin"}, {"OriginId": "replica-origin"}]}}]}
+            "FailoverCriteria": {"StatusCodes": {"Quantity": len(codes), "Items": codes}},
+            "Members": {"Quantity": 2, "Items": [{"OriginId": "s3-origin"}, {"OriginId": secondary["Id"]}]}}]}
+        if spec.origin_group_break != "unused":
+            for behaviour in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]["Items"]]:
+                behaviour["TargetOriginId"] = "failover-to-replica"
 
     def _deploy_role(self, name: str, suffix: str, bucket: str, distribution_id: str,
                      actions: tuple[str, ...] = ("s3:PutObject", "s3:DeleteObject", "s3:GetObject"),

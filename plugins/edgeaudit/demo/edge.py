@@ -11,7 +11,8 @@ next request shows it; that is how tests break one thing at a time.
 What is modelled: a disabled distribution (403 for everything), the viewer
 TLS policy (minimum version and a cipher list close to CloudFront's security
 policies), the default root object, cache behaviours chosen by path pattern,
-viewer protocol policy, allowed methods, S3-through-OAC answers (403
+viewer protocol policy, allowed methods, the origin each behaviour targets (an
+origin group's primary member; 502 when it names nothing), S3-through-OAC answers (403
 AccessDenied for a missing key; Cache-Control passed through), custom error
 responses, compression, response headers policies, and the headers CloudFront
 adds (X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age). Nothing is actually
@@ -490,6 +491,8 @@ class Edge:
         redirect = self._function_redirect(path, query) if self.open_redirect else None
         if redirect is not None:
             return redirect
+        if target_origin(config, behaviour) is None:
+            return self._edge_error(502, "CloudFront wasn't able to connect to the origin.")
         if method == "OPTIONS":
             reply = Reply(200)
             reply.headers.set("Server", self.server_header)
@@ -684,6 +687,19 @@ def select_behaviour(config: dict, path: str) -> dict:
         if path_pattern_matches(behaviour.get("PathPattern", ""), path):
             return behaviour
     return config.get("DefaultCacheBehavior") or {}
+
+
+def target_origin(config: dict, behaviour: dict) -> dict | None:
+    """The origin a behaviour's requests go to: the one it names, or the primary member of the
+    origin group it names (the secondary answers only when the primary fails, which the source's
+    bucket never does); None when the name is neither."""
+    target = behaviour.get("TargetOriginId")
+    for group in _items(config.get("OriginGroups")):
+        if group.get("Id") == target:
+            members = _items(group.get("Members"))
+            target = members[0].get("OriginId") if members else None
+            break
+    return next((o for o in _items(config.get("Origins")) if o.get("Id") == target), None)
 
 
 def path_pattern_matches(pattern: str, path: str) -> bool:
