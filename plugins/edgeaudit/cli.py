@@ -26,7 +26,6 @@ from .bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .html_render import render
 from .merge import merge
-from .redact import scrub_document
 from .report import report_stem, utc_now, write_atomic, write_json
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
@@ -177,7 +176,7 @@ def _merge(args: argparse.Namespace) -> int:
     stem = report_stem(args.output, merged["run"]["selection"], utc_now())
     stem = stem.with_name(stem.name + "-merged")
     write_json(stem.with_suffix(".json"), merged)
-    write_atomic(stem.with_suffix(".html"), scrub_document(render(merged, name=stem.name)))
+    write_atomic(stem.with_suffix(".html"), render(merged, name=stem.name))
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
                      f"({summary['failed']} failed, {summary['error']} error); "

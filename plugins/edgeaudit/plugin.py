@@ -37,7 +37,7 @@ from .bundle import write_bundle
 from .evidence import Evidence, jsonable
 from .html_render import render
 from .ledger import ledger, read_history
-from .redact import redact, scrub_document
+from .redact import redact, redact_text
 from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
                      write_atomic, write_json)
 from .trend import compare, mark_failing_since, measures, previous_report
@@ -231,7 +231,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if shard:
             state.config = state.config.shard(*_parse_shard(shard))
     except ConfigError as exc:
-        raise pytest.UsageError(f"edgeaudit: {exc}") from None
+        raise pytest.UsageError(redact_text(f"edgeaudit: {exc}")) from None
     state.bundle = bool(_setting(config, "edgeaudit_bundle", "EDGEAUDIT_BUNDLE")) or state.config.bundle
     sign_key = _setting(config, "edgeaudit_sign_key", "EDGEAUDIT_SIGN_KEY")
     state.sign_key = Path(sign_key) if sign_key else None
@@ -246,6 +246,21 @@ def pytest_configure(config: pytest.Config) -> None:
         state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
         if not config.option.xmlpath:  # JUnit XML for CI, next to the others
             config.option.xmlpath = str(state.stem.with_suffix(".xml"))
+
+
+def _redact_terminal(config: pytest.Config) -> None:
+    """Everything pytest prints through its terminal writer (failures, warnings, summaries)
+    passes redact_text first: the terminal's one choke point."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    writer = getattr(reporter, "_tw", None)
+    if writer is None or getattr(writer, "edgeaudit_redacts", False):
+        return
+    write = writer.write
+
+    def redacted_write(msg: str, **kwargs: Any) -> None:
+        write(redact_text(msg), **kwargs)
+
+    writer.write, writer.edgeaudit_redacts = redacted_write, True
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -503,7 +518,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     state = _state(item.config)
-    spec = ControlSpec.of(item) if state.active else None
+    if state.active:
+        _record_result(item, call, report, state)
+        _redact_report(item.config, report)
+
+
+def _redact_report(config: pytest.Config, report: pytest.TestReport) -> None:
+    """The failure text, captured output and properties of a test, redacted before JUnit XML,
+    the terminal or xdist see them (through pytest's own report serialization)."""
+    data = config.hook.pytest_report_to_serializable(config=config, report=report)
+    clean = config.hook.pytest_report_from_serializable(config=config, data=redact(data))
+    report.longrepr, report.sections = clean.longrepr, clean.sections
+    report.user_properties = [tuple(p) for p in clean.user_properties]
+
+
+def _record_result(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+                   state: RunState) -> None:
+    """A control's report becomes its result (outcome, message, evidence, waiver)."""
+    spec = ControlSpec.of(item)
     if spec is None:
         return
     if report.when == "teardown":
@@ -562,6 +594,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = _state(session.config)
     if state.active and not state.worker:
         session.config.pluginmanager.register(_Collector(state), "edgeaudit-collector")
+        _redact_terminal(session.config)
 
 
 # --- finishing ------------------------------------------------------------------------------------
@@ -598,7 +631,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.worker and state.bundle and not state.no_report:
         # the controller bundles what every worker read
         workerid = session.config.workerinput["workerid"]  # type: ignore[attr-defined]
-        write_atomic(_responses_file(state, workerid), json.dumps(state.registry.cache.responses(), default=str))
+        write_atomic(_responses_file(state, workerid), json.dumps(redact(jsonable(state.registry.cache.responses()))))
     if not state.active or state.worker or state.catalog or state.config is None:
         return
     results = sorted(state.results.values(), key=lambda r: (r["control"], r["target"], r["nodeid"]))
@@ -648,7 +681,7 @@ def _write_reports(state: RunState, report: dict[str, Any], stem: Path) -> None:
     history = read_history(history_path)
     page = render(report, trend=compare(report, previous, history),
                   ledger=ledger(history, utc_now(), demo=run["demo"]), name=stem.name)
-    write_atomic(stem.with_suffix(".html"), scrub_document(page))
+    write_atomic(stem.with_suffix(".html"), page)
     if state.bundle:
         _write_bundle(state, stem)
 
@@ -670,7 +703,7 @@ def _write_bundle(state: RunState, stem: Path) -> None:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return scrub_document(json.dumps(redact(jsonable(value)), indent=2, sort_keys=True)).encode() + b"\n"
+    return redact_text(json.dumps(redact(jsonable(value)), indent=2, sort_keys=True)).encode() + b"\n"
 
 
 def versions() -> dict[str, Any]:

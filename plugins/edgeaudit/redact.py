@@ -1,25 +1,50 @@
-"""Redaction of secrets before anything is recorded: credentials, tokens, cookies, API keys."""
+"""Redaction of secrets before anything is recorded: credentials, tokens, cookies, API keys.
+
+Two functions, used by every writer: `redact` for a document as data (it knows which keys and
+which CloudFront fields hold secrets) and `redact_text` for any text (a whole file, a traceback,
+a terminal line). Both are idempotent, and `redact_text` only replaces secret values, so it can
+pass over a finished JSON, HTML or XML file without breaking it.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
                             "x-amz-security-token", "x-api-key", "x-goog-api-key"})
 _SECRET_NAME = re.compile(r"(secret|token|password|passwd|api[_-]?key|credential|signature|private[_-]?key)", re.I)
-_SECRET_QUERY = re.compile(r"^(key|api_?key|token|access_token|sig|signature|x-amz-signature|"
-                           r"x-amz-credential|x-amz-security-token|password)$", re.I)
+
+
+def _normal(name: str) -> str:
+    """`X-Amz-Signature`, `x_amz_signature` and `xAmzSignature` are one name."""
+    return re.sub(r"[^a-z0-9]", "", unquote(name).lower())
+
+
+# query parameters whose value is a secret, compared by _normal()
+SECRET_QUERY_NAMES = frozenset(map(_normal, (
+    "key", "api_key", "token", "access_token", "refresh_token", "id_token", "auth", "authorization",
+    "client_secret", "secret", "password", "passwd", "pwd", "session", "session_id", "sid", "sig", "signature",
+    "jwt", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+    "x-goog-credential", "x-api-key", "x-goog-api-key")))
+# keys of recorded documents whose value is a secret (the config's external_id, AWS credentials)
+SECRET_KEYS = SECRET_QUERY_NAMES - {_normal("key"), _normal("session"), _normal("sid"), _normal("auth")} | frozenset(
+    map(_normal, ("external_id", "aws_secret_access_key", "secret_access_key", "session_token",
+                  "aws_session_token", "private_key", *SECRET_HEADERS)))
+
 _PATTERNS = [
     re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"),                      # AWS access key ids
     re.compile(r"(?i)(aws_secret_access_key|aws_session_token)\s*[=:]\s*\S+"),
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),                        # Google API keys (CrUX)
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
 ]
-_URL = re.compile(r"https?://[^\s\"'<>]+")
+# user:password@ in a URL (up to the last @ before the path)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'<>\\]*@")
+# name=value after ? or & (also &amp; in HTML and \u0026 in JSON for a <script>)
+_QUERY_PARAM = re.compile(r"(?i)((?:[?&;]|\\u0026)([^=&#?;\s\"'<>\\]+)=)([^&#\s\"'<>\\]+)")
 
 
 def _env_secrets() -> list[str]:
@@ -28,27 +53,22 @@ def _env_secrets() -> list[str]:
                   key=len, reverse=True)
 
 
+def _query_value(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED if _normal(match.group(2)) in SECRET_QUERY_NAMES else match.group(0)
+
+
 def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-    query = [(k, REDACTED if _SECRET_QUERY.match(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="<>"), parts.fragment))
+    """A URL without its user:password@ and without the values of secret query parameters."""
+    return _QUERY_PARAM.sub(_query_value, _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", url))
 
 
-def scrub_document(text: str) -> str:
-    """The last pass over a whole written file: secret values and credential patterns."""
+def redact_text(text: str) -> str:
+    """Redact any text: secret environment values, credential patterns, and URL secrets."""
     for secret in _env_secrets():
         text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
-    return text
-
-
-def redact_text(text: str) -> str:
-    """Redact one recorded value: secrets, credential patterns, and API keys in URLs."""
-    return _URL.sub(lambda m: redact_url(m.group(0)), scrub_document(text))
+    return redact_url(text)
 
 
 def redact_cookie(value: str) -> str:
@@ -71,13 +91,24 @@ def redact_headers(headers: Any) -> dict[str, str]:
     return out
 
 
+def _secret_key(key: Any, siblings: dict[Any, Any]) -> bool:
+    """A key whose value is a secret: by its name, or the value of a CloudFront origin custom
+    header ({"HeaderName": "X-Origin-Verify", "HeaderValue": ...}), a shared secret by design."""
+    if not isinstance(key, str):
+        return False
+    return _normal(key) in SECRET_KEYS or (key == "HeaderValue" and "HeaderName" in siblings)
+
+
 def redact(value: Any) -> Any:
-    """Redact a JSON-like value recursively."""
+    """Redact a JSON-like value recursively: keys and values (a URL may be a key), tuples stay
+    tuples."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and k.lower() in SECRET_HEADERS else redact(v))
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {(redact_text(k) if isinstance(k, str) else k):
+                (REDACTED if _secret_key(k, value) and v is not None else redact(v)) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(redact(v) for v in value)
+    if isinstance(value, list):
         return [redact(v) for v in value]
     return value

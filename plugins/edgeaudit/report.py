@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .redact import redact, scrub_document
+from .redact import redact, redact_text
 
 SCHEMA = "edgeaudit.report/1"
 
@@ -40,8 +40,9 @@ def report_stem(report_dir: Path, markexpr: str, started: dt.datetime) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside `path`, then rename: readers never see half a report."""
-    write_atomic_bytes(path, text.encode("utf-8"))
+    """Write to a temp file beside `path`, then rename: readers never see half a report.
+    Every text file the run writes passes here, so here is the last redaction pass."""
+    write_atomic_bytes(path, redact_text(text).encode("utf-8"))
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
@@ -70,13 +71,13 @@ def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
-    write_atomic(path, scrub_document(json.dumps(report, indent=2)) + "\n")
+    write_atomic(path, json.dumps(redact(report), indent=2) + "\n")
 
 
 def append_history(path: Path, entry: dict[str, Any]) -> None:
     """One summary line per run; an exclusive lock keeps concurrent runs from interleaving."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(redact(entry), sort_keys=True) + "\n"
+    line = redact_text(json.dumps(redact(entry), sort_keys=True)) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

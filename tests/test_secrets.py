@@ -1,0 +1,192 @@
+"""Nothing secret in any file a run writes, nor on its terminal: secrets planted in the config,
+in evidence (values and keys), in failure text, captured output, JUnit properties, warnings and
+AWS answers are looked for in every file written (JSON, HTML, JUnit XML, history.jsonl, the
+bundle's members, a merged report) and in the output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from edgeaudit import guard
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.redact import REDACTED, redact, redact_text, redact_url
+
+from test_plugin import Project
+
+# every query name the issue lists, in the case a careless caller might use
+QUERY_NAMES = ("api_key", "token", "client_secret", "X-Goog-Signature", "x-goog-signature", "access_token",
+               "Access-Token", "session", "SESSION", "auth", "signature", "Signature", "sig", "key", "KEY",
+               "password", "Authorization", "X-Amz-Signature", "x-amz-credential", "X-Amz-Security-Token")
+PLANTED = {name: f"planted{i:02d}secretvalue" for i, name in enumerate(QUERY_NAMES)}
+ORIGIN_SECRET = "planted-origin-verify-0451"
+EXTERNAL_ID = "planted-external-id-7788"
+USERINFO = ("planteduser", "plantedpass99")
+ALL_PLANTED = (*PLANTED.values(), ORIGIN_SECRET, EXTERNAL_ID, *USERINFO)
+
+
+def _query(names: tuple[str, ...] = QUERY_NAMES) -> str:
+    return "&".join(f"{name}={PLANTED[name]}" for name in names) + "&page=2"
+
+
+# --- the redaction functions ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", QUERY_NAMES)
+def test_every_secret_query_name_is_redacted_whatever_its_case(name):
+    redacted = redact_url(f"https://x.example/a?page=1&{name}={PLANTED[name]}#top")
+    assert redacted == f"https://x.example/a?page=1&{name}={REDACTED}#top"
+
+
+def test_authorization_in_a_query_string_and_credentials_in_a_url_are_redacted():
+    text = ("GET https://planteduser:plantedpass99@x.example/?Authorization=Bearer%20plantedtokenvalue&page=2 "
+            "and https://u:p@ss@y.example/?api_key=plantedkey")
+    redacted = redact_text(text)
+    for secret in ("planteduser", "plantedpass99", "plantedtokenvalue", "ss@y", "plantedkey"):
+        assert secret not in redacted
+    assert "https://<redacted>@x.example/" in redacted and "page=2" in redacted
+
+
+def test_urls_that_are_keys_are_redacted():
+    evidence = {"https://cdn.example/a?token=plantedtok": 200,
+                "https://b.s3.amazonaws.com/k?X-Amz-Date=1&X-Amz-Signature=plantedsig": {"status": 403}}
+    assert "planted" not in json.dumps(redact(evidence))
+    assert list(redact(evidence)) == [f"https://cdn.example/a?token={REDACTED}",
+                                      f"https://b.s3.amazonaws.com/k?X-Amz-Date=1&X-Amz-Signature={REDACTED}"]
+
+
+def test_origin_custom_header_values_and_external_id_are_redacted():
+    answer = {"DistributionConfig": {"Origins": {"Items": [{"Id": "s3", "CustomHeaders": {"Quantity": 1, "Items": [
+        {"HeaderName": "X-Origin-Verify", "HeaderValue": ORIGIN_SECRET}]}}]}}}
+    config = {"targets": [{"name": "www", "role_arn": "arn:aws:iam::1:role/a", "external_id": EXTERNAL_ID}]}
+    redacted = redact([answer, config])
+    assert ORIGIN_SECRET not in json.dumps(redacted) and EXTERNAL_ID not in json.dumps(redacted)
+    assert redacted[0]["DistributionConfig"]["Origins"]["Items"][0]["CustomHeaders"]["Items"][0] == {
+        "HeaderName": "X-Origin-Verify", "HeaderValue": REDACTED}
+    assert redacted[1]["targets"][0]["role_arn"] == "arn:aws:iam::1:role/a"  # not a secret
+    # a response headers policy's custom headers are what the site sends: they stay
+    policy = {"CustomHeadersConfig": {"Items": [{"Header": "Permissions-Policy", "Value": "camera=()"}]}}
+    assert redact(policy) == policy
+
+
+def test_redacting_text_keeps_json_and_html_whole_and_is_idempotent():
+    document = json.dumps({"u": 'saw "https://x.example/?page=2&token=plantedtok"'})
+    assert json.loads(redact_text(document)) == {"u": f'saw "https://x.example/?page=2&token={REDACTED}"'}
+    html = '<a href="https://x.example/?page=2&amp;sig=plantedsig">x</a><script>{"u":"?a=1\\u0026key=plantedk"}</script>'
+    assert redact_text(html) == html.replace("plantedsig", REDACTED).replace("plantedk", REDACTED)
+    assert redact_text(redact_text(html)) == redact_text(html)
+    assert redact(("a", ["https://u:p@x/"])) == ("a", [f"https://{REDACTED}@x/"])  # tuples stay tuples
+
+
+# --- a run: every file it writes, and its output --------------------------------------------------
+
+LEAKY = f'''
+import warnings
+
+@pytest.mark.control("EA-OPS-03", severity="P3")
+def test_leaky(target, aws, evidence, record_property):
+    """A control that meets secrets everywhere."""
+    aws.cloudfront.get_distribution_config(Id=target.distribution_id)
+    evidence.record("pages", {{"https://cdn.example/a?token={PLANTED["token"]}": 200,
+                               "https://b.s3.amazonaws.com/k?X-Amz-Date=1&X-Amz-Signature={PLANTED["X-Amz-Signature"]}": 403}})
+    evidence.record("links", ["https://x.example/?{_query()}"])
+    evidence.record("https://y.example/?{_query(QUERY_NAMES[:4])}", "a URL as a key")
+    record_property("seen", target.url)
+    print("fetching", target.url, "and https://z.example/?{_query()}")
+    warnings.warn("slow answer from " + target.url)
+    url = target.url
+    assert url.startswith("ftp:"), f"not served at {{url}}"
+'''
+
+
+@pytest.fixture(scope="module")
+def leaky_site(world):
+    """A site whose CloudFront origin sends the bucket a shared secret header."""
+    site = world.add(SiteSpec(name="leaky"))
+    cloudfront = world.builder.client("cloudfront")
+    with guard.local_seeding():
+        current = cloudfront.get_distribution_config(Id=site.distribution_id)
+        config = current["DistributionConfig"]
+        config["Origins"]["Items"][0]["CustomHeaders"] = {
+            "Quantity": 1, "Items": [{"HeaderName": "X-Origin-Verify", "HeaderValue": ORIGIN_SECRET}]}
+        cloudfront.update_distribution(Id=site.distribution_id, IfMatch=current["ETag"], DistributionConfig=config)
+    return site
+
+
+def _texts(folder: Path) -> dict[str, str]:
+    """Every file under `folder`, a zip's members one by one."""
+    texts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    texts[f"{path.name}:{name}"] = archive.read(name).decode("utf-8", "replace")
+        else:
+            texts[str(path.relative_to(folder))] = path.read_text("utf-8", "replace")
+    return texts
+
+
+def _assert_clean(texts: dict[str, str]) -> None:
+    leaks = [(name, secret) for name, text in texts.items() for secret in ALL_PLANTED if secret in text]
+    assert not leaks, leaks
+
+
+@pytest.fixture(scope="module")
+def leaky_run(tmp_path_factory, world, leaky_site):
+    project = Project(tmp_path_factory.mktemp("leaky"), world, leaky_site)
+    project.control("leaky", LEAKY)
+    parts = urlsplit(leaky_site.edge.url)
+    url = urlunsplit((parts.scheme, f"{':'.join(USERINFO)}@{parts.netloc}", parts.path or "/",
+                      f"api_key={PLANTED['api_key']}", ""))
+    entry = {**leaky_site.target_entry(), "url": url, "role_arn": "arn:aws:iam::123456789012:role/edgeaudit-audit",
+             "external_id": EXTERNAL_ID}
+    project.config(targets=[entry])
+    run = project.run("--bundle", "-l", "-rA", "--tb=long")
+    return project, run
+
+
+def test_a_run_writes_no_planted_secret_anywhere(leaky_run):
+    project, run = leaky_run
+    result = run.result("EA-OPS-03", "leaky")
+    assert result["outcome"] == "failed" and "not served at https://<redacted>@" in result["message"], run.output
+    texts = _texts(project.root / "reports")
+    kinds = {Path(name.split(":")[-1]).suffix or name for name in texts}
+    assert {".json", ".html", ".xml", ".jsonl"} <= kinds, sorted(texts)
+    assert any(name.endswith(":aws-responses.json") for name in texts), sorted(texts)
+    _assert_clean(texts)
+    # the secrets did reach each writer: what is left is the redaction marker
+    xml = next(text for name, text in texts.items() if name.endswith(".xml"))
+    assert "not served at https://&lt;redacted&gt;@" in xml and "fetching" in xml
+    responses = next(text for name, text in texts.items() if name.endswith(":aws-responses.json"))
+    assert '"HeaderName": "X-Origin-Verify"' in responses and '"HeaderValue": "<redacted>"' in responses
+    config = json.loads(next(text for name, text in texts.items() if name.endswith(":config.json")))
+    assert config["targets"][0]["external_id"] == REDACTED
+
+
+def test_the_terminal_shows_no_planted_secret(leaky_run):
+    _, run = leaky_run
+    assert "not served at https://<redacted>@" in run.output  # the failure is shown, redacted
+    assert "slow answer from https://<redacted>@" in run.output  # and the warning
+    assert "fetching" in run.output  # and the captured output (-rA)
+    _assert_clean({"output": run.output})
+
+
+def test_a_merged_report_writes_no_planted_secret(leaky_run, tmp_path):
+    """`edgeaudit merge` writes through the same redaction, even for a shard that carries secrets."""
+    project, run = leaky_run
+    shard = run.report
+    shard["results"][0]["message"] = f"seen at https://{':'.join(USERINFO)}@x.example/?api_key={PLANTED['api_key']}"
+    shard["results"][0]["evidence"][f"https://x.example/?token={PLANTED['token']}"] = 200
+    shard["results"][0]["evidence"]["external_id"] = EXTERNAL_ID
+    path = tmp_path / "shard.json"
+    path.write_text(json.dumps(shard))
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), "--output", str(tmp_path / "m")],
+                          capture_output=True, text=True, timeout=120)
+    texts = _texts(tmp_path / "m")
+    assert {Path(name).suffix for name in texts} == {".json", ".html"}, (done.stdout, done.stderr)
+    _assert_clean({**texts, "stdout": done.stdout, "stderr": done.stderr})
