@@ -301,9 +301,12 @@ def overdue(world, fleet_sites, tmp_path_factory) -> Run:
 def test_overdue_quarterly_run_fails_cadence_evidence(overdue):
     result = overdue.result("EA-OPS-02", "ok")
     assert result["outcome"] == "failed" and result["severity"] == "P3", result
-    assert "quarterly (last 100 d ago, window 93 d)" in result["message"]
-    assert "dr (last 100 d ago" in result["message"] and "daily" not in result["message"]
+    # 100 days is longer than any gap of the schedule: the last quarter's first week has closed
+    assert "quarterly (last ran 100 d ago; a complete run is due since " in result["message"]
+    assert "(the first week of the quarter), grace 12 h)" in result["message"]
+    assert "dr (last ran 100 d ago" in result["message"] and "daily" not in result["message"]
     assert result["evidence"]["ledger"]["daily"]["status"] == "within"
+    assert result["evidence"]["ledger"]["quarterly"]["required"].endswith("-01 (the first week of the quarter)")
 
 
 def test_restore_slower_than_rto_fails(overdue):
@@ -312,10 +315,36 @@ def test_restore_slower_than_rto_fails(overdue):
     assert result["margins"]["rto_minutes"]["margin"] < 0
 
 
-def test_first_run_ever_skips_cadence_evidence(world, fleet_sites, tmp_path):
+def test_no_history_leaves_cadence_evidence_not_evaluated(world, fleet_sites, tmp_path):
+    """Not a skip that hides it forever: an error that says how to keep the history."""
     run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence")
     result = run.result("EA-OPS-02", "ok")
-    assert result["outcome"] == "skipped" and "first run" in result["message"], result
+    assert result["outcome"] == "error" and result["severity"] == "P3", result
+    assert "no earlier run in " in result["message"] and "history.jsonl" in result["message"]
+    assert "Keep reports/history.jsonl between CI runs" in result["message"]
+
+
+def test_demo_runs_in_the_folder_are_no_history_of_a_site(world, fleet_sites, tmp_path):
+    """The demo's scheduled runs share the folder's history file but never vouch for a site."""
+    now = dt.datetime.now(dt.timezone.utc)
+    demo = json.loads(_history_line(now - dt.timedelta(hours=1), ["daily", "weekly", "monthly", "quarterly", "dr"]))
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+               history=[json.dumps({**demo, "demo": True})])
+    assert run.result("EA-OPS-02", "ok")["outcome"] == "error"
+
+
+def test_a_cadence_that_never_ran_fails_and_the_grace_is_a_threshold(world, fleet_sites, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    history = [_history_line(now - dt.timedelta(days=9), ["daily", "weekly", "monthly", "quarterly"])]
+    run = _run(world, tmp_path / "a", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+               history=history)
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "failed" and "dr (never ran;" in result["message"], result
+    assert "daily (last ran 9 d ago" in result["message"] and "weekly (last ran 9 d ago" in result["message"]
+    lenient = _run(world, tmp_path / "b", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+                   history=history, thresholds={"cadence_grace_h": 720})
+    assert "daily" not in lenient.result("EA-OPS-02", "ok")["message"]
+    assert lenient.result("EA-OPS-02", "ok")["evidence"]["grace_h"] == 720
 
 
 def test_waiver_of_a_passing_control_matches_nothing(world, fleet_sites, tmp_path):

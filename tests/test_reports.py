@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.evidence import Evidence
-from edgeaudit.ledger import ledger
+from edgeaudit.ledger import ledger, same_environment
 
 from test_plugin import Project
 
@@ -112,21 +112,65 @@ def test_waiver_sections(switched):
     assert states == {"EA-OPS-02": "live", "EA-OPS-03": "expiring", "EA-OPS-04": "expired"}
 
 
+def _line(started: dt.datetime, cadences: list[str], complete: bool = True, demo: bool = False) -> dict:
+    return {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "complete": complete, "cadences": cadences,
+            "demo": demo}
+
+
+def _status(history: list[dict], now: dt.datetime, cadence: str, grace_h: float = 12) -> str:
+    return {row.cadence: row.status for row in ledger(history, now, dt.timedelta(hours=grace_h))}[cadence]
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+
+
+def test_daily_means_every_business_day_and_a_monday_looks_back_to_friday():
+    friday = [_line(_at("2026-11-27T09:00"), ["daily"])]
+    assert _status(friday, _at("2026-11-30T10:00"), "daily") == "within"      # Monday: Friday's run covers
+    assert _status(friday, _at("2026-12-01T11:00"), "daily") == "within"      # Monday ended < 12 h ago
+    assert _status(friday, _at("2026-12-01T13:00"), "daily") == "overdue"     # Monday's run never came
+    assert _status(friday, _at("2026-12-01T13:00"), "daily", grace_h=48) == "within"
+
+
+def test_weekly_means_each_monday():
+    history = [_line(_at("2026-11-23T10:00"), ["weekly"])]
+    assert _status(history, _at("2026-11-30T23:00"), "weekly") == "within"   # this Monday is not over
+    assert _status(history, _at("2026-12-01T13:00"), "weekly") == "overdue"
+
+
+@pytest.mark.parametrize("ran, within_until, overdue_from", [
+    ("2026-11-02T09:00", "2026-12-07T20:00", "2026-12-08T13:00"),   # first Mondays 35 days apart
+    ("2026-12-07T09:00", "2027-01-04T20:00", "2027-01-05T13:00"),   # ... and 28 days apart
+])
+def test_monthly_means_the_first_monday_of_each_month(ran, within_until, overdue_from):
+    history = [_line(_at(ran), ["monthly"])]
+    assert _status(history, _at(within_until), "monthly") == "within"
+    assert _status(history, _at(overdue_from), "monthly") == "overdue"
+
+
+def test_quarterly_and_dr_mean_the_first_week_of_each_quarter():
+    history = [_line(_at("2026-10-02T09:00"), ["quarterly", "dr"])]
+    for cadence in ("quarterly", "dr"):
+        assert _status(history, _at("2027-01-07T20:00"), cadence) == "within"
+        assert _status(history, _at("2027-01-08T13:00"), cadence) == "overdue"
+    late = [_line(_at("2026-09-30T09:00"), ["quarterly"])]   # a day before the quarter: the old one's
+    assert _status(late, _at("2026-10-08T13:00"), "quarterly") == "overdue"
+
+
 def test_cadence_ledger():
-    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
-
-    def run(hours_ago: float, cadences: list[str], complete: bool = True, demo: bool = False) -> dict:
-        started = (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"started": started, "complete": complete, "cadences": cadences, "demo": demo}
-
-    history = [run(20, ["daily"]), run(24 * 10, ["weekly"]), run(2, ["weekly"], complete=False),
-               run(24 * 40, ["monthly"]), run(1, ["quarterly", "dr"], demo=True)]
-    rows = {row.cadence: row for row in ledger(history, now)}
+    now = _at("2026-11-27T09:00")
+    history = [_line(now - dt.timedelta(hours=20), ["daily"]), _line(now - dt.timedelta(days=10), ["weekly"]),
+               _line(now - dt.timedelta(hours=2), ["weekly"], complete=False),
+               _line(now - dt.timedelta(days=40), ["monthly"]), _line(now - dt.timedelta(hours=1), ["quarterly", "dr"], demo=True)]
+    rows = {row.cadence: row for row in ledger(same_environment(history, demo=False), now)}
     assert rows["daily"].status == "within" and rows["daily"].age == "20 h"
     assert rows["weekly"].status == "overdue"  # the newer weekly run did not complete
     assert rows["monthly"].status == "overdue" and rows["monthly"].age == "40 d"
+    assert rows["monthly"].window == "since 2026-11-02 (the first Monday of the month)"
     assert rows["quarterly"].status == "never" and rows["dr"].status == "never"  # demo runs do not count
-    assert {row.cadence: row.status for row in ledger(history, now, demo=True)}["dr"] == "within"
+    demo = {row.cadence: row.status for row in ledger(same_environment(history, demo=True), now)}
+    assert demo["dr"] == "within" and demo["daily"] == "never"  # nor a site's for the demo
 
 
 def test_junit_xml_carries_control_properties(switched):

@@ -136,8 +136,9 @@ def _assert_clean(texts: dict[str, str]) -> None:
     assert not leaks, leaks
 
 
-@pytest.fixture(scope="module")
-def leaky_run(tmp_path_factory, world, leaky_site):
+@pytest.fixture(scope="module", params=["one process", "xdist"])
+def leaky_run(request, tmp_path_factory, world, leaky_site):
+    """The run in one process, and under xdist (workers hand reports and AWS answers over)."""
     project = Project(tmp_path_factory.mktemp("leaky"), world, leaky_site)
     project.control("leaky", LEAKY)
     parts = urlsplit(leaky_site.edge.url)
@@ -146,7 +147,7 @@ def leaky_run(tmp_path_factory, world, leaky_site):
     entry = {**leaky_site.target_entry(), "url": url, "role_arn": "arn:aws:iam::123456789012:role/edgeaudit-audit",
              "external_id": EXTERNAL_ID}
     project.config(targets=[entry])
-    run = project.run("--bundle", "-l", "-rA", "--tb=long")
+    run = project.run("--bundle", "-l", "-rA", "--tb=long", *(["-n", "2"] if request.param == "xdist" else []))
     return project, run
 
 

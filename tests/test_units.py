@@ -14,7 +14,7 @@ from edgeaudit import guard, tomlwrite
 from edgeaudit.aws import AwsRegistry, iam_action
 from edgeaudit.config import ConfigError, Target, Waiver, load
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.plugin import covered_cadences
+from edgeaudit.ledger import covered_cadences
 from edgeaudit.redact import REDACTED, redact, redact_headers, redact_text
 from edgeaudit.report import report_stem, selection_name
 from edgeaudit.results import failure_message, gates, waiver_for

@@ -1,7 +1,10 @@
 """Manual controls (EA-MAN-*): the checklist items a person does, proven by attestation.
 
 An attestation in the config says who did the item, when, where the evidence is, and until
-when that holds. A control passes only with a live attestation whose status is passed.
+when that holds. It counts only until its control's cadence is next due (schedule.py: a monthly
+item done on any day holds until the next first Monday), whatever its `expires`; `expires` may
+shorten that, never lengthen it. A control passes only with a counting attestation whose
+status is passed.
 """
 
 from __future__ import annotations
@@ -13,21 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from . import config as config_module
+from .catalog import MANUAL_CADENCES
 from .config import Attestation, ConfigError
+from .schedule import SCHEDULES, holds_until
 from .tomlwrite import dumps
 
-# control -> (cadence, checklist item of the seed's procedures)
-MANUAL_CONTROLS = {
-    "EA-MAN-01": ("monthly", "documentation (procedures, runbooks) reviewed and updated"),
-    "EA-MAN-02": ("monthly", "team training needs assessed"),
-    "EA-MAN-03": ("monthly", "cost optimisation recommendations reviewed"),
-    "EA-MAN-04": ("quarterly", "incident response procedures tested"),
-    "EA-MAN-05": ("quarterly", "security training completed"),
-    "EA-MAN-06": ("quarterly", "compliance requirements verified"),
-    "EA-MAN-07": ("quarterly", "DR: communication procedures practised, team trained"),
-}
-# How long an attestation holds by default: the cadence's window (as EA-OPS-02 counts it).
-VALIDITY_DAYS = {"monthly": 32, "quarterly": 93}
+MANUAL_CONTROLS = MANUAL_CADENCES  # control -> cadence; the one table of the manual controls
 
 
 def expiry_state(expires: dt.date, today: dt.date, warn_days: int) -> str:
@@ -35,6 +29,22 @@ def expiry_state(expires: dt.date, today: dt.date, warn_days: int) -> str:
     if expires < today:
         return "expired"
     return "expiring" if (expires - today).days < warn_days else "live"
+
+
+def counts_until(attestation: Attestation, cadence: str | None = None) -> dt.date:
+    """The last day the attestation counts: its `expires`, or the end of the cadence's next
+    scheduled window, whichever comes first."""
+    cadence = cadence or MANUAL_CADENCES[attestation.control]
+    return min(attestation.expires, holds_until(cadence, attestation.date))
+
+
+def state(attestation: Attestation, today: dt.date, warn_days: int) -> str:
+    """live, expiring or expired, counting the cadence window as well as `expires` (the report)."""
+    end = counts_until(attestation)
+    if end < today:
+        return "expired"
+    early = attestation.expires < holds_until(MANUAL_CADENCES[attestation.control], attestation.date)
+    return "expiring" if early and (end - today).days < warn_days else "live"
 
 
 @dataclass(frozen=True)
@@ -47,33 +57,41 @@ class Verdict:
     evidence: dict[str, Any]
 
 
-def evaluate(attestations: tuple[Attestation, ...], control: str, target: str, today: dt.date,
+def evaluate(attestations: tuple[Attestation, ...], control: str, cadence: str, target: str, today: dt.date,
              warn_days: int) -> Verdict:
-    """The newest attestation of `control` that applies to `target` decides."""
+    """The newest attestation of `control` that applies to `target` decides; it counts only
+    until `cadence` is next due after its date, and only until its `expires`. It warns when its
+    `expires` ends it before the cadence would, within warn_days."""
     applicable = [a for a in attestations if a.control == control and a.target in (None, target)]
     if not applicable:
         return Verdict(False, f"{control} was never attested for target {target}: record it with "
                        f"`edgeaudit attest {control} --by NAME --evidence URL`", False, {"attestation": None})
     latest = max(applicable, key=lambda a: (a.date, a.expires))
-    days_left = (latest.expires - today).days
+    due = holds_until(cadence, latest.date)
+    end = min(latest.expires, due)
+    days_left = (end - today).days
     evidence = {"attested_by": latest.attested_by, "date": latest.date.isoformat(), "status": latest.status,
                 "evidence_url": latest.evidence_url, "expires": latest.expires.isoformat(),
+                "cadence": cadence, "cadence_due": due.isoformat(), "counts_until": end.isoformat(),
                 "days_until_expiry": days_left, "note": latest.note}
-    if latest.expires < today:
-        return Verdict(False, f"not attested since {latest.date.isoformat()} (by {latest.attested_by}; "
-                       f"expired {latest.expires.isoformat()})", False, evidence)
+    if end < today:
+        why = (f"its {cadence} window closed on {due.isoformat()} ({cadence} = {SCHEDULES[cadence]})"
+               if due <= latest.expires else f"expired {latest.expires.isoformat()}")
+        return Verdict(False, f"not attested since {latest.date.isoformat()} (by {latest.attested_by}; {why})",
+                       False, evidence)
     if latest.status != "passed":
         return Verdict(False, f"attested as failed on {latest.date.isoformat()} by {latest.attested_by}",
                        False, evidence)
-    return Verdict(True, "", days_left < warn_days, evidence)
+    return Verdict(True, "", latest.expires < due and days_left < warn_days, evidence)
 
 
 def entry(control: str, attested_by: str, evidence_url: str, *, status: str = "passed", date: dt.date | None = None,
           expires: dt.date | None = None, target: str | None = None, note: str | None = None) -> dict[str, Any]:
-    """A well-formed [[attestations]] entry; the expiry defaults to the control's cadence window."""
+    """A well-formed [[attestations]] entry; the expiry defaults to the end of the control's
+    next scheduled window (the longest it may be)."""
     date = date or dt.date.today()
-    cadence = MANUAL_CONTROLS.get(control, ("quarterly", ""))[0]
-    expires = expires or date + dt.timedelta(days=VALIDITY_DAYS[cadence])
+    if expires is None and control in MANUAL_CADENCES:
+        expires = holds_until(MANUAL_CADENCES[control], date)
     values = {"control": control, "status": status, "attested_by": attested_by, "date": date,
               "evidence_url": evidence_url, "expires": expires, "target": target, "note": note}
     return {k: v for k, v in values.items() if v is not None}

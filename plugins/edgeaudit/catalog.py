@@ -28,3 +28,10 @@ INCIDENT_LEVELS = {
 
 CADENCES = ("daily", "weekly", "monthly", "quarterly", "deploy")
 CATEGORIES = ("security", "dr", "performance", "cost", "availability", "infrastructure")
+
+# The manual controls (EA-MAN-*, proven by attestation) and their cadence: suites/test_manual.py
+# marks each control with it, and an attestation holds until the cadence is next due.
+MANUAL_CADENCES = {
+    "EA-MAN-01": "monthly", "EA-MAN-02": "monthly", "EA-MAN-03": "monthly",
+    "EA-MAN-04": "quarterly", "EA-MAN-05": "quarterly", "EA-MAN-06": "quarterly", "EA-MAN-07": "quarterly",
+}

@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     attest.add_argument("--status", choices=("passed", "failed"), default="passed")
     attest.add_argument("--date", type=dt.date.fromisoformat, help="when it was done (default today)")
     attest.add_argument("--expires", type=dt.date.fromisoformat,
-                        help="until when it holds (default: the control's cadence, 32 or 93 days)")
+                        help="until when it holds (default and latest: the end of the control's next "
+                             "scheduled window, the next first Monday for monthly, the next quarter's first "
+                             "week for quarterly)")
     attest.add_argument("--target", help="the target it concerns (default: all targets)")
     attest.add_argument("--note")
     attest.add_argument("--config", type=Path, default=None,

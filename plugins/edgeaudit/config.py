@@ -22,7 +22,8 @@ from .catalog import CATALOG_IDS, ID_PATTERN
 from .thresholds import DEFAULTS, SPECS, Thresholds
 
 DEFAULT_CONFIG_NAME = "edgeaudit.toml"
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: "www\n" is not a name
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ConfigError(ValueError):
@@ -167,9 +168,18 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _line(value: Any) -> str:
+    """A one-line string: a target's names reach test ids, reports and terminals, where a
+    newline or an escape sequence could forge a line."""
+    value = _str(value)
+    if _CONTROL_CHARS.search(value) or value != value.strip():
+        raise TypeError("one line of text without control characters or surrounding spaces")
+    return value
+
+
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise TypeError("a number >= 0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise TypeError("a finite number >= 0")
     return value
 
 
@@ -187,7 +197,7 @@ def _date(value: Any) -> dt.date:
 
 
 def _url(value: Any) -> str:
-    value = _str(value)
+    value = _line(value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TypeError("an absolute http(s) URL such as https://www.example.com/")
@@ -215,24 +225,30 @@ def _device(value: Any) -> str:
 
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
-    if not paths or not all(p.startswith("/") for p in paths):
+    if not paths or not all(p.startswith("/") and not _CONTROL_CHARS.search(p) for p in paths):
         raise TypeError('a non-empty list of paths that start with "/", e.g. ["/", "/about/"]')
     return paths
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: escaped, and short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # key -> (checker, required)
 _Schema = dict[str, tuple[Callable[[Any], Any], bool]]
 
 TARGET_SCHEMA: _Schema = {
-    "name": (_str, True), "url": (_url, True), "bucket": (_str, True), "distribution_id": (_str, True),
-    "region": (_str, False), "http_url": (_url, False), "paths": (_paths, False), "ca_bundle": (_str, False),
-    "replica_bucket": (_str, False), "scratch_bucket": (_str, False), "monthly_budget_usd": (_number, False),
-    "allowed_writers": (_str_list, False), "stack_name": (_str, False), "crux_api_key_env": (_str, False),
-    "profile": (_str, False), "role_arn": (_str, False), "external_id": (_str, False),
+    "name": (_line, True), "url": (_url, True), "bucket": (_line, True), "distribution_id": (_line, True),
+    "region": (_line, False), "http_url": (_url, False), "paths": (_paths, False), "ca_bundle": (_line, False),
+    "replica_bucket": (_line, False), "scratch_bucket": (_line, False), "monthly_budget_usd": (_number, False),
+    "allowed_writers": (_str_list, False), "stack_name": (_line, False), "crux_api_key_env": (_line, False),
+    "profile": (_line, False), "role_arn": (_line, False), "external_id": (_line, False),
     "allow_source_maps": (_bool, False),
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
-    "deploy_window_s": (_number, False), "lockfile": (_str, False),
-    "browser_path": (_str, False), "device": (_device, False),
+    "deploy_window_s": (_number, False), "lockfile": (_line, False),
+    "browser_path": (_line, False), "device": (_device, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
@@ -276,7 +292,7 @@ class _Validator:
             try:
                 values[key] = check(table[key])
             except TypeError as wanted:
-                self.fail(f"{where}{key}", f"wrong type or value {table[key]!r}", f"write {wanted}")
+                self.fail(f"{where}{key}", f"wrong type or value {_shown(table[key])}", f"write {wanted}")
         return values
 
     def control(self, key: str, value: str) -> None:
@@ -293,7 +309,7 @@ class _Validator:
             try:
                 SPECS[key].check(value)
             except TypeError as wanted:
-                self.fail(f"thresholds.{key}", f"wrong type or value {value!r}", f"write {wanted}")
+                self.fail(f"thresholds.{key}", f"wrong type or value {_shown(value)}", f"write {wanted}")
         if raw.get("cert_fail_days", DEFAULTS["cert_fail_days"]) > raw.get("cert_warn_days", DEFAULTS["cert_warn_days"]):
             self.fail("thresholds.cert_fail_days", "larger than cert_warn_days", "fail at fewer days than you warn")
         return dict(raw)
@@ -305,9 +321,9 @@ class _Validator:
         for i, entry in enumerate(raw):
             label = f"targets[{i}]"
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                label = f'targets[{i}] ("{entry["name"]}")'
+                label = f'targets[{i}] ("{json.dumps(entry["name"], ensure_ascii=False)[1:-1]}")'
             values = self.table(f"{label}.", entry, TARGET_SCHEMA)
-            if not _NAME_PATTERN.match(values["name"]):
+            if not _NAME_PATTERN.fullmatch(values["name"]):
                 self.fail(f"{label}.name", f"{values['name']!r} is not a short id",
                           "use letters, digits, '.', '_' or '-' (it appears in test ids: test_x[www])")
             if any(t.name == values["name"] for t in targets):
@@ -380,10 +396,7 @@ def _targets_file(path: Path, name: Any) -> list[Any]:
     if not isinstance(name, str) or not other.is_file():
         raise ConfigError(path, "targets_file", f"no file at {other}",
                           "name a TOML file of [[targets]] tables, relative to this config")
-    try:
-        data = tomllib.loads(other.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(other, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
+    data = read_toml(other)
     _Validator(other, CATALOG_IDS).unknown_keys("", data, ("targets",))
     if not isinstance(data.get("targets"), list):
         raise ConfigError(other, "targets", "no [[targets]] entry", "add [[targets]] tables to this file")
@@ -397,10 +410,7 @@ def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],
         raise ConfigError(path, "attestations_file", f"no file at {path.parent / str(name)}",
                           "name a TOML file of [[attestations]] tables, relative to this config")
     other = (path.parent / name).resolve()
-    try:
-        data = tomllib.loads(other.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(other, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
+    data = read_toml(other)
     return check_attestations(other, data, targets, known_controls)
 
 
@@ -418,8 +428,16 @@ def load(path: Path, known_controls: frozenset[str] = CATALOG_IDS) -> Config:
         raise ConfigError(path, "file", "no config file here",
                           f"copy edgeaudit.example.toml to {DEFAULT_CONFIG_NAME} and describe your site, "
                           "or run with --demo to try the suite on the embedded demo environment")
+    return parse(path, read_toml(path), known_controls)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's document; bad syntax, bad encoding or values nested too deeply to read are
+    one ConfigError, never a traceback."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "syntax", f"not valid TOML ({exc})", "correct the TOML syntax at that line") from None
-    return parse(path, data, known_controls)
+    except RecursionError:
+        raise ConfigError(path, "syntax", "values nested too deeply to read",
+                          "write tables of keys with plain values, as edgeaudit.example.toml does") from None

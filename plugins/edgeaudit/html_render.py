@@ -286,7 +286,7 @@ def _ledger(rows: list[LedgerRow]) -> str:
     body = "".join(
         f"<tr><td>{_e(r.cadence)}</td><td>{_e(r.last_complete or 'never')}</td><td>{_e(r.age)}</td>"
         f"<td>{_e(r.window)}</td><td class=\"state-{_e(r.status)}\">{_e(r.status)}</td></tr>" for r in rows)
-    return ("<table class=compact><tr><th>cadence</th><th>last complete run</th><th>age</th><th>required within</th>"
+    return ("<table class=compact><tr><th>cadence</th><th>last complete run</th><th>age</th><th>a run is required</th>"
             f"<th>status</th></tr>{body}</table>")
 
 

@@ -1,5 +1,6 @@
 """The cadence ledger: when each cadence of the procedures last ran complete, and whether that
-is within the window the procedures require. EA-OPS-02 and the report read the same facts."""
+covers the newest window the procedures' schedule (schedule.py) has closed. EA-OPS-02 and the
+report read the same facts."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# How old the last complete run of each cadence may be (daily: a business day plus slack).
-WINDOWS = {"daily": dt.timedelta(hours=26), "weekly": dt.timedelta(days=8), "monthly": dt.timedelta(days=32),
-           "quarterly": dt.timedelta(days=93), "dr": dt.timedelta(days=93)}
+from _pytest.mark.expression import Expression
+
+from .catalog import CADENCES
+from .schedule import SCHEDULES, last_due
+from .thresholds import DEFAULTS
+
+LEDGER_CADENCES = ("daily", "weekly", "monthly", "quarterly", "dr")
 
 
 @dataclass(frozen=True)
@@ -19,8 +24,22 @@ class LedgerRow:
     cadence: str
     last_complete: str | None
     age: str
-    window: str
-    status: str  # within, overdue, never
+    window: str   # the scheduled window a run must cover, e.g. "since 2026-11-27 (every business day)"
+    status: str   # within, overdue, never
+
+
+def covered_cadences(markexpr: str) -> list[str]:
+    """The cadences (and dr) whose controls this selection runs in full: 'daily' covers daily,
+    'weekly and security' covers none; no -m covers all. EA-OPS-02 reads these from history."""
+    if not markexpr:
+        return [*CADENCES, "dr"]
+    expression = Expression.compile(markexpr)
+    return [c for c in (*CADENCES, "dr") if expression.evaluate(lambda name, **_: name == c)]
+
+
+def same_environment(history: list[dict[str, Any]], *, demo: bool) -> list[dict[str, Any]]:
+    """The runs of the same kind of environment: a demo run's history never counts for a site."""
+    return [e for e in history if bool(e.get("demo")) == demo]
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -47,21 +66,25 @@ def _human(delta: dt.timedelta) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
 
 
-def last_complete(history: list[dict[str, Any]], cadence: str, *, demo: bool) -> dt.datetime | None:
-    """When a complete run covering `cadence` last started (demo runs count only for the demo)."""
-    times = [_parse(e["started"]) for e in history
-             if e.get("complete") and cadence in e.get("cadences", []) and bool(e.get("demo")) == demo]
+def last_complete(history: list[dict[str, Any]], cadence: str) -> dt.datetime | None:
+    """When a complete run covering `cadence` last started."""
+    times = [_parse(e["started"]) for e in history if e.get("complete") and cadence in e.get("cadences", [])]
     return max(times, default=None)
 
 
-def ledger(history: list[dict[str, Any]], now: dt.datetime, *, demo: bool = False) -> list[LedgerRow]:
+def ledger(history: list[dict[str, Any]], now: dt.datetime,
+           grace: dt.timedelta = dt.timedelta(hours=DEFAULTS["cadence_grace_h"])) -> list[LedgerRow]:
+    """One row per cadence: its newest complete run against the newest window the schedule
+    closed more than `grace` ago (a run that started on or after the window's first day covers it)."""
     rows = []
-    for cadence, window in WINDOWS.items():
-        last = last_complete(history, cadence, demo=demo)
-        if last is None:
-            rows.append(LedgerRow(cadence, None, "", _human(window), "never"))
+    for cadence in LEDGER_CADENCES:
+        first, _ = last_due(cadence, now, grace)
+        window = f"since {first.isoformat()} ({SCHEDULES[cadence]})"
+        ran = last_complete(history, cadence)
+        if ran is None:
+            rows.append(LedgerRow(cadence, None, "", window, "never"))
             continue
-        age = now - last
-        rows.append(LedgerRow(cadence, last.strftime("%Y-%m-%dT%H:%M:%SZ"), _human(age), _human(window),
-                              "within" if age <= window else "overdue"))
+        covered = ran >= dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc)
+        rows.append(LedgerRow(cadence, ran.strftime("%Y-%m-%dT%H:%M:%SZ"), _human(now - ran), window,
+                              "within" if covered else "overdue"))
     return rows

@@ -25,22 +25,23 @@ from typing import Any, Iterator
 
 import pytest
 from _pytest.config.findpaths import determine_setup
-from _pytest.mark.expression import Expression
 
 from . import __version__, guard, prefetch, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
+from .attestations import state as attestation_state
 from .aws import Aws, AwsRegistry, NotEvaluated
-from .catalog import CADENCES, ID_PATTERN, SEVERITIES
+from .catalog import ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .browser import SHARED as SHARED_BROWSER
 from .bundle import write_bundle
 from .evidence import Evidence, jsonable
 from .html_render import render
-from .ledger import ledger, read_history
+from .ledger import covered_cadences, ledger, read_history, same_environment
 from .redact import redact, redact_text
 from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
                      write_atomic, write_json)
 from .trend import compare, mark_failing_since, measures, previous_report
+from .schedule import SCHEDULES
 from .results import (SEVERITY_RANK, ControlSpec, apply_waiver, build_result, error_message,
                       failure_message, gates, skip_reason, summarize)
 from .site import Site
@@ -102,6 +103,7 @@ def _state(config: pytest.Config) -> RunState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
+GUARDED = pytest.StashKey[bool]()
     group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
                     help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
     group.addoption("--demo", dest="edgeaudit_demo", action="store_true", default=None,
@@ -146,6 +148,33 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     known = early_config.known_args_namespace
     if known.rootdir or known.inifilename:
         return
+    _find_rootdir_again(early_config, args)
+    _guard_before_conftests(early_config)
+
+
+def _guard_before_conftests(config: pytest.Config) -> None:
+    """A run that will collect the suites is guarded before any conftest is imported: a write at
+    import time is refused too. pytest_configure makes the final decision."""
+    known = config.known_args_namespace
+    demo = (getattr(known, "edgeaudit_demo", None) or config.getini("edgeaudit_demo")
+            or os.environ.get("EDGEAUDIT_DEMO", "").lower() in ("1", "true", "yes", "on"))
+    paths, _ = config._decide_args(args=known.file_or_dir, pyargs=known.pyargs, testpaths=config.getini("testpaths"),
+                                   invocation_dir=config.invocation_params.dir, rootpath=config.rootpath, warn=False)
+    if demo or _runs_suites(config, (config.rootpath / config.getini("edgeaudit_suites")).resolve(), paths):
+        _guard(config, True)
+
+
+def _guard(config: pytest.Config, on: bool) -> None:
+    """Install or remove this run's read-only guard, once each."""
+    if config.stash.get(GUARDED, False) != on:
+        if on:
+            guard.install()
+        else:
+            guard.uninstall()
+        config.stash[GUARDED] = on
+
+
+def _find_rootdir_again(early_config: pytest.Config, args: list[str]) -> None:
     found = determine_setup(inifile=None, override_ini=known.override_ini, args=known.file_or_dir,
                             rootdir_cmd_arg=None, invocation_dir=early_config.invocation_params.dir)
     rootpath, inipath, inicfg = found[:3]
@@ -178,10 +207,10 @@ def _register_markers(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
-def _runs_suites(config: pytest.Config, suites: Path) -> bool:
+def _runs_suites(config: pytest.Config, suites: Path, args: list[str] | None = None) -> bool:
     """Does this run collect the suites? (An argument at, inside or above the suites folder.)"""
     base = config.invocation_params.dir
-    for arg in config.args:
+    for arg in config.args if args is None else args:
         path = (base / arg.split("::", 1)[0]).resolve()
         if path == suites or suites in path.parents or path in suites.parents:
             return True
@@ -206,13 +235,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.worker:
         shared = workerinput.get("edgeaudit")
         if not shared:
-            return
+            return _guard(config, False)  # the early guess was wrong: stay out of the way
         state.active = True
         state.started = dt.datetime.fromisoformat(shared["started"])
     else:
         state.active = demo or _runs_suites(config, state.suites_dir)
         if not state.active:
-            return
+            return _guard(config, False)
         shared = {"started": state.started.isoformat()}
     state.fail_on = str(_setting(config, "edgeaudit_fail_on", "EDGEAUDIT_FAIL_ON")).upper()
     if state.fail_on not in SEVERITIES:
@@ -239,7 +268,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {state.sign_key}. Fix: point it at an "
                                 "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
-    guard.install()
+    _guard(config, True)
+    guard.allow_scratch_in(target.scratch_bucket or "" for target in state.config.targets)
     if not state.worker:
         state.saved_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     if not state.worker and not state.no_report:
@@ -283,7 +313,8 @@ def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) 
 
         state.demo = DemoEnvironment.start()
         # as TOML text: xdist hands it to the workers, and dates do not travel as Python objects
-        shared["demo"] = {"config": tomlwrite.dumps(state.demo.config_data), "env": state.demo.aws_env}
+        shared["demo"] = {"config": tomlwrite.dumps(state.demo.config_data), "env": state.demo.aws_env,
+                          "history": str(_demo_history(state))}
     for key, value in shared["demo"]["env"].items():
         state.saved_env.setdefault(key, os.environ.get(key))
         if value is None:
@@ -291,6 +322,16 @@ def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) 
         else:
             os.environ[key] = value
     state.config = parse(Path("<demo>"), tomllib.loads(shared["demo"]["config"]))
+
+
+def _demo_history(state: RunState) -> Path:
+    """The demo site's past scheduled runs, written where this run keeps its history (a real
+    site's CI keeps reports/history.jsonl between runs; the demo environment brings its own)."""
+    from .demo.history import write_history
+
+    path = (state.demo.workdir if state.no_report else state.report_dir) / "history.jsonl"
+    write_history(path, [site.spec.name for site in state.demo.sites])
+    return path
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -313,7 +354,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    guard.uninstall()
     if state.saved_sigterm is not None:
         signal.signal(signal.SIGTERM, state.saved_sigterm)
 
@@ -360,6 +400,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    _guard(config, False)
     state = _state(session.config)
     if state.active:
         state.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
@@ -447,6 +488,15 @@ def report_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
+def run_history(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """The earlier runs in reports/history.jsonl against the same kind of environment (a demo
+    run's lines never count for a site, nor a site's for the demo), oldest first (EA-OPS-02)."""
+    demo = request.config.stash.get("edgeaudit_shared", {}).get("demo")  # type: ignore[call-overload]
+    path = Path(demo["history"]) if demo else _state(request.config).report_dir / "history.jsonl"
+    return same_environment(read_history(path), demo=bool(demo))
+
+
+@pytest.fixture
 def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
     """Observed values for the report: evidence.record(key, value), evidence.warn(message)."""
     collected = Evidence(resource=target.url)
@@ -458,10 +508,13 @@ def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
 def attestation(request: pytest.FixtureRequest, target: Target, edgeaudit_config: Config,
                 evidence: Evidence) -> Verdict:
     """For a manual control (EA-MAN-*): what the attestations say for this target, recorded
-    as evidence; an attestation that expires within waiver_warn_days warns."""
+    as evidence. It counts until the control's cadence (its marker) is next due; one whose
+    `expires` ends it sooner, within waiver_warn_days, warns."""
     control = ControlSpec.of(request.node)
     assert control is not None, "the attestation fixture is for controls"
-    verdict = evaluate(edgeaudit_config.attestations, control.id, target.name, dt.date.today(),
+    cadences = [c for c in control.cadence if c in SCHEDULES]
+    assert cadences, f"{control.id} carries no cadence marker ({', '.join(SCHEDULES)}): its attestations cannot lapse"
+    verdict = evaluate(edgeaudit_config.attestations, control.id, cadences[0], target.name, dt.date.today(),
                        edgeaudit_config.thresholds.waiver_warn_days)
     evidence.resource = f"attestation of {control.id}"
     for key, value in verdict.evidence.items():
@@ -599,15 +652,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 # --- finishing ------------------------------------------------------------------------------------
 
-def covered_cadences(markexpr: str) -> list[str]:
-    """The cadences (and dr) whose controls this selection runs in full: 'daily' covers daily,
-    'weekly and security' covers none; no -m covers all. EA-OPS-02 reads these from history."""
-    if not markexpr:
-        return [*CADENCES, "dr"]
-    expression = Expression.compile(markexpr)
-    return [c for c in (*CADENCES, "dr") if expression.evaluate(lambda name, **_: name == c)]
-
-
 def _aws_account(state: RunState) -> str | None:
     """The account of the first target's credentials (one STS call, counted)."""
     if state.config is None or not state.config.targets:
@@ -656,7 +700,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run["api_calls_by_operation"] = dict(sorted(state.calls.items()))
     today, warn_days = dt.date.today(), state.config.thresholds.waiver_warn_days
     waivers = [{**w.as_dict(), "state": expiry_state(w.expires, today, warn_days)} for w in state.config.waivers]
-    attestations = [{**a.as_dict(), "state": expiry_state(a.expires, today, warn_days)}
+    attestations = [{**a.as_dict(), "state": attestation_state(a, today, warn_days)}
                     for a in state.config.attestations]
     state.report = build_report(run=run, summary=summary, results=results, complete=complete,
                                 waivers=waivers, attestations=attestations)
@@ -680,7 +724,8 @@ def _write_reports(state: RunState, report: dict[str, Any], stem: Path) -> None:
     })
     history = read_history(history_path)
     page = render(report, trend=compare(report, previous, history),
-                  ledger=ledger(history, utc_now(), demo=run["demo"]), name=stem.name)
+                  ledger=ledger(same_environment(history, demo=run["demo"]), utc_now(),
+                                dt.timedelta(hours=state.config.thresholds.cadence_grace_h)), name=stem.name)
     write_atomic(stem.with_suffix(".html"), page)
     if state.bundle:
         _write_bundle(state, stem)

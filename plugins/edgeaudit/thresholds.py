@@ -71,6 +71,7 @@ SPECS: Mapping[str, Number] = MappingProxyType(
         "rto_min": Number(60, 0, 525_600),
         "dr_sample_objects": Count(5, 1, 1000),
         "waiver_warn_days": Number(14, 0, 3650),
+        "cadence_grace_h": Number(12, 0, 720),
     }
 )
 DEFAULTS: Mapping[str, float | int] = MappingProxyType({name: spec.default for name, spec in SPECS.items()})

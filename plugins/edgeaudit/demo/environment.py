@@ -19,15 +19,18 @@ from moto.server import ThreadedMotoServer
 
 from .. import guard, tomlwrite
 from ..attestations import MANUAL_CONTROLS, entry
+from ..schedule import latest_opening
 from . import motoext
 from .builder import ACCOUNT_ID, CREDENTIALS, Builder, BuiltSite, SiteSpec
 
 
 def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
-    """A passing attestation, made a week ago, of each manual control, for every target."""
-    done = (today or dt.date.today()) - dt.timedelta(days=7)
-    return [entry(control, "Demo Operator (ops)", f"https://wiki.example.com/ops/{control}", date=done)
-            for control in MANUAL_CONTROLS]
+    """A passing attestation of each manual control, for every target, made on the control's
+    latest scheduled day (the team keeps its checklists on schedule)."""
+    today = today or dt.date.today()
+    return [entry(control, "Demo Operator (ops)", f"https://wiki.example.com/ops/{control}",
+                  date=latest_opening(cadence, today))
+            for control, cadence in MANUAL_CONTROLS.items()]
 
 
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to

@@ -1,0 +1,59 @@
+"""The demo site's past runs, as its CI would have kept them in reports/history.jsonl.
+
+The demo environment lives for one run, but the site it plays has run on the procedures'
+schedule for months: each cadence ran complete on each of its scheduled days (daily at 06:00
+UTC, the others after it). EA-OPS-02 and the report's cadence ledger read these lines like any
+site's; they are marked `demo`, so they never count for a real site sharing the folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from pathlib import Path
+from typing import Any
+
+from ..ledger import covered_cadences, read_history
+from ..schedule import window_opening
+
+DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and its first week)
+# the selection a site's CI runs for each cadence, and when in the day (UTC) it starts
+SCHEDULED_RUNS = (("daily", 6), ("weekly", 7), ("monthly", 8), ("quarterly", 9), ("dr", 10))
+NOTE = "a scheduled run of the demo site, as its CI keeps them (provided by the demo environment)"
+
+
+def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT) -> list[dict[str, Any]]:
+    """A history line for every scheduled run that started in the `days` days before `now`."""
+    lines = []
+    for back in range(days, -1, -1):
+        day = now.date() - dt.timedelta(days=back)
+        for selection, hour in SCHEDULED_RUNS:
+            started = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.timezone.utc)
+            if not window_opening(selection, day) or started > now:
+                continue
+            lines.append({
+                "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "finished": (started + dt.timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "selection": selection, "complete": True, "demo": True, "targets": targets,
+                "cadences": covered_cadences(selection), "note": NOTE,
+            })
+    return lines
+
+
+def write_history(path: Path, targets: list[str], now: dt.datetime | None = None) -> int:
+    """Append the past runs `path` does not hold yet (a demo run after another adds only the
+    days between); returns how many lines were added."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    known = {(e["started"], e.get("selection")) for e in read_history(path) if e.get("demo")}
+    missing = [line for line in past_runs(now, targets) if (line["started"], line["selection"]) not in known]
+    if not missing:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in missing))
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return len(missing)
