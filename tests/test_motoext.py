@@ -780,3 +780,64 @@ def test_stack_drift_detection(client: ClientFactory) -> None:
     assert drift["PropertyDifferences"][0]["DifferenceType"] == "NOT_EQUAL"
     with pytest.raises(ClientError, match="ValidationError"):
         cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId="no-such-detection")
+
+
+def _import_template(name: str, bucket: str, **policies: str) -> str:
+    retain = {"DeletionPolicy": "Retain", **policies}
+    return json.dumps({"Resources": {
+        "Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": f"/{name}/release", "Type": "String",
+                                                                  "Value": "3"}},
+        "Bucket": {"Type": "AWS::S3::Bucket", **retain, "Properties": {"BucketName": bucket}},
+        "Distribution": {"Type": "AWS::CloudFront::Distribution", **retain,
+                         "Properties": {"DistributionConfig": {"Enabled": True}}}}})
+
+
+def test_a_stack_imports_a_bucket_and_a_distribution_made_by_hand(client: ClientFactory) -> None:
+    """ChangeSetType=IMPORT adds existing resources to an existing stack, creating nothing."""
+    cloudformation, s3, cloudfront = client("cloudformation"), client("s3"), client("cloudfront")
+    name, bucket = _name("import-stack"), _name("import-bucket")
+    s3.create_bucket(Bucket=bucket)
+    distribution_id = cloudfront.create_distribution(DistributionConfig=_distribution_config())["Distribution"]["Id"]
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"Marker": {
+        "Type": "AWS::SSM::Parameter", "Properties": {"Name": f"/{name}/release", "Type": "String", "Value": "3"}}}}))
+    buckets = len(s3.list_buckets()["Buckets"])
+    distributions = cloudfront.list_distributions()["DistributionList"]["Quantity"]
+
+    change_set = cloudformation.create_change_set(
+        StackName=name, ChangeSetName="adopt", ChangeSetType="IMPORT", TemplateBody=_import_template(name, bucket),
+        ResourcesToImport=[
+            {"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Bucket",
+             "ResourceIdentifier": {"BucketName": bucket}},
+            {"ResourceType": "AWS::CloudFront::Distribution", "LogicalResourceId": "Distribution",
+             "ResourceIdentifier": {"Id": distribution_id}}])
+    assert cloudformation.describe_change_set(ChangeSetName=change_set["Id"])["ExecutionStatus"] == "AVAILABLE"
+    cloudformation.execute_change_set(ChangeSetName=change_set["Id"])
+
+    summaries = cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    assert {(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"]) for r in summaries} >= {
+        ("Bucket", "AWS::S3::Bucket", bucket), ("Distribution", "AWS::CloudFront::Distribution", distribution_id)}
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "IMPORT_COMPLETE"
+    assert len(s3.list_buckets()["Buckets"]) == buckets
+    assert cloudfront.list_distributions()["DistributionList"]["Quantity"] == distributions
+
+
+@pytest.mark.parametrize("problem", ["no-deletion-policy", "no-such-bucket"])
+def test_an_import_aws_would_refuse_is_refused(client: ClientFactory, problem: str) -> None:
+    cloudformation, s3 = client("cloudformation"), client("s3")
+    name, bucket = _name("import-stack"), _name("import-bucket")
+    if problem != "no-such-bucket":
+        s3.create_bucket(Bucket=bucket)
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"Marker": {
+        "Type": "AWS::SSM::Parameter", "Properties": {"Name": f"/{name}/release", "Type": "String", "Value": "3"}}}}))
+    template = _import_template(name, bucket)
+    if problem == "no-deletion-policy":
+        document = json.loads(template)
+        del document["Resources"]["Bucket"]["DeletionPolicy"]
+        template = json.dumps(document)
+    with pytest.raises(ClientError) as refused:
+        cloudformation.create_change_set(
+            StackName=name, ChangeSetName="adopt", ChangeSetType="IMPORT", TemplateBody=template,
+            ResourcesToImport=[{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Bucket",
+                                "ResourceIdentifier": {"BucketName": bucket}}])
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert ("DeletionPolicy" if problem == "no-deletion-policy" else "do not exist") in str(refused.value)

@@ -13,12 +13,14 @@ import hashlib
 import json
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import CATALOG_IDS, ID_PATTERN
+from .catalog import CATALOG_IDS, ID_PATTERN, MANUAL_CADENCES
+from .schedule import SCHEDULES, holds_until
 from .thresholds import DEFAULTS, SPECS, Thresholds
 
 DEFAULT_CONFIG_NAME = "edgeaudit.toml"
@@ -369,8 +371,34 @@ class _Validator:
                 self.fail(f"{where}.date", "date is in the future", "write the day the control was done")
             if values["expires"] < values["date"]:
                 self.fail(f"{where}.expires", "expires before date", "write an expiry on or after the date")
+            self.attestation_window(where, values)
             out.append(Attestation(**values))
         return tuple(out)
+
+
+    def attestation_window(self, where: str, values: dict[str, Any]) -> None:
+        """A manual control's attestation: printable text, and an expiry within the cadence window."""
+        for key, value in values.items():
+            if isinstance(value, str) and _has_control_characters(value):
+                self.fail(f"{where}.{key}", "contains a control character (newline, tab, escape, ...)",
+                          "write it on one line of printable text")
+        cadence = MANUAL_CADENCES.get(values["control"])
+        if cadence is None:
+            self.fail(f"{where}.control", f"{values['control']} is not a manual control",
+                      f"attest one of {', '.join(sorted(MANUAL_CADENCES))}; a finding of another control "
+                      "is accepted with [[waivers]]")
+        latest = holds_until(cadence, values["date"])
+        if values["expires"] > latest:
+            self.fail(f"{where}.expires", f"{values['expires'].isoformat()} is past the {cadence} window of "
+                      f"{values['control']}: done on {values['date'].isoformat()}, it is due again by "
+                      f"{latest.isoformat()} ({SCHEDULES[cadence]})",
+                      f"write expires = {latest.isoformat()} or earlier (or attest again when it is next done)")
+
+
+def _has_control_characters(text: str) -> bool:
+    """Control characters and bidirectional overrides, which can hide or reorder what a report shows."""
+    return any(unicodedata.category(c) == "Cc" or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069
+               for c in text)
 
 
 def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CATALOG_IDS) -> Config:

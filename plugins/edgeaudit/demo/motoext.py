@@ -25,6 +25,8 @@ in-process backend directly (the threaded server shares it); so do
 ``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks),
 ``set_object_last_modified()`` (past writes: deployment history, replication lag) and
 ``set_stack_drift()`` (what CloudFormation drift detection finds; moto has none).
+CloudFormation resource import (ChangeSetType IMPORT) lets a stack declare a bucket and a
+distribution that were made by hand, as on AWS.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def install() -> None:
     _keep_certificate_validation_and_renewal()
     _add_cost_forecast()
     _add_stack_drift_detection()
+    _add_resource_import()
     _authorization_as_aws_does_it()
     _installed = True
 
@@ -925,6 +928,98 @@ def _add_stack_drift_detection() -> None:
     CloudFormationResponse.describe_stack_drift_detection_status = (  # type: ignore[attr-defined]
         describe_stack_drift_detection_status)
     CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts  # type: ignore[attr-defined]
+
+
+# --- CloudFormation resource import ------------------------------------------------
+
+
+def _bucket_exists(account_id: str, name: str) -> bool:
+    return name in s3_backends[account_id]["aws"].buckets
+
+
+def _distribution_exists(account_id: str, distribution_id: str) -> bool:
+    return distribution_id in cloudfront_backends[account_id]["aws"].distributions
+
+
+# resource type -> (the property ResourceIdentifier names it by, does it exist?)
+_IMPORTABLE: dict[str, tuple[str, Callable[[str, str], bool]]] = {
+    "AWS::S3::Bucket": ("BucketName", _bucket_exists),
+    "AWS::CloudFront::Distribution": ("Id", _distribution_exists),
+}
+
+
+class _ImportedResource:
+    """A resource a stack adopted by import: the stack declares it, CloudFormation did not make it."""
+
+    def __init__(self, logical_id: str, physical_id: str, resource_type: str) -> None:
+        self.logical_resource_id = logical_id
+        self.physical_resource_id = physical_id
+        self.cf_resource_type = resource_type
+
+
+def _add_resource_import() -> None:
+    """moto takes ChangeSetType=IMPORT for a new stack whose template it then creates, and knows
+    no AWS::CloudFront::Distribution, so no stack can declare a site that was built by hand.
+
+    AWS imports existing resources into an existing stack: ResourcesToImport names each by its
+    identifier, the template declares each (with a DeletionPolicy) beside the stack's present
+    resources, and executing the change set adds them to the stack without creating anything
+    (IMPORT_COMPLETE).  Here for S3 buckets and CloudFront distributions.
+    """
+    original_create = CloudFormationResponse.create_change_set
+    original_execute = CloudFormationResponse.execute_change_set
+
+    def create_change_set(self: CloudFormationResponse) -> ActionResult:
+        if self._get_param("ChangeSetType") != "IMPORT":
+            return original_create(self)
+        backend = self.cloudformation_backend
+        stack = backend.get_stack(self._get_param("StackName"))
+        change_set_id, stack_id = backend.create_change_set(  # parses the template, JSON or YAML
+            stack_name=stack.name, change_set_name=self._get_param("ChangeSetName"),
+            template=self._get_param("TemplateBody"), parameters={},
+            description=self._get_param("Description"), change_set_type="UPDATE")
+        change_set = backend.change_sets.pop(change_set_id)
+        declared = change_set.template_dict.get("Resources") or {}
+        imported = []
+        for item in self._get_param("ResourcesToImport", []):
+            logical, kind = item["LogicalResourceId"], item["ResourceType"]
+            if kind not in _IMPORTABLE:
+                raise ValidationError(message=f"ResourceType {kind} does not support import here")
+            key, exists = _IMPORTABLE[kind]
+            physical = (item.get("ResourceIdentifier") or {}).get(key, "")
+            if (declared.get(logical) or {}).get("Type") != kind:
+                raise ValidationError(message=f"Resource {logical} of type {kind} is not in the template")
+            if not declared[logical].get("DeletionPolicy"):
+                raise ValidationError(message=f"The following resources to import [{logical}] must have "
+                                              "DeletionPolicy attribute specified in the template.")
+            if not exists(backend.account_id, physical):
+                raise ValidationError(message=f"Resources [{logical}] to import do not exist: {key}={physical}")
+            imported.append((logical, physical, kind))
+        change_set.change_set_type = "IMPORT"
+        backend.change_sets[change_set_id] = change_set
+        backend.__dict__.setdefault("motoext_imports", {})[change_set_id] = imported
+        return ActionResult({"Id": change_set_id, "StackId": stack_id})
+
+    def execute_change_set(self: CloudFormationResponse) -> Any:
+        backend = self.cloudformation_backend
+        change_set = backend.describe_change_set(self._get_param("ChangeSetName"))
+        imports = backend.__dict__.get("motoext_imports", {})
+        if change_set.change_set_id not in imports:
+            return original_execute(self)
+        stack = backend.get_stack(change_set.stack_id)
+        resources = stack.resource_map
+        for logical, physical, kind in imports.pop(change_set.change_set_id):
+            resources._resource_json_map[logical] = change_set.template_dict["Resources"][logical]
+            resources._parsed_resources[logical] = _ImportedResource(logical, physical, kind)
+        stack.template = change_set.template
+        stack.template_dict = change_set.template_dict
+        stack.status = "IMPORT_COMPLETE"
+        stack._add_stack_event("IMPORT_COMPLETE")
+        change_set.execution_status = "EXECUTE_COMPLETE"
+        return EmptyResult()
+
+    CloudFormationResponse.create_change_set = create_change_set  # type: ignore[method-assign]
+    CloudFormationResponse.execute_change_set = execute_change_set  # type: ignore[method-assign]
 
 
 # --- IAM enforcement (settings.INITIAL_NO_AUTH_ACTION_COUNT) ---------------------
