@@ -5,6 +5,8 @@ when it closes, also after a failure or Ctrl-C; it removes what runs older than 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -26,8 +28,9 @@ def drill_site(world):
 
 
 @pytest.fixture
-def s3(world):
+def s3(world, drill_site):
     guard.install()
+    guard.allow_scratch_in([drill_site.extra["scratch_bucket"]])
     try:
         yield boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
             "s3", region_name="eu-west-1", endpoint_url=world.endpoint_url)
@@ -61,6 +64,31 @@ def test_a_drill_that_fails_half_way_leaves_scratch_empty(s3, drill_site, failur
     assert _keys(s3, bucket) == []
     with pytest.raises(guard.ReadOnlyViolation):  # the grant ended with the context
         s3.put_object(Bucket=bucket, Key=scratch.key("late"), Body=b"x")
+
+
+def test_ctrl_c_pressed_again_during_the_removal_leaves_scratch_empty(s3, drill_site):
+    """The first Ctrl-C stops the drill; the second lands while its objects are being removed
+    (sent from botocore's own event, just before DeleteObjects goes out): the removal ends first."""
+    bucket = drill_site.extra["scratch_bucket"]
+    sent: list[str] = []
+
+    def second_ctrl_c(**_: object) -> None:
+        if not sent:
+            sent.append("again")
+            os.kill(os.getpid(), signal.SIGINT)
+
+    s3.meta.events.register("before-call.s3.DeleteObjects", second_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with Scratch(s3, bucket) as scratch:
+                for n in range(3):
+                    s3.put_object(Bucket=bucket, Key=scratch.key(f"part-{n}"), Body=b"x")
+                os.kill(os.getpid(), signal.SIGINT)
+                raise AssertionError("the first Ctrl-C did not stop the drill")
+    finally:
+        s3.meta.events.unregister("before-call.s3.DeleteObjects", second_ctrl_c)
+    assert sent == ["again"]
+    assert _keys(s3, bucket) == []
 
 
 def test_writes_outside_the_prefix_or_to_the_origin_are_refused(s3, drill_site):

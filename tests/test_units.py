@@ -161,6 +161,7 @@ def test_read_cache_calls_aws_once(world, unit_site, monkeypatch):
             monkeypatch.setenv(key, value)
     target = Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in unit_site.target_entry().items()})
     registry = AwsRegistry()
+    guard.allow_scratch_in([bucket])
     s3 = registry.client(target, "s3")
     for _ in range(3):
         assert s3.get_bucket_versioning(Bucket=target.bucket)["Status"] == "Enabled"

@@ -229,7 +229,7 @@ class CachedClient:
             except ENDPOINT_ERRORS as exc:
                 raise self._breaker.trip(self._scope, f"AWS endpoint unreachable for {self._service}: {exc}") from None
 
-        if not guard.is_read(operation) or self._streams(operation):
+        if not guard.is_read(self._service, operation) or self._streams(operation):
             return guarded()  # writes go to the guard; object bodies are read once, not kept
         return self._cache.get(key, guarded)
 
@@ -287,7 +287,6 @@ class AwsRegistry:
                 session = boto3.Session(profile_name=target.profile) if target.profile else boto3.Session()
                 if target.role_arn:
                     session = assumed_session(session, target.role_arn, target.external_id)
-                guard.register(session._session)
                 session._session.register("before-call", self.calls.count, unique_id="edgeaudit-call-log")
                 self._sessions[scope] = session
             return self._sessions[scope]

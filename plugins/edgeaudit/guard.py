@@ -1,53 +1,90 @@
-"""The read-only guard: a botocore `before-call` handler that refuses every AWS call that is
-not a read, so that the suite cannot change an account it audits.
+"""The read-only guard: it refuses every AWS call that is not a read, so that the suite cannot
+change an account it audits.
 
-It is installed into botocore's built-in handlers, so every session created while the
-suite runs carries it, including clients a control makes itself. Two narrow doors exist:
-`scratch()` lets a disaster-recovery drill write under one prefix of one bucket, and
-`local_seeding()` lets the demo builder write to an endpoint on loopback (moto).
+It patches botocore's classes, not a session's event handlers, so it covers every client
+whenever it was made (also one made at import, before the plugin started), and each way a
+request leaves botocore: the client's call (`BaseClient._make_api_call`), a request sent past
+the client (`Endpoint.make_request`), the request signer (presigned URLs and posts, a request
+signed with `client._request_signer`) and botocore's signing classes (a request signed by hand
+with `botocore.auth.SigV4Auth` and sent with another HTTP library).
+
+A read is an operation on the explicit list READS of its service; anything else is a write.
+Two narrow doors exist: `scratch()` lets a disaster-recovery drill write under one prefix of a
+configured scratch bucket, from the thread that opened it, and `local_seeding()` lets the demo
+builder write to an endpoint on loopback (moto).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import ipaddress
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
-import botocore.handlers
+import botocore.auth
+import botocore.client
+import botocore.endpoint
+import botocore.signers
 
-READ_PREFIXES = ("Get", "List", "Describe", "Head")
-# Reads whose names do not start with a read verb.
-READ_OPERATIONS = frozenset({
-    "AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML",  # credentials only
-    "SimulatePrincipalPolicy", "SimulateCustomPolicy", "LookupEvents",
-    "BatchGetTraces", "TestDNSAnswer", "SelectObjectContent",
-    "DetectStackDrift",  # compares a stack with its resources; changes neither
-})
+# Every operation the controls, the preflight, the prefetch and botocore's credential providers
+# call, per service (botocore's service name). Nothing else is a read: a name that reads like
+# one (cognito-identity:GetId creates an identity) is refused unless it is listed here.
+READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for service, operations in {
+    "acm": "DescribeCertificate",
+    "budgets": "DescribeBudgets DescribeNotificationsForBudget",
+    "ce": "GetCostAndUsage GetCostForecast",
+    # DetectStackDrift compares a stack with its resources and changes neither
+    "cloudformation": "DetectStackDrift DescribeStackDriftDetectionStatus DescribeStackResourceDrifts",
+    "cloudfront": "GetCachePolicy GetDistribution GetDistributionConfig GetInvalidation "
+                  "GetOriginAccessControl GetOriginRequestPolicy "
+                  "GetResponseHeadersPolicy ListDistributions ListInvalidations",
+    "cloudtrail": "DescribeTrails GetEventSelectors GetTrailStatus",
+    "cloudwatch": "GetMetricData GetMetricStatistics",
+    "iam": "GetAccountAuthorizationDetails GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys "
+           "ListMFADevices ListUsers",
+    "kms": "DescribeKey GetKeyPolicy",
+    "route53": "ListHostedZones ListResourceRecordSets",
+    "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "
+          "GetBucketLogging GetBucketOwnershipControls GetBucketPolicy GetBucketReplication "
+          "GetBucketVersioning GetBucketWebsite GetObject GetPublicAccessBlock HeadBucket HeadObject "
+          "ListBuckets ListObjectVersions ListObjects ListObjectsV2",
+    "s3control": "GetPublicAccessBlock",
+    "wafv2": "GetWebACL",
+    # credentials only: an assumed role, web identity (CI), an SSO profile
+    "sts": "GetCallerIdentity AssumeRole AssumeRoleWithWebIdentity",
+    "sso": "GetRoleCredentials",
+    "sso-oidc": "CreateToken",
+}.items()}
 # What a drill may do inside its scratch prefix.
 SCRATCH_OPERATIONS = frozenset({
     "PutObject", "CopyObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload",
     "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload",
 })
+READ_ONLY = "edgeaudit is read-only outside a DR scratch context"
 
 
 class ReadOnlyViolation(RuntimeError):
     """A control tried to change AWS outside a scratch context."""
 
 
-def is_read(operation: str) -> bool:
-    return operation.startswith(READ_PREFIXES) or operation in READ_OPERATIONS
+def is_read(service: str, operation: str) -> bool:
+    """Is `service:operation` on the explicit list of reads?"""
+    return operation in READS.get(service, ())
 
 
 @dataclass(frozen=True)
 class ScratchGrant:
     bucket: str
     prefix: str
+    thread: int  # the thread that opened the grant; writes from any other are refused
 
-    def allows(self, operation: str, params: dict[str, Any]) -> bool:
-        if operation not in SCRATCH_OPERATIONS or params.get("Bucket") != self.bucket:
+    def allows(self, service: str, operation: str, params: dict[str, Any]) -> bool:
+        if (service != "s3" or operation not in SCRATCH_OPERATIONS or params.get("Bucket") != self.bucket
+                or threading.get_ident() != self.thread):
             return False
         if operation == "DeleteObjects":
             keys = [o.get("Key", "") for o in params.get("Delete", {}).get("Objects", [])]
@@ -57,17 +94,40 @@ class ScratchGrant:
 
 
 _lock = threading.Lock()
+_local = threading.local()  # per thread: `approved` calls in progress, `signing` depth
 _grants: list[ScratchGrant] = []
+_scratch_buckets: frozenset[str] = frozenset()
 _seeding = 0
+_installed = 0
+_originals: list[tuple[type, str, Any]] = []
 violations: list[str] = []
+
+
+def _refuse(what: str, why: str = READ_ONLY) -> None:
+    message = f"refused {what}: {why}"
+    with _lock:
+        violations.append(message)
+    raise ReadOnlyViolation(message)
+
+
+def allow_scratch_in(buckets: Iterable[str]) -> None:
+    """The configured scratch buckets: the only buckets a scratch grant may name."""
+    global _scratch_buckets
+    with _lock:
+        _scratch_buckets = frozenset(b for b in buckets if b)
 
 
 @contextlib.contextmanager
 def scratch(bucket: str, prefix: str) -> Iterator[ScratchGrant]:
-    """Allow the drill writes of SCRATCH_OPERATIONS on keys under `prefix` in `bucket`."""
+    """Allow this thread writes of SCRATCH_OPERATIONS on keys under `prefix` in `bucket`, a
+    configured scratch bucket."""
     if not prefix or not prefix.endswith("/"):
         raise ValueError("a scratch prefix must be a non-empty folder such as '_edgeaudit/<run>/'")
-    grant = ScratchGrant(bucket, prefix)
+    with _lock:
+        configured = bucket in _scratch_buckets
+    if not configured:
+        _refuse(f"a scratch context on {bucket}", "it is not a configured scratch_bucket")
+    grant = ScratchGrant(bucket, prefix, threading.get_ident())
     with _lock:
         _grants.append(grant)
     try:
@@ -100,52 +160,139 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    """before-parameter-build: keep the API parameters for the decision in before-call."""
-    context["edgeaudit_api_params"] = params
-
-
-def check_call(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    """before-call: let reads through; refuse writes unless a grant covers them."""
-    operation = model.name
-    if is_read(operation):
-        return None
-    api_params = context.get("edgeaudit_api_params", {})
+def _seeding_to(url: str) -> bool:
     with _lock:
-        if any(g.allows(operation, api_params) for g in _grants):
-            return None
-        if _seeding and _is_loopback(params.get("url", "")):
-            return None
-    service = model.service_model.service_name
-    where = api_params.get("Bucket") or api_params.get("Id") or ""
-    message = (f"refused {service}:{operation}{' on ' + str(where) if where else ''}: "
-               "edgeaudit is read-only outside a DR scratch context")
+        return bool(_seeding) and _is_loopback(url)
+
+
+@contextlib.contextmanager
+def _approved(service: str, operation: str) -> Iterator[None]:
+    """Mark a call the guard allowed, for the endpoint and the signer further down this thread."""
+    stack = _local.__dict__.setdefault("approved", [])
+    stack.append((service, operation))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _current() -> tuple[str, str] | None:
+    stack = getattr(_local, "approved", None)
+    return stack[-1] if stack else None
+
+
+def check(service: str, operation: str, params: dict[str, Any], url: str = "") -> None:
+    """Let a read through; refuse a write unless a grant (or seeding on loopback) covers it."""
+    if is_read(service, operation):
+        return
     with _lock:
-        violations.append(message)
-    raise ReadOnlyViolation(message)
+        grants = list(_grants)
+    if any(g.allows(service, operation, params) for g in grants) or _seeding_to(url):
+        return
+    where = params.get("Bucket") or params.get("Id") or ""
+    _refuse(f"{service}:{operation}{' on ' + str(where) if where else ''}")
 
 
-_HANDLERS = [("before-parameter-build", _remember_params), ("before-call", check_call)]
+# --- the patches --------------------------------------------------------------------------------
+
+def _guard_api_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        check(service, operation_name, api_params, client.meta.endpoint_url or "")
+        with _approved(service, operation_name):
+            return original(client, operation_name, api_params)
+    return _make_api_call
+
+
+def _guard_make_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def make_request(endpoint: Any, operation_model: Any, request_dict: dict[str, Any]) -> Any:
+        service, operation = operation_model.service_model.service_name, operation_model.name
+        if not (_current() == (service, operation) or is_read(service, operation)
+                or _seeding_to(request_dict.get("url", ""))):
+            _refuse(f"{service}:{operation} sent past the client (Endpoint.make_request)")
+        with _approved(service, operation):
+            return original(endpoint, operation_model, request_dict)
+    return make_request
+
+
+def _guard_sign(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def sign(signer: Any, operation_name: str, request: Any, region_name: Any = None,
+             signing_type: str = "standard", expires_in: Any = None, signing_name: Any = None) -> Any:
+        service = signer._service_id.hyphenize()
+        what = f"{service}:{operation_name}"
+        if signing_type == "presign-post":
+            _refuse(f"a presigned POST for {what}", "anyone holding it could upload; " + READ_ONLY)
+        current = _current()
+        allowed = ((signing_type == "standard" and current is not None and current[1] == operation_name)
+                   or is_read(service, operation_name) or _seeding_to(getattr(request, "url", "") or ""))
+        if not allowed:
+            if signing_type == "presign-url":
+                _refuse(f"a presigned URL for {what}", "anyone holding it could write; " + READ_ONLY)
+            _refuse(f"{what} signed outside a client call", READ_ONLY)
+        _local.signing = getattr(_local, "signing", 0) + 1
+        try:
+            return original(signer, operation_name, request, region_name, signing_type, expires_in, signing_name)
+        finally:
+            _local.signing -= 1
+    return sign
+
+
+def _guard_add_auth(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def add_auth(auth: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not getattr(_local, "signing", 0):
+            host = urlsplit(getattr(request, "url", "") or "").hostname or "?"
+            _refuse(f"a request to {host} signed with {type(auth).__name__} by hand",
+                    "botocore signs only the calls of a client; " + READ_ONLY)
+        return original(auth, request, *args, **kwargs)
+    return add_auth
+
+
+def _targets() -> list[tuple[type, str, Callable[[Any], Any]]]:
+    """Each (class, method, wrapper factory) the guard patches."""
+    targets: list[tuple[type, str, Callable[[Any], Any]]] = [
+        (botocore.client.BaseClient, "_make_api_call", _guard_api_call),
+        (botocore.endpoint.Endpoint, "make_request", _guard_make_request),
+        (botocore.signers.RequestSigner, "sign", _guard_sign),
+    ]
+    for cls in vars(botocore.auth).values():
+        if (inspect.isclass(cls) and issubclass(cls, botocore.auth.BaseSigner) and cls is not botocore.auth.BaseSigner
+                and "add_auth" in vars(cls)):
+            targets.append((cls, "add_auth", _guard_add_auth))
+    return targets
 
 
 def install() -> None:
-    """Put the guard into every botocore session created from now on (idempotent)."""
-    for handler in _HANDLERS:
-        if handler not in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.append(handler)
-    import boto3
-
-    if boto3.DEFAULT_SESSION is not None:
-        register(boto3.DEFAULT_SESSION._session)
+    """Guard every botocore client, made before or after; counted, so nested installs nest."""
+    global _installed
+    with _lock:
+        _installed += 1
+        if _installed > 1:
+            return
+        for cls, name, wrap in _targets():
+            original = vars(cls)[name]
+            _originals.append((cls, name, original))
+            setattr(cls, name, wrap(original))
 
 
 def uninstall() -> None:
-    for handler in _HANDLERS:
-        while handler in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+    """Undo one install(); the last one restores botocore and forgets the scratch buckets."""
+    global _installed, _scratch_buckets
+    with _lock:
+        if _installed == 0:
+            return
+        _installed -= 1
+        if _installed:
+            return
+        while _originals:
+            cls, name, original = _originals.pop()
+            setattr(cls, name, original)
+        _scratch_buckets = frozenset()
 
 
-def register(botocore_session: Any) -> None:
-    """Guard a session that existed before install()."""
-    for event, handler in _HANDLERS:
-        botocore_session.register(event, handler, unique_id=f"edgeaudit-guard-{event}")
+def installed() -> bool:
+    with _lock:
+        return _installed > 0

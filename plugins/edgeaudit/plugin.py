@@ -138,16 +138,6 @@ GUARDED = pytest.StashKey[bool]()
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
-    """Find the rootdir again once our options are known.
-
-    pytest settles its rootdir and ini file before it loads plugins, so in `--report-dir DIR`
-    or `--edgeaudit-config FILE` (two words) the value was taken for a test path, and a
-    rootdir elsewhere loses the project's ini (testpaths, markers). Redo that step with the
-    real test paths; the ini's addopts are added back in front of the arguments.
-    """
-    known = early_config.known_args_namespace
-    if known.rootdir or known.inifilename:
-        return
     _find_rootdir_again(early_config, args)
     _guard_before_conftests(early_config)
 
@@ -185,6 +175,16 @@ def _find_rootdir_again(early_config: pytest.Config, args: list[str]) -> None:
     early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
     known.confcutdir = str(inipath.parent if inipath else rootpath)
     args[:0] = early_config.getini("addopts")
+    """Find the rootdir again once our options are known.
+
+    pytest settles its rootdir and ini file before it loads plugins, so in `--report-dir DIR`
+    or `--edgeaudit-config FILE` (two words) the value was taken for a test path, and a
+    rootdir elsewhere loses the project's ini (testpaths, markers). Redo that step with the
+    real test paths; the ini's addopts are added back in front of the arguments.
+    """
+    known = early_config.known_args_namespace
+    if known.rootdir or known.inifilename:
+        return
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> Any:
@@ -235,13 +235,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.worker:
         shared = workerinput.get("edgeaudit")
         if not shared:
-            return _guard(config, False)  # the early guess was wrong: stay out of the way
+            return _guard(config, False)
         state.active = True
         state.started = dt.datetime.fromisoformat(shared["started"])
     else:
         state.active = demo or _runs_suites(config, state.suites_dir)
         if not state.active:
-            return _guard(config, False)
+            return _guard(config, False)  # the early guess was wrong: stay out of the way
         shared = {"started": state.started.isoformat()}
     state.fail_on = str(_setting(config, "edgeaudit_fail_on", "EDGEAUDIT_FAIL_ON")).upper()
     if state.fail_on not in SEVERITIES:
@@ -400,6 +400,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    _guard(config, False)
     _guard(config, False)
     state = _state(session.config)
     if state.active:

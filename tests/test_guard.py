@@ -1,0 +1,202 @@
+"""The read-only guard has no side doors: a client made before it was installed, a request sent
+past the client, a presigned URL or post, a request signed by hand with botocore, a read-looking
+name that writes, a scratch grant on another bucket or used from another thread are all refused,
+and nothing reaches the bucket."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import pytest
+import requests
+
+from edgeaudit import guard, tomlwrite
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.scratch import ROOT, Scratch
+
+from conftest import run_suite
+
+KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="module")
+def site(world):
+    return world.add(SiteSpec(name="guard"))
+
+
+def _client(world, service: str = "s3") -> object:
+    return boto3.Session(**KEYS).client(service, region_name="us-east-1", endpoint_url=world.endpoint_url)
+
+
+@pytest.fixture
+def guarded(site):
+    guard.install()
+    guard.allow_scratch_in([site.extra["scratch_bucket"]])
+    try:
+        yield site
+    finally:
+        guard.uninstall()
+
+
+def _exists(world, bucket: str, key: str) -> bool:
+    listing = world.builder.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
+    return any(o["Key"] == key for o in listing.get("Contents", []))
+
+
+def test_a_client_made_before_the_guard_is_refused_a_write(world, site):
+    early = _client(world)  # e.g. at conftest import, before the plugin started
+    guard.install()
+    try:
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused s3:PutObject on {site.bucket}"):
+            early.put_object(Bucket=site.bucket, Key="early.html", Body=b"defaced")
+        assert early.get_bucket_versioning(Bucket=site.bucket)["Status"] == "Enabled"  # reads still work
+    finally:
+        guard.uninstall()
+    assert not _exists(world, site.bucket, "early.html")
+
+
+def test_presigned_writes_are_refused_and_presigned_reads_allowed(world, guarded):
+    s3 = _client(world)
+    with pytest.raises(guard.ReadOnlyViolation, match="refused a presigned URL for s3:PutObject"):
+        s3.generate_presigned_url("put_object", Params={"Bucket": guarded.bucket, "Key": "presigned.html"})
+    with pytest.raises(guard.ReadOnlyViolation, match="refused a presigned POST"):
+        s3.generate_presigned_post(guarded.bucket, "posted.html")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": guarded.bucket, "Key": "index.html"})
+    assert requests.get(url, timeout=10).status_code == 200
+    assert not _exists(world, guarded.bucket, "presigned.html")
+
+
+def test_a_request_sent_past_the_client_is_refused(world, guarded):
+    s3 = _client(world)
+    model = s3.meta.service_model.operation_model("PutObject")
+    request_dict = s3._convert_to_request_dict(
+        api_params={"Bucket": guarded.bucket, "Key": "bypass.html", "Body": b"defaced"}, operation_model=model,
+        endpoint_url=world.endpoint_url, context={"client_region": "us-east-1", "auth_type": "v4"})
+    with pytest.raises(guard.ReadOnlyViolation, match="s3:PutObject sent past the client"):
+        s3._endpoint.make_request(model, request_dict)
+    assert not _exists(world, guarded.bucket, "bypass.html")
+
+
+def test_a_request_signed_by_hand_with_botocore_is_refused(world, guarded):
+    url = f"{world.endpoint_url}/{guarded.bucket}/handsigned.html"
+    request = botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"defaced")
+    credentials = boto3.Session(**KEYS).get_credentials()
+    with pytest.raises(guard.ReadOnlyViolation, match="signed with S3SigV4Auth by hand"):
+        botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    with pytest.raises(guard.ReadOnlyViolation, match="s3:PutObject signed outside a client call"):
+        _client(world)._request_signer.sign("PutObject", request)
+    assert not _exists(world, guarded.bucket, "handsigned.html")
+
+
+def test_a_read_looking_name_that_writes_is_refused(world, guarded):
+    cognito = _client(world, "cognito-identity")
+    with guard.local_seeding():
+        pool = cognito.create_identity_pool(IdentityPoolName="guard", AllowUnauthenticatedIdentities=True)
+    pool_id = pool["IdentityPoolId"]
+    with pytest.raises(guard.ReadOnlyViolation, match="refused cognito-identity:GetId"):
+        cognito.get_id(IdentityPoolId=pool_id)  # creates an identity
+    with guard.local_seeding():  # ListIdentities is no read the suite makes: refused outside seeding too
+        assert cognito.list_identities(IdentityPoolId=pool_id, MaxResults=60)["Identities"] == []
+    assert guard.is_read("s3", "GetBucketVersioning") and not guard.is_read("cognito-identity", "GetId")
+    assert not guard.is_read("cognito-identity", "ListIdentities") and not guard.is_read("sqs", "GetQueueUrl")
+
+
+def test_a_scratch_grant_is_refused_on_a_bucket_that_is_not_the_scratch_bucket(world, guarded):
+    s3 = _client(world)
+    with pytest.raises(guard.ReadOnlyViolation, match=f"scratch context on {guarded.bucket}: it is not a configured"):
+        with Scratch(s3, guarded.bucket) as scratch:
+            s3.put_object(Bucket=guarded.bucket, Key=scratch.key("index.html"), Body=b"restored")
+    scratch_bucket = guarded.extra["scratch_bucket"]
+    with Scratch(s3, scratch_bucket) as scratch:
+        with pytest.raises(guard.ReadOnlyViolation, match=f"on {guarded.bucket}"):
+            s3.put_object(Bucket=guarded.bucket, Key=scratch.key("index.html"), Body=b"restored")
+    assert not world.builder.client("s3").list_objects_v2(Bucket=guarded.bucket, Prefix=ROOT).get("KeyCount")
+
+
+def test_a_scratch_grant_refuses_writes_from_another_thread(world, guarded):
+    s3, bucket = _client(world), guarded.extra["scratch_bucket"]
+    errors: list[BaseException] = []
+
+    def write(key: str) -> None:
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            errors.append(exc)
+
+    with Scratch(s3, bucket) as scratch:
+        other = threading.Thread(target=write, args=(scratch.key("from-another-thread"),))
+        other.start()
+        other.join()
+        write(scratch.key("from-the-drill"))  # the thread that opened the grant may
+        assert scratch.remaining() == [scratch.key("from-the-drill")]
+    assert len(errors) == 1 and isinstance(errors[0], guard.ReadOnlyViolation), errors
+
+
+CONFTEST_WRITER = '''
+import boto3
+
+EARLY = boto3.client("s3", region_name="us-east-1")  # made at import, before the run starts
+try:
+    EARLY.put_object(Bucket="{bucket}", Key="at-import.html", Body=b"defaced")
+    OUTCOME = "written"
+except Exception as exc:
+    OUTCOME = type(exc).__name__
+open("{outcome}", "w").write(OUTCOME)
+'''
+
+DRILL_ON_THE_ORIGIN = '''
+import pytest
+from edgeaudit.scratch import Scratch
+
+
+@pytest.mark.control("EA-DR-01", severity="P2")
+@pytest.mark.quarterly
+@pytest.mark.dr
+def test_drill_on_the_origin(aws, target, evidence):
+    """A drill that opens its scratch context on the origin bucket.
+
+    Remediation: none; the guard stops it.
+    """
+    raw = aws.client("s3", target.region).raw
+    with Scratch(raw, target.bucket) as scratch:
+        raw.put_object(Bucket=target.bucket, Key=scratch.key("index.html"), Body=b"restored")
+'''
+
+
+def _project(tmp_path, site, control: str) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_drill.py").write_text(textwrap.dedent(control))
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets": [site.target_entry()]}))
+
+
+def test_a_write_at_conftest_import_and_a_scratch_context_on_the_origin_are_refused(tmp_path, site, world):
+    _project(tmp_path, site, DRILL_ON_THE_ORIGIN)
+    outcome = tmp_path / "outcome.txt"
+    (tmp_path / "conftest.py").write_text(CONFTEST_WRITER.format(bucket=site.bucket, outcome=outcome))
+    run = run_suite(cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
+    assert outcome.read_text() == "ReadOnlyViolation", run.output
+    assert not _exists(world, site.bucket, "at-import.html")
+    assert run.returncode == 1, run.output
+    result = run.result("EA-DR-01", "guard")
+    assert result["outcome"] == "error"
+    assert f"refused a scratch context on {site.bucket}" in result["message"]
+    assert not world.builder.client("s3").list_objects_v2(Bucket=site.bucket, Prefix=ROOT).get("KeyCount")
+
+
+def test_a_run_that_collects_no_control_is_not_guarded(tmp_path, site, world):
+    """The installed plugin stays out of the way of other test runs in the same environment."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_other.py").write_text("def test_nothing():\n    pass\n")
+    outcome = tmp_path / "outcome.txt"
+    (tmp_path / "conftest.py").write_text(CONFTEST_WRITER.format(bucket=site.extra["scratch_bucket"], outcome=outcome))
+    run = run_suite("tests", cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
+    assert run.returncode == 0, run.output
+    assert outcome.read_text() == "written"
+    assert _exists(world, site.extra["scratch_bucket"], "at-import.html")
+    with guard.local_seeding():
+        world.builder.client("s3").delete_object(Bucket=site.extra["scratch_bucket"], Key="at-import.html")
