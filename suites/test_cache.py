@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from edgeaudit.crawl import checked_crawl
+
 # What CloudFront compresses: text and a few structured types, from 1,000 to 10,000,000 bytes.
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|x-javascript|json|xml|ld\+json|manifest\+json)"
                           r"|image/svg\+xml|font/(ttf|otf))")
@@ -37,13 +39,6 @@ def _max_age(directives):
         return None
 
 
-def _crawl(site, thresholds, evidence):
-    crawl = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
-    evidence.record("crawl", crawl.summary())
-    crawl.require_complete()
-    return crawl
-
-
 @pytest.mark.control("EA-CACHE-01", severity="P4")
 @pytest.mark.weekly
 @pytest.mark.performance
@@ -55,7 +50,7 @@ def test_compression(aws, site, target, thresholds, evidence):
     """
     config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
     behaviours = {pattern: bool(b.get("Compress")) for pattern, b in _behaviours(config)}
-    crawl = _crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, thresholds, evidence)
     checked, uncompressed = {}, []
     for url, found in crawl.fetched.items():
         if found.status != 200 or not COMPRESSIBLE.match(found.content_type.lower()):
@@ -90,7 +85,7 @@ def test_cache_lifetimes(site, thresholds, evidence):
     Remediation: upload hashed assets with Cache-Control "public, max-age=31536000, immutable"
     and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync.
     """
-    crawl = _crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, thresholds, evidence)
     assets, pages, offenders = {}, {}, {}
     for url, found in crawl.fetched.items():
         if found.status != 200:

@@ -17,6 +17,7 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from edgeaudit.aws import AccessDeniedError, NotEvaluated, endpoint_overridden
+from edgeaudit.crawl import checked_crawl
 from edgeaudit.site import PROBE_ORIGIN, default_timeout
 
 FOREIGN_HOST = "evil.example"
@@ -280,9 +281,7 @@ def test_no_source_maps(site, target, thresholds, evidence):
     """
     if target.allow_source_maps:
         pytest.skip("the target publishes its source maps on purpose (allow_source_maps = true)")
-    crawl = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
-    evidence.record("crawl", crawl.summary())
-    crawl.require_complete()
+    crawl = checked_crawl(site, thresholds, evidence)
     scripts = sorted({ref.url for refs in crawl.references.values() for ref in refs
                       if ref.tag == "script" and ref.url in crawl.fetched and crawl.fetched[ref.url].status == 200})
     maps = {}

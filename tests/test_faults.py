@@ -4,6 +4,7 @@ incomplete report), and the run goes on or ends cleanly."""
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgeaudit import tomlwrite
 from edgeaudit.config import ConfigError, load, parse
 from edgeaudit.report import append_history
 
@@ -243,3 +245,84 @@ def test_malformed_config_exits_4_without_a_traceback(tmp_path):
         run = run_suite("suites", cwd=tmp_path, report_dir=tmp_path / "reports")
         assert run.returncode == 4, run.output
         assert "Traceback" not in run.output and "edgeaudit.toml" in run.output
+
+
+TARGET = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
+
+
+@pytest.mark.parametrize("thresholds", [
+    {"crawl_max_pages": math.nan}, {"http_concurrency": 1e300}, {"lcp_s": math.inf}, {"crawl_max_pages": 2.5},
+    {"http_concurrency": 0}, {"vitals_runs": 10**9}, {"cache_hit_ratio_min": 1.5}, {"http_deadline_s": 0},
+    {"ttfb_p95_ms": -math.inf},
+], ids=str)
+def test_absurd_thresholds_are_config_errors(thresholds):
+    (name, value), = thresholds.items()
+    with pytest.raises(ConfigError) as raised:
+        parse(Path("/nowhere/edgeaudit.toml"), {"thresholds": thresholds, "targets": [TARGET]})
+    assert raised.value.key == f"thresholds.{name}" and "from" in raised.value.fix
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["crawl_max_pages", "http_concurrency", "http_deadline_s", "lcp_s", "cls", "vitals_runs",
+                        "error_rate_5xx_max", "dr_sample_objects", "cost_spike_factor"]),
+       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30), st.booleans()))
+def test_a_threshold_is_finite_and_in_range_or_a_config_error(name, value):
+    try:
+        config = parse(Path("/nowhere/edgeaudit.toml"), {"thresholds": {name: value}, "targets": [TARGET]})
+    except ConfigError as exc:
+        assert exc.key.startswith("thresholds.") and "\n" not in str(exc)
+        return
+    effective = config.thresholds[name]
+    assert not isinstance(effective, bool) and math.isfinite(effective)
+    assert 0 <= effective <= 10**6
+    if name in ("crawl_max_pages", "http_concurrency", "vitals_runs", "dr_sample_objects"):
+        assert isinstance(effective, int) and effective >= 1
+
+
+@pytest.mark.parametrize("field, value", [
+    ("name", "www\n"), ("name", "www\nEA-S3-01 PASSED"), ("bucket", "b\nEA-S3-01 PASSED"),
+    ("distribution_id", "E1\x1b[2J"), ("region", "eu-west-1\r"), ("url", "https://www.example.com/\n"),
+    ("paths", ["/\nforged"]), ("scratch_bucket", "\tscratch"),
+], ids=repr)
+def test_a_target_value_with_a_newline_or_control_character_is_refused(field, value):
+    with pytest.raises(ConfigError) as raised:
+        parse(Path("/nowhere/edgeaudit.toml"), {"targets": [{**TARGET, field: value}]})
+    assert raised.value.key.endswith(f".{field}")
+    assert "\n" not in str(raised.value) and "\x1b" not in str(raised.value)  # one line, nothing to forge
+
+
+def test_a_target_number_that_is_not_finite_is_refused():
+    for value in (math.nan, math.inf):
+        with pytest.raises(ConfigError, match="monthly_budget_usd"):
+            parse(Path("/nowhere/edgeaudit.toml"), {"targets": [{**TARGET, "monthly_budget_usd": value}]})
+
+
+def _project_with_config(tmp_path: Path, text: str) -> None:
+    (tmp_path / "suites").mkdir(exist_ok=True)
+    (tmp_path / "suites" / "test_x.py").write_text("")
+    (tmp_path / "edgeaudit.toml").write_text(text)
+
+
+def test_deeply_nested_config_exits_4_with_one_line(tmp_path):
+    _project_with_config(tmp_path, "[thresholds]\nlcp_s = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load(tmp_path / "edgeaudit.toml")
+    run = run_suite("suites", cwd=tmp_path, report_dir=tmp_path / "reports")
+    assert run.returncode == 4, run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+    lines = [line for line in run.output.splitlines() if "edgeaudit.toml" in line]
+    assert len(lines) == 1 and "nested too deeply" in lines[0] and "Fix:" in lines[0], run.output
+
+
+@pytest.mark.parametrize("name, value", [
+    ("EDGEAUDIT_HTTP_MAX_BYTES", "0"),  # read nothing, find nothing broken: a pass of EA-SITE-04
+    ("EDGEAUDIT_HTTP_TIMEOUT_S", "soon"), ("EDGEAUDIT_AWS_TIMEOUT_S", "nan,5"), ("EDGEAUDIT_AWS_MAX_ATTEMPTS", "0"),
+    ("EDGEAUDIT_TLS_TIMEOUT_S", "-1"), ("EDGEAUDIT_HTTP_DEADLINE_S", "inf"),
+])
+def test_a_bad_limit_in_the_environment_is_one_usage_error_at_start(tmp_path, name, value):
+    _project_with_config(tmp_path, tomlwrite.dumps({"targets": [TARGET]}))
+    run = run_suite("suites", cwd=tmp_path, env={name: value}, report_dir=tmp_path / "reports")
+    assert run.returncode == 4, run.output
+    lines = [line for line in run.output.splitlines() if name in line]
+    assert len(lines) == 1 and "Fix:" in lines[0] and "unset it" in lines[0], run.output
+    assert "Traceback" not in run.output and not (tmp_path / "reports").exists()

@@ -1,18 +1,27 @@
-"""Hostile sites: answers too big, too many links, loops, huge headers, broken encodings and
-resets mid-body. Each is bounded, or ends as a clear `error`; nothing hangs or crashes."""
+"""Hostile sites: answers too big, too many links, loops, huge headers, broken encodings,
+resets mid-body, answers trickled a byte at a time and sitemap indexes without end. Each is
+bounded, or ends as a clear `error`; nothing hangs or crashes; a control whose crawl a limit cut
+short says so."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
+import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from edgeaudit.config import Target
 from edgeaudit.crawl import crawl
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.pki import CertificateAuthority
 from edgeaudit.site import Site, SiteUnreachable
+
+from conftest import REPO, run_suite
 
 BIG = 50 * 2**20
 
@@ -113,3 +122,172 @@ def test_a_reset_mid_body_is_an_error(hostile):
     with pytest.raises(SiteUnreachable) as raised:
         site_for(hostile).get("/reset")
     assert "unreachable" in str(raised.value)
+
+
+# --- answers trickled a byte at a time ----------------------------------------------------------
+
+TRICKLE_PAUSE_S = 0.05  # far below any read timeout: only a deadline for the whole answer ends it
+TRICKLE_BYTES = 2400    # two minutes of trickle, should nothing end it
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """Sends its answer one byte at a time: the headers (/slow-headers) or the body (any other path)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        try:
+            if self.path == "/slow-headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Slow: ")
+                self._trickle(b"a")
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(TRICKLE_BYTES))
+                self.end_headers()
+                self._trickle(b"x")
+        except OSError:
+            pass  # the client hung up (reset, broken pipe, TLS closed): that is the point
+
+    def _trickle(self, byte: bytes) -> None:
+        for _ in range(TRICKLE_BYTES):
+            self.wfile.write(byte)
+            self.wfile.flush()
+            time.sleep(TRICKLE_PAUSE_S)
+
+
+def _serve(handler: type, context: ssl.SSLContext | None = None) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    scheme = "https" if context else "http"
+    return server, f"{scheme}://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def trickle():
+    server, base = _serve(Trickle)
+    yield base
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def trickle_tls(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("trickle-tls")
+    ca = CertificateAuthority.create("trickle test CA")
+    cert_file, key_file = ca.issue(["127.0.0.1"]).write(workdir, "trickle")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server, base = _serve(Trickle, context)
+    yield base, str(ca.write_ca(workdir / "ca.pem"))
+    server.shutdown()
+
+
+@pytest.mark.parametrize("path", ["/slow-body", "/slow-headers"])
+def test_an_answer_trickled_byte_by_byte_ends_at_the_deadline(trickle, path):
+    site = Site(Target(name="slow", url=trickle + "/", bucket="b", distribution_id="E1"), timeout=(2.0, 5.0),
+                deadline_s=1)
+    with pytest.raises(SiteUnreachable, match=r"exceeded the 1 s deadline for one answer"):
+        site.get(path)
+    with pytest.raises(SiteUnreachable, match="failed earlier in this run: .*deadline"):
+        site.get("/other")  # the origin is not asked again: one deadline per run, not one per URL
+
+
+def test_the_deadline_holds_over_tls(trickle_tls):
+    base, ca_file = trickle_tls
+    site = Site(Target(name="slow", url=base + "/", bucket="b", distribution_id="E1", ca_bundle=ca_file),
+                timeout=(2.0, 5.0), deadline_s=1)
+    with pytest.raises(SiteUnreachable, match=r"exceeded the 1 s deadline for one answer"):
+        site.get("/slow-body")
+
+
+def test_a_trickling_site_makes_its_critical_pages_not_evaluated(trickle, world, tmp_path):
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(f"""[thresholds]
+http_deadline_s = 1
+
+[[targets]]
+name = "slow"
+url = "{trickle}/"
+bucket = "slow-bucket"
+distribution_id = "E0SLOW"
+paths = ["/slow-body"]
+""")
+    run = run_suite("suites/test_site.py", "-k", "critical_pages", "--edgeaudit-config", str(config), cwd=REPO,
+                    env=world.aws_env, report_dir=tmp_path / "reports")
+    result = run.result("EA-SITE-01", "slow")
+    assert result["outcome"] == "error", result
+    assert "exceeded the 1 s deadline for one answer" in result["message"]
+
+
+# --- sitemap indexes and crawls cut short ------------------------------------------------------------
+
+SITEMAP_CHILDREN = 500
+
+
+class EndlessIndex(BaseHTTPRequestHandler):
+    """A sitemap index of SITEMAP_CHILDREN sitemaps, each listing one page; counts what it is asked."""
+
+    protocol_version = "HTTP/1.1"
+    seen: Counter
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        type(self).seen[self.path.split("/")[1]] += 1
+        host = f"http://{self.headers['Host']}"
+        if self.path == "/sitemap.xml":
+            body = "".join(f"<sitemap><loc>{host}/maps/{i}.xml</loc></sitemap>" for i in range(SITEMAP_CHILDREN))
+            self._send(f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>',
+                       "application/xml")
+        elif self.path.startswith("/maps/"):
+            n = self.path.split("/")[2].split(".")[0]
+            self._send(f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{host}/p/{n}.html'
+                       "</loc></url></urlset>", "application/xml")
+        else:
+            self._send("<html><body>a page</body></html>", "text/html")
+
+    def _send(self, text: str, content_type: str) -> None:
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_sitemap_index_children_count_against_max_pages():
+    handler = type("Handler", (EndlessIndex,), {"seen": Counter()})
+    server, base = _serve(handler)
+    try:
+        result = crawl(site_for(base), max_pages=20, concurrency=4)
+    finally:
+        server.shutdown()
+    assert handler.seen["maps"] + handler.seen["p"] + handler.seen["links"] <= 20, handler.seen
+    assert result.truncated and any("sitemap index lists 500 sitemaps" in r for r in result.cut_short)
+
+
+def test_a_page_read_in_part_cuts_the_crawl_short(hostile, monkeypatch):
+    monkeypatch.setenv("EDGEAUDIT_HTTP_MAX_BYTES", str(2 * 2**20))
+    site = Site(Target(name="big", url=hostile + "/", bucket="b", distribution_id="E1", paths=("/big",)),
+                timeout=(2.0, 5.0))
+    result = crawl(site, max_pages=10, concurrency=2)
+    assert not result.skipped
+    assert result.truncated and "EDGEAUDIT_HTTP_MAX_BYTES" in " ".join(result.cut_short)
+
+
+def test_a_crawl_cut_short_is_never_a_clean_pass(world, suite_runner):
+    site = world.add(SiteSpec(name="cut"))
+    run = suite_runner([site], "-k", "no_broken_links or no_mixed_content",
+                       config_extra={"thresholds": {"crawl_max_pages": 2}})
+    for control in ("EA-SITE-04", "EA-SITE-06"):
+        result = run.result(control, "cut")
+        assert result["outcome"] == "warned", result
+        assert "crawl_max_pages (2) reached" in result["message"]
+        assert result["evidence"]["crawl"]["truncated"] is True

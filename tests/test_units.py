@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from edgeaudit import guard, tomlwrite
+from edgeaudit import guard, limits, tomlwrite
 from edgeaudit.aws import AwsRegistry, iam_action
 from edgeaudit.config import ConfigError, Target, Waiver, load
 from edgeaudit.demo.builder import SiteSpec
@@ -18,6 +18,7 @@ from edgeaudit.ledger import covered_cadences
 from edgeaudit.redact import REDACTED, redact, redact_headers, redact_text
 from edgeaudit.report import report_stem, selection_name
 from edgeaudit.results import failure_message, gates, waiver_for
+from edgeaudit.thresholds import SPECS, Count
 
 TARGET = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
 
@@ -85,6 +86,31 @@ def test_toml_writer_round_trips():
     assert tomllib.loads(tomlwrite.dumps(document)) == document
 
 
+def test_every_threshold_has_a_type_and_a_range_that_holds_its_default():
+    for name, spec in SPECS.items():
+        assert spec.low <= spec.default <= spec.high, name
+        assert spec.check(spec.default) == spec.default, name
+        if isinstance(spec, Count):
+            assert isinstance(spec.default, int) and not isinstance(spec.default, bool), name
+
+
+def test_network_limits_come_from_the_environment_within_their_range(monkeypatch):
+    for name in limits.LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    assert limits.http_timeout() == (5.0, 20.0) and limits.aws_timeout() == (5.0, 20.0)
+    assert limits.http_deadline() == 60 and limits.http_max_bytes() == 10 * 2**20
+    assert limits.aws_max_attempts() == 6 and limits.tls_timeout() == 10
+    assert limits.http_deadline(15) == 15  # the config's http_deadline_s
+    monkeypatch.setenv("EDGEAUDIT_HTTP_DEADLINE_S", "5")
+    assert limits.http_deadline(15) == 5  # the environment wins, as it does for every option
+    monkeypatch.setenv("EDGEAUDIT_AWS_TIMEOUT_S", "3")
+    assert limits.aws_timeout() == (3.0, 3.0)  # one number is both
+    limits.check_environment()
+    monkeypatch.setenv("EDGEAUDIT_HTTP_MAX_BYTES", "0")
+    with pytest.raises(ConfigError, match="EDGEAUDIT_HTTP_MAX_BYTES='0'.*Fix: set EDGEAUDIT_HTTP_MAX_BYTES to a whole"):
+        limits.check_environment()
+
+
 # --- redaction ----------------------------------------------------------------------------------
 
 def test_redaction_of_known_secret_shapes(monkeypatch):
@@ -135,6 +161,7 @@ def test_guard_allows_reads_and_refuses_writes(guarded_s3):
 
 def test_scratch_grant_covers_only_its_prefix(guarded_s3):
     s3, bucket = guarded_s3
+    guard.allow_scratch_in([bucket])
     with guard.scratch(bucket, "_edgeaudit/run1/"):
         s3.put_object(Bucket=bucket, Key="_edgeaudit/run1/probe", Body=b"x")
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "_edgeaudit/run1/probe"}]})
@@ -161,7 +188,6 @@ def test_read_cache_calls_aws_once(world, unit_site, monkeypatch):
             monkeypatch.setenv(key, value)
     target = Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in unit_site.target_entry().items()})
     registry = AwsRegistry()
-    guard.allow_scratch_in([bucket])
     s3 = registry.client(target, "s3")
     for _ in range(3):
         assert s3.get_bucket_versioning(Bucket=target.bucket)["Status"] == "Enabled"

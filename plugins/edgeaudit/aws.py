@@ -23,7 +23,7 @@ import botocore.credentials
 import botocore.session
 import botocore.exceptions
 
-from . import __version__, guard
+from . import __version__, guard, limits
 from .config import Target
 
 # Services whose API lives in one region whatever the target's region.
@@ -77,14 +77,10 @@ def iam_action(service: str, operation: str) -> str:
     return f"{service}:{operation}"
 
 
-AWS_TIMEOUT_ENV = "EDGEAUDIT_AWS_TIMEOUT_S"     # "connect,read" seconds, default "5,20"
-AWS_ATTEMPTS_ENV = "EDGEAUDIT_AWS_MAX_ATTEMPTS"  # total attempts with retries, default 6
-
-
 def aws_limits() -> tuple[float, float, int]:
-    """(connect s, read s, attempts) for AWS calls; the environment may lower them."""
-    connect, _, read = (os.environ.get(AWS_TIMEOUT_ENV) or "5,20").partition(",")
-    return float(connect), float(read or connect), int(os.environ.get(AWS_ATTEMPTS_ENV) or 6)
+    """(connect s, read s, attempts) for AWS calls; the environment may change them (limits.py)."""
+    connect, read = limits.aws_timeout()
+    return connect, read, limits.aws_max_attempts()
 
 
 def client_config(service: str) -> botocore.config.Config:

@@ -1,10 +1,13 @@
 """The crawl of a target: same-origin, from the critical paths and sitemap.xml, HTML parsed with
 the standard library's `html.parser`, each URL fetched once through the site's cache, at most
-`concurrency` requests in flight, at most `max_pages` URLs fetched.
+`concurrency` requests in flight, at most `max_pages` URLs fetched (child sitemaps of a sitemap
+index included).
 
 Made once per target per run (`site.crawl(...)`) and read by every control that needs the
 site's pages or assets: broken links, mixed content, source maps, compression, caching headers,
-edge-vs-origin comparison.
+edge-vs-origin comparison. A crawl cut short by a limit (max_pages, the bytes read of an answer)
+says so (`crawl.cut_short`), and `checked_crawl` turns that into a warning of every control that
+reads it: what was not fetched was not checked, and is never a clean pass.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
-import requests.adapters
-
 from .aws import NotEvaluated
 
 if TYPE_CHECKING:
+    from .evidence import Evidence
     from .site import Site
+    from .thresholds import Thresholds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SITEMAP_PATH = "/sitemap.xml"
@@ -128,6 +131,8 @@ class Sitemap:
     status: int | None = None
     urls: list[str] = field(default_factory=list)
     error: str | None = None
+    children_read: int = 0        # child sitemaps of a sitemap index that were fetched
+    cut_short: str | None = None  # why not all of it was read (a limit), if so
 
     @property
     def ok(self) -> bool:
@@ -160,6 +165,7 @@ class Fetched:
     content_type: str = ""
     error: str | None = None
     referrers: set[str] = field(default_factory=set)
+    truncated: bool = False  # only the first EDGEAUDIT_HTTP_MAX_BYTES of the body were read
 
     @property
     def is_html(self) -> bool:
@@ -177,8 +183,13 @@ class Crawl:
     max_pages: int
     concurrency: int
     elapsed_s: float
-    truncated: bool
+    cut_short: list[str] = field(default_factory=list)  # each limit that left something unchecked
     skipped: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        """Was anything left unfetched or read in part because of a limit?"""
+        return bool(self.cut_short)
 
     @property
     def pages(self) -> list[str]:
@@ -199,12 +210,14 @@ class Crawl:
         """The crawl's size and time, for a control's evidence."""
         return {"start_urls": len(self.start), "urls_fetched": len(self.fetched), "html_pages": len(self.pages),
                 "max_pages": self.max_pages, "concurrency": self.concurrency, "truncated": self.truncated,
+                "cut_short": self.cut_short,
                 "not_fetched_over_limit": len(self.skipped), "elapsed_s": round(self.elapsed_s, 3),
                 "sitemap": {"status": self.sitemap.status, "urls": len(self.sitemap.urls), "error": self.sitemap.error}}
 
 
-def read_sitemap(site: Site) -> Sitemap:
-    """The target's /sitemap.xml, a sitemap index followed one level (same-origin children only)."""
+def read_sitemap(site: Site, max_children: int) -> Sitemap:
+    """The target's /sitemap.xml, a sitemap index followed one level (same-origin children only,
+    at most max_children of them: the crawl's crawl_max_pages)."""
     sitemap = Sitemap(site.url(SITEMAP_PATH))
     response = site.get(sitemap.url)
     sitemap.status = response.status_code
@@ -212,16 +225,25 @@ def read_sitemap(site: Site) -> Sitemap:
         sitemap.error = f"{sitemap.url} answered {response.status_code}"
         return sitemap
     try:
-        kind, locs = parse_sitemap(response.content)
+        kind, locs = parse_sitemap(_whole_body(response, sitemap.url))
         if kind == "sitemapindex":
             children, locs = locs, []
             for child in children:
                 if not same_origin(child, site.target.url):
                     raise ValueError(f"the sitemap index lists a sitemap on another origin: {child}")
+            sitemap.children_read = min(len(children), max(0, int(max_children)))
+            if sitemap.children_read < len(children):
+                sitemap.cut_short = (f"the sitemap index lists {len(children)} sitemaps; the "
+                                     f"{len(children) - sitemap.children_read} over crawl_max_pages ({max_children}) "
+                                     "were not read")
+            for child in children[:sitemap.children_read]:
                 answer = site.get(child)
                 if answer.status_code != 200:
                     raise ValueError(f"child sitemap {child} answered {answer.status_code}")
-                locs += parse_sitemap(answer.content)[1]
+                locs += parse_sitemap(_whole_body(answer, child))[1]
+    except _TooLarge as exc:
+        sitemap.error = sitemap.cut_short = str(exc)
+        return sitemap
     except ValueError as exc:
         sitemap.error = str(exc)
         return sitemap
@@ -229,16 +251,27 @@ def read_sitemap(site: Site) -> Sitemap:
     return sitemap
 
 
+class _TooLarge(ValueError):
+    """An answer of which only the first EDGEAUDIT_HTTP_MAX_BYTES were read."""
+
+
+def _whole_body(response: Any, url: str) -> bytes:
+    """The body of a sitemap, or _TooLarge when only part of it was read."""
+    if getattr(response, "truncated", False):
+        raise _TooLarge(f"{url} is larger than the {len(response.content)} bytes read of one answer "
+                         "(EDGEAUDIT_HTTP_MAX_BYTES)")
+    return response.content
+
+
 def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
     """Breadth-first over same-origin URLs from the critical paths and the sitemap."""
     began = time.monotonic()
     concurrency = max(1, int(concurrency))
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, concurrency))
-    for scheme in ("https://", "http://"):
-        site.session.mount(scheme, adapter)
+    site.mount_adapter(max(10, concurrency))
     origin = site.target.url
     start = [normalize(site.url(path)) for path in site.target.paths]
-    sitemap = read_sitemap(site)
+    sitemap = read_sitemap(site, max_pages)
+    budget = max_pages - sitemap.children_read  # child sitemaps count as fetched URLs
     start += [url for url in sitemap.urls if same_origin(url, origin)]
     start = list(dict.fromkeys(start))
 
@@ -253,7 +286,8 @@ def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
             response = site.get(url)
         except NotEvaluated as exc:
             return Fetched(url, None, error=str(exc)), []
-        found = Fetched(url, response.status_code, response.headers.get("Content-Type", ""))
+        found = Fetched(url, response.status_code, response.headers.get("Content-Type", ""),
+                        truncated=bool(getattr(response, "truncated", False)))
         refs: list[Reference] = []
         if found.is_html:
             refs = parse_page(response.text, url)
@@ -266,7 +300,7 @@ def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
         while queue or pending:
             while queue and len(pending) < concurrency:
                 url = queue.popleft()
-                if len(fetched) + len(pending) >= max_pages:
+                if len(fetched) + len(pending) >= budget:
                     skipped.append(url)
                     continue
                 pending[pool.submit(visit, url)] = url
@@ -291,5 +325,30 @@ def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
                 fetched[ref.url].referrers.add(page)
     fetched, references = dict(sorted(fetched.items())), dict(sorted(references.items()))  # stable reports
     return Crawl(start=start, fetched=fetched, references=references, sitemap=sitemap, max_pages=max_pages,
-                 concurrency=concurrency, elapsed_s=time.monotonic() - began, truncated=bool(skipped),
-                 skipped=skipped)
+                 concurrency=concurrency, elapsed_s=time.monotonic() - began,
+                 cut_short=_cut_short(sitemap, fetched, skipped, max_pages), skipped=skipped)
+
+
+def _cut_short(sitemap: Sitemap, fetched: dict[str, Fetched], skipped: list[str], max_pages: int) -> list[str]:
+    """Each limit that left part of the site unchecked, in words."""
+    reasons = [sitemap.cut_short] if sitemap.cut_short else []
+    if skipped:
+        reasons.append(f"crawl_max_pages ({max_pages}) reached: {len(skipped)} URL(s) found and not fetched, "
+                       f"e.g. {skipped[0]}")
+    partial = [url for url, found in fetched.items() if found.truncated and found.is_html]
+    if partial:
+        reasons.append(f"{len(partial)} page(s) larger than the bytes read of one answer (EDGEAUDIT_HTTP_MAX_BYTES) "
+                       f"were searched for links in part, e.g. {partial[0]}")
+    return reasons
+
+
+def checked_crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Crawl:
+    """The run's crawl as a control reads it: its size in the evidence, not evaluated when a URL
+    could not be asked, and a warning for each limit that cut it short (the URLs it did not reach
+    were not checked, so the control cannot pass cleanly)."""
+    result = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
+    evidence.record("crawl", result.summary())
+    result.require_complete()
+    for reason in result.cut_short:
+        evidence.warn(f"the crawl was cut short, so part of the site was not checked: {reason}")
+    return result

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import pytest
 from _pytest.config.findpaths import determine_setup
 
-from . import __version__, guard, prefetch, tomlwrite
+from . import __version__, guard, limits, prefetch, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
 from .attestations import state as attestation_state
 from .aws import Aws, AwsRegistry, NotEvaluated
@@ -82,7 +82,10 @@ class RunState:
     report: dict[str, Any] | None = None
 
     def site(self, target: Target) -> Site:
-        return self.sites.setdefault(target.name, Site(target))
+        if target.name not in self.sites:
+            deadline = self.config.thresholds.http_deadline_s if self.config else None
+            self.sites[target.name] = Site(target, deadline_s=limits.http_deadline(deadline))
+        return self.sites[target.name]
 
     def probe(self, target: Target) -> TlsProbe:
         return self.probes.setdefault(target.name, TlsProbe(target))
@@ -250,6 +253,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.report_dir = Path(str(_setting(config, "edgeaudit_report_dir", "EDGEAUDIT_REPORT_DIR")))
     state.no_report = bool(_setting(config, "edgeaudit_no_report", "EDGEAUDIT_NO_REPORT"))
     try:
+        limits.check_environment()  # a bad EDGEAUDIT_*_TIMEOUT_S is one usage error, not an error per control
         if demo:
             _start_demo(state, shared, config)
         else:

@@ -5,8 +5,12 @@ Every control of a target shares one `Site`, so a URL is asked once per run per 
 headers: `site.get(url)` (plain GETs) and `site.fetch(method, url, headers=...)` (probes) are
 cached, concurrent askers of one URL wait for the first answer, and the crawl
 (`site.crawl(...)`) goes through the same cache. A network failure (refused, reset, timed out,
-TLS) is remembered for the origin: later requests to it fail at once with the same cause, so a
-dead site costs one timeout per run, not one per URL.
+TLS, an answer slower than the deadline) is remembered for the origin: later requests to it fail
+at once with the same cause, so a dead site costs one timeout per run, not one per URL.
+
+Every answer is bounded: connect and read timeouts per wait, a deadline for the whole answer
+(`http_deadline_s`, EDGEAUDIT_HTTP_DEADLINE_S: a site that trickles bytes cannot hold a control
+for minutes), and at most EDGEAUDIT_HTTP_MAX_BYTES of its body (limits.py reads them).
 """
 
 from __future__ import annotations
@@ -23,18 +27,15 @@ from urllib.parse import urljoin, urlsplit
 import certifi
 import requests
 
-from . import __version__
+from . import __version__, limits
 from .aws import NotEvaluated
 from .config import Target
+from .deadline import Deadline, DeadlineAdapter
 
 if TYPE_CHECKING:
     from .crawl import Crawl
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 20.0
-TIMEOUT_ENV = "EDGEAUDIT_HTTP_TIMEOUT_S"  # "connect,read" in seconds, e.g. "2,10"
-PROBE_ORIGIN = "https://edgeaudit-probe.example"
-MAX_BYTES_ENV = "EDGEAUDIT_HTTP_MAX_BYTES"  # a foreign Origin for CORS probes
+PROBE_ORIGIN = "https://edgeaudit-probe.example"  # a foreign Origin for CORS probes
 
 
 class SiteUnreachable(NotEvaluated):
@@ -43,14 +44,7 @@ class SiteUnreachable(NotEvaluated):
 
 def default_timeout() -> tuple[float, float]:
     """(connect, read) seconds: 5/20, or EDGEAUDIT_HTTP_TIMEOUT_S="connect,read"."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
-    try:
-        connect, _, read = raw.partition(",")
-        return (float(connect), float(read or connect))
-    except ValueError:
-        raise ValueError(f"{TIMEOUT_ENV}={raw!r}: expected 'connect,read' seconds, e.g. '2,10'") from None
+    return limits.http_timeout()
 
 
 def origin_of(url: str) -> str:
@@ -63,10 +57,13 @@ def origin_of(url: str) -> str:
 class Site:
     """What the `site` fixture gives a control: `site.get("/")`, `site.url("/about/")`."""
 
-    def __init__(self, target: Target, timeout: tuple[float, float] | None = None) -> None:
+    def __init__(self, target: Target, timeout: tuple[float, float] | None = None,
+                 deadline_s: float | None = None) -> None:
         self.target = target
         self.timeout = timeout or default_timeout()
+        self.deadline_s = deadline_s or limits.http_deadline()
         self.session = requests.Session()
+        self.mount_adapter(10)
         self.session.headers["User-Agent"] = f"edgeaudit/{__version__} (+compliance check)"
         self.verify = trust_store(target.ca_bundle)  # proxies: requests reads HTTPS_PROXY/NO_PROXY
         self._cache: dict[tuple[Any, ...], requests.Response | SiteUnreachable] = {}
@@ -92,8 +89,13 @@ class Site:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)  # per request, so REQUESTS_CA_BUNDLE cannot override it
         kwargs.setdefault("stream", True)
+        deadline = Deadline(self.deadline_s)
         try:
-            return _bounded(self.session.request(method, url, **kwargs))
+            with deadline:
+                response = _bounded(self.session.request(method, url, **kwargs))
+            if not deadline.expired:
+                return response
+            message = ""  # cut at the deadline after the last byte: named below
         except requests.exceptions.SSLError as exc:
             message = f"TLS handshake with {url} failed: {_reason(exc)}"
         except requests.exceptions.Timeout as exc:
@@ -101,6 +103,9 @@ class Site:
                        f"(connect/read): {_reason(exc)}")
         except requests.exceptions.RequestException as exc:
             message = f"{url} unreachable: {_reason(exc)}"
+        if deadline.expired:  # the failure above is the deadline's doing
+            message = (f"{url} exceeded the {self.deadline_s:g} s deadline for one answer (connection, headers "
+                       "and body): the site sends too slowly (http_deadline_s, EDGEAUDIT_HTTP_DEADLINE_S)")
         with self._lock:
             self._dead.setdefault(origin, message)
         raise SiteUnreachable(message)
@@ -138,6 +143,12 @@ class Site:
         HEAD carries the same CORS headers as GET and leaves each URL's GET to the crawl."""
         return self.fetch("HEAD", path_or_url, headers={"Origin": PROBE_ORIGIN})
 
+    def mount_adapter(self, pool_size: int) -> None:
+        """Connections that obey the deadline, pool_size of them kept per origin."""
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, adapter)
+
     def crawl(self, max_pages: int, concurrency: int) -> Crawl:
         """The site's crawl, made once per run (the first caller's limits apply) and shared."""
         with self._crawl_lock:
@@ -150,7 +161,7 @@ class Site:
 
 def max_body_bytes() -> int:
     """How much of one answer is read: 10 MiB, or EDGEAUDIT_HTTP_MAX_BYTES."""
-    return int(os.environ.get(MAX_BYTES_ENV) or 10 * 2**20)
+    return limits.http_max_bytes()
 
 
 def _bounded(response: requests.Response) -> requests.Response:

@@ -24,11 +24,10 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from . import limits
 from .aws import NotEvaluated
 from .config import Target
 
-HANDSHAKE_TIMEOUT_S = 10.0
-TIMEOUT_ENV = "EDGEAUDIT_TLS_TIMEOUT_S"
 PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
              "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
@@ -40,8 +39,7 @@ _SSLV3_SUITES = bytes.fromhex("c014c013c00ac009003900330035002f000a0005000400ff"
 
 def handshake_timeout() -> float:
     """Seconds for one TCP connect plus TLS handshake: 10, or EDGEAUDIT_TLS_TIMEOUT_S."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    return float(raw) if raw else HANDSHAKE_TIMEOUT_S
+    return limits.tls_timeout()
 
 
 @dataclass(frozen=True)
