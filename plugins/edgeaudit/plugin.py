@@ -96,6 +96,7 @@ EVIDENCE = pytest.StashKey[Evidence]()
 RESULT = pytest.StashKey[dict]()
 CALLS_AT_START = pytest.StashKey[Counter]()
 VIOLATIONS_AT_START = pytest.StashKey[int]()
+GUARDED = pytest.StashKey[bool]()
 
 
 def _state(config: pytest.Config) -> RunState:
@@ -106,7 +107,6 @@ def _state(config: pytest.Config) -> RunState:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
-GUARDED = pytest.StashKey[bool]()
     group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
                     help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
     group.addoption("--demo", dest="edgeaudit_demo", action="store_true", default=None,
@@ -168,16 +168,6 @@ def _guard(config: pytest.Config, on: bool) -> None:
 
 
 def _find_rootdir_again(early_config: pytest.Config, args: list[str]) -> None:
-    found = determine_setup(inifile=None, override_ini=known.override_ini, args=known.file_or_dir,
-                            rootdir_cmd_arg=None, invocation_dir=early_config.invocation_params.dir)
-    rootpath, inipath, inicfg = found[:3]
-    if rootpath == early_config.rootpath and inipath == early_config.inipath:
-        return
-    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
-    early_config._inicache.clear()
-    early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
-    known.confcutdir = str(inipath.parent if inipath else rootpath)
-    args[:0] = early_config.getini("addopts")
     """Find the rootdir again once our options are known.
 
     pytest settles its rootdir and ini file before it loads plugins, so in `--report-dir DIR`
@@ -188,6 +178,16 @@ def _find_rootdir_again(early_config: pytest.Config, args: list[str]) -> None:
     known = early_config.known_args_namespace
     if known.rootdir or known.inifilename:
         return
+    found = determine_setup(inifile=None, override_ini=known.override_ini, args=known.file_or_dir,
+                            rootdir_cmd_arg=None, invocation_dir=early_config.invocation_params.dir)
+    rootpath, inipath, inicfg = found[:3]
+    if rootpath == early_config.rootpath and inipath == early_config.inipath:
+        return
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._inicache.clear()
+    early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    known.confcutdir = str(inipath.parent if inipath else rootpath)
+    args[:0] = early_config.getini("addopts")
 
 
 def _setting(config: pytest.Config, name: str, env: str) -> Any:
@@ -347,6 +347,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _guard(config, False)
     state = config.stash.get(STATE, None)
     if state is None or not state.active:
         return
@@ -404,8 +405,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    _guard(config, False)
-    _guard(config, False)
     state = _state(session.config)
     if state.active:
         state.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
