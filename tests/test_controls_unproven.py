@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,8 +58,8 @@ def run(world, tmp_path_factory) -> Run:
     custom_only["CacheBehaviors"] = {"Quantity": 0}
     custom_only["DefaultCacheBehavior"]["TargetOriginId"] = "app"
     iam_certificate = copy.deepcopy(base)
-    iam_certificate["ViewerCertificate"] = {"IAMCertificateId": "ASCAEXAMPLECERTIFICATE", "SSLSupportMethod": "sni-only",
-                                            "MinimumProtocolVersion": "TLSv1.2_2021"}
+    iam_certificate["ViewerCertificate"] = {"IAMCertificateId": "ASCAEXAMPLECERTIFICATE",
+                                            "SSLSupportMethod": "sni-only", "MinimumProtocolVersion": "TLSv1.2_2021"}
     default_certificate = copy.deepcopy(base)
     default_certificate["Aliases"] = {"Quantity": 0}
     default_certificate["ViewerCertificate"] = {"CloudFrontDefaultCertificate": True}
@@ -68,7 +67,8 @@ def run(world, tmp_path_factory) -> Run:
     targets = [site.target_entry() for site in sites.values()] + [
         {**ok, "name": "no-s3-origin", "distribution_id": _distribution(world, custom_only)["Id"]},
         {**ok, "name": "iam-certificate", "distribution_id": _distribution(world, iam_certificate)["Id"]},
-        {**ok, "name": "cloudfront-host", "distribution_id": own_host["Id"], "url": f"https://{own_host['DomainName']}/"},
+        {**ok, "name": "cloudfront-host", "distribution_id": own_host["Id"],
+         "url": f"https://{own_host['DomainName']}/"},
         {**ok, "name": "no-zone", "url": ok["url"].replace("localhost", "127.0.0.1")},
     ]
     workdir = tmp_path_factory.mktemp("unproven")
@@ -141,7 +141,8 @@ def test_iam_server_certificate_fails_renewal(run):
     result = run.result("EA-TLS-06", "iam-certificate")
     assert result["outcome"] == "failed", result
     assert_finding(result, "P2")
-    assert "IAM server certificate (ASCAEXAMPLECERTIFICATE)" in result["message"] and "nothing renews it" in result["message"]
+    assert "IAM server certificate (ASCAEXAMPLECERTIFICATE)" in result["message"]
+    assert "nothing renews it" in result["message"]
 
 
 def test_cloudfront_host_skips_certificate_renewal_with_its_reason_in_the_results(run):
