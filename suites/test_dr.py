@@ -14,14 +14,27 @@ from botocore.exceptions import ClientError
 
 from edgeaudit import drift, drill, replication, rollback
 from edgeaudit.aws import NotEvaluated
-from edgeaudit.scratch import Scratch
 
 NO_SCRATCH = ("no scratch_bucket is configured, so the DR drill cannot run. Fix: create a private, "
               "versioning-free bucket for drills and set scratch_bucket in the target")
 
 
-def _drill(aws, target, thresholds, evidence):
+def _require_scratch(aws, target):
+    """A DR plan that cannot be drilled is a finding: no scratch bucket, or one that does not exist."""
     assert target.scratch_bucket, NO_SCRATCH
+    try:
+        aws.client("s3", target.region).head_bucket(Bucket=target.scratch_bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+            raise
+        raise AssertionError(
+            f"the scratch bucket {target.scratch_bucket} does not exist, so the DR drill cannot run. Fix: create "
+            f"{target.scratch_bucket} (private, versioning off) in {target.region or 'the target region'}, or set "
+            "scratch_bucket to the drills' existing bucket") from None
+
+
+def _drill(aws, target, thresholds, evidence):
+    _require_scratch(aws, target)
     result = drill.restore_sample(aws, target, int(thresholds.dr_sample_objects))
     evidence.record("scratch", f"s3://{target.scratch_bucket}/_edgeaudit/{result.run_id}/")
     evidence.record("sample_seed", result.seed)
@@ -126,94 +139,104 @@ def test_recovery_point(aws, target, thresholds, evidence):
         f"{oldest[0] if oldest else ''} has waited {lag_min:.0f} min")
 
 
-def _restore(raw, scratch, bucket, key, version):
-    """Copy one version into scratch and check the copy; returns (bytes, problem or "")."""
-    try:
-        raw.copy_object(Bucket=scratch.bucket, Key=scratch.key(key),
-                        CopySource={"Bucket": bucket, "Key": key, "VersionId": version["VersionId"]})
-        copy = raw.head_object(Bucket=scratch.bucket, Key=scratch.key(key))
-    except ClientError as exc:
-        return 0, f"{exc.response['Error']['Code']} restoring version {version['VersionId']}"
-    size, etag = int(copy["ContentLength"]), copy.get("ETag", "").strip('"')
-    expected = str(version.get("ETag", "")).strip('"')
-    if size != version.get("Size") or ("-" not in expected and etag != expected):
-        return size, f"restored copy has {size} bytes, ETag {etag}; the version has {version.get('Size')}, {expected}"
-    return size, ""
+def _previous_release(aws, target, evidence) -> rollback.PreviousRelease:
+    """The release to roll back to (from the release manifest when the target names one), recorded."""
+    history = drill.history(aws, target.bucket)
+    window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
+    release = rollback.previous_release(history, window, drill.index_key(aws, target),
+                                        drill.load_manifest(aws, target, history))
+    if release is None:
+        raise NotEvaluated(f"bucket {target.bucket} holds no object versions")
+    latest = release.latest
+    evidence.record("latest_deployment", {"started": latest.started, "finished": latest.finished,
+                                          "writes": latest.writes, "window_s": window})
+    evidence.record("previous_release", {
+        "source": release.source, "live_until": latest.started, "objects": len(release.members) + len(release.lost),
+        "bytes": release.bytes,
+        "newest_write": max((v["LastModified"] for v in release.members.values()), default=None)})
+    assert release.members or release.lost, (
+        f"expected a release before the latest deployment ({latest.started:%Y-%m-%d %H:%M} UTC); "
+        f"bucket {target.bucket} keeps no earlier version of any object"
+        + ("" if not target.release_manifest else f" and {release.source}"))
+    return release
+
+
+def _record_restore(evidence, restore: drill.ReleaseRestore, scratch_bucket: str) -> None:
+    evidence.record("scratch", f"s3://{scratch_bucket}/_edgeaudit/{restore.run_id}/")
+    evidence.record("scratch_left_after_drill", restore.scratch_left)
+    if restore.leftovers_removed:
+        evidence.record("leftovers_of_earlier_runs_removed", restore.leftovers_removed)
 
 
 @pytest.mark.control("EA-DR-04", severity="P2")
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rollback_readiness(aws, target, evidence):
-    """The previous release can be restored completely.
+    """Every object of the previous release can be restored into scratch.
 
     Remediation: keep noncurrent versions at least as long as you may need to roll back (the
     lifecycle's NoncurrentVersionExpiration), never delete versions of live releases by hand,
-    and configure a scratch_bucket where the drill may restore.
+    write a release manifest at each deployment (release_manifest) so that no lost object goes
+    unseen, and configure a scratch_bucket where the drill may restore.
     """
     evidence.resource = f"s3://{target.bucket}"
-    assert target.scratch_bucket, NO_SCRATCH
-    history = rollback.History.from_pages(aws.s3.paginate("list_object_versions", Bucket=target.bucket))
-    window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
-    latest = rollback.latest_deployment(history, window)
-    if latest is None:
-        raise NotEvaluated(f"bucket {target.bucket} holds no object versions")
-    evidence.record("latest_deployment", {"started": latest.started, "finished": latest.finished,
-                                          "writes": latest.writes, "window_s": window})
-    release = rollback.view_before(history, latest.started)
-    index = drill.index_key(aws, target)
-    evidence.record("previous_release", {"live_until": latest.started, "objects": len(release),
-                                         "bytes": sum(v.get("Size", 0) for v in release.values()),
-                                         "newest_write": max((v["LastModified"] for v in release.values()), default=None)})
-    assert release, (f"expected a release before the latest deployment ({latest.started:%Y-%m-%d %H:%M} UTC); "
-                     f"bucket {target.bucket} keeps no earlier version of any object")
-    raw = aws.client("s3", target.region).raw
-    problems: dict[str, str] = {}
-    restored_bytes, started = 0, time.monotonic()
-    scratch = Scratch(raw, target.scratch_bucket)
-    with scratch:
-        for key, version in sorted(release.items()):
-            size, problem = _restore(raw, scratch, target.bucket, key, version)
-            restored_bytes += size
-            if problem:
-                problems[key] = problem
-    evidence.record("restored", {"objects": len(release) - len(problems), "bytes": restored_bytes,
-                                 "seconds": round(time.monotonic() - started, 3)})
-    evidence.record("scratch_left_after_drill", scratch.remaining())
-    if scratch.leftovers_removed:
-        evidence.record("leftovers_of_earlier_runs_removed", scratch.leftovers_removed)
-    if index not in release:
-        problems[index] = "the index page has no version in the previous release"
+    _require_scratch(aws, target)
+    release = _previous_release(aws, target, evidence)
+    restore = drill.restore_release(aws, target, release.members)
+    _record_restore(evidence, restore, target.scratch_bucket)
+    evidence.record("restored", {"objects": len(restore.restored), "bytes": restore.bytes,
+                                 "seconds": round(restore.seconds, 3)})
+    assert not restore.scratch_left, f"the drill left {len(restore.scratch_left)} objects in scratch"
+    problems = {**release.lost, **restore.problems}
     evidence.record("offenders", problems)
-    assert not problems, ("expected every object of the previous release to restore; "
+    assert not problems, (f"expected every object of the previous release to restore; {len(problems)} of "
+                          f"{len(release.members) + len(release.lost)} cannot: "
                           + "; ".join(f"{k}: {why}" for k, why in sorted(problems.items())[:10]))
+
+
+MB = 1 << 20
 
 
 @pytest.mark.control("EA-DR-05", severity="P3")
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_recovery_time(aws, target, thresholds, evidence):
-    """Restoring the whole site at the drill's measured pace fits the recovery time objective.
+    """Restoring the previous release fits the recovery time objective: timed in full up to
+    dr_full_restore_max_mb, estimated from a size-stratified sample above it.
 
     Remediation: restore in parallel (S3 Batch Operations), shrink the site's object count,
     or agree a longer rto_min with the site's owners.
     """
     evidence.resource = f"s3://{target.bucket}"
-    result = _drill(aws, target, thresholds, evidence)
-    evidence.record("drill", {"objects": len(result.restored), "bytes": result.bytes,
-                              "seconds": round(result.seconds, 3)})
-    assert result.restored and result.seconds > 0, (
-        f"expected a restore within {thresholds.rto_min} min; the drill restored nothing, so the site "
-        "cannot be restored at any pace (see EA-DR-01)")
-    objects = [o for page in aws.s3.paginate("list_objects_v2", Bucket=target.bucket) for o in page.get("Contents", [])]
-    site_bytes, site_objects = sum(o.get("Size", 0) for o in objects), len(objects)
-    restored = len(result.restored)
-    scale = max(site_bytes / max(result.bytes, 1), site_objects / restored)
-    estimate_min = result.seconds * scale / 60
-    evidence.record("site", {"objects": site_objects, "bytes": site_bytes})
-    evidence.measure("rto_minutes", round(estimate_min, 3), thresholds.rto_min, unit="min")
-    assert estimate_min <= thresholds.rto_min, (
-        f"expected a full restore within {thresholds.rto_min} min; at the drill's pace it takes {estimate_min:.0f} min")
+    _require_scratch(aws, target)
+    release = _previous_release(aws, target, evidence)
+    limit_mb = thresholds.dr_full_restore_max_mb
+    if release.bytes <= limit_mb * MB:
+        restore = drill.restore_release(aws, target, release.members)
+        minutes = restore.seconds / 60
+        how = (f"measured: the whole previous release ({len(release.members)} objects, {release.bytes} bytes, "
+               f"at most dr_full_restore_max_mb = {limit_mb} MiB) restored into scratch in {restore.seconds:.3f} s")
+    else:
+        restore = drill.restore_stratified(aws, target, release.members, int(thresholds.dr_sample_objects))
+        minutes = sum(s["objects"] * s["seconds"] for s in restore.strata) / 60
+        evidence.record("sample_seed", restore.seed)
+        evidence.record("strata", restore.strata)
+        how = (f"estimate: the previous release ({len(release.members)} objects, {release.bytes / MB:.1f} MiB) "
+               f"exceeds dr_full_restore_max_mb = {limit_mb} MiB, so one object drawn from each of "
+               f"{len(restore.strata)} size strata was restored and timed; estimate = sum over strata of "
+               "(objects in the stratum x the sampled object's restore time)")
+    _record_restore(evidence, restore, target.scratch_bucket)
+    evidence.record("method", restore.method)
+    evidence.record("how", how)
+    evidence.record("restored", {"objects": len(restore.restored), "bytes": restore.bytes,
+                                 "seconds": round(restore.seconds, 3), "problems": restore.problems})
+    assert not restore.scratch_left, f"the drill left {len(restore.scratch_left)} objects in scratch"
+    assert restore.restored, (
+        f"expected a restore within {thresholds.rto_min} min; the drill restored nothing of the previous "
+        "release, so the site cannot be restored at any pace (see EA-DR-04)")
+    evidence.measure("rto_minutes", round(minutes, 4), thresholds.rto_min, unit="min")
+    assert minutes <= thresholds.rto_min, (
+        f"expected the previous release restored within {thresholds.rto_min} min; it takes {minutes:.1f} min ({how})")
 
 
 def _stack_drift(aws, target, evidence):

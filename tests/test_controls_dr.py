@@ -11,6 +11,7 @@ import gzip
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,7 @@ CONTROLS = {"EA-DR-01": "P2", "EA-DR-02": "P2", "EA-DR-03": "P2", "EA-DR-04": "P
             "EA-DR-06": "P3", "EA-DR-07": "P3",
             "EA-OPS-01": "P2", "EA-OPS-02": "P3", "EA-OPS-03": "P4"}
 NO_SCRATCH = "no scratch_bucket"
+SCRATCH_MISSING = "does not exist, so the DR drill cannot run. Fix: create scratch-missing-drills-"
 NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites name no lockfile; see the npm runs below
 # target -> (switches, {control: outcome}, {control: text the message or evidence names}); the rest pass
 FLEET = {
@@ -40,10 +42,24 @@ FLEET = {
     "replica-missing": ({"replica": "missing"}, {"EA-DR-02": "failed"}, {"EA-DR-02": "about.html"}),
     "replica-stale": ({"replica": "stale"}, {"EA-DR-02": "failed", "EA-DR-03": "failed"},
                       {"EA-DR-02": "1 different", "EA-DR-03": "about.html has waited 12"}),
-    "rollback-gap": ({"rollback_gap": True}, {"EA-DR-04": "failed"}, {"EA-DR-04": "index.html"}),
+    "rollback-gap": ({"rollback_gap": ("index.html",)}, {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+                     {"EA-DR-01": "index.html: it changed (the index page is in every release",
+                      "EA-DR-04": "index.html: the index page has no version in the previous release"}),
+    "manifest-ok": ({"release_manifest": "file"}, {}, {}),
+    "manifest-gap": ({"release_manifest": "s3", "rollback_gap": ("index.html", "about.html")},
+                     {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+                     {"EA-DR-01": "index.html: it changed (release release-2 of the release manifest names version",
+                      "EA-DR-04": "2 of 7 cannot: about.html: version "}),
+    "manifest-stale": ({"release_manifest": "stale"},
+                       {"EA-DR-01": "error", "EA-DR-04": "error", "EA-DR-05": "error"},
+                       {c: "release release-2 names other versions of 404.html, about.html, assets/app.8c2e4d.js"
+                        for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
     "no-scratch": ({"scratch_bucket": False},
                    {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                    {"EA-DR-01": NO_SCRATCH, "EA-DR-04": NO_SCRATCH, "EA-DR-05": NO_SCRATCH}),
+    "scratch-missing": ({"scratch_bucket": "missing"},
+                        {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
+                        {c: SCRATCH_MISSING for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
     "no-replica": ({"replica": "none"}, {"EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-07": "skipped"},
                    {"EA-DR-02": "no replica_bucket", "EA-DR-03": "no replica_bucket"}),
     "no-failover": ({"origin_group": False}, {"EA-DR-07": "failed"}, {"EA-DR-07": "found 0 group(s)"}),
@@ -61,7 +77,7 @@ FLEET = {
                     {"EA-DR-01": "failed", "EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-04": "failed",
                      "EA-DR-05": "failed", "EA-DR-07": "skipped"},
                     {"EA-DR-01": "versioning off", "EA-DR-04": "keeps no earlier version",
-                     "EA-DR-05": "restored nothing"}),
+                     "EA-DR-05": "keeps no earlier version"}),
     "expired-waiver": ({}, {"EA-OPS-03": "failed"}, {"EA-OPS-03": "EA-HDR-06 (approved by"}),
     "stack-drifted": ({}, {"EA-DR-06": "failed"}, {"EA-DR-06": "/DistributionConfig/PriceClass"}),
     "baseline-ok": ({"stack": False}, {}, {}),
@@ -104,7 +120,7 @@ def _run(world, workdir: Path, sites: list, *args: str, history: list[str] = (),
 
 def _scratch_keys(world, site) -> list[str]:
     bucket = site.extra.get("scratch_bucket")
-    if not bucket:
+    if not bucket or site.spec.scratch_bucket == "missing":
         return []
     listing = world.builder.client("s3", site.spec.region).list_objects_v2(Bucket=bucket, Prefix="_edgeaudit/")
     return [o["Key"] for o in listing.get("Contents", [])]
@@ -286,16 +302,57 @@ def test_rollback_evidence_names_the_releases(fleet):
     assert dt.timedelta(hours=23) < live_until - newest < dt.timedelta(hours=25)  # the releases are a day apart
 
 
+def test_missing_scratch_bucket_is_named_with_the_fix(fleet, fleet_sites):
+    """A scratch bucket that is configured but does not exist: the drills fail naming it, not
+    with S3's bare NoSuchBucket."""
+    bucket = fleet_sites["scratch-missing"].extra["scratch_bucket"]
+    for control in ("EA-DR-01", "EA-DR-04", "EA-DR-05"):
+        message = fleet.result(control, "scratch-missing")["message"]
+        assert f"the scratch bucket {bucket} does not exist" in message and f"Fix: create {bucket}" in message
+        assert "NoSuchBucket" not in message
+
+
+def test_rollback_lists_every_object_the_manifest_says_is_lost(fleet):
+    evidence = fleet.result("EA-DR-04", "manifest-gap")["evidence"]
+    assert evidence["previous_release"]["source"].startswith("release manifest s3://manifest-gap-releases-")
+    assert evidence["previous_release"]["source"].endswith(", release release-2")
+    assert sorted(evidence["offenders"]) == ["about.html", "index.html"]
+    assert all("is no longer in the bucket" in why for why in evidence["offenders"].values())
+    assert evidence["restored"]["objects"] == 5
+    history_only = fleet.result("EA-DR-04", "ok")["evidence"]["previous_release"]["source"]
+    assert history_only.startswith("version history: the versions live before ")
+
+
+def test_manifest_names_the_previous_release_that_restores(fleet):
+    evidence = fleet.result("EA-DR-04", "manifest-ok")["evidence"]
+    assert evidence["previous_release"]["source"].endswith(", release release-2")
+    assert evidence["restored"]["objects"] == evidence["previous_release"]["objects"] == 7
+    assert fleet.result("EA-DR-01", "manifest-ok")["evidence"]["restored"]["index.html"].startswith("previous ")
+
+
+def test_recovery_time_of_a_small_release_is_a_measured_full_restore(fleet):
+    result = fleet.result("EA-DR-05", "ok")
+    evidence = result["evidence"]
+    assert evidence["method"] == "full" and evidence["how"].startswith("measured: the whole previous release (")
+    assert "at most dr_full_restore_max_mb = 256 MiB" in evidence["how"]
+    assert evidence["restored"]["objects"] == evidence["previous_release"]["objects"]
+    assert evidence["restored"]["bytes"] == evidence["previous_release"]["bytes"] > 0
+    assert evidence["scratch_left_after_drill"] == []
+    assert result["margins"]["rto_minutes"]["limit"] == 60
+
+
 # --- run-wide: the cadence ledger and the RTO threshold -------------------------------------------
 
 @pytest.fixture(scope="module")
 def overdue(world, fleet_sites, tmp_path_factory) -> Run:
-    """The quarterly drill last ran 100 days ago; the restore objective is a few milliseconds."""
+    """The quarterly drill last ran 100 days ago; the restore objective is a few milliseconds and
+    every release counts as too large to restore whole."""
     now = dt.datetime.now(dt.timezone.utc)
     history = [_history_line(now - dt.timedelta(days=100), ["daily", "weekly", "monthly", "quarterly", "dr"]),
                _history_line(now - dt.timedelta(hours=3), ["daily", "weekly", "monthly"])]
     return _run(world, tmp_path_factory.mktemp("dr-overdue"), [fleet_sites["ok"]], *MODULES,
-                "-k", "cadence or recovery_time", history=history, thresholds={"rto_min": 0.00001})
+                "-k", "cadence or recovery_time", history=history,
+                thresholds={"rto_min": 0.00001, "dr_full_restore_max_mb": 0})
 
 
 def test_overdue_quarterly_run_fails_cadence_evidence(overdue):
@@ -313,6 +370,19 @@ def test_restore_slower_than_rto_fails(overdue):
     result = overdue.result("EA-DR-05", "ok")
     assert result["outcome"] == "failed" and result["severity"] == "P3", result
     assert result["margins"]["rto_minutes"]["margin"] < 0
+    assert "(estimate: the previous release (" in result["message"]
+
+
+def test_release_above_the_limit_is_estimated_from_a_size_stratified_sample(overdue):
+    evidence = overdue.result("EA-DR-05", "ok")["evidence"]
+    assert evidence["method"] == "stratified sample" and evidence["how"].startswith("estimate: ")
+    assert "exceeds dr_full_restore_max_mb = 0 MiB" in evidence["how"]
+    strata = evidence["strata"]
+    assert len(strata) == 5 and sum(s["objects"] for s in strata) == evidence["previous_release"]["objects"]
+    assert [s["largest"] for s in strata] == sorted(s["largest"] for s in strata)
+    assert all(s["smallest"] <= s["sampled_bytes"] <= s["largest"] for s in strata)
+    assert isinstance(evidence["sample_seed"], int) and evidence["scratch_left_after_drill"] == []
+    assert evidence["restored"]["objects"] == 5
 
 
 def test_no_history_leaves_cadence_evidence_not_evaluated(world, fleet_sites, tmp_path):
@@ -500,3 +570,62 @@ def test_demo_passes_every_drill_and_leaves_scratch_empty(tmp_path):
     assert outcomes == {f"EA-DR-0{n}": "passed" for n in range(1, 8)}, run.output
     for control in ("EA-DR-01", "EA-DR-04"):
         assert run.result(control, "www")["evidence"]["scratch_left_after_drill"] == []
+
+
+# --- the release manifest and the restore limit in the config -------------------------------------
+
+def _target(**extra) -> dict:
+    return {"name": "www", "url": "https://www.example.com/", "bucket": "origin", "distribution_id": "E1", **extra}
+
+
+def test_release_manifest_is_resolved_beside_the_config(tmp_path):
+    from edgeaudit.config import parse
+
+    (tmp_path / "releases.json").write_text('{"releases": []}')
+    config = parse(tmp_path / "edgeaudit.toml", {"targets": [_target(release_manifest="releases.json")]})
+    assert config.targets[0].release_manifest == str(tmp_path / "releases.json")
+    remote = parse(tmp_path / "edgeaudit.toml", {"targets": [_target(release_manifest="s3://deploys/www.json")]})
+    assert remote.targets[0].release_manifest == "s3://deploys/www.json"
+
+
+@pytest.mark.parametrize(("value", "problem"), [("missing.json", "no file at"), ("s3://deploys", "wrong type or value"),
+                                                (42, "wrong type or value")])
+def test_bad_release_manifest_is_a_config_error(tmp_path, value, problem):
+    from edgeaudit.config import ConfigError, parse
+
+    with pytest.raises(ConfigError, match=r"targets\[0\] \(\"www\"\)\.release_manifest: " + problem) as error:
+        parse(tmp_path / "edgeaudit.toml", {"targets": [_target(release_manifest=value)]})
+    assert "Fix:" in str(error.value)
+
+
+@pytest.mark.parametrize("value", [-1, "256", True])
+def test_bad_full_restore_limit_is_a_config_error(tmp_path, value):
+    from edgeaudit.config import ConfigError, parse
+
+    with pytest.raises(ConfigError, match="thresholds.dr_full_restore_max_mb"):
+        parse(tmp_path / "edgeaudit.toml", {"thresholds": {"dr_full_restore_max_mb": value}, "targets": [_target()]})
+    assert parse(tmp_path / "edgeaudit.toml", {"targets": [_target()]}).thresholds.dr_full_restore_max_mb == 256
+
+
+@pytest.mark.parametrize(("text", "problem"), [("not json", "not JSON"), ('{"releases": []}', 'no "releases" list'),
+                                               ('{"releases": [{"id": "r1", "objects": {"a": 1}}]}', "releases[0] is not")])
+def test_malformed_release_manifest_is_not_evaluated(text, problem):
+    from edgeaudit import manifest
+    from edgeaudit.aws import NotEvaluated
+
+    with pytest.raises(NotEvaluated, match=r"release manifest m\.json: " + re.escape(problem)):
+        manifest.parse("m.json", text)
+
+
+def test_manifest_knows_which_objects_changed():
+    from edgeaudit import manifest
+
+    releases = manifest.parse("m.json", json.dumps({"releases": [
+        {"id": "r1", "objects": {"index.html": "v1", "a.css": "c1"}},
+        {"id": "r2", "objects": {"index.html": "v2", "a.css": "c1"}},
+        {"id": "r3", "objects": {"index.html": "v2", "a.css": "c1", "new.js": "n1"}}]}))
+    assert releases.previous.id == "r2" and releases.live.id == "r3"
+    assert releases.earlier_version("index.html", "v2") == ("r1", "v1")
+    assert releases.earlier_version("a.css", "c1") is None and releases.earlier_version("new.js", "n1") is None
+    assert manifest.stale_keys(releases, {"index.html": {"VersionId": "v2"}, "a.css": {"VersionId": "c1"},
+                                          "new.js": {"VersionId": "n2"}, "extra": {"VersionId": "x"}}) == ["extra", "new.js"]

@@ -172,3 +172,42 @@ def test_a_drill_writing_outside_scratch_fails_the_run(tmp_path, drill_site, wor
     s3 = world.builder.client("s3", "eu-west-1")
     assert _keys(s3, drill_site.extra["scratch_bucket"]) == []
     assert not _keys(s3, drill_site.bucket)
+
+
+@pytest.fixture
+def drill_aws(world, drill_site, monkeypatch):
+    """The `aws` a control gets for the drill site, in this process."""
+    from edgeaudit.aws import Aws, AwsRegistry
+
+    for key, value in world.aws_env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    target = parse(Path("edgeaudit.toml"), {"targets": [drill_site.target_entry()]}).targets[0]
+    guard.install()
+    try:
+        yield Aws(AwsRegistry(), target)
+    finally:
+        guard.uninstall()
+
+
+def test_size_strata_cut_the_release_by_size_into_equal_counts():
+    from edgeaudit.drill import size_strata
+
+    members = {f"k{size:02d}": {"Size": size} for size in range(10, 0, -1)}
+    assert size_strata(members, 3) == [["k01", "k02", "k03"], ["k04", "k05", "k06"], ["k07", "k08", "k09", "k10"]]
+    assert size_strata(members, 50) == [[k] for k in sorted(members)]
+
+
+def test_a_stratified_restore_names_what_failed_and_leaves_scratch_empty(drill_aws, drill_site, s3):
+    from edgeaudit import drill
+
+    history = drill.history(drill_aws, drill_site.bucket)
+    index = next(v for v in history.versions if v["Key"] == "index.html" and v["IsLatest"])
+    members = {"index.html": index, "ghost.html": {**index, "Key": "ghost.html"}}  # one version is not there
+    result = drill.restore_stratified(drill_aws, drill_aws.target, members, 2)
+    assert result.method == "stratified sample" and list(result.restored) == ["index.html"]
+    assert list(result.problems) == ["ghost.html"] and "NoSuchVersion restoring" in result.problems["ghost.html"]
+    assert [s["sampled"] for s in result.strata] == ["index.html"] and result.strata[0]["seconds"] > 0
+    assert result.scratch_left == [] and _keys(s3, drill_site.extra["scratch_bucket"]) == []

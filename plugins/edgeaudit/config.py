@@ -61,6 +61,7 @@ class Target:
     cost_tag: tuple[str, str] | None = None   # (key, value) of the cost allocation tag of the site
     price_class: str | None = None            # the CloudFront price class the site should use
     deploy_window_s: float | None = None      # writes this close together are one deployment (EA-DR-04)
+    release_manifest: str | None = None       # s3://bucket/key or a file: each release's object versions (EA-DR-01/04/05)
     lockfile: str | None = None               # the site's dependency lockfile (EA-OPS-04)
     browser_path: str | None = None           # Chromium for the lab measurements (EA-PERF-*)
     device: str = "mobile"                    # lab profile: "mobile" (throttled) or "desktop"
@@ -225,6 +226,13 @@ def _device(value: Any) -> str:
     return value
 
 
+def _release_manifest(value: Any) -> str:
+    value = _str(value)
+    if value.startswith("s3://") and not all(value[len("s3://"):].partition("/")[::2]):
+        raise TypeError('"s3://bucket/key" or the path of a JSON file, relative to this config')
+    return value
+
+
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
     if not paths or not all(p.startswith("/") and not _CONTROL_CHARS.search(p) for p in paths):
@@ -249,7 +257,7 @@ TARGET_SCHEMA: _Schema = {
     "profile": (_line, False), "role_arn": (_line, False), "external_id": (_line, False),
     "allow_source_maps": (_bool, False),
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
-    "deploy_window_s": (_number, False), "lockfile": (_line, False),
+    "deploy_window_s": (_number, False), "release_manifest": (_release_manifest, False), "lockfile": (_line, False),
     "browser_path": (_line, False), "device": (_device, False),
 }
 WAIVER_SCHEMA: _Schema = {
@@ -335,6 +343,12 @@ class _Validator:
                 if not bundle.is_file():
                     self.fail(f"{label}.ca_bundle", f"no file at {bundle}", "point it at a PEM file of CA certificates")
                 values["ca_bundle"] = str(bundle)
+            if "release_manifest" in values and not values["release_manifest"].startswith("s3://"):
+                manifest = (self.path.parent / values["release_manifest"]).resolve()
+                if not manifest.is_file():
+                    self.fail(f"{label}.release_manifest", f"no file at {manifest}",
+                              "point it at the JSON release manifest the deploy pipeline writes, or at s3://bucket/key")
+                values["release_manifest"] = str(manifest)
             scratch = values.get("scratch_bucket")
             for other in ("bucket", "replica_bucket"):
                 if scratch and scratch == values.get(other):

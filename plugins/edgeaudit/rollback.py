@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
 
 DEPLOY_WINDOW_S = 300
 
@@ -62,3 +65,46 @@ def view_before(history: History, moment: dt.datetime) -> dict[str, dict[str, An
             if known is None or entry["LastModified"] > known[0]:
                 newest[entry["Key"]] = (entry["LastModified"], is_marker, entry)
     return {key: entry for key, (_, is_marker, entry) in newest.items() if not is_marker}
+
+
+@dataclass
+class PreviousRelease:
+    """The release to roll back to: its members (key -> version entry of the listing) and the
+    members the bucket no longer keeps (key -> why)."""
+
+    source: str
+    latest: Deployment
+    members: dict[str, dict[str, Any]]
+    lost: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(v.get("Size", 0)) for v in self.members.values())
+
+
+def previous_release(history: History, window_s: float, index: str,
+                     manifest: "Manifest | None" = None) -> PreviousRelease | None:
+    """The previous release: with a release manifest, the versions its next-to-last release
+    names; else the view just before the latest deployment, where only the index page (which
+    every release serves) is known to belong even when its versions were deleted."""
+    latest = latest_deployment(history, window_s)
+    if latest is None:
+        return None
+    if manifest is not None:
+        release = manifest.previous
+        kept = {(v["Key"], v.get("VersionId")): v for v in history.versions}
+        members, lost = {}, {}
+        for key, version in sorted((release.objects if release else {}).items()):
+            if (key, version) in kept:
+                members[key] = kept[key, version]
+            else:
+                lost[key] = f"version {version} of release {release.id} (release manifest) is no longer in the bucket"
+        source = (f"release manifest {manifest.location}, release {release.id}" if release
+                  else f"release manifest {manifest.location} (it names no release before {manifest.live.id})")
+        return PreviousRelease(source, latest, members, lost)
+    members = view_before(history, latest.started)
+    lost = {}
+    if members and index not in members:
+        lost[index] = "the index page has no version in the previous release (its earlier versions were deleted)"
+    return PreviousRelease(f"version history: the versions live before {latest.started:%Y-%m-%d %H:%M:%S} UTC",
+                           latest, members, lost)

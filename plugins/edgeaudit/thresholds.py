@@ -70,6 +70,7 @@ SPECS: Mapping[str, Number] = MappingProxyType(
         "rpo_min": Number(60, 0, 525_600),
         "rto_min": Number(60, 0, 525_600),
         "dr_sample_objects": Count(5, 1, 1000),
+        "dr_full_restore_max_mb": Number(256, 0, 1_000_000),
         "waiver_warn_days": Number(14, 0, 3650),
         "cadence_grace_h": Number(12, 0, 720),
     }

@@ -18,7 +18,7 @@ import boto3
 import botocore.config
 import requests
 
-from .. import cost, guard
+from .. import cost, guard, rollback
 from ..aws import adapt_to_emulator
 from . import motoext
 from .edge import BotoEdgeSource, Edge
@@ -141,8 +141,11 @@ class SiteSpec:
     deployments: int = 3
     replica: str = "sync"                    # "none", "missing" (lacks about.html), "stale" (about.html
                                              # changed two hours ago, the replica has the old bytes)
-    scratch_bucket: bool = True
-    rollback_gap: bool = False               # the earlier versions of index.html were deleted
+    scratch_bucket: bool | str = True        # False: none configured; "missing": configured, never created
+    rollback_gap: tuple[str, ...] = ()       # keys whose earlier versions were deleted
+    release_manifest: str = ""               # "file" (JSON beside the config) or "s3" (an object in a bucket
+                                             # of its own): each release's object versions; "stale": a
+                                             # file the latest deployment did not update
     origin_group: bool = True                # an origin group fails over to the replica on 5xx
     origin_group_break: str | None = None    # "unused" (the behaviours target the bucket origin),
                                              # "codes" (fails over on 500 and 502 only),
@@ -252,7 +255,8 @@ class BuiltSite:
             "allowed_writers": [self.extra["deploy_role_arn"], *self.extra.get("other_writers", [])],
             "monthly_budget_usd": self.spec.monthly_budget_usd,
             "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
-            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name") if self.extra.get(key)},
+            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest")
+               if self.extra.get(key)},
         }
 
 
@@ -385,12 +389,15 @@ class Builder:
                 StackName=made["stack_name"], TemplateBody=json.dumps({"Resources": {"Release": {
                     "Type": "AWS::SSM::Parameter",
                     "Properties": {"Name": f"/{spec.name}-{suffix}/release", "Type": "String", "Value": "3"}}}}))
-        if spec.rollback_gap:
-            for version in s3.list_object_versions(Bucket=bucket, Prefix="index.html").get("Versions", []):
-                if version["Key"] == "index.html" and not version["IsLatest"]:
-                    s3.delete_object(Bucket=bucket, Key="index.html", VersionId=version["VersionId"])
+        if spec.release_manifest:
+            made["release_manifest"] = self._release_manifest(spec, s3, bucket, suffix)
+        for key in spec.rollback_gap:
+            for version in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+                if version["Key"] == key and not version["IsLatest"]:
+                    s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
         if spec.scratch_bucket:
             made["scratch_bucket"] = f"{spec.name}-drills-{suffix}".lower()
+        if spec.scratch_bucket is True:
             s3.create_bucket(Bucket=made["scratch_bucket"],
                              CreateBucketConfiguration={"LocationConstraint": spec.region})
         if spec.replica == "none" or not spec.versioning:
@@ -416,6 +423,29 @@ class Builder:
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=120)
             motoext.set_object_last_modified(bucket, "about.html", moment, version_id=put.get("VersionId"))
         return made
+
+    def _release_manifest(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> str:
+        """What a deploy pipeline records: the object versions of each release (the earlier
+        ones a day apart, as `_earlier_deployments` wrote them, the live one last)."""
+        history = rollback.History.from_pages(s3.get_paginator("list_object_versions").paginate(Bucket=bucket))
+        now = dt.datetime.now(dt.timezone.utc)
+        releases = [{"id": f"release-{n}", "objects": {
+            key: v["VersionId"] for key, v in rollback.view_before(
+                history, now - dt.timedelta(days=spec.deployments - n, hours=-1)).items()}}
+            for n in range(1, spec.deployments)]
+        releases.append({"id": f"release-{spec.deployments}",
+                         "objects": {v["Key"]: v["VersionId"] for v in history.versions if v["IsLatest"]}})
+        if spec.release_manifest == "stale":
+            releases.pop()
+        body = json.dumps({"releases": releases}, indent=1)
+        if spec.release_manifest == "s3":
+            manifests = f"{spec.name}-releases-{suffix}".lower()
+            s3.create_bucket(Bucket=manifests, CreateBucketConfiguration={"LocationConstraint": spec.region})
+            s3.put_object(Bucket=manifests, Key="www/releases.json", Body=body.encode(), ContentType="application/json")
+            return f"s3://{manifests}/www/releases.json"
+        path = self.workdir / f"{spec.name}-{suffix}-releases.json"
+        path.write_text(body, encoding="utf-8")
+        return str(path)
 
     def _dns(self, spec: SiteSpec, distribution_id: str, suffix: str) -> None:
         """A public hosted zone for the site's host whose record aliases the distribution; with
