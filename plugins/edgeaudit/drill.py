@@ -75,8 +75,8 @@ def load_manifest(aws: Aws, target: Target, history: rollback.History) -> Manife
     if not target.release_manifest:
         return None
     found = manifest.load(aws, target.release_manifest)
-    own = target.release_manifest.removeprefix(f"s3://{target.bucket}/") if target.release_manifest.startswith(
-        f"s3://{target.bucket}/") else ""
+    in_bucket = f"s3://{target.bucket}/"  # a manifest kept in the site's bucket does not list itself
+    own = target.release_manifest[len(in_bucket):] if target.release_manifest.startswith(in_bucket) else ""
     live = {v["Key"]: v for v in history.versions if v.get("IsLatest")}
     stale = manifest.stale_keys(found, live, ignore=own)
     if stale:
