@@ -239,6 +239,19 @@ def test_recovery_time(aws, target, thresholds, evidence):
         f"expected the previous release restored within {thresholds.rto_min} min; it takes {minutes:.1f} min ({how})")
 
 
+def _undeclared(aws, target, evidence) -> list[str]:
+    """What of the site the stack does not declare. Drift detection speaks only of the stack's
+    own resources: a stack without the distribution and the bucket cannot rebuild them, and its
+    IN_SYNC says nothing about them."""
+    pages = aws.client("cloudformation", target.region).paginate("list_stack_resources", StackName=target.stack_name)
+    declared = {(r["ResourceType"], r.get("PhysicalResourceId")): r["LogicalResourceId"]
+                for page in pages for r in page.get("StackResourceSummaries", [])}
+    site = {("AWS::CloudFront::Distribution", target.distribution_id): f"distribution {target.distribution_id}",
+            ("AWS::S3::Bucket", target.bucket): f"bucket {target.bucket}"}
+    evidence.record("declared_by_stack", {what: declared.get(key) for key, what in site.items()})
+    return [what for key, what in site.items() if key not in declared]
+
+
 def _stack_drift(aws, target, evidence):
     """CloudFormation's own drift detection of the stack: (status, drifted resources)."""
     cloudformation = aws.client("cloudformation", target.region)
@@ -267,13 +280,19 @@ def _stack_drift(aws, target, evidence):
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
-    """The live configuration matches its declared source, so the site can be rebuilt from it.
+    """The live configuration matches its declared source, so the site can be rebuilt from it:
+    a stack that declares the distribution and the bucket and has not drifted, or the baseline.
 
     Remediation: bring the change into the stack (or re-run `edgeaudit snapshot` after a
     reviewed change), or revert the hand-made change; then the source rebuilds what runs.
     """
     if target.stack_name:
         evidence.resource = f"cloudformation:stack/{target.stack_name}"
+        undeclared = _undeclared(aws, target, evidence)
+        assert not undeclared, (
+            f"expected stack {target.stack_name} to declare the site; it holds no {' and no '.join(undeclared)}, "
+            "so it cannot rebuild them and its drift status says nothing about them. Fix: import them into "
+            "the stack (CloudFormation resource import) or declare them in its template")
         status, drifted = _stack_drift(aws, target, evidence)
         evidence.record("drifted", drifted)
         assert status == "IN_SYNC" and not drifted, (

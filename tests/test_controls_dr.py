@@ -80,6 +80,8 @@ FLEET = {
                      "EA-DR-05": "keeps no earlier version"}),
     "expired-waiver": ({}, {"EA-OPS-03": "failed"}, {"EA-OPS-03": "EA-HDR-06 (approved by"}),
     "stack-drifted": ({}, {"EA-DR-06": "failed"}, {"EA-DR-06": "/DistributionConfig/PriceClass"}),
+    "stack-undeclared": ({"stack": "undeclared"}, {"EA-DR-06": "failed"},
+                         {"EA-DR-06": "it holds no distribution "}),
     "baseline-ok": ({"stack": False}, {}, {}),
     "baseline-drifted": ({"stack": False}, {"EA-DR-06": "failed"},
                          {"EA-DR-06": "distribution.PriceClass: \"PriceClass_100\" -> \"PriceClass_All\""}),

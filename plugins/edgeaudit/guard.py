@@ -38,7 +38,8 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     "budgets": "DescribeBudgets DescribeNotificationsForBudget",
     "ce": "GetCostAndUsage GetCostForecast",
     # DetectStackDrift compares a stack with its resources and changes neither
-    "cloudformation": "DetectStackDrift DescribeStackDriftDetectionStatus DescribeStackResourceDrifts",
+    "cloudformation": "DetectStackDrift DescribeStackDriftDetectionStatus DescribeStackResourceDrifts "
+                      "ListStackResources",
     "cloudfront": "GetCachePolicy GetDistribution GetDistributionConfig GetInvalidation "
                   "GetOriginAccessControl GetOriginRequestPolicy "
                   "GetResponseHeadersPolicy ListDistributions ListInvalidations",

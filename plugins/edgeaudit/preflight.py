@@ -67,6 +67,8 @@ PROBES: tuple[Probe, ...] = (
     Probe(("DR", "DEP"), "s3", "list_objects_v2", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
     Probe(("DR",), "s3", "list_object_versions", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
     Probe(("DR",), "s3", "get_bucket_replication", _bucket),
+    Probe(("DR",), "cloudformation", "list_stack_resources",
+          lambda t, _: {"StackName": t.stack_name} if t.stack_name else None),
     Probe(("DR", "DEP"), "s3", "head_object", lambda t, a: {"Bucket": t.bucket, "Key": "index.html"}),
     Probe(("CF", "DEP", "CACHE", "TLS", "DR", "COST"), "cloudfront", "get_distribution_config", _distribution),
     Probe(("DEP", "CACHE"), "cloudfront", "list_invalidations", lambda t, _: {"DistributionId": t.distribution_id}),

@@ -150,7 +150,8 @@ class SiteSpec:
     origin_group_break: str | None = None    # "unused" (the behaviours target the bucket origin),
                                              # "codes" (fails over on 500 and 502 only),
                                              # "members" (the secondary is the origin bucket again)
-    stack: bool = True                       # a CloudFormation stack declares the site (EA-DR-06)
+    stack: bool | str = True                 # a CloudFormation stack declares the site (EA-DR-06);
+                                             # "undeclared": a stack that holds neither bucket nor distribution
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -349,7 +350,8 @@ class Builder:
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
                          {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
                           "other_writers": other_writers, "cost_tag": cost_tag,
-                          **self._disaster_recovery(spec, s3, bucket, suffix)})
+                          **self._disaster_recovery(spec, s3, bucket, suffix),
+                          **self._stack(spec, bucket, distribution_id, suffix)})
 
     def _publish_after_start(self, spec: SiteSpec, s3: Any, bucket: str, edge: Edge) -> None:
         """robots.txt and sitemap.xml name the edge's URL; a stale edge keeps the old bytes of
@@ -379,16 +381,37 @@ class Builder:
                 put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
                 motoext.set_object_last_modified(bucket, key, moment, version_id=put.get("VersionId"))
 
+    def _stack(self, spec: SiteSpec, bucket: str, distribution_id: str, suffix: str) -> dict[str, str]:
+        """A CloudFormation stack that declares the site (EA-DR-06): made with a release
+        parameter, then the bucket and the distribution, built by hand, imported into it;
+        `stack="undeclared"` leaves them out, so the stack declares nothing of the site."""
+        if not spec.stack:
+            return {}
+        name, cloudformation = f"{spec.name}-{suffix}-site", self.client("cloudformation", spec.region)
+        resources: dict[str, Any] = {"Release": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": f"/{spec.name}-{suffix}/release", "Type": "String", "Value": "3"}}}
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": resources}))
+        if spec.stack == "undeclared":
+            return {"stack_name": name}
+        resources["Bucket"] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
+                               "Properties": {"BucketName": bucket}}
+        resources["Distribution"] = {"Type": "AWS::CloudFront::Distribution", "DeletionPolicy": "Retain",
+                                     "Properties": {"DistributionConfig": {"Comment": f"{spec.name} static site",
+                                                                           "Enabled": spec.enabled}}}
+        change_set = cloudformation.create_change_set(
+            StackName=name, ChangeSetName="adopt-the-site", ChangeSetType="IMPORT",
+            TemplateBody=json.dumps({"Resources": resources}), ResourcesToImport=[
+                {"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Bucket",
+                 "ResourceIdentifier": {"BucketName": bucket}},
+                {"ResourceType": "AWS::CloudFront::Distribution", "LogicalResourceId": "Distribution",
+                 "ResourceIdentifier": {"Id": distribution_id}}])
+        cloudformation.execute_change_set(ChangeSetName=change_set["Id"])
+        return {"stack_name": name}
+
     def _disaster_recovery(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> dict[str, str]:
         """A replica in another region kept in sync (moto replicates nothing, so the builder
         copies), and a scratch bucket for drills."""
         made: dict[str, str] = {}
-        if spec.stack:
-            made["stack_name"] = f"{spec.name}-{suffix}-site"
-            self.client("cloudformation", spec.region).create_stack(
-                StackName=made["stack_name"], TemplateBody=json.dumps({"Resources": {"Release": {
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {"Name": f"/{spec.name}-{suffix}/release", "Type": "String", "Value": "3"}}}}))
         if spec.release_manifest:
             made["release_manifest"] = self._release_manifest(spec, s3, bucket, suffix)
         for key in spec.rollback_gap:
