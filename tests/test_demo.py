@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -91,3 +92,52 @@ def test_readme_policy_grants_every_call_the_suite_makes(everything):
     called = {iam_action(*operation.split(":")) for operation in everything.report["run"]["api_calls_by_operation"]}
     assert called, everything.output
     assert called <= granted, f"missing from the README's policy: {sorted(called - granted)}"
+
+
+# --- the documented findings, and a past the demo brings like any site ---------------------------
+
+DOCUMENTED = {"EA-TLS-01": "warned", "EA-HDR-06": "failed", "EA-SITE-04": "failed"}  # README's table
+
+
+def findings(run) -> dict[str, str]:
+    return {r["control"]: r["outcome"] for r in run.report["results"] if r["outcome"] not in ("passed", "skipped")}
+
+
+def test_the_whole_demo_has_exactly_the_documented_findings(everything):
+    assert findings(everything) == DOCUMENTED, everything.output
+
+
+@pytest.fixture(scope="module")
+def monthly(tmp_path_factory):
+    return run_suite("-m", "monthly", "--demo", cwd=REPO, report_dir=tmp_path_factory.mktemp("monthly"))
+
+
+def test_monthly_demo_has_only_documented_findings_and_its_cadences_on_schedule(monthly):
+    assert findings(monthly) == {"EA-TLS-01": "warned"}, monthly.output  # the other two are daily controls
+    result = monthly.result("EA-OPS-02", "www")
+    assert result["outcome"] == "passed", result
+    assert {row["status"] for row in result["evidence"]["ledger"].values()} == {"within"}
+    for control in ("EA-MAN-01", "EA-MAN-02", "EA-MAN-03"):
+        assert monthly.result(control, "www")["outcome"] == "passed"
+
+
+def test_the_demo_history_is_a_past_of_scheduled_runs_in_the_report_folder(monthly):
+    """The demo environment writes its site's past runs where the run keeps history; the run's own
+    line follows them, and a second demo run adds only what is new."""
+    lines = [json.loads(line) for line in (monthly.report_dir / "history.jsonl").read_text().splitlines()]
+    past, own = lines[:-1], lines[-1]
+    assert past and all(line["demo"] and line["complete"] and "demo environment" in line["note"] for line in past)
+    assert {line["selection"] for line in past} == {"daily", "weekly", "monthly", "quarterly", "dr"}
+    assert all(dt.datetime.fromisoformat(line["started"][:-1]).weekday() < 5 for line in past
+               if line["selection"] == "daily")
+    assert own["selection"] == "monthly" and own["demo"] is True and "note" not in own
+    from edgeaudit.demo.history import write_history
+
+    started = dt.datetime.fromisoformat(own["started"].replace("Z", "+00:00"))
+    assert write_history(monthly.report_dir / "history.jsonl", ["www"], now=started) == 0
+
+
+def test_no_control_asks_whether_it_runs_in_the_demo():
+    mentions = [f"{path.name}:{n}" for path in sorted((REPO / "suites").rglob("*.py"))
+                for n, line in enumerate(path.read_text().splitlines(), 1) if "demo" in line.lower()]
+    assert mentions == []
