@@ -174,17 +174,24 @@ def _project(tmp_path, site, control: str) -> None:
     (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets": [site.target_entry()]}))
 
 
-def test_a_write_at_conftest_import_and_a_scratch_context_on_the_origin_are_refused(tmp_path, site, world):
+def test_a_write_at_conftest_import_is_refused_and_stops_the_run(tmp_path, site, world):
     _project(tmp_path, site, DRILL_ON_THE_ORIGIN)
     outcome = tmp_path / "outcome.txt"
     (tmp_path / "conftest.py").write_text(CONFTEST_WRITER.format(bucket=site.bucket, outcome=outcome))
     run = run_suite(cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
-    assert outcome.read_text() == "ReadOnlyViolation", run.output
+    assert outcome.read_text() == "ReadOnlyViolation", run.output  # the conftest swallowed it
+    assert run.returncode == 4, run.output
+    assert f"read-only guard: refused s3:PutObject on {site.bucket}" in run.output
     assert not _exists(world, site.bucket, "at-import.html")
+
+
+def test_a_drill_opening_its_scratch_context_on_the_origin_is_refused(tmp_path, site, world):
+    _project(tmp_path, site, DRILL_ON_THE_ORIGIN)
+    run = run_suite(cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
     assert run.returncode == 1, run.output
     result = run.result("EA-DR-01", "guard")
     assert result["outcome"] == "error"
-    assert f"refused a scratch context on {site.bucket}" in result["message"]
+    assert f"refused a scratch context on {site.bucket}: it is not a configured scratch_bucket" in result["message"]
     assert not world.builder.client("s3").list_objects_v2(Bucket=site.bucket, Prefix=ROOT).get("KeyCount")
 
 

@@ -97,6 +97,7 @@ RESULT = pytest.StashKey[dict]()
 CALLS_AT_START = pytest.StashKey[Counter]()
 VIOLATIONS_AT_START = pytest.StashKey[int]()
 GUARDED = pytest.StashKey[bool]()
+VIOLATIONS_AT_INSTALL = pytest.StashKey[int]()
 
 
 def _state(config: pytest.Config) -> RunState:
@@ -162,6 +163,7 @@ def _guard(config: pytest.Config, on: bool) -> None:
     if config.stash.get(GUARDED, False) != on:
         if on:
             guard.install()
+            config.stash[VIOLATIONS_AT_INSTALL] = len(guard.violations)
         else:
             guard.uninstall()
         config.stash[GUARDED] = on
@@ -382,6 +384,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = _state(config)
     if not state.active:
         return
+    refused = guard.violations[config.stash.get(VIOLATIONS_AT_INSTALL, len(guard.violations)):]
+    if refused:  # a conftest or a suite module wrote at import: no control to charge it to
+        raise pytest.UsageError(f"edgeaudit: read-only guard: {refused[0]}, while conftest files and suites were "
+                                "imported. Fix: make no AWS writes at import time")
     problems: list[str] = []
     owners: dict[str, str] = {}
     for item in items:
