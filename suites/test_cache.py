@@ -50,7 +50,7 @@ def test_compression(aws, site, target, thresholds, evidence):
     """
     config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
     behaviours = {pattern: bool(b.get("Compress")) for pattern, b in _behaviours(config)}
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     checked, uncompressed = {}, []
     for url, found in crawl.fetched.items():
         if found.status != 200 or not COMPRESSIBLE.match(found.content_type.lower()):
@@ -85,7 +85,7 @@ def test_cache_lifetimes(site, thresholds, evidence):
     Remediation: upload hashed assets with Cache-Control "public, max-age=31536000, immutable"
     and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync.
     """
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     assets, pages, offenders = {}, {}, {}
     for url, found in crawl.fetched.items():
         if found.status != 200:

@@ -84,7 +84,7 @@ def test_every_url_matches_its_object(aws, site, target, thresholds, evidence):
     Remediation: invalidate the URLs listed, remove sitemap entries for pages that no longer
     exist, and re-run the deployment if objects are missing from the bucket.
     """
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     listed = [url for url in crawl.sitemap.urls if same_origin(url, target.url)]
     crawled = [url for url, found in crawl.fetched.items() if found.status == 200]
     origin = Origin(aws, target)

@@ -281,7 +281,7 @@ def test_no_source_maps(site, target, thresholds, evidence):
     """
     if target.allow_source_maps:
         pytest.skip("the target publishes its source maps on purpose (allow_source_maps = true)")
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     scripts = sorted({ref.url for refs in crawl.references.values() for ref in refs
                       if ref.tag == "script" and ref.url in crawl.fetched and crawl.fetched[ref.url].status == 200})
     maps = {}

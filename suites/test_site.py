@@ -94,7 +94,7 @@ def test_no_broken_links(site, thresholds, evidence):
     Remediation: fix or remove the references listed (each with the pages that link to it), or
     upload the missing objects; then invalidate the changed pages.
     """
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     broken = {url: {"status": found.status, "linked_from": sorted(found.referrers)[:5]}
               for url, found in crawl.fetched.items() if found.status is not None and found.status >= 400}
     evidence.record("broken", broken)
@@ -143,7 +143,7 @@ def test_no_mixed_content(site, thresholds, evidence):
     Remediation: load every image, script, stylesheet, frame and media file over https:// (or a
     relative URL); browsers block or flag mixed content, and it can be tampered with in transit.
     """
-    crawl = checked_crawl(site, thresholds, evidence)
+    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
     mixed = {}
     for page, references in crawl.references.items():
         if urlsplit(page).scheme != "https":

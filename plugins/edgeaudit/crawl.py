@@ -26,7 +26,6 @@ from .aws import NotEvaluated
 if TYPE_CHECKING:
     from .evidence import Evidence
     from .site import Site
-    from .thresholds import Thresholds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SITEMAP_PATH = "/sitemap.xml"
@@ -342,11 +341,11 @@ def _cut_short(sitemap: Sitemap, fetched: dict[str, Fetched], skipped: list[str]
     return reasons
 
 
-def checked_crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Crawl:
+def checked_crawl(site: Site, evidence: Evidence, max_pages: int, concurrency: int) -> Crawl:
     """The run's crawl as a control reads it: its size in the evidence, not evaluated when a URL
     could not be asked, and a warning for each limit that cut it short (the URLs it did not reach
     were not checked, so the control cannot pass cleanly)."""
-    result = site.crawl(thresholds.crawl_max_pages, thresholds.http_concurrency)
+    result = site.crawl(max_pages, concurrency)
     evidence.record("crawl", result.summary())
     result.require_complete()
     for reason in result.cut_short:
