@@ -7,7 +7,7 @@ from typing import Any
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 RUN = {"started": str, "finished": str, "selection": str, "demo": bool, "tool_version": str, "targets": list,
-       "aws_account": (str, type(None)), "api_calls": int}
+       "aws_account": (str, type(None)), "api_calls": int, "run_id": str, "shard": dict}
 SUMMARY = {"passed": int, "warned": int, "failed": int, "error": int, "skipped": int, "waived": int,
            "failed_by_severity": dict}
 RESULT = {"control": str, "target": str, "nodeid": str, "title": str, "severity": str, "cadence": list,

@@ -183,6 +183,104 @@ def test_signal_during_a_run_leaves_an_incomplete_report(tmp_path, world, site, 
     assert next((tmp_path / "reports").glob("all-*.html")).read_text().count("NOT EVALUATED") >= 1
 
 
+DRILL_STOPPED = """
+import os, pathlib, signal, time
+from edgeaudit.scratch import Scratch
+
+@pytest.mark.control("EA-OPS-02", severity="P3")
+def test_first(target):
+    \"\"\"Quick.\"\"\"
+
+@pytest.mark.control("EA-DR-01", severity="P2")
+def test_drill(aws, target):
+    \"\"\"A drill with objects in scratch when the operator presses Ctrl-C.\"\"\"
+    raw = aws.client("s3", target.region).raw
+    if os.environ.get("SECOND_DURING_REMOVAL"):  # sent from botocore's event, before DeleteObjects goes out
+        raw.meta.events.register("before-call.s3.DeleteObjects", lambda **_: os.kill(os.getpid(), signal.SIGINT))
+    with Scratch(raw, target.scratch_bucket) as scratch:
+        for n in range(int(os.environ.get("OBJECTS", "3"))):
+            raw.put_object(Bucket=target.scratch_bucket, Key=scratch.key(f"part-{n}"), Body=b"x")
+        pathlib.Path(os.environ["STARTED_FILE"]).write_text("started")
+        if os.environ.get("SECOND_DURING_REMOVAL"):
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(60)
+"""
+
+# the third Ctrl-C, as the run winds down (before the report is written), and a record of any
+# AWS request sent from then on
+WINDING_DOWN = """
+import os, pathlib, signal
+import botocore.endpoint
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish():
+    send = botocore.endpoint.Endpoint._send
+
+    def recorded(self, request):
+        with open(os.environ["LATE_CALLS"], "a") as late:
+            late.write(request.url + "\\n")
+        return send(self, request)
+
+    botocore.endpoint.Endpoint._send = recorded
+    os.kill(os.getpid(), signal.SIGINT)
+    yield
+"""
+
+
+def _scratch_keys(world, site) -> list[str]:
+    s3 = world.builder.client("s3", "eu-west-1")
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=site.extra["scratch_bucket"], Prefix="_edgeaudit/").get(
+        "Contents", [])]
+
+
+def _assert_stopped_cleanly(tmp_path, world, site, returncode: int, output: str) -> None:
+    assert returncode == 2, output  # pytest's "interrupted"
+    assert "Traceback" not in output, output
+    assert _scratch_keys(world, site) == []
+    report = json.loads(next((tmp_path / "reports").glob("all-*.json")).read_text())
+    assert report["complete"] is False
+    assert [r["control"] for r in report["results"]] == ["EA-OPS-02"]
+    assert report["run"]["aws_account"]  # asked when the run started
+    history = [json.loads(line) for line in (tmp_path / "reports" / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 1 and history[0]["complete"] is False
+
+
+def test_three_ctrl_c_still_clean_scratch_and_write_the_report(tmp_path, world, site):
+    """One Ctrl-C stops the drill, a second lands while its objects are removed, a third as the
+    run winds down; and no AWS request is made between the end of the run and the report."""
+    project = Project(tmp_path, world, site)
+    project.control("drill", DRILL_STOPPED)
+    (tmp_path / "suites" / "conftest.py").write_text(WINDING_DOWN)
+    project.config()
+    late = tmp_path / "late-calls"
+    run = project.run(env={"STARTED_FILE": str(tmp_path / "started"), "SECOND_DURING_REMOVAL": "1",
+                           "LATE_CALLS": str(late)})
+    _assert_stopped_cleanly(tmp_path, world, site, run.returncode, run.output)
+    assert not late.exists(), late.read_text()
+
+
+def test_ctrl_c_three_times_5_ms_apart(tmp_path, world, site):
+    """The operator's keyboard: three SIGINTs from outside, 5 ms apart, with 200 objects in scratch."""
+    project = Project(tmp_path, world, site)
+    project.control("drill", DRILL_STOPPED)
+    project.config()
+    started = tmp_path / "started"
+    env = {**os.environ, **{k: v for k, v in world.aws_env.items() if v is not None}, "STARTED_FILE": str(started),
+           "OBJECTS": "200"}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "--report-dir", str(tmp_path / "reports"),
+                                "-p", "no:cacheprovider"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.005)
+    output, _ = process.communicate(timeout=120)
+    _assert_stopped_cleanly(tmp_path, world, site, process.returncode, output)
+
+
 def _append_many(path: str, writer: int) -> None:
     for i in range(200):
         append_history(Path(path), {"started": "2026-11-27T09:00:00Z", "writer": writer, "i": i,

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from edgeaudit import tomlwrite
 
 from conftest import run_suite
@@ -63,9 +65,11 @@ def test_four_shards_merge_into_the_single_run(tmp_path, world, site):
     project.config(targets=fleet_targets(20))
     whole = project.run("-m", "monthly")
     shards = []
-    for k in range(1, 5):
-        run = project.run("-m", "monthly", "--shard", f"{k}/4")
+    for k in range(1, 5):  # separately started jobs of one CI run: one run id
+        run = project.run("-m", "monthly", "--shard", f"{k}/4", env={"EDGEAUDIT_RUN_ID": "nightly-42"})
         shards.append(run.report)
+    assert [(s["run"]["run_id"], s["run"]["shard"]) for s in shards] == [
+        ("nightly-42", {"index": k, "count": 4}) for k in range(1, 5)]
     assert sum(len(s["run"]["targets"]) for s in shards) == 20
     assert all(s["run"]["targets"] for s in shards), "each shard has some of the fleet"
     paths = []
@@ -92,7 +96,97 @@ def test_merge_refuses_overlapping_shards(tmp_path, world, site):
     path.write_text(json.dumps(project.run("-m", "monthly").report))
     done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), str(path),
                            "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "in two reports" in done.stderr
+    assert done.returncode == 2 and "shard 1/1 is given twice" in done.stderr
+
+
+def _merge(*paths, output) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *map(str, paths), "--output", str(output)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def two_shards(tmp_path_factory, world, site) -> list[dict]:
+    """Both shards of one GitHub Actions run (each job sees the same run id and attempt)."""
+    root = tmp_path_factory.mktemp("two-shards")
+    project = Project(root, world, site)
+    project.control("fleet", FLEET)
+    project.config(targets=fleet_targets(6))
+    github = {"GITHUB_RUN_ID": "987654", "GITHUB_RUN_ATTEMPT": "2", "EDGEAUDIT_RUN_ID": None}
+    return [project.run("-m", "monthly", "--shard", f"{k}/2", env=github).report for k in (1, 2)]
+
+
+def _write(directory, reports: list) -> list:
+    paths = []
+    for i, report in enumerate(reports):
+        path = directory / f"shard-{i + 1}.json"
+        path.write_text(report if isinstance(report, str) else json.dumps(report))
+        paths.append(path)
+    return paths
+
+
+def test_shards_of_one_ci_run_share_its_id_and_merge(two_shards, tmp_path):
+    assert [s["run"]["run_id"] for s in two_shards] == ["github-987654-2"] * 2
+    assert [s["run"]["shard"] for s in two_shards] == [{"index": 1, "count": 2}, {"index": 2, "count": 2}]
+    done = _merge(*_write(tmp_path, two_shards), output=tmp_path / "m")
+    assert done.returncode == 0, done.stderr  # no name in this fleet ends in 7: no finding
+    merged = json.loads(next((tmp_path / "m").glob("*-merged.json")).read_text())
+    assert merged["complete"] is True and merged["run"]["shards"] == {"count": 2, "missing": []}
+
+
+@pytest.mark.parametrize("field, value, what", [
+    ("run_id", "github-111-1", "different runs"),
+    ("tool_version", "0.0.9", "different versions of edgeaudit"),
+    ("aws_account", "999999999999", "different AWS accounts"),
+    ("demo", True, "different demo and real runs"),
+])
+def test_merge_refuses_shards_that_are_not_one_run(two_shards, tmp_path, field, value, what):
+    other = json.loads(json.dumps(two_shards[1]))
+    other["run"][field] = value
+    done = _merge(*_write(tmp_path, [two_shards[0], other]), output=tmp_path / "m")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert what in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_merge_refuses_a_missing_shard_unless_partial_is_allowed(two_shards, tmp_path):
+    path = _write(tmp_path, [two_shards[0]])[0]
+    done = _merge(path, output=tmp_path / "m")
+    assert done.returncode == 2 and "shard(s) 2/2 missing" in done.stderr and "--allow-partial" in done.stderr
+    partial = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), "--allow-partial",
+                              "--output", str(tmp_path / "m")], capture_output=True, text=True, timeout=60)
+    assert partial.returncode == 1, partial.stderr  # not everything was evaluated
+    merged = json.loads(next((tmp_path / "m").glob("*-merged.json")).read_text())
+    assert merged["complete"] is False and merged["run"]["shards"] == {"count": 2, "missing": [2]}
+    assert "incomplete: shard(s) 2 of 2 missing" in partial.stdout
+
+
+def _without(report: dict, *path: str) -> dict:
+    copy = json.loads(json.dumps(report))
+    holder = copy
+    for key in path[:-1]:
+        holder = holder[key]
+    del holder[path[-1]]
+    return copy
+
+
+@pytest.mark.parametrize("malformed, complaint", [
+    ("not json {", "not a readable JSON report"),
+    ("[]", "not an edgeaudit.report/1 document"),
+    ("[" * 100000 + "]" * 100000, "not a readable JSON report"),
+    (lambda r: _without(r, "run", "shard"), "run.shard is missing"),
+    (lambda r: _without(r, "run", "run_id"), "run.run_id is missing"),
+    (lambda r: {**r, "results": {"a": 1}}, "results is not a list"),
+    (lambda r: {**r, "results": [{**r["results"][0], "outcome": "great"}]}, "outcome 'great'"),
+    (lambda r: _without(r, "results", 0, "severity"), "results[0].severity is missing"),
+    (lambda r: {**r, "run": {**r["run"], "shard": {"index": 3, "count": 2}}}, "run.shard is not"),
+    (lambda r: {**r, "complete": "yes"}, "complete is missing or not true/false"),
+])
+def test_merge_of_a_malformed_shard_is_one_line_and_exit_2(two_shards, tmp_path, malformed, complaint):
+    second = malformed(json.loads(json.dumps(two_shards[1]))) if callable(malformed) else malformed
+    done = _merge(*_write(tmp_path, [two_shards[0], second]), output=tmp_path / "m")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert complaint in done.stderr and "shard-2.json" in done.stderr
 
 
 def test_role_is_assumed_per_target(tmp_path, world, site):

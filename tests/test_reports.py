@@ -279,3 +279,132 @@ def test_verify_rejects_an_added_member(bundled, tmp_path):
         archive.writestr("extra.txt", b"not from the run")
     done = verify(tampered, public)
     assert done.returncode == 1 and "extra.txt: not in the manifest" in done.stdout
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgeaudit.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_verify_rejects_two_members_of_one_name(bundled, tmp_path):
+    """A forged config.json first, the genuine one after it: readers differ on which they show."""
+    bundle, public = bundled
+    forged = tmp_path / "duplicate.zip"
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(forged, "w") as out:
+        out.writestr("config.json", b'{"waivers": "forged"}\n')
+        for info in source.infolist():
+            out.writestr(info.filename, source.read(info.filename))
+    done = verify(forged, public)
+    assert done.returncode == 1, done.stdout
+    assert "config.json: 2 members of that name" in done.stdout
+
+
+def test_verify_rejects_a_missing_member(bundled, tmp_path):
+    bundle, public = bundled
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(tmp_path / "short.zip", "w") as out:
+        for info in source.infolist():
+            if info.filename != "versions.json":
+                out.writestr(info.filename, source.read(info.filename))
+    done = verify(tmp_path / "short.zip", public)
+    assert done.returncode == 1 and "versions.json: missing" in done.stdout
+
+
+def _rebuilt(bundle: Path, target: Path, sign_key: Path | None) -> Path:
+    """The bundle rebuilt by someone who changed config.json: a fresh, consistent manifest."""
+    from edgeaudit.bundle import MANIFEST, SIGNATURE, write_bundle
+
+    with zipfile.ZipFile(bundle) as source:
+        members = {n: source.read(n) for n in source.namelist() if n not in (MANIFEST, SIGNATURE)}
+    members["config.json"] = b'{"waivers": "forged"}\n'
+    return write_bundle(target, members, sign_key)
+
+
+@pytest.mark.parametrize("kind", ["untouched", "re-signed", "unsigned"])
+def test_verify_without_a_public_key_checks_integrity_only(bundled, tmp_path, kind):
+    bundle, public = bundled
+    if kind != "untouched":
+        other_private, _ = _keypair(tmp_path, "forger")
+        bundle = _rebuilt(bundle, tmp_path / f"{kind}.zip", other_private if kind == "re-signed" else None)
+    done = _cli("verify", str(bundle))
+    assert done.returncode == 1, done.stdout
+    assert "integrity only" in done.stdout and "--public-key" in done.stdout
+    accepted = _cli("verify", str(bundle), "--unsigned-ok")
+    assert accepted.returncode == 0 and "integrity only" in accepted.stdout
+    with_key = verify(bundle, public)
+    assert with_key.returncode == (0 if kind == "untouched" else 1), with_key.stdout
+
+
+@pytest.mark.parametrize("manifest", [b"not json", b"[]", b'{"schema": "edgeaudit.bundle/1", "files": ["a"]}',
+                                      b'{"schema": "edgeaudit.bundle/1", "files": {"a": "b"}}',
+                                      b'{"schema": "edgeaudit.bundle/1", "files": {}, "signature": 7}'])
+def test_a_malformed_manifest_is_a_clean_error(tmp_path, manifest):
+    bundle = tmp_path / "odd.bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("MANIFEST.json", manifest)
+    for extra in ([], ["--unsigned-ok"]):
+        done = _cli("verify", str(bundle), *extra)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert "MANIFEST.json is malformed" in done.stderr
+
+
+# --- what the run checks before any control runs ----------------------------------------------------
+
+MARKS_ITS_RUN = '''
+import os, pathlib
+
+@pytest.mark.control("EA-OPS-03", severity="P3")
+def test_marks(target):
+    """Leaves a mark: the control ran."""
+    pathlib.Path(os.environ["RAN_FILE"]).write_text("ran")
+'''
+
+
+@pytest.fixture
+def marking(tmp_path, world, report_site) -> Project:
+    project = Project(tmp_path, world, report_site)
+    project.control("marks", MARKS_ITS_RUN)
+    project.config()
+    return project
+
+
+def _run_marking(project: Project, *args: str, report_dir: Path | None = None):
+    from conftest import run_suite
+
+    return run_suite(*args, cwd=project.root, env={**project.world.aws_env, "RAN_FILE": str(project.root / "ran")},
+                     report_dir=report_dir or project.root / "reports")
+
+
+def test_a_signing_key_that_is_not_ed25519_stops_the_run_before_any_control(marking, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = tmp_path / "rsa.pem"
+    key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key.chmod(0o600)
+    run = _run_marking(marking, "--bundle", "--sign-key", str(key))
+    assert run.returncode == 4, run.output
+    assert "not an Ed25519 private key" in run.output and "Fix:" in run.output
+    assert not (marking.root / "ran").exists()
+
+
+def test_a_signing_key_others_can_read_is_warned_about(marking, tmp_path):
+    private, _ = _keypair(tmp_path, "loose")
+    private.chmod(0o644)
+    run = _run_marking(marking, "--bundle", "--sign-key", str(private))
+    assert run.returncode == 0, run.output
+    assert "can be read or written by others (mode 644)" in run.output and f"chmod 600 {private}" in run.output
+    private.chmod(0o600)
+    assert "chmod 600" not in _run_marking(marking, "--bundle", "--sign-key", str(private)).output
+
+
+@pytest.mark.parametrize("where", ["a file", "a file's child", "unwritable"])
+def test_a_report_dir_that_cannot_be_written_stops_the_run_before_any_control(marking, tmp_path, where):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a folder")
+    # /proc refuses new files whoever asks, root included
+    report_dir = {"a file": plain, "a file's child": plain / "reports", "unwritable": Path("/proc/edgeaudit")}[where]
+    run = _run_marking(marking, report_dir=report_dir)
+    assert run.returncode == 4, run.output
+    assert "--report-dir" in run.output and "Fix:" in run.output
+    assert not (marking.root / "ran").exists()

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -78,43 +79,94 @@ def write_bundle(path: Path, members: dict[str, bytes], sign_key: Path | None = 
     return path
 
 
+def check_private_key(path: Path) -> list[str]:
+    """Load the signing key now, so that a wrong key stops the run before any control runs;
+    warnings for a key that others can read."""
+    load_private_key(path)
+    mode = path.stat().st_mode & 0o077
+    if mode:
+        return [f"the signing key {path} can be read or written by others (mode {path.stat().st_mode & 0o777:o}). "
+                f"Fix: chmod 600 {path}"]
+    return []
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What makes a parsed manifest unusable, if anything."""
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        return f"not a {SCHEMA} document"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "`files` is not a table of members"
+    for name, entry in files.items():
+        if name in (MANIFEST, SIGNATURE) or not isinstance(entry, dict):
+            return f"`files.{name}` is not a member entry"
+        digest, size = entry.get("sha256"), entry.get("bytes")
+        if not (isinstance(digest, str) and len(digest) == 64) or not (isinstance(size, int) and size >= 0):
+            return f"`files.{name}` lacks a SHA-256 digest or a size"
+    signature = manifest.get("signature")
+    if signature is not None and not (isinstance(signature, dict) and isinstance(signature.get("key_id"), str)):
+        return "`signature` is not a signature entry"
+    return None
+
+
 def verify_bundle(path: Path, public_key: Path | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Problems found (empty when every digest and the signature hold) and the manifest."""
+    """Problems found (empty when every digest and the signature hold) and the manifest.
+
+    The archive is read by its directory, entry by entry: a name that occurs twice is refused
+    (zip readers disagree on which copy they show), as are members the manifest does not list
+    and listed members that are missing. Raises BundleError for an unusable key or a malformed
+    manifest that no signature check has already shown to be forged."""
+    key = load_public_key(public_key) if public_key is not None else None
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         return [f"not a readable bundle: {exc}"], {}
     problems: list[str] = []
     with archive:
-        names = set(archive.namelist())
-        if MANIFEST not in names:
+        infos = archive.infolist()
+        counts = Counter(info.filename for info in infos)
+        duplicated = sorted(name for name, count in counts.items() if count > 1)
+        if duplicated:
+            return [f"{name}: {counts[name]} members of that name (a forged copy may be the one unzip shows)"
+                    for name in duplicated], {}
+        members = {info.filename: info for info in infos}
+        if MANIFEST not in members:
             return [f"no {MANIFEST} in the bundle"], {}
         manifest_bytes = archive.read(MANIFEST)
-        try:
-            manifest = json.loads(manifest_bytes)
-            files = manifest["files"]
-        except (ValueError, KeyError, TypeError):
-            return [f"{MANIFEST} is not a bundle manifest"], {}
-        for name, expected in sorted(files.items()):
-            if name not in names:
-                problems.append(f"{name}: missing")
-                continue
-            try:
-                data = archive.read(name)
-            except (zipfile.BadZipFile, OSError) as exc:  # a damaged member fails its CRC check
-                problems.append(f"{name}: unreadable ({exc})")
-                continue
-            if _digest(data) != expected.get("sha256"):
-                problems.append(f"{name}: changed (SHA-256 differs from the manifest)")
-        for extra in sorted(names - set(files) - {MANIFEST, SIGNATURE}):
-            problems.append(f"{extra}: not in the manifest")
-        if public_key is not None:
-            key = load_public_key(public_key)
-            if SIGNATURE not in names:
+        if key is not None:
+            if SIGNATURE not in members:
                 problems.append("the bundle is not signed")
             else:
                 try:
-                    key.verify(base64.b64decode(archive.read(SIGNATURE).strip()), manifest_bytes)
+                    key.verify(base64.b64decode(archive.read(SIGNATURE).strip(), validate=True), manifest_bytes)
                 except (InvalidSignature, ValueError, zipfile.BadZipFile):
                     problems.append("the signature does not match this public key and manifest")
+        try:
+            manifest = json.loads(manifest_bytes)
+        except ValueError as exc:
+            manifest, problem = {}, f"not JSON ({exc})"
+        else:
+            problem = _manifest_problem(manifest)
+        if problem:
+            if problems:  # already shown not to be the run's manifest
+                return problems + [f"{MANIFEST}: {problem}"], {}
+            raise BundleError(f"{path}: {MANIFEST} is malformed: {problem}")
+        files = manifest["files"]
+        for name, expected in sorted(files.items()):
+            info = members.get(name)
+            if info is None:
+                problems.append(f"{name}: missing")
+                continue
+            if info.file_size != expected["bytes"]:
+                problems.append(f"{name}: changed ({info.file_size} bytes, the manifest says {expected['bytes']})")
+                continue
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, OSError) as exc:  # a damaged member fails its CRC check
+                problems.append(f"{name}: unreadable ({exc})")
+                continue
+            if _digest(data) != expected["sha256"]:
+                problems.append(f"{name}: changed (SHA-256 differs from the manifest)")
+        for extra in sorted(set(members) - set(files) - {MANIFEST, SIGNATURE}):
+            problems.append(f"{extra}: not in the manifest")
     return problems, manifest

@@ -25,7 +25,7 @@ from .attestations import MANUAL_CONTROLS, append, entry
 from .bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .html_render import render
-from .merge import merge
+from .merge import MergeError, merge
 from .report import report_stem, utc_now, write_atomic, write_json
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
@@ -99,6 +99,9 @@ def _attest(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """0 only when the bundle is proven to be the run's: every digest holds and, with the
+    auditors' public key, the signature; digests alone prove nothing against someone who can
+    rewrite the bundle (and its manifest), so they pass only with --unsigned-ok."""
     if not args.bundle.is_file():
         sys.stderr.write(f"edgeaudit verify: no file at {args.bundle}\n")
         return 2
@@ -112,11 +115,19 @@ def _verify(args: argparse.Namespace) -> int:
     if problems:
         sys.stdout.write(f"{args.bundle}: {len(problems)} problem(s): this is not the bundle the run wrote\n")
         return 1
-    signature = manifest.get("signature")
-    signed = (f"signature verified ({signature['key_id']})" if args.public_key
-              else "signature not checked: give --public-key" if signature else "not signed")
-    sys.stdout.write(f"{args.bundle}: intact, {len(manifest['files'])} files match the manifest; {signed}\n")
-    return 0
+    files = len(manifest["files"])
+    if args.public_key:
+        sys.stdout.write(f"{args.bundle}: intact, {files} files match the manifest; "
+                         f"signature verified ({manifest['signature']['key_id']})\n")
+        return 0
+    signed = "signed, signature not checked" if manifest.get("signature") else "not signed"
+    sys.stdout.write(f"{args.bundle}: integrity only: {files} files match the manifest ({signed}); "
+                     "without --public-key this does not show who wrote the bundle\n")
+    if args.unsigned_ok:
+        return 0
+    sys.stdout.write(f"{args.bundle}: not verified. Fix: give --public-key (the signer's Ed25519 public key), "
+                     "or --unsigned-ok to accept an integrity-only check\n")
+    return 1
 
 
 def html_catalog(controls: list[dict[str, Any]]) -> str:
@@ -167,21 +178,35 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    reports = []
     try:
-        reports = [json.loads(path.read_text(encoding="utf-8")) for path in args.reports]
-        merged = merge(reports)
-    except (OSError, ValueError) as exc:  # unreadable, not JSON, or not one run's shards
+        for path in args.reports:
+            try:
+                reports.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, RecursionError) as exc:
+                raise MergeError(f"{path}: not a readable JSON report ({str(exc).splitlines()[0]})") from None
+        merged = merge(reports, [str(path) for path in args.reports], allow_partial=args.allow_partial)
+        stem = report_stem(args.output, merged["run"]["selection"], utc_now())
+        stem = stem.with_name(stem.name + "-merged")
+        page = render(merged, name=stem.name)
+    except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
         return 2
-    stem = report_stem(args.output, merged["run"]["selection"], utc_now())
-    stem = stem.with_name(stem.name + "-merged")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
+        sys.stderr.write(f"edgeaudit merge: a report holds a malformed entry ({type(exc).__name__}: {exc})\n")
+        return 2
     write_json(stem.with_suffix(".json"), merged)
-    write_atomic(stem.with_suffix(".html"), render(merged, name=stem.name))
+    write_atomic(stem.with_suffix(".html"), page)
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
                      f"({summary['failed']} failed, {summary['error']} error); "
                      f"{stem.with_suffix('.json')} and .html\n")
-    return 1 if any(gates(r, args.fail_on) for r in merged["results"]) else 0
+    if not merged["complete"]:
+        missing = merged["run"]["shards"]["missing"]
+        sys.stdout.write("incomplete: " + (f"shard(s) {', '.join(map(str, missing))} of "
+                                           f"{merged['run']['shards']['count']} missing" if missing
+                                           else "a shard did not complete") + "\n")
+    return 1 if not merged["complete"] or any(gates(r, args.fail_on) for r in merged["results"]) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check an evidence bundle: every digest, and the signature")
     verify.add_argument("bundle", type=Path, help="reports/<name>.bundle.zip")
     verify.add_argument("--public-key", type=Path, help="Ed25519 public key (PEM) the manifest must be signed with")
+    verify.add_argument("--unsigned-ok", action="store_true",
+                        help="without --public-key, exit 0 when the digests hold (integrity only, not who wrote it)")
     merging = commands.add_parser("merge", help="combine the JSON reports of shards into one JSON and HTML report")
     merging.add_argument("reports", nargs="+", type=Path, help="the shards' JSON reports")
     merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
+    merging.add_argument("--allow-partial", action="store_true",
+                         help="merge although shards are missing; the result is marked incomplete")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
     snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "

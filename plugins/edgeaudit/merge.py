@@ -1,5 +1,6 @@
 """Merging the reports of shards (`--shard K/N` jobs of a CI matrix) into the report that one
-run over the whole fleet would have written."""
+run over the whole fleet would have written: only shards of one run (its `run_id`), each
+once, all of them unless the result is to be marked incomplete."""
 
 from __future__ import annotations
 
@@ -7,12 +8,85 @@ import json
 from collections import Counter
 from typing import Any
 
-from .report import build_report
-from .results import summarize
+from .report import SCHEMA, build_report
+from .results import OUTCOMES, SEVERITY_RANK, summarize
 
 
 class MergeError(ValueError):
-    """Reports that cannot be one run's."""
+    """Reports that cannot be one run's, or a report that is not one; phrased in one line."""
+
+
+SHAPE_RUN = {"started": str, "finished": str, "selection": str, "demo": bool, "tool_version": str,
+             "targets": list, "aws_account": (str, type(None)), "api_calls": int, "api_calls_by_operation": dict,
+             "run_id": str, "shard": dict}
+SHAPE_RESULT = {"control": str, "target": str, "nodeid": str, "title": str, "severity": str, "cadence": list,
+                "categories": list, "outcome": str, "resource": str, "message": str, "evidence": dict,
+                "remediation": str, "frameworks": dict, "waiver": (dict, type(None)), "duration_s": (int, float)}
+# the same run: shards that differ in one of these are not one run's
+SAME = (("run_id", "runs"), ("tool_version", "versions of edgeaudit"), ("demo", "demo and real runs"),
+        ("aws_account", "AWS accounts"), ("selection", "selections"))
+
+
+def _fields(where: str, value: Any, shape: dict[str, Any]) -> None:
+    if not isinstance(value, dict):
+        raise MergeError(f"{where} is not a table")
+    for key, kind in shape.items():
+        if key not in value:
+            raise MergeError(f"{where}.{key} is missing")
+        if not isinstance(value[key], kind) or (kind is int and isinstance(value[key], bool)):
+            raise MergeError(f"{where}.{key} is a {type(value[key]).__name__}")
+
+
+def check_shard(name: str, report: Any) -> None:
+    """A shard's report as `edgeaudit.report/1` with a run identity (run_id, shard K/N): else
+    MergeError naming the file and the field."""
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        schema = report.get("schema") if isinstance(report, dict) else None
+        raise MergeError(f"{name}: not an {SCHEMA} document (schema {schema!r})")
+    if not isinstance(report.get("complete"), bool):
+        raise MergeError(f"{name}: complete is missing or not true/false")
+    run = report.get("run")
+    _fields(f"{name}: run", run, SHAPE_RUN)
+    shard = run["shard"]
+    index, count = shard.get("index"), shard.get("count")
+    if not (type(index) is int and type(count) is int and 1 <= index <= count):
+        raise MergeError(f"{name}: run.shard is not {{index: K, count: N}} with 1 <= K <= N")
+    if not all(isinstance(t, str) for t in run["targets"]):
+        raise MergeError(f"{name}: run.targets is not a list of names")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in run["api_calls_by_operation"].values()):
+        raise MergeError(f"{name}: run.api_calls_by_operation is not a count per operation")
+    if not isinstance(report.get("results"), list):
+        raise MergeError(f"{name}: results is not a list")
+    for i, result in enumerate(report["results"]):
+        _fields(f"{name}: results[{i}]", result, SHAPE_RESULT)
+        if result["outcome"] not in OUTCOMES or result["severity"] not in SEVERITY_RANK:
+            raise MergeError(f"{name}: results[{i}] has outcome {result['outcome']!r}, severity {result['severity']!r}")
+    for section in ("waivers", "attestations"):
+        if not (isinstance(report.get(section, []), list) and all(isinstance(e, dict) for e in report.get(section, []))):
+            raise MergeError(f"{name}: {section} is not a list of tables")
+
+
+def _one_run(named: list[tuple[str, dict[str, Any]]], allow_partial: bool) -> tuple[int, list[int]]:
+    """The shards' common count N and the missing indexes; MergeError for shards of different runs."""
+    for key, what in SAME:  # an account that could not be asked (None) is no other account
+        values = {json.dumps(r["run"][key]): n for n, r in named if not (key == "aws_account" and r["run"][key] is None)}
+        if len(values) > 1:
+            seen = ", ".join(f"{value} in {name}" for value, name in values.items())
+            raise MergeError(f"the reports are of different {what} ({key}: {seen}): merge the shards of one run")
+    counts = {r["run"]["shard"]["count"] for _, r in named}
+    if len(counts) > 1:
+        raise MergeError(f"the reports are shards of different splits (of {', '.join(map(str, sorted(counts)))})")
+    count, seen = counts.pop(), {}
+    for name, report in named:
+        index = report["run"]["shard"]["index"]
+        if index in seen:
+            raise MergeError(f"shard {index}/{count} is given twice ({seen[index]} and {name})")
+        seen[index] = name
+    missing = [k for k in range(1, count + 1) if k not in seen]
+    if missing and not allow_partial:
+        raise MergeError(f"shard(s) {', '.join(f'{k}/{count}' for k in missing)} missing: give every shard's "
+                         "report, or --allow-partial for a report marked incomplete")
+    return count, missing
 
 
 def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -25,15 +99,18 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
+          allow_partial: bool = False) -> dict[str, Any]:
+    """One report from the shards of one run (same run id, version, account, demo or not,
+    selection; each of shards 1..N once); with `allow_partial`, missing shards are allowed and
+    the result is marked incomplete."""
     if not reports:
         raise MergeError("no reports to merge")
-    for report in reports:
-        if report.get("schema") != "edgeaudit.report/1":
-            raise MergeError(f"not an edgeaudit.report/1 document (schema {report.get('schema')!r})")
-    selections = {r["run"]["selection"] for r in reports}
-    if len(selections) > 1:
-        raise MergeError(f"the reports are of different selections: {', '.join(sorted(selections))}")
+    names = names or [f"report {i + 1}" for i in range(len(reports))]
+    named = list(zip(names, reports))
+    for name, report in named:
+        check_shard(name, report)
+    count, missing = _one_run(named, allow_partial)
     results, owners = [], {}
     for report in reports:
         for result in report["results"]:
@@ -46,17 +123,16 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     runs = [r["run"] for r in reports]
     calls: Counter[str] = Counter()
     for run in runs:
-        calls.update(run.get("api_calls_by_operation") or {})
-    accounts = sorted({run.get("aws_account") for run in runs if run.get("aws_account")})
+        calls.update(run["api_calls_by_operation"])
     run = {
         "started": min(r["started"] for r in runs), "finished": max(r["finished"] for r in runs),
-        "selection": selections.pop(), "demo": any(r.get("demo") for r in runs),
-        "tool_version": runs[0]["tool_version"], "targets": sorted({t for r in runs for t in r["targets"]}),
-        "aws_account": accounts[0] if len(accounts) == 1 else (", ".join(accounts) or None),
-        "api_calls": sum(r.get("api_calls", 0) for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
-        "merged_from": len(reports),
+        "selection": runs[0]["selection"], "demo": runs[0]["demo"], "tool_version": runs[0]["tool_version"],
+        "targets": sorted({t for r in runs for t in r["targets"]}), "aws_account": next((r["aws_account"] for r in runs if r["aws_account"]), None),
+        "api_calls": sum(r["api_calls"] for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
+        "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1},
+        "merged_from": len(reports), "shards": {"count": count, "missing": missing},
     }
     return build_report(run=run, summary=summarize(results), results=results,
-                        complete=all(r["complete"] for r in reports),
+                        complete=all(r["complete"] for r in reports) and not missing,
                         waivers=_unique([w for r in reports for w in r.get("waivers", [])]),
                         attestations=_unique([a for r in reports for a in r.get("attestations", [])]))

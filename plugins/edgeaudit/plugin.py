@@ -14,12 +14,14 @@ import configparser
 import importlib.metadata
 import json
 import platform
-import signal
+import re
+import secrets
+import tempfile
 import datetime as dt
 import os
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,9 +35,10 @@ from .aws import Aws, AwsRegistry, NotEvaluated
 from .catalog import ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .browser import SHARED as SHARED_BROWSER
-from .bundle import write_bundle
+from .bundle import BundleError, check_private_key, write_bundle
 from .evidence import Evidence, jsonable
 from .html_render import render
+from .interrupts import Deferred, RunInterrupts
 from .ledger import covered_cadences, ledger, read_history, same_environment
 from .redact import redact, redact_text
 from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
@@ -49,6 +52,7 @@ from .thresholds import Thresholds
 from .tls import TlsProbe
 
 MARKERS_FILE = Path(__file__).parent / "markers.ini"
+RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 @dataclass
@@ -78,7 +82,10 @@ class RunState:
     stem: Path | None = None
     bundle: bool = False
     sign_key: Path | None = None
-    saved_sigterm: Any = None
+    interrupts: RunInterrupts | None = None
+    run_id: str = ""
+    shard: tuple[int, int] = (1, 1)
+    aws_account: str | None = None
     report: dict[str, Any] | None = None
 
     def site(self, target: Target) -> Site:
@@ -254,6 +261,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                 f"Fix: use one of {', '.join(SEVERITIES)}")
     state.report_dir = Path(str(_setting(config, "edgeaudit_report_dir", "EDGEAUDIT_REPORT_DIR")))
     state.no_report = bool(_setting(config, "edgeaudit_no_report", "EDGEAUDIT_NO_REPORT"))
+    if not state.worker and not state.no_report:
+        _check_report_dir(state.report_dir)
     try:
         limits.check_environment()  # a bad EDGEAUDIT_*_TIMEOUT_S is one usage error, not an error per control
         if demo:
@@ -264,20 +273,22 @@ def pytest_configure(config: pytest.Config) -> None:
         state.config = state.config.select(list(_setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
         shard = config.getoption("edgeaudit_shard") or os.environ.get("EDGEAUDIT_SHARD")
         if shard:
-            state.config = state.config.shard(*_parse_shard(shard))
+            state.shard = _parse_shard(shard)
+            state.config = state.config.shard(*state.shard)
     except ConfigError as exc:
         raise pytest.UsageError(redact_text(f"edgeaudit: {exc}")) from None
     state.bundle = bool(_setting(config, "edgeaudit_bundle", "EDGEAUDIT_BUNDLE")) or state.config.bundle
     sign_key = _setting(config, "edgeaudit_sign_key", "EDGEAUDIT_SIGN_KEY")
     state.sign_key = Path(sign_key) if sign_key else None
-    if state.sign_key is not None and not state.sign_key.is_file():
-        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {state.sign_key}. Fix: point it at an "
-                                "Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)")
+    if state.sign_key is not None:
+        _check_sign_key(config, state.sign_key)
     config.stash["edgeaudit_shared"] = shared  # type: ignore[index]
     _guard(config, True)
     guard.allow_scratch_in(target.scratch_bucket or "" for target in state.config.targets)
     if not state.worker:
-        state.saved_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        state.run_id = _run_id(state.started)
+        state.interrupts = RunInterrupts()
+        state.interrupts.install()
     if not state.worker and not state.no_report:
         state.stem = report_stem(state.report_dir, config.option.markexpr or "", state.started)
         if not config.option.xmlpath:  # JUnit XML for CI, next to the others
@@ -299,10 +310,53 @@ def _redact_terminal(config: pytest.Config) -> None:
     writer.write, writer.edgeaudit_redacts = redacted_write, True
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM (a CI job cancelled, a container stopped) ends the run as Ctrl-C does: the
-    report is still written, marked incomplete."""
-    raise KeyboardInterrupt(f"signal {signum}")
+def _check_sign_key(config: pytest.Config, path: Path) -> None:
+    """A key that cannot sign stops the run before any control runs; one others can read warns."""
+    fix = "Fix: point it at an Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)"
+    if not path.is_file():
+        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {path}. {fix}")
+    try:
+        warnings = check_private_key(path)
+    except BundleError as exc:
+        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: {exc}. {fix}") from None
+    for warning in warnings:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"edgeaudit: {warning}"), stacklevel=2)
+
+
+def _check_report_dir(path: Path) -> None:
+    """Reports that could not be written stop the run before any control runs, not after."""
+    where = "--report-dir / EDGEAUDIT_REPORT_DIR"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise pytest.UsageError(f"{where}: {existing} is a file, not a folder. Fix: name a folder for the reports")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{where}: cannot write in {existing} ({exc.strerror or exc}). "
+                                "Fix: name a folder this user can write to") from None
+
+
+def _run_id(started: dt.datetime) -> str:
+    """The identity every shard of one run shares, so that `edgeaudit merge` refuses shards of
+    other runs: EDGEAUDIT_RUN_ID, else the CI's id of the pipeline run (GitHub Actions' run id and
+    attempt, GitLab's pipeline id), which every job of a matrix sees; else the start time with a
+    random part (shards started by hand then need one EDGEAUDIT_RUN_ID)."""
+    if os.environ.get("EDGEAUDIT_RUN_ID") is not None:
+        run_id, source = os.environ["EDGEAUDIT_RUN_ID"], "EDGEAUDIT_RUN_ID"
+    elif os.environ.get("GITHUB_RUN_ID"):
+        run_id = f"github-{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT') or 1}"
+        source = "GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT"
+    elif os.environ.get("CI_PIPELINE_ID"):
+        run_id, source = f"gitlab-{os.environ['CI_PIPELINE_ID']}", "CI_PIPELINE_ID"
+    else:
+        return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    if not RUN_ID.fullmatch(run_id):
+        raise pytest.UsageError(f"{source}: run id {run_id!r} is not 1 to 100 letters, digits or ._:- . "
+                                "Fix: set EDGEAUDIT_RUN_ID to such an id, the same for every shard of the run")
+    return run_id
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -361,8 +415,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    if state.saved_sigterm is not None:
-        signal.signal(signal.SIGTERM, state.saved_sigterm)
+    if state.interrupts is not None:
+        state.interrupts.uninstall()
 
 
 # --- collection -----------------------------------------------------------------------------------
@@ -657,22 +711,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = _state(session.config)
     if state.active and not state.worker:
         session.config.pluginmanager.register(_Collector(state), "edgeaudit-collector")
+        state.aws_account = _aws_account(state)
         _redact_terminal(session.config)
 
 
 # --- finishing ------------------------------------------------------------------------------------
 
 def _aws_account(state: RunState) -> str | None:
-    """The account of the first target's credentials (one STS call, counted)."""
-    if state.config is None or not state.config.targets:
+    """The account of the credentials the run starts with (the first target's, before any role
+    it assumes): one STS call, counted, made when the session starts so that no call stands
+    between the end of the run and its report. The answer is shared with the controls through
+    the read cache; a failure trips no breaker of theirs (they meet and report it themselves)."""
+    if state.config is None or not state.config.targets or state.catalog:
         return None
+    asker = AwsRegistry()
+    asker.cache, asker.calls = state.registry.cache, state.registry.calls
+    before = state.registry.calls.snapshot()
     try:
-        before = state.registry.calls.snapshot()
-        account = Aws(state.registry, state.config.targets[0]).account_id
-        state.calls.update(state.registry.calls.snapshot() - before)
-        return account
+        return Aws(asker, replace(state.config.targets[0], role_arn=None, external_id=None)).account_id
     except Exception:  # an unknown account is shown as such; the controls carry the errors
         return None
+    finally:
+        state.calls.update(state.registry.calls.snapshot() - before)
 
 
 def _responses_file(state: RunState, worker: str) -> Path:
@@ -681,6 +741,12 @@ def _responses_file(state: RunState, worker: str) -> Path:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The report, written whatever interrupts arrive meanwhile (they are held until it is)."""
+    with Deferred(reraise=False):
+        _finish(session, exitstatus)
+
+
+def _finish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if state.worker and state.bundle and not state.no_report:
         # the controller bundles what every worker read
@@ -703,7 +769,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "selection": session.config.option.markexpr or "all", "demo": state.demo is not None or bool(
             session.config.stash.get("edgeaudit_shared", {}).get("demo")),  # type: ignore[call-overload]
         "tool_version": __version__, "targets": [t.name for t in state.config.targets],
-        "aws_account": _aws_account(state), "api_calls": 0, "api_calls_by_operation": {},
+        "aws_account": state.aws_account, "api_calls": 0, "api_calls_by_operation": {},
+        "run_id": state.run_id, "shard": {"index": state.shard[0], "count": state.shard[1]},
         "fail_on": state.fail_on, "exit_code": int(session.exitstatus),
     }
     run["api_calls"] = sum(state.calls.values())

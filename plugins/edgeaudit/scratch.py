@@ -3,8 +3,9 @@
 A disaster-recovery drill opens it on the target's `scratch_bucket`; it writes under
 `_edgeaudit/<run id>/`, the read-only guard lets exactly the drill's writes on keys under that
 prefix through, and every object under the prefix is removed when the context closes, also
-after a failure or Ctrl-C. Opening it also removes what earlier runs left behind (a run killed
-hard cannot clean up) once it is older than a day.
+after a failure or Ctrl-C (a Ctrl-C pressed again during the removal waits for its end).
+Opening it also removes what earlier runs left behind (a run killed hard cannot clean up)
+once it is older than a day.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 from typing import Any
 
 from . import guard
+from .interrupts import Deferred
 
 ROOT = "_edgeaudit/"
 LEFTOVER_AGE = dt.timedelta(days=1)
@@ -61,10 +63,11 @@ class Scratch:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        try:
-            _delete(self.client, self.bucket, [o["Key"] for o in _keys_under(self.client, self.bucket, self.prefix)])
-        finally:
-            self._grant.__exit__(None, None, None)
+        with Deferred():  # a Ctrl-C during the removal waits for its end: nothing is left behind
+            try:
+                _delete(self.client, self.bucket, [o["Key"] for o in _keys_under(self.client, self.bucket, self.prefix)])
+            finally:
+                self._grant.__exit__(None, None, None)
 
     def remaining(self) -> list[str]:
         """Keys still under this run's prefix (empty once closed)."""
