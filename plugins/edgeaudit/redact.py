@@ -47,10 +47,21 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'<>\\]*@")
 _QUERY_PARAM = re.compile(r"(?i)((?:[?&;]|\\u0026)([^=&#?;\s\"'<>\\]+)=)([^&#\s\"'<>\\]+)")
 
 
+_env_cache: tuple[Any, list[str]] = (None, [])
+
+
 def _env_secrets() -> list[str]:
-    """Values of environment variables whose names say they are secret."""
-    return sorted({v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8},
-                  key=len, reverse=True)
+    """Values of environment variables whose names say they are secret; recomputed only when
+    the environment changed (every recorded string passes here)."""
+    global _env_cache
+    raw = getattr(os.environ, "_data", None)  # the undecoded mapping: cheap to compare
+    state = tuple(raw.items()) if isinstance(raw, dict) else None
+    if state is not None and state == _env_cache[0]:
+        return _env_cache[1]
+    found = sorted({v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8},
+                   key=len, reverse=True)
+    _env_cache = (state, found)
+    return found
 
 
 def _query_value(match: re.Match[str]) -> str:
