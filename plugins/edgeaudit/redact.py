@@ -90,6 +90,7 @@ def redact_cookie(value: str) -> str:
 
 
 def redact_headers(headers: Any) -> dict[str, str]:
+    """Headers as evidence: secret ones dropped, Set-Cookie reduced to name and attributes."""
     out = {}
     for name, value in dict(headers).items():
         lower = name.lower()
