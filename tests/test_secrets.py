@@ -191,3 +191,16 @@ def test_a_merged_report_writes_no_planted_secret(leaky_run, tmp_path):
     texts = _texts(tmp_path / "m")
     assert {Path(name).suffix for name in texts} == {".json", ".html"}, (done.stdout, done.stderr)
     _assert_clean({**texts, "stdout": done.stdout, "stderr": done.stderr})
+
+
+def test_a_collection_error_is_redacted_in_junit_and_on_the_terminal(tmp_path, world, leaky_site):
+    project = Project(tmp_path, world, leaky_site)
+    project.control("broken", f'''
+    raise RuntimeError("cannot reach https://{':'.join(USERINFO)}@x.example/?key={PLANTED['key']}")
+    ''')
+    project.config()
+    run = project.run()
+    assert run.returncode != 0 and "cannot reach https://<redacted>@x.example/" in run.output, run.output
+    texts = {**_texts(project.root / "reports"), "output": run.output}
+    assert any(name.endswith(".xml") and "cannot reach" in text for name, text in texts.items()), sorted(texts)
+    _assert_clean(texts)

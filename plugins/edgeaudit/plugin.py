@@ -640,13 +640,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _redact_report(item.config, report)
 
 
-def _redact_report(config: pytest.Config, report: pytest.TestReport) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A collection error is redacted too: JUnit XML and the terminal show its text."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()
+    if report.failed and _state(collector.config).active:
+        _redact_report(collector.config, report)
+
+
+def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:
     """The failure text, captured output and properties of a test, redacted before JUnit XML,
     the terminal or xdist see them (through pytest's own report serialization)."""
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     clean = config.hook.pytest_report_from_serializable(config=config, data=redact(data))
     report.longrepr, report.sections = clean.longrepr, clean.sections
-    report.user_properties = [tuple(p) for p in clean.user_properties]
+    if isinstance(report, pytest.TestReport):
+        report.user_properties = [tuple(p) for p in clean.user_properties]
 
 
 def _record_result(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
