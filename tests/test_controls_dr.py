@@ -92,7 +92,7 @@ FLEET = {
                                  {"EA-DR-06": 'bucket.replication.Rules[0].Status: "Enabled" -> "Disabled"',
                                   "EA-DR-02": "none enabled"}),
     "baseline-headers-changed": ({"stack": False}, {"EA-DR-06": "failed"},
-                                 {"EA-DR-06": '.SecurityHeadersConfig.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
+                                 {"EA-DR-06": '.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
 }
 STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
                 "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",

@@ -119,7 +119,8 @@ def _web_acl(aws: Aws, distribution: dict[str, Any]) -> dict[str, Any] | None:
     match = WEB_ACL_ARN.match(distribution.get("WebACLId") or "")
     if not match:
         return None
-    return aws.client("wafv2", "us-east-1").get_web_acl(Name=match["name"], Id=match["id"], Scope="CLOUDFRONT")["WebACL"]
+    waf = aws.client("wafv2", "us-east-1")
+    return waf.get_web_acl(Name=match["name"], Id=match["id"], Scope="CLOUDFRONT")["WebACL"]
 
 
 def baseline_path(base: Path, target: Target) -> Path:
