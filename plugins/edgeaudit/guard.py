@@ -292,8 +292,3 @@ def uninstall() -> None:
             cls, name, original = _originals.pop()
             setattr(cls, name, original)
         _scratch_buckets = frozenset()
-
-
-def installed() -> bool:
-    with _lock:
-        return _installed > 0
