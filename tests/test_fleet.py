@@ -99,6 +99,25 @@ def test_merge_refuses_overlapping_shards(tmp_path, world, site):
     assert done.returncode == 2 and "shard 1/1 is given twice" in done.stderr
 
 
+def test_a_shard_that_draws_no_target_still_reports(tmp_path, world, site):
+    """Two targets over four shards: the shards without one write an empty, complete report,
+    so that the merge sees every shard of the run."""
+    project = Project(tmp_path, world, site)
+    project.control("fleet", FLEET)
+    project.config(targets=fleet_targets(2))
+    reports = []
+    for k in range(1, 5):
+        run = project.run("-m", "monthly", "--shard", f"{k}/4", env={"EDGEAUDIT_RUN_ID": "few-targets"})
+        assert run.returncode == 0, run.output
+        reports.append(run.report)
+    assert [len(r["run"]["targets"]) for r in reports].count(0) >= 2
+    assert all(r["complete"] for r in reports)
+    done = _merge(*_write(tmp_path, reports), output=tmp_path / "m")
+    assert done.returncode == 0, done.stderr
+    merged = json.loads(next((tmp_path / "m").glob("*-merged.json")).read_text())
+    assert merged["complete"] is True and merged["run"]["targets"] == ["shop-00", "shop-01"]
+
+
 def _merge(*paths, output) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *map(str, paths), "--output", str(output)],
                           capture_output=True, text=True, timeout=60)
