@@ -21,7 +21,7 @@ import boto3
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
-from edgeaudit import replication
+from edgeaudit.checks import replication
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT, PARTITION = "123456789012", "aws"

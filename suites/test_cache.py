@@ -121,7 +121,7 @@ def test_cache_hit_ratio(aws, target, thresholds, evidence):
     query strings out of the cache key, and turn on Origin Shield; enable the distribution's
     additional metrics so that CacheHitRate is recorded.
     """
-    from edgeaudit.metrics import require_rate
+    from edgeaudit.checks.metrics import require_rate
 
     evidence.resource = f"cloudfront:distribution/{target.distribution_id}"
     evidence.record("source", "CloudWatch CacheHitRate, last 7 days")

@@ -5,7 +5,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 
 HTTPS_POLICIES = ("redirect-to-https", "https-only")
 # S3 origin domains: website endpoints, and the REST endpoint in its regional, global and

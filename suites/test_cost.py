@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit import cost
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.checks import cost
+from edgeaudit.errors import NotEvaluated
 
 
 def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from edgeaudit.crawl import checked_crawl, same_origin
-from edgeaudit.origin import Origin
+from edgeaudit.checks.origin import Origin
 
 
 @pytest.mark.control("EA-DEP-01", severity="P1")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit import drift, drill, replication, rollback
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.checks import drift, drill, replication, rollback
+from edgeaudit.errors import NotEvaluated
 
 NO_SCRATCH = ("no scratch_bucket is configured, so the DR drill cannot run. Fix: create a private, "
               "versioning-free bucket for drills and set scratch_bucket in the target")

@@ -5,8 +5,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from edgeaudit import observatory
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.checks import observatory
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.site import PROBE_ORIGIN
 
 REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")

@@ -1,7 +1,7 @@
 """Access control and audit trail (seed: validate-access-control-audit, governance).
 
 Who can write the origin bucket is read from the bucket policy and from every identity policy
-of the account (users with their groups' policies, and roles), evaluated by edgeaudit.policy.
+of the account (users with their groups' policies, and roles), evaluated by edgeaudit.checks.policy.
 """
 
 import datetime as dt
@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit import policy, trails
+from edgeaudit.checks import policy, trails
 
 WRITES = "write or delete objects"
 

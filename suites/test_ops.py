@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit import dependencies, ledger, preflight
+from edgeaudit.checks import dependencies
+from edgeaudit.reporting import ledger
+from edgeaudit import preflight
 from edgeaudit.attestations import expiry_state
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.results import ControlSpec
 
 

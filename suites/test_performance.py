@@ -7,8 +7,8 @@ INP when the target has it, since that is what Google assesses. The evidence nam
 
 import pytest
 
-from edgeaudit.ttfb import benchmark
-from edgeaudit.weight import page_weights
+from edgeaudit.checks.ttfb import benchmark
+from edgeaudit.checks.weight import page_weights
 
 
 def _decide(vitals, evidence, metric, limit, unit, *, field_metric=None, field_first=True, inclusive=False):

@@ -16,7 +16,8 @@ import requests
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
-from edgeaudit.aws import AccessDeniedError, NotEvaluated, endpoint_overridden
+from edgeaudit.aws import endpoint_overridden
+from edgeaudit.errors import AccessDeniedError, NotEvaluated
 from edgeaudit.crawl import checked_crawl
 from edgeaudit.site import PROBE_ORIGIN, default_timeout
 

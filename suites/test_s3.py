@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit import policy, trails
+from edgeaudit.checks import policy, trails
 
 BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",

@@ -169,7 +169,7 @@ def test_edge_error_rates(aws, target, thresholds, evidence):
     object) or at the distribution's config; a 4xx rate at broken links, a deployment that
     dropped pages, or scanners: read the distribution's access logs for the failing URLs.
     """
-    from edgeaudit.metrics import require_rate
+    from edgeaudit.checks.metrics import require_rate
 
     evidence.resource = f"CloudWatch AWS/CloudFront {target.distribution_id}"
     rate_5xx = require_rate(aws, target.distribution_id, "5xxErrorRate", 24)

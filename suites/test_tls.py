@@ -5,7 +5,7 @@ import re
 import certifi
 import pytest
 
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.site import trust_store
 
 LEGACY_PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1")

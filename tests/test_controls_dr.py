@@ -282,7 +282,7 @@ def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_
 
 def test_only_volatile_fields_are_left_out_of_the_comparison():
     """A rule's Status is configuration; ETags and timestamps are not."""
-    from edgeaudit import drift
+    from edgeaudit.checks import drift
 
     baseline = drift.normalise({"Rules": [{"ID": "a", "Status": "Enabled"}], "ETag": "1", "LastModifiedTime": "x"})
     live = drift.normalise({"Rules": [{"ID": "a", "Status": "Disabled"}], "ETag": "2", "LastModifiedTime": "y"})
@@ -612,15 +612,15 @@ def test_bad_full_restore_limit_is_a_config_error(tmp_path, value):
 @pytest.mark.parametrize(("text", "problem"), [("not json", "not JSON"), ('{"releases": []}', 'no "releases" list'),
                                                ('{"releases": [{"id": "r1", "objects": {"a": 1}}]}', "releases[0] is not")])
 def test_malformed_release_manifest_is_not_evaluated(text, problem):
-    from edgeaudit import manifest
-    from edgeaudit.aws import NotEvaluated
+    from edgeaudit.checks import manifest
+    from edgeaudit.errors import NotEvaluated
 
     with pytest.raises(NotEvaluated, match=r"release manifest m\.json: " + re.escape(problem)):
         manifest.parse("m.json", text)
 
 
 def test_manifest_knows_which_objects_changed():
-    from edgeaudit import manifest
+    from edgeaudit.checks import manifest
 
     releases = manifest.parse("m.json", json.dumps({"releases": [
         {"id": "r1", "objects": {"index.html": "v1", "a.css": "c1"}},

@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from edgeaudit import crux
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.config import Target
 from edgeaudit.evidence import Evidence
 from edgeaudit.thresholds import Thresholds

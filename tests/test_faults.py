@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from edgeaudit import tomlwrite
 from edgeaudit.config import ConfigError, load, parse
-from edgeaudit.report import append_history
+from edgeaudit.reporting.report import append_history
 
 from conftest import run_suite
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)

@@ -19,7 +19,8 @@ from edgeaudit.config import Target
 from edgeaudit.crawl import crawl
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.demo.pki import CertificateAuthority
-from edgeaudit.site import Site, SiteUnreachable
+from edgeaudit.site import Site
+from edgeaudit.errors import SiteUnreachable
 
 from conftest import REPO, run_suite
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeaudit import observatory
-from edgeaudit.observatory import Observation, grade_for, parse_csp, score
+from edgeaudit.checks import observatory
+from edgeaudit.checks.observatory import Observation, grade_for, parse_csp, score
 
 URL = "https://www.example.com/"
 PAGE = '<!doctype html><html><head><script src="/app.js"></script></head><body></body></html>'

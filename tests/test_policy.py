@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edgeaudit import policy
+from edgeaudit.checks import policy
 
 BUCKET = "www-origin"
 ACCOUNT = "123456789012"

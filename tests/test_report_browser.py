@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgeaudit.browser import find_chromium, launch
-from edgeaudit.html_render import render
+from edgeaudit.reporting.html_render import render
 
 from conftest import REPO, run_suite
 

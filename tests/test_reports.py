@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.evidence import Evidence
-from edgeaudit.ledger import ledger, same_environment
+from edgeaudit.reporting.ledger import ledger, same_environment
 
 from test_plugin import Project
 
@@ -311,7 +311,7 @@ def test_verify_rejects_a_missing_member(bundled, tmp_path):
 
 def _rebuilt(bundle: Path, target: Path, sign_key: Path | None) -> Path:
     """The bundle rebuilt by someone who changed config.json: a fresh, consistent manifest."""
-    from edgeaudit.bundle import MANIFEST, SIGNATURE, write_bundle
+    from edgeaudit.reporting.bundle import MANIFEST, SIGNATURE, write_bundle
 
     with zipfile.ZipFile(bundle) as source:
         members = {n: source.read(n) for n in source.namelist() if n not in (MANIFEST, SIGNATURE)}

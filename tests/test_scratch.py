@@ -193,7 +193,7 @@ def drill_aws(world, drill_site, monkeypatch):
 
 
 def test_size_strata_cut_the_release_by_size_into_equal_counts():
-    from edgeaudit.drill import size_strata
+    from edgeaudit.checks.drill import size_strata
 
     members = {f"k{size:02d}": {"Size": size} for size in range(10, 0, -1)}
     assert size_strata(members, 3) == [["k01", "k02", "k03"], ["k04", "k05", "k06"], ["k07", "k08", "k09", "k10"]]
@@ -201,7 +201,7 @@ def test_size_strata_cut_the_release_by_size_into_equal_counts():
 
 
 def test_a_stratified_restore_names_what_failed_and_leaves_scratch_empty(drill_aws, drill_site, s3):
-    from edgeaudit import drill
+    from edgeaudit.checks import drill
 
     history = drill.history(drill_aws, drill_site.bucket)
     index = next(v for v in history.versions if v["Key"] == "index.html" and v["IsLatest"])

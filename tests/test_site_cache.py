@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from edgeaudit.config import Target
-from edgeaudit.site import PROBE_ORIGIN, Site, SiteUnreachable, default_timeout
+from edgeaudit.site import PROBE_ORIGIN, Site, default_timeout
+from edgeaudit.errors import SiteUnreachable
 
 
 class _Counting(BaseHTTPRequestHandler):

@@ -236,7 +236,7 @@ def test_probe_keeps_its_answers_and_reads_the_chain(servers):
 
 
 def test_unreachable_server_is_not_evaluated_once(servers):
-    from edgeaudit.aws import NotEvaluated
+    from edgeaudit.errors import NotEvaluated
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

@@ -14,9 +14,9 @@ from edgeaudit import guard, limits, tomlwrite
 from edgeaudit.aws import AwsRegistry, iam_action
 from edgeaudit.config import ConfigError, Target, Waiver, load
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.ledger import covered_cadences
+from edgeaudit.reporting.ledger import covered_cadences
 from edgeaudit.redact import REDACTED, redact, redact_headers, redact_text
-from edgeaudit.report import report_stem, selection_name
+from edgeaudit.reporting.report import report_stem, selection_name
 from edgeaudit.results import failure_message, gates, waiver_for
 from edgeaudit.thresholds import SPECS, Count
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from edgeaudit.aws import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.browser import LAB_USER_AGENT
 from edgeaudit.config import ConfigError, Target, parse
-from edgeaudit.ttfb import percentile
+from edgeaudit.checks.ttfb import percentile
 from edgeaudit.vitals import PROFILES, cls_score, lcp_ms, measure, summarize_run, tbt_ms
 
 

@@ -25,6 +25,7 @@ import botocore.exceptions
 
 from . import __version__, guard, limits
 from .config import Target
+from .errors import AccessDeniedError, NotEvaluated
 
 # Services whose API lives in one region whatever the target's region.
 GLOBAL_REGIONS = {"cloudfront": "us-east-1", "iam": "us-east-1", "ce": "us-east-1",
@@ -49,21 +50,6 @@ S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
 # AWS Budgets authorises every read with one action.
 BUDGETS_READS = frozenset({"DescribeBudgets", "DescribeBudget", "DescribeNotificationsForBudget",
                            "DescribeSubscribersForNotification"})
-
-
-class NotEvaluated(Exception):
-    """The control could not gather its data; the report shows an `error` with this message."""
-
-
-class AccessDeniedError(NotEvaluated):
-    def __init__(self, action: str, resource: str, detail: str) -> None:
-        self.action, self._parts = action, (action, resource, detail)
-        super().__init__(f"AccessDenied: the credentials lack {action}"
-                         f"{' on ' + resource if resource else ''} ({detail})")
-
-
-    def __reduce__(self) -> tuple[Any, tuple[str, str, str]]:
-        return (AccessDeniedError, self._parts)  # the read cache hands out copies
 
 
 def iam_action(service: str, operation: str) -> str:

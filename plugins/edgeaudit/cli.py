@@ -22,11 +22,11 @@ import botocore.exceptions
 import pytest
 
 from .attestations import MANUAL_CONTROLS, append, entry
-from .bundle import BundleError, verify_bundle
+from .reporting.bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
-from .html_render import render
-from .merge import MergeError, merge
-from .report import report_stem, utc_now, write_atomic, write_json
+from .reporting.html_render import render
+from .reporting.merge import MergeError, merge
+from .reporting.report import report_stem, utc_now, write_atomic, write_json
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
 
@@ -149,8 +149,10 @@ def html_catalog(controls: list[dict[str, Any]]) -> str:
 
 def _snapshot(args: argparse.Namespace) -> int:
     """Write baselines/<target>.json beside the config: the configuration EA-DR-06 compares with."""
-    from . import drift, guard
-    from .aws import Aws, AwsRegistry, NotEvaluated
+    from .checks import drift
+    from . import guard
+    from .aws import Aws, AwsRegistry
+    from .errors import NotEvaluated
     from .config import load
 
     path = (args.config or Path(os.environ.get("EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME)).resolve()

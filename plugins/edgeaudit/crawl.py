@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
-from .aws import NotEvaluated
+from .errors import NotEvaluated
 
 if TYPE_CHECKING:
     from .evidence import Evidence

@@ -31,19 +31,20 @@ from _pytest.config.findpaths import determine_setup
 from . import __version__, guard, limits, prefetch, tomlwrite
 from .attestations import Verdict, evaluate, expiry_state
 from .attestations import state as attestation_state
-from .aws import Aws, AwsRegistry, NotEvaluated
+from .aws import Aws, AwsRegistry
+from .errors import NotEvaluated
 from .catalog import ID_PATTERN, SEVERITIES
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .browser import SHARED as SHARED_BROWSER
-from .bundle import BundleError, check_private_key, write_bundle
+from .reporting.bundle import BundleError, check_private_key, write_bundle
 from .evidence import Evidence, jsonable
-from .html_render import render
+from .reporting.html_render import render
 from .interrupts import Deferred, RunInterrupts
-from .ledger import covered_cadences, ledger, read_history, same_environment
+from .reporting.ledger import covered_cadences, ledger, read_history, same_environment
 from .redact import redact, redact_text
-from .report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
+from .reporting.report import (append_history, build_report, iso, report_stem, selection_name, utc_now,
                      write_atomic, write_json)
-from .trend import compare, mark_failing_since, measures, previous_report
+from .reporting.trend import compare, mark_failing_since, measures, previous_report
 from .schedule import SCHEDULES
 from .results import (SEVERITY_RANK, ControlSpec, apply_waiver, build_result, error_message,
                       failure_message, gates, skip_reason, summarize)

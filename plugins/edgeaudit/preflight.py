@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from .aws import AccessDeniedError, Aws, iam_action
+from .aws import Aws, iam_action
+from .errors import AccessDeniedError
 from .config import Target
 
 Params = Callable[[Target, Aws], "dict[str, Any] | None"]  # None: the resource is not there to try

@@ -10,7 +10,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from .aws import ACCESS_DENIED_CODES, NotEvaluated
+from .aws import ACCESS_DENIED_CODES
+from .errors import NotEvaluated
 from .catalog import CADENCES, CATEGORIES
 from .config import Waiver
 from .guard import ReadOnlyViolation

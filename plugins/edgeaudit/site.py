@@ -28,7 +28,7 @@ import certifi
 import requests
 
 from . import __version__, limits
-from .aws import NotEvaluated
+from .errors import SiteUnreachable
 from .config import Target
 from .deadline import Deadline, DeadlineAdapter
 
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from .crawl import Crawl
 
 PROBE_ORIGIN = "https://edgeaudit-probe.example"  # a foreign Origin for CORS probes
-
-
-class SiteUnreachable(NotEvaluated):
-    """The site could not be asked: refused, reset, timed out, TLS failure."""
 
 
 def default_timeout() -> tuple[float, float]:

@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from .aws import NotEvaluated
+from .errors import NotEvaluated
 from .browser import INSTALL_HINT, LAB_USER_AGENT, SHARED, SharedBrowser, find_chromium, lab_slot, one_browser
 from .config import Target
 from .thresholds import Thresholds

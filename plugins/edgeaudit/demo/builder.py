@@ -18,7 +18,8 @@ import boto3
 import botocore.config
 import requests
 
-from .. import cost, guard, rollback
+from ..checks import cost, rollback
+from .. import guard
 from ..aws import adapt_to_emulator
 from . import motoext
 from .edge import BotoEdgeSource, Edge

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..ledger import covered_cadences, read_history
+from ..reporting.ledger import covered_cadences, read_history
 from ..schedule import window_opening
 
 DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and its first week)

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from .report import SCHEMA, build_report
-from .results import OUTCOMES, SEVERITY_RANK, summarize
+from ..results import OUTCOMES, SEVERITY_RANK, summarize
 
 
 class MergeError(ValueError):

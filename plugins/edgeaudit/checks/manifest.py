@@ -19,7 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Aws, NotEvaluated
+from ..aws import Aws
+from ..errors import NotEvaluated
 
 FIX = ('write it at the end of every deployment: {"releases": [{"id": ..., "objects": {key: VersionId}}, ...]}, '
        "oldest first, the live release last")

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .redact import redact, redact_text
+from ..redact import redact, redact_text
 
 SCHEMA = "edgeaudit.report/1"
 

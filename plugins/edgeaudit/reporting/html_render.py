@@ -16,7 +16,7 @@ import json
 from html import escape
 from typing import Any
 
-from .catalog import INCIDENT_LEVELS
+from ..catalog import INCIDENT_LEVELS
 from .ledger import LedgerRow
 from .trend import Trend
 

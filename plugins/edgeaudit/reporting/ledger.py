@@ -12,9 +12,9 @@ from typing import Any
 
 from _pytest.mark.expression import Expression
 
-from .catalog import CADENCES
-from .schedule import SCHEDULES, last_due
-from .thresholds import DEFAULTS
+from ..catalog import CADENCES
+from ..schedule import SCHEDULES, last_due
+from ..thresholds import DEFAULTS
 
 LEDGER_CADENCES = ("daily", "weekly", "monthly", "quarterly", "dr")
 

@@ -21,10 +21,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import manifest, rollback
-from .aws import Aws, NotEvaluated
-from .config import Target
+from ..aws import Aws
+from ..errors import NotEvaluated
+from ..config import Target
 from .manifest import Manifest
-from .scratch import Scratch
+from ..scratch import Scratch
 
 
 @dataclass

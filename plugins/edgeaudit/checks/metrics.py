@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .aws import NotEvaluated
+from ..errors import NotEvaluated
 
 NAMESPACE = "AWS/CloudFront"
 REGION = "us-east-1"

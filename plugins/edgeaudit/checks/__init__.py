@@ -1,0 +1,2 @@
+"""What controls use to judge: policy evaluation, drills, drift, the Observatory score, cost
+and the other rules the controls of suites/ apply. Nothing here is a pytest hook or fixture."""
