@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from . import config as config_module
-from .catalog import MANUAL_CADENCES
+from .catalog import manual_cadences
 from .config import Attestation, ConfigError
 from .schedule import SCHEDULES, holds_until
 from .tomlwrite import dumps
 
-MANUAL_CONTROLS = MANUAL_CADENCES  # control -> cadence; the one table of the manual controls
+
+
+def __getattr__(name: str) -> Any:
+    """MANUAL_CONTROLS: control -> cadence, as the manual controls in suites/ declare them."""
+    if name == "MANUAL_CONTROLS":
+        return manual_cadences()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def expiry_state(expires: dt.date, today: dt.date, warn_days: int) -> str:
@@ -34,7 +40,7 @@ def expiry_state(expires: dt.date, today: dt.date, warn_days: int) -> str:
 def counts_until(attestation: Attestation, cadence: str | None = None) -> dt.date:
     """The last day the attestation counts: its `expires`, or the end of the cadence's next
     scheduled window, whichever comes first."""
-    cadence = cadence or MANUAL_CADENCES[attestation.control]
+    cadence = cadence or manual_cadences()[attestation.control]
     return min(attestation.expires, holds_until(cadence, attestation.date))
 
 
@@ -43,7 +49,7 @@ def state(attestation: Attestation, today: dt.date, warn_days: int) -> str:
     end = counts_until(attestation)
     if end < today:
         return "expired"
-    early = attestation.expires < holds_until(MANUAL_CADENCES[attestation.control], attestation.date)
+    early = attestation.expires < holds_until(manual_cadences()[attestation.control], attestation.date)
     return "expiring" if early and (end - today).days < warn_days else "live"
 
 
@@ -90,8 +96,9 @@ def entry(control: str, attested_by: str, evidence_url: str, *, status: str = "p
     """A well-formed [[attestations]] entry; the expiry defaults to the end of the control's
     next scheduled window (the longest it may be)."""
     date = date or dt.date.today()
-    if expires is None and control in MANUAL_CADENCES:
-        expires = holds_until(MANUAL_CADENCES[control], date)
+    cadence = manual_cadences().get(control)
+    if expires is None and cadence:
+        expires = holds_until(cadence, date)
     values = {"control": control, "status": status, "attested_by": attested_by, "date": date,
               "evidence_url": evidence_url, "expires": expires, "target": target, "note": note}
     return {k: v for k, v in values.items() if v is not None}

@@ -1,22 +1,26 @@
-"""The fixed control ids of the catalog (CONTROLS.md), so that waivers and attestations naming
-a control outside the current selection are still recognised."""
+"""The catalog: what the suites declare about their controls, read from the suites themselves.
+
+Each fact about a control is written once, on the control in `suites/`: its id and severity
+(and the AWS reads it makes) on its `control` marker, its cadences and categories as markers.
+This module reads those declarations without importing the suites (a light scan of their
+source), so that a config's waivers and attestations can be checked before pytest collects
+anything, and naming a control outside the current selection is still recognised. The cadences
+and categories themselves are the markers of `markers.ini`.
+"""
 
 from __future__ import annotations
 
+import ast
+import configparser
+import functools
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 ID_PATTERN = re.compile(r"^EA-[A-Z0-9]+-\d{2}$")
 SEVERITIES = ("P1", "P2", "P3", "P4")
-
-# family -> number of controls (ids run 01..N)
-_FAMILIES = {
-    "DEP": 4, "SITE": 7, "HDR": 9, "TLS": 6, "S3": 10, "CF": 11, "CACHE": 5, "PERF": 7,
-    "COST": 4, "IAM": 6, "PEN": 9, "DR": 7, "OPS": 4, "MAN": 7,
-}
-
-CATALOG_IDS: frozenset[str] = frozenset(
-    f"EA-{family}-{n:02d}" for family, count in _FAMILIES.items() for n in range(1, count + 1)
-)
+MARKERS_FILE = Path(__file__).parent / "markers.ini"
+MANUAL_FAMILY = "MAN"  # EA-MAN-NN: done by a person and proven by an attestation
 
 # The seed's incident table (operational-procedures.md, "Incident Classification").
 INCIDENT_LEVELS = {
@@ -26,12 +30,118 @@ INCIDENT_LEVELS = {
     "P4": {"name": "Low", "description": "Cosmetic/non-urgent", "response": "4 hours", "escalation": "Standard"},
 }
 
-CADENCES = ("daily", "weekly", "monthly", "quarterly", "deploy")
-CATEGORIES = ("security", "dr", "performance", "cost", "availability", "infrastructure")
 
-# The manual controls (EA-MAN-*, proven by attestation) and their cadence: suites/test_manual.py
-# marks each control with it, and an attestation holds until the cadence is next due.
-MANUAL_CADENCES = {
-    "EA-MAN-01": "monthly", "EA-MAN-02": "monthly", "EA-MAN-03": "monthly",
-    "EA-MAN-04": "quarterly", "EA-MAN-05": "quarterly", "EA-MAN-06": "quarterly", "EA-MAN-07": "quarterly",
-}
+def markers() -> dict[str, str]:
+    """Every marker edgeaudit registers, with its description (markers.ini)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(MARKERS_FILE, encoding="utf-8")
+    return dict(parser["markers"])
+
+
+def _kind(kind: str) -> tuple[str, ...]:
+    return tuple(name for name, description in markers().items() if description.startswith(f"{kind}:"))
+
+
+CADENCES = _kind("cadence")
+CATEGORIES = _kind("category")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A control as its suites module declares it."""
+
+    id: str
+    severity: str
+    markers: frozenset[str]       # the other markers on it: cadences and categories
+    reads: tuple[str, ...] = ()   # "service:Operation" reads of the target's own resources
+
+    @property
+    def cadences(self) -> tuple[str, ...]:
+        return tuple(c for c in CADENCES if c in self.markers)
+
+
+_suites: Path | None = None
+
+
+def use_suites(folder: Path) -> None:
+    """The folder of controls of this run (the plugin's `edgeaudit_suites`)."""
+    global _suites
+    _suites = folder.resolve()
+
+
+def suites_folder() -> Path:
+    """The run's folder of controls; else ./suites, else the suites of this checkout."""
+    if _suites is not None:
+        return _suites
+    here = Path.cwd() / "suites"
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "suites"
+
+
+def controls(folder: Path | None = None) -> dict[str, Declared]:
+    """The controls declared in `folder` (default: suites_folder()), by id."""
+    return _scan((folder or suites_folder()).resolve())
+
+
+def known_ids(folder: Path | None = None) -> frozenset[str]:
+    """The ids a waiver or an attestation may name."""
+    return frozenset(controls(folder))
+
+
+def manual_cadences(folder: Path | None = None) -> dict[str, str]:
+    """The manual controls (EA-MAN-*) and the one cadence each is done on."""
+    return {c.id: c.cadences[0] for c in sorted(controls(folder).values(), key=lambda c: c.id)
+            if c.id.split("-")[1] == MANUAL_FAMILY and c.cadences}
+
+
+def reads_of(control_ids: set[str] | list[str], folder: Path | None = None) -> set[str]:
+    """The reads the given controls declare."""
+    declared = controls(folder)
+    return {read for control in control_ids if control in declared for read in declared[control].reads}
+
+
+@functools.cache
+def _scan(folder: Path) -> dict[str, Declared]:
+    found: dict[str, Declared] = {}
+    for path in sorted(folder.rglob("test_*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue  # pytest reports the module when it collects it
+        for statement in tree.body:
+            found.update((c.id, c) for c in _declared_in(statement))
+    return found
+
+
+def _mark_name(node: ast.AST) -> str | None:
+    """`x` for an expression `pytest.mark.x`."""
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "mark"
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == "pytest"):
+        return node.attr
+    return None
+
+
+def _declared_in(statement: ast.stmt) -> list[Declared]:
+    """The controls of one top-level statement: a decorated test function, or an assignment that
+    builds a test from marks (suites/test_manual.py)."""
+    nodes: list[ast.AST] = list(statement.decorator_list) if isinstance(statement, ast.FunctionDef) else [statement]
+    calls, names = [], set()
+    for node in (n for top in nodes for n in ast.walk(top)):
+        name = _mark_name(node)
+        if name == "control":
+            continue
+        if isinstance(node, ast.Call) and _mark_name(node.func) == "control":
+            calls.append(node)
+        elif name:
+            names.add(name)
+    out = []
+    for call in calls:
+        try:
+            args = [ast.literal_eval(a) for a in call.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+        except ValueError:
+            continue  # not written as literals: pytest's collection checks such a marker
+        control = args[0] if args else kwargs.get("id")
+        if isinstance(control, str):
+            out.append(Declared(control, str(kwargs.get("severity", "")), frozenset(names),
+                                tuple(kwargs.get("reads", ()))))
+    return out

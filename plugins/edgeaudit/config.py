@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import CATALOG_IDS, ID_PATTERN, MANUAL_CADENCES
+from .catalog import ID_PATTERN, known_ids, manual_cadences
 from .schedule import SCHEDULES, holds_until
 from .thresholds import DEFAULTS, SPECS, Thresholds
 
@@ -274,9 +274,16 @@ TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations",
 class _Validator:
     """Checks one parsed file; every method raises ConfigError naming the key."""
 
-    def __init__(self, path: Path, known_controls: frozenset[str]) -> None:
+    def __init__(self, path: Path, known_controls: frozenset[str] | None = None) -> None:
         self.path = path
-        self.known_controls = known_controls
+        self._known = known_controls
+
+    @property
+    def known_controls(self) -> frozenset[str]:
+        """The ids given, else those the suites declare (read when a control id is first checked)."""
+        if self._known is None:
+            self._known = known_ids()
+        return self._known
 
     def fail(self, key: str, problem: str, fix: str) -> None:
         raise ConfigError(self.path, key, problem, fix)
@@ -396,10 +403,11 @@ class _Validator:
             if isinstance(value, str) and _has_control_characters(value):
                 self.fail(f"{where}.{key}", "contains a control character (newline, tab, escape, ...)",
                           "write it on one line of printable text")
-        cadence = MANUAL_CADENCES.get(values["control"])
+        manual = manual_cadences()
+        cadence = manual.get(values["control"])
         if cadence is None:
             self.fail(f"{where}.control", f"{values['control']} is not a manual control",
-                      f"attest one of {', '.join(sorted(MANUAL_CADENCES))}; a finding of another control "
+                      f"attest one of {', '.join(sorted(manual))}; a finding of another control "
                       "is accepted with [[waivers]]")
         latest = holds_until(cadence, values["date"])
         if values["expires"] > latest:
@@ -415,7 +423,7 @@ def _has_control_characters(text: str) -> bool:
                for c in text)
 
 
-def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] = CATALOG_IDS) -> Config:
+def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | None = None) -> Config:
     """Validate an already-parsed TOML document (also used by the demo, which builds one in memory)."""
     check = _Validator(path, known_controls)
     check.unknown_keys("", data, TOP_LEVEL)
@@ -439,14 +447,14 @@ def _targets_file(path: Path, name: Any) -> list[Any]:
         raise ConfigError(path, "targets_file", f"no file at {other}",
                           "name a TOML file of [[targets]] tables, relative to this config")
     data = read_toml(other)
-    _Validator(other, CATALOG_IDS).unknown_keys("", data, ("targets",))
+    _Validator(other).unknown_keys("", data, ("targets",))
     if not isinstance(data.get("targets"), list):
         raise ConfigError(other, "targets", "no [[targets]] entry", "add [[targets]] tables to this file")
     return data["targets"]
 
 
 def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],
-                       known_controls: frozenset[str]) -> tuple[Attestation, ...]:
+                       known_controls: frozenset[str] | None) -> tuple[Attestation, ...]:
     """Attestations kept in a file of their own (`attestations_file`), validated the same way."""
     if not isinstance(name, str) or not (path.parent / name).is_file():
         raise ConfigError(path, "attestations_file", f"no file at {path.parent / str(name)}",
@@ -457,14 +465,14 @@ def _attestations_file(path: Path, name: Any, targets: tuple[Target, ...],
 
 
 def check_attestations(path: Path, data: dict[str, Any], targets: tuple[Target, ...],
-                       known_controls: frozenset[str] = CATALOG_IDS) -> tuple[Attestation, ...]:
+                       known_controls: frozenset[str] | None = None) -> tuple[Attestation, ...]:
     """Validate a document holding only [[attestations]] (a file of its own, or one new entry)."""
     check = _Validator(path, known_controls)
     check.unknown_keys("", data, ("attestations",))
     return check.attestations(data.get("attestations", []), targets)
 
 
-def load(path: Path, known_controls: frozenset[str] = CATALOG_IDS) -> Config:
+def load(path: Path, known_controls: frozenset[str] | None = None) -> Config:
     """Read and validate one config file."""
     if not path.is_file():
         raise ConfigError(path, "file", "no config file here",
