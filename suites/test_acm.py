@@ -11,7 +11,8 @@ def covers(name: str, host: str) -> bool:
     return name == host
 
 
-@pytest.mark.control("EA-TLS-06", severity="P2", frameworks={"FSBP": "ACM.1"})
+@pytest.mark.control("EA-TLS-06", severity="P2", frameworks={"FSBP": "ACM.1"},
+                     reads=("cloudfront:GetDistributionConfig", "acm:DescribeCertificate"))
 @pytest.mark.monthly
 @pytest.mark.security
 def test_acm_certificate_renews(aws, target, evidence):

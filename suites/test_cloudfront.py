@@ -30,7 +30,8 @@ def behaviours(config):
         yield behaviour["PathPattern"], behaviour
 
 
-@pytest.mark.control("EA-CF-01", severity="P2", frameworks={"FSBP": "CloudFront.3"})
+@pytest.mark.control("EA-CF-01", severity="P2", frameworks={"FSBP": "CloudFront.3"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -72,7 +73,8 @@ def _s3_origins(config) -> list:
     return [(origin, kind, bucket) for origin, kind, bucket in found if kind]
 
 
-@pytest.mark.control("EA-CF-02", severity="P2", frameworks={"FSBP": "CloudFront.13"})
+@pytest.mark.control("EA-CF-02", severity="P2", frameworks={"FSBP": "CloudFront.13"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -112,7 +114,8 @@ def test_s3_origins_use_oac(aws, target, evidence):
     assert not offenders, "S3 origins not read through origin access control: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-CF-03", severity="P1", frameworks={"FSBP": "CloudFront.12"})
+@pytest.mark.control("EA-CF-03", severity="P1", frameworks={"FSBP": "CloudFront.12"},
+                     reads=("cloudfront:GetDistributionConfig", "s3:ListBuckets", "s3:HeadBucket"))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -143,7 +146,8 @@ def test_s3_origins_exist_and_are_ours(aws, target, evidence):
     assert not offenders, "S3 origins open to takeover: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-CF-04", severity="P2", frameworks={"FSBP": "CloudFront.7, CloudFront.8, CloudFront.15"})
+@pytest.mark.control("EA-CF-04", severity="P2", frameworks={"FSBP": "CloudFront.7, CloudFront.8, CloudFront.15"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -170,7 +174,8 @@ def test_viewer_certificate(aws, target, evidence):
     assert not problems, "viewer certificate: " + "; ".join(problems)
 
 
-@pytest.mark.control("EA-CF-05", severity="P3", frameworks={"FSBP": "CloudFront.6"})
+@pytest.mark.control("EA-CF-05", severity="P3", frameworks={"FSBP": "CloudFront.6"},
+                     reads=("cloudfront:GetDistributionConfig", "wafv2:GetWebACL"))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -196,7 +201,8 @@ def test_waf_attached(aws, target, evidence):
     assert rules, f"web ACL {match['name']} has no rules: it lets every request through"
 
 
-@pytest.mark.control("EA-CF-06", severity="P3", frameworks={"FSBP": "CloudFront.5"})
+@pytest.mark.control("EA-CF-06", severity="P3", frameworks={"FSBP": "CloudFront.5"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -212,7 +218,8 @@ def test_access_logging(aws, target, evidence):
     assert logging.get("Enabled") and logging.get("Bucket"), "standard access logging is off"
 
 
-@pytest.mark.control("EA-CF-07", severity="P3", frameworks={"FSBP": "CloudFront.1"})
+@pytest.mark.control("EA-CF-07", severity="P3", frameworks={"FSBP": "CloudFront.1"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -227,7 +234,8 @@ def test_default_root_object(aws, target, evidence):
     assert root, "no default root object: a request for / goes to the origin's root"
 
 
-@pytest.mark.control("EA-CF-08", severity="P3")
+@pytest.mark.control("EA-CF-08", severity="P3",
+                     reads=("cloudfront:GetDistributionConfig", "cloudfront:GetResponseHeadersPolicy"))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -260,7 +268,8 @@ def test_security_headers_policy(aws, target, evidence):
     assert not offenders, "cache behaviours without the security headers: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-CF-09", severity="P2", frameworks={"FSBP": "CloudFront.9, CloudFront.10"})
+@pytest.mark.control("EA-CF-09", severity="P2", frameworks={"FSBP": "CloudFront.9, CloudFront.10"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -290,7 +299,8 @@ def test_custom_origins_use_tls(aws, target, evidence):
     assert not offenders, "custom origins reached without modern TLS: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-CF-10", severity="P4")
+@pytest.mark.control("EA-CF-10", severity="P4",
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -309,7 +319,8 @@ def test_modern_protocols(aws, target, evidence):
     assert not problems, "older protocols only: " + ", ".join(problems)
 
 
-@pytest.mark.control("EA-CF-11", severity="P2")
+@pytest.mark.control("EA-CF-11", severity="P2",
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -329,7 +340,8 @@ def test_read_only_methods(aws, target, evidence):
     assert not offenders, "cache behaviours that pass writes to the origin: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-CACHE-03", severity="P4")
+@pytest.mark.control("EA-CACHE-03", severity="P4",
+                     reads=("cloudfront:GetDistributionConfig", "cloudfront:GetCachePolicy"))
 @pytest.mark.weekly
 @pytest.mark.performance
 def test_minimal_cache_key(aws, target, evidence):

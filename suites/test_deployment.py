@@ -8,7 +8,8 @@ from edgeaudit.crawl import checked_crawl, same_origin
 from edgeaudit.checks.origin import Origin
 
 
-@pytest.mark.control("EA-DEP-01", severity="P1")
+@pytest.mark.control("EA-DEP-01", severity="P1",
+                     reads=("cloudfront:GetDistribution",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
@@ -56,7 +57,8 @@ def _compare(site, origin, urls, evidence):
     return found
 
 
-@pytest.mark.control("EA-DEP-02", severity="P2")
+@pytest.mark.control("EA-DEP-02", severity="P2",
+                     reads=("cloudfront:GetDistributionConfig", "s3:ListObjectsV2", "s3:GetObject"))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
@@ -75,7 +77,8 @@ def test_edge_serves_current_release(aws, site, target, evidence):
         f"{url} ({compared[url].how})" for url in stale)
 
 
-@pytest.mark.control("EA-DEP-04", severity="P2")
+@pytest.mark.control("EA-DEP-04", severity="P2",
+                     reads=("cloudfront:GetDistributionConfig", "s3:ListObjectsV2", "s3:GetObject"))
 @pytest.mark.monthly
 @pytest.mark.availability
 def test_every_url_matches_its_object(aws, site, target, thresholds, evidence):

@@ -51,7 +51,9 @@ def _replica_comparison(aws, target):
     return replication.compare(origin, replica)
 
 
-@pytest.mark.control("EA-DR-01", severity="P2")
+@pytest.mark.control("EA-DR-01", severity="P2",
+                     reads=("cloudfront:GetDistributionConfig", "s3:ListObjectsV2",
+                            "s3:ListObjectVersions", "s3:GetObject"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_backup_restoration(aws, target, thresholds, evidence):
@@ -72,7 +74,8 @@ def test_backup_restoration(aws, target, thresholds, evidence):
                                   + "; ".join(f"{k}: {why}" for k, why in sorted(result.offenders.items())))
 
 
-@pytest.mark.control("EA-DR-02", severity="P2")
+@pytest.mark.control("EA-DR-02", severity="P2",
+                     reads=("s3:GetBucketReplication", "s3:ListObjectsV2"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_replication(aws, target, evidence):
@@ -112,7 +115,8 @@ def test_replication(aws, target, evidence):
         + ", ".join(sorted(comparison.behind)[:10]))
 
 
-@pytest.mark.control("EA-DR-03", severity="P2")
+@pytest.mark.control("EA-DR-03", severity="P2",
+                     reads=("s3:ListObjectsV2",))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_recovery_point(aws, target, thresholds, evidence):
@@ -168,7 +172,8 @@ def _record_restore(evidence, restore: drill.ReleaseRestore, scratch_bucket: str
         evidence.record("leftovers_of_earlier_runs_removed", restore.leftovers_removed)
 
 
-@pytest.mark.control("EA-DR-04", severity="P2")
+@pytest.mark.control("EA-DR-04", severity="P2",
+                     reads=("cloudfront:GetDistributionConfig", "s3:ListObjectVersions", "s3:GetObject"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rollback_readiness(aws, target, evidence):
@@ -197,7 +202,8 @@ def test_rollback_readiness(aws, target, evidence):
 MB = 1 << 20
 
 
-@pytest.mark.control("EA-DR-05", severity="P3")
+@pytest.mark.control("EA-DR-05", severity="P3",
+                     reads=("s3:ListObjectsV2", "s3:ListObjectVersions", "s3:GetObject"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_recovery_time(aws, target, thresholds, evidence):
@@ -276,7 +282,10 @@ def _stack_drift(aws, target, evidence):
         for d in drifts]
 
 
-@pytest.mark.control("EA-DR-06", severity="P3")
+@pytest.mark.control("EA-DR-06", severity="P3",
+                     reads=("cloudformation:ListStackResources", "cloudformation:DetectStackDrift",
+                            "cloudformation:DescribeStackDriftDetectionStatus",
+                            "cloudformation:DescribeStackResourceDrifts", "acm:DescribeCertificate", "wafv2:GetWebACL"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
@@ -321,7 +330,8 @@ def _behaviours(config: dict) -> dict[str, str]:
     return found
 
 
-@pytest.mark.control("EA-DR-07", severity="P3", frameworks={"FSBP": "CloudFront.4"})
+@pytest.mark.control("EA-DR-07", severity="P3", frameworks={"FSBP": "CloudFront.4"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_origin_failover(aws, target, evidence):

@@ -45,7 +45,9 @@ def _labels(statements) -> list[str]:
     return sorted({s.label() for s in statements})
 
 
-@pytest.mark.control("EA-IAM-01", severity="P1")
+@pytest.mark.control("EA-IAM-01", severity="P1",
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "iam:GetAccountAuthorizationDetails",
+                            "iam:GetPolicy", "iam:GetPolicyVersion"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_only_allowed_writers(aws, target, evidence):
@@ -65,7 +67,9 @@ def test_only_allowed_writers(aws, target, evidence):
         f"{arn} (through {', '.join(labels)})" for arn, labels in offenders.items())
 
 
-@pytest.mark.control("EA-IAM-02", severity="P2", frameworks={"CIS": "1.14"})
+@pytest.mark.control("EA-IAM-02", severity="P2", frameworks={"CIS": "1.14"},
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "iam:GetAccountAuthorizationDetails",
+                            "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListAccessKeys"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_writer_keys_rotated(aws, target, thresholds, evidence):
@@ -98,7 +102,8 @@ def test_writer_keys_rotated(aws, target, thresholds, evidence):
                            + ", ".join(offenders))
 
 
-@pytest.mark.control("EA-IAM-03", severity="P2", frameworks={"FSBP": "IAM.5"})
+@pytest.mark.control("EA-IAM-03", severity="P2", frameworks={"FSBP": "IAM.5"},
+                     reads=("sts:GetCallerIdentity", "iam:ListUsers", "iam:GetLoginProfile", "iam:ListMFADevices"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_console_users_have_mfa(aws, evidence):
@@ -127,7 +132,9 @@ def test_console_users_have_mfa(aws, evidence):
     assert not offenders, "IAM users with a console password and no MFA: " + ", ".join(offenders)
 
 
-@pytest.mark.control("EA-IAM-04", severity="P3")
+@pytest.mark.control("EA-IAM-04", severity="P3",
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "iam:GetAccountAuthorizationDetails",
+                            "iam:GetPolicy", "iam:GetPolicyVersion"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_writers_least_privilege(aws, target, evidence):
@@ -159,7 +166,8 @@ def test_writers_least_privilege(aws, target, evidence):
     assert not offenders, "writers with more than they need: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-IAM-05", severity="P2", frameworks={"FSBP": "CloudTrail.1, CloudTrail.4"})
+@pytest.mark.control("EA-IAM-05", severity="P2", frameworks={"FSBP": "CloudTrail.1, CloudTrail.4"},
+                     reads=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_trail_logging(aws, target, evidence):
@@ -180,7 +188,8 @@ def test_trail_logging(aws, target, evidence):
                                       for n, s in seen.items()) if seen else ""))
 
 
-@pytest.mark.control("EA-IAM-06", severity="P3", frameworks={"FSBP": "S3.22"})
+@pytest.mark.control("EA-IAM-06", severity="P3", frameworks={"FSBP": "S3.22"},
+                     reads=("s3:GetBucketLogging", "cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_object_writes_recorded(aws, target, evidence):

@@ -11,7 +11,8 @@ def _invalidations(aws, target, evidence) -> list:
     return [item for page in pages for item in page["InvalidationList"].get("Items") or []]
 
 
-@pytest.mark.control("EA-DEP-03", severity="P3")
+@pytest.mark.control("EA-DEP-03", severity="P3",
+                     reads=("cloudfront:ListInvalidations",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
@@ -35,7 +36,8 @@ def test_no_stuck_invalidation(aws, target, thresholds, evidence):
                        + ", ".join(stuck))
 
 
-@pytest.mark.control("EA-CACHE-05", severity="P4")
+@pytest.mark.control("EA-CACHE-05", severity="P4",
+                     reads=("cloudfront:ListInvalidations", "cloudfront:GetInvalidation"))
 @pytest.mark.weekly
 @pytest.mark.performance
 @pytest.mark.cost

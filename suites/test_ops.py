@@ -14,7 +14,8 @@ from edgeaudit.errors import NotEvaluated
 from edgeaudit.results import ControlSpec
 
 
-@pytest.mark.control("EA-OPS-01", severity="P2")
+@pytest.mark.control("EA-OPS-01", severity="P2",
+                     reads=("sts:GetCallerIdentity",))
 @pytest.mark.daily
 @pytest.mark.infrastructure
 def test_preflight(request, aws, target, evidence):

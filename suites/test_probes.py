@@ -122,7 +122,8 @@ def _bucket_urls(target, key):
             "LIST": client.generate_presigned_url("list_objects_v2", Params={"Bucket": target.bucket})}
 
 
-@pytest.mark.control("EA-PEN-03", severity="P2", frameworks={"AWS": "Origin Access Control"})
+@pytest.mark.control("EA-PEN-03", severity="P2", frameworks={"AWS": "Origin Access Control"},
+                     reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.monthly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -357,7 +358,9 @@ def _target_zones(aws, target):
     return chosen, [r for z in chosen for r in records[z["Id"]]]
 
 
-@pytest.mark.control("EA-PEN-09", severity="P2", frameworks={"nuclei": "takeovers"})
+@pytest.mark.control("EA-PEN-09", severity="P2", frameworks={"nuclei": "takeovers"},
+                     reads=("cloudfront:GetDistribution", "route53:ListHostedZones", "route53:ListResourceRecordSets",
+                            "cloudfront:ListDistributions", "s3:HeadBucket"))
 @pytest.mark.monthly
 @pytest.mark.quarterly
 @pytest.mark.security

@@ -21,7 +21,8 @@ def _public_access_block(client, **params):
         raise
 
 
-@pytest.mark.control("EA-S3-01", severity="P1", frameworks={"FSBP": "S3.8, S3.1"})
+@pytest.mark.control("EA-S3-01", severity="P1", frameworks={"FSBP": "S3.8, S3.1"},
+                     reads=("sts:GetCallerIdentity", "s3:GetPublicAccessBlock", "s3control:GetPublicAccessBlock"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -44,7 +45,8 @@ def test_block_public_access(aws, target, evidence):
         evidence.warn(f"account-level Block Public Access off: {', '.join(account_off)}")
 
 
-@pytest.mark.control("EA-S3-05", severity="P2", frameworks={"FSBP": "S3.14"})
+@pytest.mark.control("EA-S3-05", severity="P2", frameworks={"FSBP": "S3.14"},
+                     reads=("s3:GetBucketVersioning",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -69,7 +71,8 @@ def _distribution_arn(aws, target) -> str:
     return f"arn:aws:cloudfront::{aws.account_id}:distribution/{target.distribution_id}"
 
 
-@pytest.mark.control("EA-S3-02", severity="P1", frameworks={"FSBP": "S3.2, S3.3"})
+@pytest.mark.control("EA-S3-02", severity="P1", frameworks={"FSBP": "S3.2, S3.3"},
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "s3:GetBucketAcl"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -94,7 +97,8 @@ def test_no_public_access(aws, target, evidence):
     assert not offenders, "public access to the bucket: " + "; ".join(offenders)
 
 
-@pytest.mark.control("EA-S3-03", severity="P3", frameworks={"FSBP": "S3.5"})
+@pytest.mark.control("EA-S3-03", severity="P3", frameworks={"FSBP": "S3.5"},
+                     reads=("s3:GetBucketPolicy",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -118,7 +122,8 @@ def test_bucket_refuses_plain_http(aws, target, evidence):
                       + (f" ({', '.join(s.label() for s in denies)} cover less)" if denies else ""))
 
 
-@pytest.mark.control("EA-S3-04", severity="P3")
+@pytest.mark.control("EA-S3-04", severity="P3",
+                     reads=("s3:GetBucketEncryption", "kms:DescribeKey", "kms:GetKeyPolicy"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -156,7 +161,8 @@ def test_default_encryption(aws, target, evidence):
     assert decrypt, f"the key policy of {key} does not allow CloudFront kms:Decrypt: viewers would get errors"
 
 
-@pytest.mark.control("EA-S3-06", severity="P4", frameworks={"FSBP": "S3.10, S3.13"})
+@pytest.mark.control("EA-S3-06", severity="P4", frameworks={"FSBP": "S3.10, S3.13"},
+                     reads=("s3:GetBucketLifecycleConfiguration",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -193,7 +199,8 @@ def _whole_bucket(rule) -> bool:
     return scope in ({}, {"Prefix": ""})
 
 
-@pytest.mark.control("EA-S3-07", severity="P3", frameworks={"FSBP": "S3.9, S3.22"})
+@pytest.mark.control("EA-S3-07", severity="P3", frameworks={"FSBP": "S3.9, S3.22"},
+                     reads=("s3:GetBucketLogging", "cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -212,7 +219,8 @@ def test_access_is_logged(aws, target, evidence):
         + (f" (trails with write events only: {', '.join(events)})" if events else ""))
 
 
-@pytest.mark.control("EA-S3-08", severity="P3", frameworks={"FSBP": "S3.12"})
+@pytest.mark.control("EA-S3-08", severity="P3", frameworks={"FSBP": "S3.12"},
+                     reads=("s3:GetBucketOwnershipControls",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -234,7 +242,8 @@ def test_acls_disabled(aws, target, evidence):
     assert ownership == "BucketOwnerEnforced", f"object ownership is {ownership}: ACLs still apply"
 
 
-@pytest.mark.control("EA-S3-09", severity="P2")
+@pytest.mark.control("EA-S3-09", severity="P2",
+                     reads=("s3:GetBucketWebsite",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
@@ -257,7 +266,8 @@ def test_website_hosting_off(aws, target, evidence):
                              ".amazonaws.com/ serves the site without CloudFront")
 
 
-@pytest.mark.control("EA-S3-10", severity="P3", frameworks={"FSBP": "S3.6"})
+@pytest.mark.control("EA-S3-10", severity="P3", frameworks={"FSBP": "S3.6"},
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security

@@ -158,7 +158,8 @@ def test_no_mixed_content(site, thresholds, evidence):
         f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())
 
 
-@pytest.mark.control("EA-SITE-07", severity="P2")
+@pytest.mark.control("EA-SITE-07", severity="P2",
+                     reads=("cloudwatch:GetMetricStatistics",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability

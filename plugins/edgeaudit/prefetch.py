@@ -19,27 +19,27 @@ from typing import Any, Callable, Iterable
 
 from . import preflight
 from .aws import Aws
+from .catalog import reads_of
 from .config import Target
-
-# The controls that read the distribution's configuration.
-DISTRIBUTION_READERS = ("EA-CF-01", "EA-CF-02", "EA-CF-03", "EA-CF-04", "EA-CF-05", "EA-CF-06", "EA-CF-07",
-                        "EA-CF-08", "EA-CF-09", "EA-CF-10", "EA-CF-11", "EA-CACHE-01", "EA-CACHE-03",
-                        "EA-COST-04", "EA-DEP-02", "EA-DEP-04", "EA-DR-01", "EA-DR-04", "EA-DR-07",
-                        "EA-PEN-03", "EA-TLS-06")
-
 
 @dataclass(frozen=True)
 class Read:
-    """One read: the client, its method (or "paginate:<method>"), its parameters from the
-    target, and the controls that make exactly this call."""
+    """One read of the target's own resources: the client, its method (or "paginate:<method>")
+    and its parameters from the target. It is made ahead when a selected control declares it
+    (`reads=` on its control marker), as "service:Operation"."""
 
     service: str
     method: str
     params: Callable[[Target], dict[str, Any]]
-    controls: frozenset[str]
 
-    def needed(self, target: Target, selected: set[str]) -> bool:
-        return bool(self.controls & selected) and all(self.params(target).values())
+    @property
+    def name(self) -> str:
+        """service:Operation, as a control declares it."""
+        method = self.method.removeprefix("paginate:")
+        return f"{self.service}:{preflight.operation_name(self.service, method)}"
+
+    def needed(self, target: Target, declared: set[str]) -> bool:
+        return self.name in declared and all(self.params(target).values())
 
     def make(self, aws: Aws) -> None:
         client = getattr(aws, self.service)
@@ -51,10 +51,6 @@ class Read:
                 getattr(client, self.method)(**params)
 
 
-def _read(service: str, method: str, params: Callable[[Target], dict[str, Any]], *controls: str) -> Read:
-    return Read(service, method, params, frozenset(controls))
-
-
 def _bucket(target: Target) -> dict[str, Any]:
     return {"Bucket": target.bucket}
 
@@ -64,26 +60,21 @@ def _distribution(target: Target) -> dict[str, Any]:
 
 
 READS: tuple[Read, ...] = (
-    # first, alone: who the credentials are
-    _read("sts", "get_caller_identity", lambda t: {}, "EA-S3-01", "EA-S3-02", "EA-S3-10", "EA-IAM-01",
-          "EA-IAM-02", "EA-IAM-03", "EA-IAM-04", "EA-COST-03", "EA-OPS-01"),
-    _read("s3", "get_bucket_policy", _bucket, "EA-S3-02", "EA-S3-03", "EA-S3-10", "EA-IAM-01", "EA-IAM-02",
-          "EA-IAM-04"),
-    _read("s3", "get_public_access_block", _bucket, "EA-S3-01"),
-    _read("s3", "get_bucket_acl", _bucket, "EA-S3-02"),
-    _read("s3", "get_bucket_encryption", _bucket, "EA-S3-04"),
-    _read("s3", "get_bucket_versioning", _bucket, "EA-S3-05"),
-    _read("s3", "get_bucket_lifecycle_configuration", _bucket, "EA-S3-06"),
-    _read("s3", "get_bucket_logging", _bucket, "EA-S3-07", "EA-IAM-06"),
-    _read("s3", "get_bucket_ownership_controls", _bucket, "EA-S3-08"),
-    _read("s3", "get_bucket_website", _bucket, "EA-S3-09"),
-    _read("s3", "get_bucket_replication", _bucket, "EA-DR-02"),
-    _read("s3", "paginate:list_objects_v2", _bucket, "EA-DEP-02", "EA-DEP-04", "EA-DR-01", "EA-DR-02",
-          "EA-DR-03", "EA-DR-05"),
-    _read("cloudfront", "get_distribution_config", _distribution, *DISTRIBUTION_READERS),
-    _read("cloudfront", "get_distribution", _distribution, "EA-DEP-01", "EA-PEN-09"),
-    _read("cloudfront", "paginate:list_invalidations", lambda t: {"DistributionId": t.distribution_id},
-          "EA-DEP-03", "EA-CACHE-05"),
+    Read("sts", "get_caller_identity", lambda t: {}),  # first, alone: who the credentials are
+    Read("s3", "get_bucket_policy", _bucket),
+    Read("s3", "get_public_access_block", _bucket),
+    Read("s3", "get_bucket_acl", _bucket),
+    Read("s3", "get_bucket_encryption", _bucket),
+    Read("s3", "get_bucket_versioning", _bucket),
+    Read("s3", "get_bucket_lifecycle_configuration", _bucket),
+    Read("s3", "get_bucket_logging", _bucket),
+    Read("s3", "get_bucket_ownership_controls", _bucket),
+    Read("s3", "get_bucket_website", _bucket),
+    Read("s3", "get_bucket_replication", _bucket),
+    Read("s3", "paginate:list_objects_v2", _bucket),
+    Read("cloudfront", "get_distribution_config", _distribution),
+    Read("cloudfront", "get_distribution", _distribution),
+    Read("cloudfront", "paginate:list_invalidations", lambda t: {"DistributionId": t.distribution_id}),
 )
 
 
@@ -95,7 +86,8 @@ def warm(aws: Aws, selected: Iterable[str], concurrency: int) -> int:
     if concurrency <= 1:
         return 0
     chosen = set(selected)
-    tasks: list[Callable[[], Any]] = [partial(read.make, aws) for read in READS if read.needed(aws.target, chosen)]
+    declared = reads_of(chosen)
+    tasks: list[Callable[[], Any]] = [partial(read.make, aws) for read in READS if read.needed(aws.target, declared)]
     if "EA-OPS-01" in chosen:
         tasks += [partial(_probe, aws, probe) for probe in preflight.probes_for(sorted(chosen))]
     if not tasks:

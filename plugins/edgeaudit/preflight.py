@@ -2,6 +2,10 @@
 so that a missing permission shows up as one list of IAM actions before it shows up as errors
 scattered over the report.
 
+The probes tried are those whose IAM action a selected control needs: each control declares
+the reads it makes (`reads=` on its control marker) and the probe stands for every read that
+needs the same action (HeadObject tries s3:GetObject for the controls that read objects).
+
 Answers other than AccessDenied (NoSuchBucketPolicy, ReplicationConfigurationNotFoundError, ...)
 mean the call was allowed. The calls are the controls' own (same parameters), so the read cache
 answers the controls later. Cost Explorer is not tried: AWS bills every request to it.
@@ -9,27 +13,42 @@ answers the controls later. Cost Explorer is not tried: AWS bills every request 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import botocore.exceptions
+import botocore.session
+from botocore import xform_name
 
 from .aws import Aws, iam_action
-from .errors import AccessDeniedError
+from .catalog import reads_of
 from .config import Target
+from .errors import AccessDeniedError
 
 Params = Callable[[Target, Aws], "dict[str, Any] | None"]  # None: the resource is not there to try
 WEB_ACL_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$")
 
 
+@functools.cache
+def operation_name(service: str, method: str) -> str:
+    """botocore's operation name of a client method: ('wafv2', 'get_web_acl') -> GetWebACL."""
+    model = botocore.session.get_session().get_service_model(service)
+    return next(name for name in model.operation_names if xform_name(name) == method)
+
+
 @dataclass(frozen=True)
 class Probe:
-    families: tuple[str, ...]   # control families (EA-<family>-NN) that make this call
     service: str
     method: str
     params: Params
     regional: bool = True       # a client in the target's region (else the service's home region)
+
+    @property
+    def action(self) -> str:
+        """The IAM action this call needs."""
+        return iam_action(self.service, operation_name(self.service, self.method))
 
 
 def _bucket(target: Target, _: Aws) -> dict[str, Any]:
@@ -54,41 +73,41 @@ def _web_acl(target: Target, aws: Aws) -> dict[str, Any] | None:
     return {"Name": match["name"], "Id": match["id"], "Scope": "CLOUDFRONT"} if match else None
 
 
-S3_FAMILIES = ("S3", "DR", "DEP", "IAM", "CF", "PEN")
 PROBES: tuple[Probe, ...] = (
-    Probe(S3_FAMILIES, "s3", "get_bucket_policy", _bucket),
-    Probe(("S3", "IAM"), "s3", "get_bucket_acl", _bucket),
-    Probe(("S3", "DR"), "s3", "get_bucket_versioning", _bucket),
-    Probe(("S3", "DR"), "s3", "get_bucket_encryption", _bucket),
-    Probe(("S3", "DR"), "s3", "get_public_access_block", _bucket),
-    Probe(("S3", "DR"), "s3", "get_bucket_lifecycle_configuration", _bucket),
-    Probe(("S3", "DR"), "s3", "get_bucket_ownership_controls", _bucket),
-    Probe(("S3",), "s3", "get_bucket_logging", _bucket),
-    Probe(("S3",), "s3", "get_bucket_website", _bucket),
-    Probe(("DR", "DEP"), "s3", "list_objects_v2", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
-    Probe(("DR",), "s3", "list_object_versions", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
-    Probe(("DR",), "s3", "get_bucket_replication", _bucket),
-    Probe(("DR",), "cloudformation", "list_stack_resources",
-          lambda t, _: {"StackName": t.stack_name} if t.stack_name else None),
-    Probe(("DR", "DEP"), "s3", "head_object", lambda t, a: {"Bucket": t.bucket, "Key": "index.html"}),
-    Probe(("CF", "DEP", "CACHE", "TLS", "DR", "COST"), "cloudfront", "get_distribution_config", _distribution),
-    Probe(("DEP", "CACHE"), "cloudfront", "list_invalidations", lambda t, _: {"DistributionId": t.distribution_id}),
-    Probe(("TLS",), "acm", "describe_certificate", lambda t, a: _certificate(t, a), regional=False),
-    Probe(("CF",), "wafv2", "get_web_acl", lambda t, a: _web_acl(t, a), regional=False),
-    Probe(("IAM",), "iam", "get_account_authorization_details", lambda t, _: {"MaxItems": 1}),
-    Probe(("IAM", "S3"), "cloudtrail", "describe_trails", lambda t, _: {}),
-    Probe(("COST",), "budgets", "describe_budgets", lambda t, a: {"AccountId": a.account_id, "MaxResults": 1}),
+    Probe("s3", "get_bucket_policy", _bucket),
+    Probe("s3", "get_bucket_acl", _bucket),
+    Probe("s3", "get_bucket_versioning", _bucket),
+    Probe("s3", "get_bucket_encryption", _bucket),
+    Probe("s3", "get_public_access_block", _bucket),
+    Probe("s3", "get_bucket_lifecycle_configuration", _bucket),
+    Probe("s3", "get_bucket_ownership_controls", _bucket),
+    Probe("s3", "get_bucket_logging", _bucket),
+    Probe("s3", "get_bucket_website", _bucket),
+    Probe("s3", "list_objects_v2", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
+    Probe("s3", "list_object_versions", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
+    Probe("s3", "get_bucket_replication", _bucket),
+    Probe("cloudformation", "list_stack_resources", lambda t, _: {"StackName": t.stack_name} if t.stack_name else None),
+    Probe("s3", "head_object", lambda t, a: {"Bucket": t.bucket, "Key": "index.html"}),
+    Probe("cloudfront", "get_distribution_config", _distribution),
+    Probe("cloudfront", "list_invalidations", lambda t, _: {"DistributionId": t.distribution_id}),
+    Probe("acm", "describe_certificate", lambda t, a: _certificate(t, a), regional=False),
+    Probe("wafv2", "get_web_acl", lambda t, a: _web_acl(t, a), regional=False),
+    Probe("iam", "get_account_authorization_details", lambda t, _: {"MaxItems": 1}),
+    Probe("cloudtrail", "describe_trails", lambda t, _: {}),
+    Probe("budgets", "describe_budgets", lambda t, a: {"AccountId": a.account_id, "MaxResults": 1}),
 )
 HOME_REGION = {"acm": "us-east-1", "wafv2": "us-east-1"}  # CloudFront's certificates and web ACLs
 
 
-def families_of(control_ids: list[str]) -> set[str]:
-    return {c.split("-")[1] for c in control_ids if c.count("-") == 2}
+def actions_of(control_ids: list[str]) -> set[str]:
+    """The IAM actions of the reads the given controls declare."""
+    return {iam_action(*read.split(":", 1)) for read in reads_of(control_ids)}
 
 
 def probes_for(control_ids: list[str]) -> list[Probe]:
-    wanted = families_of(control_ids)
-    return [p for p in PROBES if wanted & set(p.families)]
+    """One probe per IAM action the controls need that a probe can try."""
+    wanted = actions_of(control_ids)
+    return [p for p in PROBES if p.action in wanted]
 
 
 def try_all(aws: Aws, target: Target, probes: list[Probe]) -> tuple[list[str], list[str]]:
