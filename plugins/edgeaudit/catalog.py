@@ -60,19 +60,24 @@ class Declared:
         return tuple(c for c in CADENCES if c in self.markers)
 
 
-_suites: Path | None = None
+_suites: list[Path] = []  # the folders of the runs under way in this process, innermost last
 
 
 def use_suites(folder: Path) -> None:
-    """The folder of controls of this run (the plugin's `edgeaudit_suites`)."""
-    global _suites
-    _suites = folder.resolve()
+    """The folder of controls of the run that starts (the plugin's `edgeaudit_suites`)."""
+    _suites.append(folder.resolve())
+
+
+def done_with_suites() -> None:
+    """The run that called use_suites() last has ended."""
+    if _suites:
+        _suites.pop()
 
 
 def suites_folder() -> Path:
-    """The run's folder of controls; else ./suites, else the suites of this checkout."""
-    if _suites is not None:
-        return _suites
+    """The folder of controls of the current run; else ./suites, else the suites of this checkout."""
+    if _suites:
+        return _suites[-1]
     here = Path.cwd() / "suites"
     return here if here.is_dir() else Path(__file__).resolve().parents[2] / "suites"
 

@@ -23,7 +23,7 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from _pytest.config.findpaths import determine_setup
@@ -33,7 +33,8 @@ from .attestations import Verdict, evaluate, expiry_state
 from .attestations import state as attestation_state
 from .aws import Aws, AwsRegistry
 from .errors import NotEvaluated
-from .catalog import ID_PATTERN, SEVERITIES
+from .catalog import ID_PATTERN, SEVERITIES, done_with_suites, use_suites
+from .crawl import Crawl, checked_crawl
 from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
 from .browser import SHARED as SHARED_BROWSER
 from .reporting.bundle import BundleError, check_private_key, write_bundle
@@ -240,6 +241,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     state.worker = workerinput is not None
     state.suites_dir = (config.rootpath / config.getini("edgeaudit_suites")).resolve()
+    use_suites(state.suites_dir)  # the controls it declares: the ids waivers and attestations may name
     demo = bool(_setting(config, "edgeaudit_demo", "EDGEAUDIT_DEMO"))
     if config.getoption("edgeaudit_catalog"):
         state.active, state.no_report, state.catalog = True, True, True
@@ -405,6 +407,7 @@ def pytest_configure_node(node: Any) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _guard(config, False)
+    done_with_suites()
     state = config.stash.get(STATE, None)
     if state is None or not state.active:
         return
@@ -533,6 +536,19 @@ def aws(request: pytest.FixtureRequest, target: Target, thresholds: Thresholds) 
 def site(request: pytest.FixtureRequest, target: Target) -> Site:
     """The live site over HTTP(S), shared by every control of the target."""
     return _state(request.config).site(target)
+
+
+@pytest.fixture
+def crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Callable[[], Crawl]:
+    """The target's crawl, made once per run and shared: a control calls `crawl()` where it reads
+    it, so that what it asks before (and a skip) comes first, as in its own body."""
+    return lambda: checked_crawl(site, evidence, thresholds)
+
+
+@pytest.fixture
+def selected_controls(request: pytest.FixtureRequest) -> list[str]:
+    """The ids of the controls this run collected, sorted (EA-OPS-01 tries the reads they make)."""
+    return sorted({spec.id for item in request.session.items if (spec := ControlSpec.of(item))})
 
 
 @pytest.fixture
