@@ -143,8 +143,8 @@ def test_cadence_and_categories_follow_the_catalog(run):
 
 
 def test_the_seven_controls_share_one_body_and_their_cadence_marker_is_the_catalogs():
-    """One table gives each manual control its cadence: the suite's markers and the attestations'
-    windows read it, so they cannot disagree."""
+    """Each manual control's cadence is written once, as its cadence marker: the attestations'
+    windows read it from there (edgeaudit.catalog), so they cannot disagree."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_manual_suite", REPO / "suites" / "test_manual.py")
