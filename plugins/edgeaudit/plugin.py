@@ -372,9 +372,9 @@ def _parse_shard(text: str) -> tuple[int, int]:
 def _start_demo(state: RunState, shared: dict[str, Any], config: pytest.Config) -> None:
     """The controller starts the demo once; xdist workers get its config and endpoints."""
     if "demo" not in shared:
-        from .demo.environment import DemoEnvironment
+        from .demo import load_environment  # the demo is an optional extra: imported for --demo only
 
-        state.demo = DemoEnvironment.start()
+        state.demo = load_environment().start()
         # as TOML text: xdist hands it to the workers, and dates do not travel as Python objects
         shared["demo"] = {"config": tomlwrite.dumps(state.demo.config_data), "env": state.demo.aws_env,
                           "history": str(_demo_history(state))}
