@@ -107,9 +107,8 @@ def test_cache_lifetimes(site, thresholds, evidence):
                                   f"(max-age >= {thresholds.immutable_min_age_s} and immutable)")
     evidence.record("fingerprinted_assets", assets)
     evidence.record("html_pages", pages)
-    evidence.record("offenders", offenders)
-    assert not offenders, f"{len(offenders)} URL(s) with the wrong cache lifetime: " + "; ".join(
-        f"{url}: {why}" for url, why in offenders.items())
+    evidence.require_none(offenders, f"{len(offenders)} URL(s) with the wrong cache lifetime: " + "; ".join(
+        f"{url}: {why}" for url, why in offenders.items()))
 
 
 @pytest.mark.control("EA-CACHE-04", severity="P3",

@@ -47,9 +47,8 @@ def test_viewers_use_https(aws, target, evidence):
     policies = {pattern: b["ViewerProtocolPolicy"] for pattern, b in behaviours(config)}
     offenders = [pattern for pattern, policy in policies.items() if policy not in HTTPS_POLICIES]
     evidence.record("behaviours", policies)
-    evidence.record("offenders", offenders)
-    assert not offenders, "cache behaviours that let viewers use plain HTTP: " + ", ".join(
-        f"{p} ({policies[p]})" for p in offenders)
+    evidence.require_none(offenders, "cache behaviours that let viewers use plain HTTP: " + ", ".join(
+        f"{p} ({policies[p]})" for p in offenders))
 
 
 def _config(aws, target, evidence):
@@ -142,8 +141,7 @@ def test_s3_origins_exist_and_are_ours(aws, target, evidence):
                        else "belongs to another account")
         offenders.append(f"{origin['Id']}: bucket {bucket} {problem}")
     evidence.record("origin_buckets", buckets)
-    evidence.record("offenders", offenders)
-    assert not offenders, "S3 origins open to takeover: " + "; ".join(offenders)
+    evidence.require_none(offenders, "S3 origins open to takeover: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-CF-04", severity="P2", frameworks={"FSBP": "CloudFront.7, CloudFront.8, CloudFront.15"},
@@ -264,8 +262,7 @@ def test_security_headers_policy(aws, target, evidence):
         if missing:
             offenders.append(f"{pattern}: policy {policy_id} lacks {', '.join(missing)}")
     evidence.record("behaviours", policies)
-    evidence.record("offenders", offenders)
-    assert not offenders, "cache behaviours without the security headers: " + "; ".join(offenders)
+    evidence.require_none(offenders, "cache behaviours without the security headers: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-CF-09", severity="P2", frameworks={"FSBP": "CloudFront.9, CloudFront.10"},
@@ -295,8 +292,7 @@ def test_custom_origins_use_tls(aws, target, evidence):
         if problems:
             offenders.append(f"{origin['Id']} ({origin['DomainName']}): {', '.join(problems)}")
     evidence.record("custom_origins", seen)
-    evidence.record("offenders", offenders)
-    assert not offenders, "custom origins reached without modern TLS: " + "; ".join(offenders)
+    evidence.require_none(offenders, "custom origins reached without modern TLS: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-CF-10", severity="P4",
@@ -336,8 +332,7 @@ def test_read_only_methods(aws, target, evidence):
     offenders = [f"{p} ({', '.join(m for m in items if m not in READ_METHODS)})"
                  for p, items in methods.items() if set(items) - READ_METHODS]
     evidence.record("allowed_methods", methods)
-    evidence.record("offenders", offenders)
-    assert not offenders, "cache behaviours that pass writes to the origin: " + "; ".join(offenders)
+    evidence.require_none(offenders, "cache behaviours that pass writes to the origin: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-CACHE-03", severity="P4",
@@ -361,8 +356,7 @@ def test_minimal_cache_key(aws, target, evidence):
         if problems:
             offenders.append(f"{pattern} ({key['policy']}): {', '.join(problems)}")
     evidence.record("cache_keys", keys)
-    evidence.record("offenders", offenders)
-    assert not offenders, "cache keys wider than needed (lower hit ratio): " + "; ".join(offenders)
+    evidence.require_none(offenders, "cache keys wider than needed (lower hit ratio): " + "; ".join(offenders))
 
 
 def _cache_key(aws, behaviour) -> dict:

@@ -72,9 +72,8 @@ def test_edge_serves_current_release(aws, site, target, evidence):
     compared = _compare(site, origin, [site.url(path) for path in target.paths], evidence)
     stale = [url for url, c in compared.items() if not c.same]
     evidence.record("pages", {url: c.as_dict() for url, c in compared.items()})
-    evidence.record("offenders", stale)
-    assert not stale, "the edge does not serve the current release of: " + "; ".join(
-        f"{url} ({compared[url].how})" for url in stale)
+    evidence.require_none(stale, "the edge does not serve the current release of: " + "; ".join(
+        f"{url} ({compared[url].how})" for url in stale))
 
 
 @pytest.mark.control("EA-DEP-04", severity="P2",
@@ -95,6 +94,5 @@ def test_every_url_matches_its_object(aws, site, target, thresholds, evidence):
     offenders = {url: c.how for url, c in compared.items() if not c.same}
     evidence.record("sitemap_urls", len(listed))
     evidence.record("urls_compared", len(compared))
-    evidence.record("offenders", offenders)
-    assert not offenders, f"{len(offenders)} URL(s) differ from the bucket: " + "; ".join(
-        f"{url} ({how})" for url, how in offenders.items())
+    evidence.require_none(offenders, f"{len(offenders)} URL(s) differ from the bucket: " + "; ".join(
+        f"{url} ({how})" for url, how in offenders.items()))

@@ -193,10 +193,9 @@ def test_rollback_readiness(aws, target, evidence):
                                  "seconds": round(restore.seconds, 3)})
     assert not restore.scratch_left, f"the drill left {len(restore.scratch_left)} objects in scratch"
     problems = {**release.lost, **restore.problems}
-    evidence.record("offenders", problems)
-    assert not problems, (f"expected every object of the previous release to restore; {len(problems)} of "
-                          f"{len(release.members) + len(release.lost)} cannot: "
-                          + "; ".join(f"{k}: {why}" for k, why in sorted(problems.items())[:10]))
+    evidence.require_none(problems, (f"expected every object of the previous release to restore; {len(problems)} of "
+                                     f"{len(release.members) + len(release.lost)} cannot: "
+                                     + "; ".join(f"{k}: {why}" for k, why in sorted(problems.items())[:10])))
 
 
 MB = 1 << 20

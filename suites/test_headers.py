@@ -91,9 +91,8 @@ def test_strict_transport_security(site, target, thresholds, evidence):
     evidence.record("min_max_age_s", thresholds.hsts_min_age_s)
     ages = [int(m.group(1)) if (m := re.search(r"max-age\s*=\s*\"?(\d+)", v or "", re.I)) else 0 for v in seen.values()]
     evidence.measure("lowest_max_age_s", min(ages), thresholds.hsts_min_age_s, better="higher", unit="s")
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"Strict-Transport-Security missing or max-age < {thresholds.hsts_min_age_s} on: "
-                           + ", ".join(f"{u} ({seen[u] or 'absent'})" for u in offenders))
+    evidence.require_none(offenders, (f"Strict-Transport-Security missing or max-age < {thresholds.hsts_min_age_s} on: "
+                                      + ", ".join(f"{u} ({seen[u] or 'absent'})" for u in offenders)))
     if without_subdomains:
         evidence.warn("HSTS without includeSubDomains on: " + ", ".join(without_subdomains))
 
@@ -123,9 +122,8 @@ def test_content_security_policy(site, target, evidence):
         if found:
             problems[url] = found
     evidence.record("headers", seen)
-    evidence.record("offenders", problems)
-    assert not problems, "Content-Security-Policy does not restrict scripts on: " + "; ".join(
-        f"{url}: {', '.join(found)}" for url, found in problems.items())
+    evidence.require_none(problems, "Content-Security-Policy does not restrict scripts on: " + "; ".join(
+        f"{url}: {', '.join(found)}" for url, found in problems.items()))
 
 
 @pytest.mark.control("EA-HDR-03", severity="P3", frameworks={"OBS": "x-content-type-options", "ZAP": "10021"})
@@ -141,8 +139,7 @@ def test_content_type_options(site, target, evidence):
     seen = {url: response.headers.get("X-Content-Type-Options") for url, response in _header_pages(site, target)}
     offenders = [url for url, value in seen.items() if (value or "").strip().lower() != "nosniff"]
     evidence.record("headers", seen)
-    evidence.record("offenders", offenders)
-    assert not offenders, _offenders_message("X-Content-Type-Options is not nosniff", offenders, seen)
+    evidence.require_none(offenders, _offenders_message("X-Content-Type-Options is not nosniff", offenders, seen))
 
 
 @pytest.mark.control("EA-HDR-04", severity="P3", frameworks={"OBS": "x-frame-options", "ZAP": "10020"})
@@ -165,9 +162,8 @@ def test_clickjacking_protection(site, target, evidence):
         if (frame_options or "").strip().lower() not in ("deny", "sameorigin") and not restricted:
             offenders.append(url)
     evidence.record("headers", seen)
-    evidence.record("offenders", offenders)
-    assert not offenders, "no X-Frame-Options DENY/SAMEORIGIN and no CSP frame-ancestors on: " + ", ".join(
-        f"{url} (X-Frame-Options {seen[url]['x_frame_options'] or 'absent'})" for url in offenders)
+    evidence.require_none(offenders, "no X-Frame-Options DENY/SAMEORIGIN and no CSP frame-ancestors on: " + ", ".join(
+        f"{url} (X-Frame-Options {seen[url]['x_frame_options'] or 'absent'})" for url in offenders))
 
 
 @pytest.mark.control("EA-HDR-05", severity="P4", frameworks={"OBS": "referrer-policy"})
@@ -190,8 +186,7 @@ def test_referrer_policy(site, target, evidence):
             offenders.append(url)
     evidence.record("headers", seen)
     evidence.record("allowed", list(REFERRER_POLICIES))
-    evidence.record("offenders", offenders)
-    assert not offenders, _offenders_message("Referrer-Policy missing or leaking URLs", offenders, seen)
+    evidence.require_none(offenders, _offenders_message("Referrer-Policy missing or leaking URLs", offenders, seen))
 
 
 @pytest.mark.control("EA-HDR-06", severity="P4", frameworks={"ZAP": "10063"})
@@ -208,8 +203,7 @@ def test_permissions_policy(site, target, evidence):
     seen = {url: response.headers.get("Permissions-Policy") for url, response in _header_pages(site, target)}
     offenders = [url for url, value in seen.items() if not (value or "").strip()]
     evidence.record("headers", seen)
-    evidence.record("offenders", offenders)
-    assert not offenders, "no Permissions-Policy header on: " + ", ".join(offenders)
+    evidence.require_none(offenders, "no Permissions-Policy header on: " + ", ".join(offenders))
 
 
 @pytest.mark.control("EA-HDR-07", severity="P4", frameworks={"ZAP": "10036, 10037"})
@@ -234,9 +228,8 @@ def test_no_version_disclosure(site, target, evidence):
         if leaks:
             offenders[url] = leaks
     evidence.record("headers", seen)
-    evidence.record("offenders", offenders)
-    assert not offenders, "software versions disclosed on: " + "; ".join(
-        f"{url} ({', '.join(leaks)})" for url, leaks in offenders.items())
+    evidence.require_none(offenders, "software versions disclosed on: " + "; ".join(
+        f"{url} ({', '.join(leaks)})" for url, leaks in offenders.items()))
 
 
 def _http_route(site, target):
@@ -322,6 +315,5 @@ def test_cookie_flags(site, target, evidence):
             if missing:
                 offenders[cookie.name] = missing
     evidence.record("cookies", cookies)
-    evidence.record("offenders", offenders)
-    assert not offenders, "cookies without the flags they need: " + "; ".join(
-        f"{name} lacks {', '.join(flags)}" for name, flags in offenders.items())
+    evidence.require_none(offenders, "cookies without the flags they need: " + "; ".join(
+        f"{name} lacks {', '.join(flags)}" for name, flags in offenders.items()))

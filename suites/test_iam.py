@@ -62,9 +62,8 @@ def test_only_allowed_writers(aws, target, evidence):
     offenders = {arn: _labels(grants) for arn, grants in writers.items() if arn not in target.allowed_writers}
     evidence.record("allowed_writers", list(target.allowed_writers))
     evidence.record("writers", {arn: _labels(grants) for arn, grants in writers.items()})
-    evidence.record("offenders", offenders)
-    assert not offenders, f"principals that can {WRITES} of {target.bucket} but are not allowed writers: " + "; ".join(
-        f"{arn} (through {', '.join(labels)})" for arn, labels in offenders.items())
+    evidence.require_none(offenders, f"principals that can {WRITES} of {target.bucket} but are not allowed writers: "
+                          + "; ".join(f"{arn} (through {', '.join(labels)})" for arn, labels in offenders.items()))
 
 
 @pytest.mark.control("EA-IAM-02", severity="P2", frameworks={"CIS": "1.14"},
@@ -97,9 +96,8 @@ def test_writer_keys_rotated(aws, target, thresholds, evidence):
     active = [k["age_days"] for k in keys.values() if k["status"] == "Active"]
     if active:
         evidence.measure("oldest_active_key_days", max(active), thresholds.access_key_max_age_days, unit="days")
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"active access keys older than {thresholds.access_key_max_age_days} days on writers: "
-                           + ", ".join(offenders))
+    evidence.require_none(offenders, f"active access keys older than {thresholds.access_key_max_age_days} days "
+                                     "on writers: " + ", ".join(offenders))
 
 
 @pytest.mark.control("EA-IAM-03", severity="P2", frameworks={"FSBP": "IAM.5"},
@@ -128,8 +126,7 @@ def test_console_users_have_mfa(aws, evidence):
             offenders.append(name)
     evidence.record("users", len(users))
     evidence.record("console_users", console)
-    evidence.record("offenders", offenders)
-    assert not offenders, "IAM users with a console password and no MFA: " + ", ".join(offenders)
+    evidence.require_none(offenders, "IAM users with a console password and no MFA: " + ", ".join(offenders))
 
 
 @pytest.mark.control("EA-IAM-04", severity="P3",
@@ -162,8 +159,7 @@ def test_writers_least_privilege(aws, target, evidence):
                 offenders.append(f"{arn}: {statement.label()} may invalidate any distribution "
                                  f"({', '.join(statement.resources)})")
     evidence.record("writers", {arn: _labels(grants) for arn, grants in writers.items()})
-    evidence.record("offenders", offenders)
-    assert not offenders, "writers with more than they need: " + "; ".join(offenders)
+    evidence.require_none(offenders, "writers with more than they need: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-IAM-05", severity="P2", frameworks={"FSBP": "CloudTrail.1, CloudTrail.4"},

@@ -64,9 +64,8 @@ def test_page_load_time(vitals, thresholds, evidence):
     fingerprint assets so that they are cached for a year.
     """
     offenders = _decide(vitals, evidence, "load_s", thresholds.page_load_s, "s")
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"expected every critical page to load in under {thresholds.page_load_s}s; "
-                           f"slower: {_describe(offenders, 's')}")
+    evidence.require_none(offenders, (f"expected every critical page to load in under {thresholds.page_load_s}s; "
+                                      f"slower: {_describe(offenders, 's')}"))
 
 
 @pytest.mark.control("EA-PERF-02", severity="P3")
@@ -82,8 +81,7 @@ def test_first_contentful_paint(vitals, thresholds, evidence):
     """
     offenders = _decide(vitals, evidence, "fcp_s", thresholds.fcp_s, "s", field_metric="first_contentful_paint",
                         field_first=False)
-    evidence.record("offenders", offenders)
-    assert not offenders, f"expected FCP under {thresholds.fcp_s}s; slower: {_describe(offenders, 's')}"
+    evidence.require_none(offenders, f"expected FCP under {thresholds.fcp_s}s; slower: {_describe(offenders, 's')}")
 
 
 @pytest.mark.control("EA-PERF-03", severity="P3")
@@ -98,8 +96,7 @@ def test_largest_contentful_paint(vitals, thresholds, evidence):
     lazy-load or render it from script.
     """
     offenders = _decide(vitals, evidence, "lcp_s", thresholds.lcp_s, "s", field_metric="largest_contentful_paint")
-    evidence.record("offenders", offenders)
-    assert not offenders, f"expected LCP under {thresholds.lcp_s}s; slower: {_describe(offenders, 's')}"
+    evidence.require_none(offenders, f"expected LCP under {thresholds.lcp_s}s; slower: {_describe(offenders, 's')}")
 
 
 @pytest.mark.control("EA-PERF-04", severity="P3")
@@ -114,8 +111,7 @@ def test_cumulative_layout_shift(vitals, thresholds, evidence):
     shown, font metrics overrides for web fonts.
     """
     offenders = _decide(vitals, evidence, "cls", thresholds.cls, "", field_metric="cumulative_layout_shift")
-    evidence.record("offenders", offenders)
-    assert not offenders, f"expected CLS under {thresholds.cls}; larger: {_describe(offenders, '')}"
+    evidence.require_none(offenders, f"expected CLS under {thresholds.cls}; larger: {_describe(offenders, '')}")
 
 
 @pytest.mark.control("EA-PERF-05", severity="P3")
@@ -132,13 +128,12 @@ def test_responsiveness(vitals, thresholds, evidence):
     if field is not None and field.p75("interaction_to_next_paint") is not None:
         offenders = _decide(vitals, evidence, "inp_ms", thresholds.inp_ms, "ms",
                             field_metric="interaction_to_next_paint", inclusive=True)
-        evidence.record("offenders", offenders)
-        assert not offenders, f"expected field INP p75 <= {thresholds.inp_ms}ms; seen {_describe(offenders, 'ms')}"
+        evidence.require_none(offenders, f"expected field INP p75 <= {thresholds.inp_ms}ms; "
+                                         f"seen {_describe(offenders, 'ms')}")
         return
     offenders = _decide(vitals, evidence, "tbt_ms", thresholds.tbt_ms, "ms", inclusive=True)
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"expected lab Total Blocking Time <= {thresholds.tbt_ms}ms (no field INP); "
-                           f"seen {_describe(offenders, 'ms')}")
+    evidence.require_none(offenders, (f"expected lab Total Blocking Time <= {thresholds.tbt_ms}ms (no field INP); "
+                                      f"seen {_describe(offenders, 'ms')}"))
 
 
 @pytest.mark.control("EA-PERF-06", severity="P3")
@@ -159,9 +154,8 @@ def test_time_to_first_byte(site, target, thresholds, evidence):
         evidence.measure(f"ttfb_p95_ms {path}", result["p95_ms"], thresholds.ttfb_p95_ms, unit="ms")
         if result["p95_ms"] > thresholds.ttfb_p95_ms:
             offenders[path] = result["p95_ms"]
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"expected TTFB p95 <= {thresholds.ttfb_p95_ms}ms on every critical path; "
-                           f"seen {_describe(offenders, 'ms')}")
+    evidence.require_none(offenders, (f"expected TTFB p95 <= {thresholds.ttfb_p95_ms}ms on every critical path; "
+                                      f"seen {_describe(offenders, 'ms')}"))
 
 
 @pytest.mark.control("EA-PERF-07", severity="P4")
@@ -188,6 +182,6 @@ def test_page_weight(vitals, site, target, thresholds, evidence):
         evidence.measure(f"requests {path}", page["requests"], thresholds.page_requests_max)
         if page["weight_kb"] > thresholds.page_weight_max_kb or page["requests"] > thresholds.page_requests_max:
             offenders[path] = f"{page['weight_kb']} KB in {page['requests']} requests"
-    evidence.record("offenders", offenders)
-    assert not offenders, (f"expected at most {thresholds.page_weight_max_kb} KB in {thresholds.page_requests_max} "
-                           f"requests per page; heavier: {_describe(offenders, '')}")
+    evidence.require_none(offenders, f"expected at most {thresholds.page_weight_max_kb} KB in "
+                                     f"{thresholds.page_requests_max} requests per page; "
+                                     f"heavier: {_describe(offenders, '')}")

@@ -4,22 +4,16 @@ Probes send GET, HEAD, OPTIONS and TRACE, and PUT/PATCH/DELETE only to a random 
 exist, with a body of a few bytes. Every probe's request and the status it got are in the evidence.
 """
 
-import functools
 import json
 import re
 from urllib.parse import urljoin, urlsplit
 
-import boto3
-import botocore.config
 import pytest
-import requests
-from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
-from edgeaudit.aws import endpoint_overridden
-from edgeaudit.errors import AccessDeniedError, NotEvaluated
+from edgeaudit.errors import AccessDeniedError, NotEvaluated, SiteUnreachable
 from edgeaudit.crawl import checked_crawl
-from edgeaudit.site import PROBE_ORIGIN, default_timeout
+from edgeaudit.site import PROBE_ORIGIN
 
 FOREIGN_HOST = "evil.example"
 PROBE_BODY = b"edgeaudit-probe"
@@ -78,8 +72,8 @@ def test_no_sensitive_files(site, target, evidence):
                     response.content == original.content or (title and title == _title(response.content))):
                 served[backup] = f"a copy of {page}"
     evidence.record("probes", probes)
-    evidence.record("offenders", served)
-    assert not served, "sensitive files are served: " + ", ".join(f"{path} ({why})" for path, why in served.items())
+    evidence.require_none(served, "sensitive files are served: "
+                          + ", ".join(f"{path} ({why})" for path, why in served.items()))
 
 
 @pytest.mark.control("EA-PEN-02", severity="P2", frameworks={"nuclei": "aws-object-listing"})
@@ -101,23 +95,13 @@ def test_no_bucket_listing_through_the_edge(site, target, evidence):
         if any(marker in response.content[:4096] for marker in LISTING_MARKERS):
             listings.append(url)
     evidence.record("probes", probes)
-    evidence.record("offenders", listings)
-    assert not listings, "the edge lists the bucket for: " + ", ".join(listings)
+    evidence.require_none(listings, "the edge lists the bucket for: " + ", ".join(listings))
 
 
-@functools.lru_cache(maxsize=None)
-def _unsigned_s3(profile, region, style):
-    """An S3 client that signs nothing: it only builds URLs."""
-    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-    return session.client("s3", region_name=region, config=botocore.config.Config(
-        signature_version=UNSIGNED, s3={"addressing_style": style}))
-
-
-def _bucket_urls(target, key):
+def _bucket_urls(aws, target, key):
     """Unsigned GET and LIST URLs of the bucket's own endpoint, as boto3 resolves it for the target
     (AWS_ENDPOINT_URL honoured: path-style there, virtual-hosted on AWS)."""
-    style = "path" if endpoint_overridden("s3") else "virtual"
-    client = _unsigned_s3(target.profile, target.region or "us-east-1", style)
+    client = aws.anonymous("s3", target.region or "us-east-1")
     return {"GET": client.generate_presigned_url("get_object", Params={"Bucket": target.bucket, "Key": key}),
             "LIST": client.generate_presigned_url("list_objects_v2", Params={"Bucket": target.bucket})}
 
@@ -127,7 +111,7 @@ def _bucket_urls(target, key):
 @pytest.mark.monthly
 @pytest.mark.quarterly
 @pytest.mark.security
-def test_origin_refuses_anonymous_access(aws, target, evidence):
+def test_origin_refuses_anonymous_access(aws, site, target, evidence):
     """The bucket's own endpoint refuses anonymous GET and LIST, so CloudFront cannot be bypassed.
 
     Remediation: turn on Block Public Access for the bucket and remove every bucket policy
@@ -137,10 +121,10 @@ def test_origin_refuses_anonymous_access(aws, target, evidence):
     key = config.get("DefaultRootObject") or target.paths[0].lstrip("/") or "index.html"
     evidence.resource = f"s3://{target.bucket}"
     probes, open_ = {}, []
-    for kind, url in _bucket_urls(target, key).items():
+    for kind, url in _bucket_urls(aws, target, key).items():
         try:
-            response = requests.get(url, timeout=default_timeout(), allow_redirects=False)
-        except requests.RequestException as exc:
+            response = site.fetch("GET", url)
+        except SiteUnreachable as exc:
             raise NotEvaluated(f"the bucket's endpoint {urlsplit(url).netloc} is unreachable: {exc}") from None
         probes[kind] = {"url": url, "status": response.status_code}
         if response.status_code in (301, 307):
@@ -149,8 +133,7 @@ def test_origin_refuses_anonymous_access(aws, target, evidence):
         if response.status_code == 200 and (kind == "GET" or b"<ListBucketResult" in response.content[:4096]):
             open_.append(kind)
     evidence.record("probes", probes)
-    evidence.record("offenders", open_)
-    assert not open_, f"the bucket {target.bucket} answers anonymous " + " and ".join(open_) + " requests"
+    evidence.require_none(open_, f"the bucket {target.bucket} answers anonymous " + " and ".join(open_) + " requests")
 
 
 @pytest.mark.control("EA-PEN-04", severity="P2", frameworks={"OBS": "cross-origin-resource-sharing", "ZAP": "10098"})
@@ -180,8 +163,8 @@ def test_cors_does_not_reflect_with_credentials(site, target, evidence):
                 reflected.append(f"{method} {url}")
     evidence.record("origin_sent", PROBE_ORIGIN)
     evidence.record("probes", probes)
-    evidence.record("offenders", offenders)
-    assert not offenders, f"{PROBE_ORIGIN} is reflected with credentials allowed on: " + ", ".join(offenders)
+    evidence.require_none(offenders, f"{PROBE_ORIGIN} is reflected with credentials allowed on: "
+                          + ", ".join(offenders))
     if reflected:
         evidence.warn("a foreign Origin is reflected (without credentials) on: " + ", ".join(reflected))
 
@@ -208,8 +191,7 @@ def test_writes_are_refused(site, target, evidence):
     if status < 400:
         accepted.append(f"TRACE ({status})")
     evidence.record("probes", probes)
-    evidence.record("offenders", accepted)
-    assert not accepted, f"not refused at {urlsplit(key_url).path}: " + ", ".join(accepted)
+    evidence.require_none(accepted, f"not refused at {urlsplit(key_url).path}: " + ", ".join(accepted))
 
 
 @pytest.mark.control("EA-PEN-06", severity="P3", frameworks={"ZAP": "10028"})
@@ -234,9 +216,8 @@ def test_no_open_redirect(site, target, evidence):
         if location and (urlsplit(urljoin(url, location)).hostname or "").lower() != target.host.lower():
             offenders.append(url)
     evidence.record("probes", probes)
-    evidence.record("offenders", offenders)
-    assert not offenders, "redirects to a foreign host: " + ", ".join(
-        f"{url} -> {probes[url]['location']}" for url in offenders)
+    evidence.require_none(offenders, "redirects to a foreign host: " + ", ".join(
+        f"{url} -> {probes[url]['location']}" for url in offenders))
 
 
 @pytest.mark.control("EA-PEN-07", severity="P3", frameworks={"ZAP": "90022"})
@@ -265,9 +246,8 @@ def test_errors_leak_nothing(site, target, evidence):
         if found:
             leaks[probe] = found
     evidence.record("probes", probes)
-    evidence.record("offenders", leaks)
-    assert not leaks, "error answers leak S3 internals: " + "; ".join(
-        f"{probe} shows {', '.join(found)}" for probe, found in leaks.items())
+    evidence.require_none(leaks, "error answers leak S3 internals: " + "; ".join(
+        f"{probe} shows {', '.join(found)}" for probe, found in leaks.items()))
 
 
 @pytest.mark.control("EA-PEN-08", severity="P4")
@@ -302,8 +282,7 @@ def test_no_source_maps(site, target, thresholds, evidence):
             served.append(url)
     evidence.record("scripts", scripts)
     evidence.record("probes", probes)
-    evidence.record("offenders", served)
-    assert not served, "source maps are served: " + ", ".join(f"{url} (of {maps[url]})" for url in served)
+    evidence.require_none(served, "source maps are served: " + ", ".join(f"{url} (of {maps[url]})" for url in served))
 
 
 def _is_source_map(body):
@@ -398,9 +377,8 @@ def test_no_dangling_dns(aws, target, evidence):
     evidence.resource = "route53:" + ", ".join(z["Id"].rsplit("/", 1)[-1] for z in zones)
     evidence.record("zones", [z["Name"] for z in zones])
     evidence.record("records", checked)
-    evidence.record("offenders", dangling)
-    assert not dangling, "DNS records point at resources that are not ours: " + "; ".join(
-        f"{name} -> {why}" for name, why in dangling.items())
+    evidence.require_none(dangling, "DNS records point at resources that are not ours: " + "; ".join(
+        f"{name} -> {why}" for name, why in dangling.items()))
 
 
 def _bucket_problem(aws, bucket):

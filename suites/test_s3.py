@@ -93,8 +93,7 @@ def test_no_public_access(aws, target, evidence):
     offenders = acl + [f"{statement.label()}: {reason}" for statement, reason in found]
     evidence.record("acl_grantees", [g["Grantee"].get("URI") or g["Grantee"].get("ID") for g in grants])
     evidence.record("distribution", _distribution_arn(aws, target))
-    evidence.record("offenders", offenders)
-    assert not offenders, "public access to the bucket: " + "; ".join(offenders)
+    evidence.require_none(offenders, "public access to the bucket: " + "; ".join(offenders))
 
 
 @pytest.mark.control("EA-S3-03", severity="P3", frameworks={"FSBP": "S3.5"},
@@ -284,5 +283,4 @@ def test_no_other_accounts(aws, target, evidence):
                  if principal not in target.allowed_writers]
     evidence.record("other_accounts", [f"{p} ({s.label()})" for p, s in foreign])
     evidence.record("allowed_writers", list(target.allowed_writers))
-    evidence.record("offenders", offenders)
-    assert not offenders, "the bucket policy grants other accounts: " + "; ".join(offenders)
+    evidence.require_none(offenders, "the bucket policy grants other accounts: " + "; ".join(offenders))

@@ -27,10 +27,9 @@ def test_critical_pages_answer(site, target, evidence):
         if response.status_code != 200 or not content_type.startswith("text/html") or not response.content:
             offenders.append(path)
     evidence.record("pages", pages)
-    evidence.record("offenders", offenders)
-    assert not offenders, "critical pages not served as 200 text/html: " + ", ".join(
+    evidence.require_none(offenders, "critical pages not served as 200 text/html: " + ", ".join(
         f"{p} ({pages[p]['status']}, {pages[p]['content_type'] or 'no type'}, {pages[p]['bytes']} bytes)"
-        for p in offenders)
+        for p in offenders))
 
 
 @pytest.mark.control("EA-SITE-02", severity="P2", frameworks={"OBS": "redirection"})
@@ -182,5 +181,4 @@ def test_edge_error_rates(aws, target, thresholds, evidence):
         problems.append(f"5xx rate {rate_5xx:.3%} over {thresholds.error_rate_5xx_max:.3%}")
     if rate_4xx > thresholds.error_rate_4xx_max:
         problems.append(f"4xx rate {rate_4xx:.2%} over {thresholds.error_rate_4xx_max:.2%}")
-    evidence.record("offenders", problems)
-    assert not problems, "error rates of the last 24 h too high: " + "; ".join(problems)
+    evidence.require_none(problems, "error rates of the last 24 h too high: " + "; ".join(problems))

@@ -91,8 +91,7 @@ def test_certificate_strength(tls_probe, thresholds, evidence):
     evidence.record("chain", [cert.as_dict() for cert in chain])
     evidence.record("max_lifetime_days", thresholds.cert_max_lifetime_days)
     evidence.measure("lifetime_days", round(leaf.lifetime_days), thresholds.cert_max_lifetime_days, unit="days")
-    evidence.record("offenders", problems)
-    assert not problems, "weak certificate: " + "; ".join(problems)
+    evidence.require_none(problems, "weak certificate: " + "; ".join(problems))
 
 
 @pytest.mark.control("EA-TLS-04", severity="P2", frameworks={"MOZ-TLS": "intermediate"})
@@ -107,8 +106,7 @@ def test_protocol_versions(tls_probe, evidence):
     protocols = tls_probe.protocols()
     evidence.record("protocols", protocols)
     accepted = [name for name in LEGACY_PROTOCOLS if protocols[name] == "accepted"]
-    evidence.record("offenders", accepted)
-    assert not accepted, "the server accepts " + ", ".join(accepted)
+    evidence.require_none(accepted, "the server accepts " + ", ".join(accepted))
     untested = {name: protocols[name] for name in LEGACY_PROTOCOLS if protocols[name].startswith("untested")}
     if untested:
         raise NotEvaluated("; ".join(f"{name} {why}" for name, why in untested.items()))
@@ -129,5 +127,4 @@ def test_tls12_cipher_suites(tls_probe, evidence):
     suites = tls_probe.tls12_suites()
     weak = [suite for suite in suites if not STRONG_SUITE.match(suite)]
     evidence.record("accepted", suites)
-    evidence.record("offenders", weak)
-    assert not weak, f"{len(weak)} weak TLS 1.2 suite(s) accepted: " + ", ".join(weak)
+    evidence.require_none(weak, f"{len(weak)} weak TLS 1.2 suite(s) accepted: " + ", ".join(weak))

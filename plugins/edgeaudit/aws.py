@@ -22,6 +22,7 @@ import botocore.config
 import botocore.credentials
 import botocore.session
 import botocore.exceptions
+from botocore import UNSIGNED
 
 from . import __version__, guard, limits
 from .config import Target
@@ -290,9 +291,32 @@ class AwsRegistry:
                 cached = self._clients.setdefault(key, cached)
         return cached
 
+    def anonymous(self, target: Target, service: str, region: str | None = None) -> CachedClient:
+        """A client that signs nothing, with the target's profile settings (region, endpoint
+        overrides): it asks, and builds URLs, as anyone on the internet would. S3 addresses
+        buckets virtual-hosted on AWS and by path under an endpoint override (one host for all)."""
+        region = region or GLOBAL_REGIONS.get(service) or target.region or "us-east-1"
+        key = ("anonymous", target.profile or "default", service, region)
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is None:
+            session = boto3.Session(profile_name=target.profile) if target.profile else boto3.Session()
+            session._session.register("before-call", self.calls.count, unique_id="edgeaudit-call-log")
+            style = "path" if endpoint_overridden(service) else "virtual"
+            config = client_config(service).merge(botocore.config.Config(
+                signature_version=UNSIGNED, s3={"addressing_style": style}))
+            raw = session.client(service, region_name=region, config=config)
+            if endpoint_overridden(service):
+                adapt_to_emulator(raw)
+            cached = CachedClient(raw, self.cache, f"anonymous/{target.profile or 'default'}", self.breaker)
+            with self._lock:
+                cached = self._clients.setdefault(key, cached)
+        return cached
+
 
 class Aws:
-    """What the `aws` fixture gives a control: `aws.s3`, `aws.cloudfront`, `aws.client(name, region)`."""
+    """What the `aws` fixture gives a control: `aws.s3`, `aws.cloudfront`, `aws.client(name, region)`,
+    and `aws.anonymous(name, region)` for what anyone may ask."""
 
     def __init__(self, registry: AwsRegistry, target: Target) -> None:
         self._registry = registry
@@ -300,6 +324,10 @@ class Aws:
 
     def client(self, service: str, region: str | None = None) -> CachedClient:
         return self._registry.client(self.target, service, region)
+
+    def anonymous(self, service: str, region: str | None = None) -> CachedClient:
+        """An unsigned client: what the target's endpoints give anyone (EA-PEN-03's bucket URLs)."""
+        return self._registry.anonymous(self.target, service, region)
 
     def __getattr__(self, service: str) -> CachedClient:
         if service.startswith("_"):

@@ -35,6 +35,7 @@ class Evidence:
     """`evidence.record(key, value)` adds an observed value; `evidence.measure(name, observed,
     limit)` adds one checked against a threshold (the report shows its margin);
     `evidence.warn(msg)` turns a pass into `warned` (inside a warning band);
+    `evidence.require_none(offenders, msg)` records what offends and fails on any;
     `evidence.resource` names what was checked."""
 
     def __init__(self, resource: str | None = None) -> None:
@@ -57,6 +58,13 @@ class Evidence:
         self.margins[name] = {"observed": jsonable(observed), "limit": jsonable(limit), "better": better,
                               "margin": jsonable(round(margin, 6)), "unit": unit,
                               "margin_ratio": round(margin / abs(limit), 4) if limit else None}
+
+    def require_none(self, offenders: Any, message: str) -> None:
+        """The usual end of a control: record its offenders (under "offenders") and fail with
+        `message` when there is any, so that a failure always shows what failed."""
+        self.record("offenders", offenders)
+        if offenders:
+            raise AssertionError(message)
 
     def warn(self, message: str) -> None:
         self.warnings.append(redact_text(message))
