@@ -24,9 +24,9 @@ import pytest
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
 from .config import DEFAULT_CONFIG_NAME, ConfigError
-from .reporting.html_render import render
 from .reporting.merge import MergeError, merge
-from .reporting.report import report_stem, utc_now, write_atomic, write_json
+from .reporting.report import report_stem, utc_now
+from .reporting.write import write_report_set
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
 
@@ -190,15 +190,13 @@ def _merge(args: argparse.Namespace) -> int:
         merged = merge(reports, [str(path) for path in args.reports], allow_partial=args.allow_partial)
         stem = report_stem(args.output, merged["run"]["selection"], utc_now())
         stem = stem.with_name(stem.name + "-merged")
-        page = render(merged, name=stem.name)
+        write_report_set(merged, stem)  # renders before it writes: a malformed report writes nothing
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
         return 2
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
         sys.stderr.write(f"edgeaudit merge: a report holds a malformed entry ({type(exc).__name__}: {exc})\n")
         return 2
-    write_json(stem.with_suffix(".json"), merged)
-    write_atomic(stem.with_suffix(".html"), page)
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
                      f"({summary['failed']} failed, {summary['error']} error); "

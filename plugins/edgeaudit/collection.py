@@ -1,0 +1,89 @@
+"""Collecting the controls: every control runs once per target, every test under suites/ must
+be a well-formed control, and under xdist a target's controls share one worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .catalog import ID_PATTERN, SEVERITIES
+from .early import refused_at_import
+from .results import ControlSpec
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+class Collection:
+    """The collection hooks of an active run."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Every control runs once per target: test_x[www]."""
+        if metafunc.definition.get_closest_marker("control") is None:
+            return
+        if "target" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("target")
+        targets = list(self.run.config.targets)
+        metafunc.parametrize("target", targets, ids=[t.name for t in targets])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """Every test under suites/ is a control with a well-formed, unique id, a severity and a title."""
+        refused = refused_at_import(config)
+        if refused:  # a conftest or a suite module wrote at import: no control to charge it to
+            raise pytest.UsageError(f"edgeaudit: read-only guard: {refused[0]}, while conftest files and suites "
+                                    "were imported. Fix: make no AWS writes at import time")
+        problems = control_problems(items, self.run.suites_dir)
+        if problems:
+            raise pytest.UsageError("edgeaudit: invalid controls:\n  " + "\n  ".join(dict.fromkeys(problems)))
+        if not self.run.config.targets:  # a shard that drew no target: nothing to check
+            controls = [item for item in items if item.get_closest_marker("control")]
+            config.hook.pytest_deselected(items=controls)
+            items[:] = [item for item in items if not item.get_closest_marker("control")]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.run.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
+        self.run.selected = {spec.id for spec in map(ControlSpec.of, session.items) if spec is not None}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under `-n N` (xdist's default `--dist load`) a target's controls share one worker, and
+        so its read cache and its crawl; an explicit other `--dist` is left to xdist."""
+        if config.getvalue("dist") != "load":
+            return None
+        from .scheduling import TargetScheduling  # xdist is optional: imported only under it
+
+        return TargetScheduling(config, log, (t.name for t in self.run.config.targets))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.run.expected = set(ids)
+
+
+def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:
+    """What makes the collected tests not a valid set of controls, one line each with its fix."""
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for item in items:
+        spec = ControlSpec.of(item)
+        where = f"{item.path}:{item.location[1] + 1} {item.originalname if hasattr(item, 'originalname') else item.name}"
+        if spec is None:
+            if suites_dir in Path(item.path).parents:
+                problems.append(f'{where}: not a control. Fix: add @pytest.mark.control("EA-XXX-NN", severity="P3")')
+            continue
+        if not ID_PATTERN.match(spec.id):
+            problems.append(f"{where}: control id {spec.id!r} is malformed. Fix: use the form EA-XXX-NN")
+        if spec.severity not in SEVERITIES:
+            problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
+        if not spec.title:
+            problems.append(f"{where}: {spec.id} has no docstring. Fix: its first line is the control's title")
+        owner = owners.setdefault(spec.id, where)
+        if owner != where:
+            problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")
+    return problems

@@ -1,0 +1,158 @@
+"""The run's settings: command-line options, ini options and environment variables, read in
+that order, and checked before any control runs (a bad one is a usage error, exit code 4)."""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import datetime as dt
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .catalog import SEVERITIES
+from .config import DEFAULT_CONFIG_NAME
+from .reporting.bundle import BundleError, check_private_key
+
+MARKERS_FILE = Path(__file__).parent / "markers.ini"
+RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_FLAGS = ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The `edgeaudit` option group and its ini twins."""
+    group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
+    group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
+                    help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
+    group.addoption("--demo", dest="edgeaudit_demo", action="store_true", default=None,
+                    help="run against the embedded demo environment (moto + a local HTTPS edge)")
+    group.addoption("--target", dest="edgeaudit_targets", action="append", metavar="NAME",
+                    help="check only this target (repeatable; default all; env EDGEAUDIT_TARGET, comma-separated)")
+    group.addoption("--report-dir", dest="edgeaudit_report_dir", metavar="DIR",
+                    help="where reports are written (default reports/; env EDGEAUDIT_REPORT_DIR)")
+    group.addoption("--fail-on", dest="edgeaudit_fail_on", choices=SEVERITIES,
+                    help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
+    group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
+                    help="write no report files")
+    group.addoption("--shard", dest="edgeaudit_shard", metavar="K/N",
+                    help="check only shard K of N of the targets (deterministic; a CI matrix of N jobs)")
+    group.addoption("--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
+                    help="also write the evidence bundle reports/<name>.bundle.zip (config: [report] bundle = true)")
+    group.addoption("--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
+                    help="Ed25519 private key (PEM) that signs the bundle's manifest (env EDGEAUDIT_SIGN_KEY)")
+    group.addoption("--edgeaudit-catalog", dest="edgeaudit_catalog", action="store_true", default=False,
+                    help=argparse.SUPPRESS)  # `edgeaudit controls`: collect with a placeholder target
+    parser.addini("edgeaudit_config", f"config file (default {DEFAULT_CONFIG_NAME})", default="")
+    parser.addini("edgeaudit_demo", "run against the embedded demo environment", type="bool", default=False)
+    parser.addini("edgeaudit_targets", "targets to check (default all)", type="args", default=[])
+    parser.addini("edgeaudit_report_dir", "where reports are written", default="reports")
+    parser.addini("edgeaudit_fail_on", "lowest severity that fails the run", default="P4")
+    parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
+    parser.addini("edgeaudit_bundle", "write the evidence bundle", type="bool", default=False)
+    parser.addini("edgeaudit_sign_key", "Ed25519 private key that signs the bundle", default="")
+    parser.addini("edgeaudit_suites", "the folder of controls (every test there must be a control)",
+                  default="suites")
+
+
+def setting(config: pytest.Config, name: str, env: str) -> Any:
+    """Command line, then environment variable, then ini option."""
+    value = config.getoption(name, None)
+    if value not in (None, [], ""):
+        return value
+    if os.environ.get(env):
+        raw = os.environ[env]
+        if name in _FLAGS:
+            return raw.lower() in ("1", "true", "yes", "on")
+        return [v.strip() for v in raw.split(",") if v.strip()] if name == "edgeaudit_targets" else raw
+    return config.getini(name)
+
+
+def register_markers(config: pytest.Config) -> None:
+    """The control, severity, cadence and category markers, registered in every run."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(MARKERS_FILE, encoding="utf-8")
+    for name, description in parser["markers"].items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def suites_dir(config: pytest.Config) -> Path:
+    return (config.rootpath / config.getini("edgeaudit_suites")).resolve()
+
+
+def runs_suites(config: pytest.Config, suites: Path, args: list[str] | None = None) -> bool:
+    """Does this run collect the suites? (An argument at, inside or above the suites folder.)"""
+    base = config.invocation_params.dir
+    for arg in config.args if args is None else args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == suites or suites in path.parents or path in suites.parents:
+            return True
+    return False
+
+
+def fail_on(config: pytest.Config) -> str:
+    value = str(setting(config, "edgeaudit_fail_on", "EDGEAUDIT_FAIL_ON")).upper()
+    if value not in SEVERITIES:
+        raise pytest.UsageError(f"--fail-on / edgeaudit_fail_on: {value!r} is not a severity. "
+                                f"Fix: use one of {', '.join(SEVERITIES)}")
+    return value
+
+
+def check_sign_key(config: pytest.Config, path: Path) -> None:
+    """A key that cannot sign stops the run before any control runs; one others can read warns."""
+    fix = "Fix: point it at an Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out key.pem)"
+    if not path.is_file():
+        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: no file at {path}. {fix}")
+    try:
+        warnings = check_private_key(path)
+    except BundleError as exc:
+        raise pytest.UsageError(f"--sign-key / EDGEAUDIT_SIGN_KEY: {exc}. {fix}") from None
+    for warning in warnings:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"edgeaudit: {warning}"), stacklevel=2)
+
+
+def check_report_dir(path: Path) -> None:
+    """Reports that could not be written stop the run before any control runs, not after."""
+    where = "--report-dir / EDGEAUDIT_REPORT_DIR"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise pytest.UsageError(f"{where}: {existing} is a file, not a folder. Fix: name a folder for the reports")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{where}: cannot write in {existing} ({exc.strerror or exc}). "
+                                "Fix: name a folder this user can write to") from None
+
+
+def run_id(started: dt.datetime) -> str:
+    """The identity every shard of one run shares, so that `edgeaudit merge` refuses shards of
+    other runs: EDGEAUDIT_RUN_ID, else the CI's id of the pipeline run (GitHub Actions' run id and
+    attempt, GitLab's pipeline id), which every job of a matrix sees; else the start time with a
+    random part (shards started by hand then need one EDGEAUDIT_RUN_ID)."""
+    if os.environ.get("EDGEAUDIT_RUN_ID") is not None:
+        found, source = os.environ["EDGEAUDIT_RUN_ID"], "EDGEAUDIT_RUN_ID"
+    elif os.environ.get("GITHUB_RUN_ID"):
+        found = f"github-{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT') or 1}"
+        source = "GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT"
+    elif os.environ.get("CI_PIPELINE_ID"):
+        found, source = f"gitlab-{os.environ['CI_PIPELINE_ID']}", "CI_PIPELINE_ID"
+    else:
+        return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    if not RUN_ID.fullmatch(found):
+        raise pytest.UsageError(f"{source}: run id {found!r} is not 1 to 100 letters, digits or ._:- . "
+                                "Fix: set EDGEAUDIT_RUN_ID to such an id, the same for every shard of the run")
+    return found
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise pytest.UsageError(f"--shard {text}: not of the form K/N with 1 <= K <= N. Fix: e.g. --shard 2/4")
+    return int(index), int(count)

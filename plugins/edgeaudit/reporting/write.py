@@ -1,0 +1,97 @@
+"""Writing a report set: the JSON report, its history line, the HTML page that reads both, and
+the evidence bundle. The one way reports reach the disk, at the end of a run and for
+`edgeaudit merge` alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..evidence import jsonable
+from ..redact import redact, redact_text
+from .bundle import write_bundle
+from .html_render import render
+from .ledger import covered_cadences, ledger, read_history, same_environment
+from .report import append_history, selection_name, utc_now, write_atomic, write_json
+from .trend import compare, mark_failing_since, measures, previous_report
+
+
+@dataclass(frozen=True)
+class History:
+    """The run history the report joins: its line is appended, its trend and ledger shown."""
+
+    path: Path
+    cadence_grace: dt.timedelta
+
+
+@dataclass(frozen=True)
+class BundleParts:
+    """What the evidence bundle holds besides the reports."""
+
+    config: dict[str, Any]
+    responses: dict[str, Any] = field(default_factory=dict)
+    sign_key: Path | None = None
+
+
+def write_report_set(report: dict[str, Any], stem: Path, *, history: History | None = None,
+                     bundle: BundleParts | None = None) -> None:
+    """<stem>.json, then the history line, then <stem>.html (which reads both and the previous
+    report of the same selection beside it), then <stem>.bundle.zip. Without `history` the set
+    stands alone: no history line, no trend, no ledger (a merge of shards)."""
+    if history is not None:
+        previous = previous_report(stem.parent, selection_name(report["run"]["selection"]), stem)
+        mark_failing_since(report, previous[1] if previous else None)
+        write_json(stem.with_suffix(".json"), report)
+        _append_line(history.path, report, stem)
+        lines = read_history(history.path)
+        runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
+        page = render(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
+    else:
+        page = render(report, name=stem.name)  # before anything is written: a malformed report writes nothing
+        write_json(stem.with_suffix(".json"), report)
+    write_atomic(stem.with_suffix(".html"), page)
+    if bundle is not None:
+        _write_bundle(stem, bundle)
+
+
+def _append_line(path: Path, report: dict[str, Any], stem: Path) -> None:
+    run = report["run"]
+    append_history(path, {
+        "started": run["started"], "finished": run["finished"], "selection": run["selection"],
+        "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
+        "cadences": covered_cadences("" if run["selection"] == "all" else run["selection"]),
+        "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
+    })
+
+
+def _write_bundle(stem: Path, parts: BundleParts) -> None:
+    """The reports, the effective config, the AWS answers the run used, and the versions."""
+    members = {
+        stem.with_suffix(".json").name: stem.with_suffix(".json").read_bytes(),
+        stem.with_suffix(".html").name: stem.with_suffix(".html").read_bytes(),
+        "config.json": _json_bytes(parts.config),
+        "aws-responses.json": _json_bytes(parts.responses),
+        "versions.json": _json_bytes(versions()),
+    }
+    write_bundle(stem.with_suffix(".bundle.zip"), members, parts.sign_key)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return redact_text(json.dumps(redact(jsonable(value)), indent=2, sort_keys=True)).encode() + b"\n"
+
+
+def versions() -> dict[str, Any]:
+    """The tool's and its dependencies' versions, for the evidence bundle."""
+    packages = ("edgeaudit", "pytest", "pytest-xdist", "boto3", "botocore", "requests", "cryptography", "moto")
+    found = {}
+    for name in packages:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": found}
