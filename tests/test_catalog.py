@@ -157,3 +157,18 @@ def test_every_read_made_ahead_and_every_probe_serves_a_declared_read():
     actions = preflight.actions_of(sorted(catalog.known_ids(SUITES)))
     assert all(probe.action in actions for probe in preflight.PROBES), [p.method for p in preflight.PROBES
                                                                        if p.action not in actions]
+
+
+def test_a_control_marker_the_catalog_cannot_read_stops_collection(tmp_path, capsys):
+    """The catalog reads literals only: a control whose id is computed would be unknown to the
+    config's checks, so collection stops with a usage error that says how to write it."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_computed.py").write_text(
+        'import pytest\n\nFAMILY = "S3"\n\n\n'
+        '@pytest.mark.control(f"EA-{FAMILY}-05", severity="P2")\n'
+        'def test_computed():\n    """A control whose id is computed."""\n')
+    code = pytest.main(["--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "suites"),
+                        "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider", "-p", "no:terminal"])
+    assert code == pytest.ExitCode.USAGE_ERROR
+    assert "the catalog cannot read the control marker of EA-S3-05" in capsys.readouterr().err

@@ -16,8 +16,10 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ID_PATTERN = re.compile(r"^EA-[A-Z0-9]+-\d{2}$")
+READ_NAME = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")  # service:Operation, botocore's names
 SEVERITIES = ("P1", "P2", "P3", "P4")
 MARKERS_FILE = Path(__file__).parent / "markers.ini"
 MANUAL_FAMILY = "MAN"  # EA-MAN-NN: done by a person and proven by an attestation
@@ -84,7 +86,9 @@ def suites_folder() -> Path:
 
 def controls(folder: Path | None = None) -> dict[str, Declared]:
     """The controls declared in `folder` (default: suites_folder()), by id."""
-    return _scan((folder or suites_folder()).resolve())
+    folder = (folder or suites_folder()).resolve()
+    files = tuple((path, path.stat().st_mtime_ns) for path in sorted(folder.rglob("test_*.py")))
+    return _scan(files)
 
 
 def known_ids(folder: Path | None = None) -> frozenset[str]:
@@ -104,10 +108,11 @@ def reads_of(control_ids: set[str] | list[str], folder: Path | None = None) -> s
     return {read for control in control_ids if control in declared for read in declared[control].reads}
 
 
-@functools.cache
-def _scan(folder: Path) -> dict[str, Declared]:
+@functools.lru_cache(maxsize=8)
+def _scan(files: tuple[tuple[Path, int], ...]) -> dict[str, Declared]:
+    """The controls of these modules (each with its modification time: an edited module is read again)."""
     found: dict[str, Declared] = {}
-    for path in sorted(folder.rglob("test_*.py")):
+    for path, _ in files:
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         except (OSError, SyntaxError, UnicodeDecodeError):
@@ -150,3 +155,17 @@ def _declared_in(statement: ast.stmt) -> list[Declared]:
             out.append(Declared(control, str(kwargs.get("severity", "")), frozenset(names),
                                 tuple(kwargs.get("reads", ()))))
     return out
+
+
+def unreadable(control: str, severity: str, reads: Any, folder: Path) -> str | None:
+    """Why the catalog does not read a collected control as pytest does, or None: the catalog
+    would not know it (a waiver naming it refused) or would miss its reads."""
+    declared = controls(folder).get(control)
+    if declared is None or declared.severity != severity or declared.reads != tuple(reads or ()):
+        return (f"the catalog cannot read the control marker of {control} from the source. Fix: write "
+                f"@pytest.mark.control(\"{control}\", severity=..., reads=(...)) with literal arguments, "
+                "on the test function or in the statement that makes it")
+    bad = [read for read in declared.reads if not isinstance(read, str) or not READ_NAME.match(read)]
+    if bad:
+        return f"reads= of {control}: {bad} not of the form \"service:Operation\" (e.g. \"s3:GetBucketPolicy\")"
+    return None
