@@ -13,6 +13,7 @@ import pytest
 from edgeaudit import guard, limits, tomlwrite
 from edgeaudit.aws import AwsRegistry, iam_action
 from edgeaudit.config import ConfigError, Target, Waiver, load
+from edgeaudit.evidence import Evidence
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.reporting.ledger import covered_cadences
 from edgeaudit.redact import REDACTED, redact, redact_headers, redact_text
@@ -197,6 +198,22 @@ def test_read_cache_calls_aws_once(world, unit_site, monkeypatch):
     assert registry.calls.snapshot() == {"s3:GetBucketVersioning": 1, "s3:ListObjectsV2": 1}
 
 
+def test_anonymous_client_builds_unsigned_urls(world, unit_site, monkeypatch):
+    """EA-PEN-03 asks the bucket's endpoint as anyone would: no signature, path-style on one host."""
+    for key, value in world.aws_env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    target = Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in unit_site.target_entry().items()})
+    registry = AwsRegistry()
+    s3 = registry.anonymous(target, "s3")
+    assert registry.anonymous(target, "s3") is s3  # one per run
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": target.bucket, "Key": "index.html"})
+    assert url.startswith(world.aws_env["AWS_ENDPOINT_URL"].rstrip("/") + f"/{target.bucket}/index.html")
+    assert "Signature" not in url and "Credential" not in url
+
+
 def test_iam_actions_of_s3_operations():
     assert iam_action("s3", "GetPublicAccessBlock") == "s3:GetBucketPublicAccessBlock"
     assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
@@ -205,6 +222,15 @@ def test_iam_actions_of_s3_operations():
 
 
 # --- results and reports ------------------------------------------------------------------------
+
+def test_require_none_records_the_offenders_and_fails_on_any():
+    evidence = Evidence()
+    evidence.require_none({}, "never raised")
+    assert evidence.values["offenders"] == {}
+    with pytest.raises(AssertionError, match=r"^served: /\.env$"):
+        evidence.require_none(["/.env"], "served: /.env")
+    assert evidence.values["offenders"] == ["/.env"]
+
 
 def test_failure_message_drops_pytest_rewrite():
     assert failure_message(AssertionError("versioning is Disabled\nassert 'Disabled' == 'Enabled'")) == \
