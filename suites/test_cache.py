@@ -5,7 +5,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from edgeaudit.crawl import checked_crawl
 
 # What CloudFront compresses: text and a few structured types, from 1,000 to 10,000,000 bytes.
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|x-javascript|json|xml|ld\+json|manifest\+json)"
@@ -43,7 +42,7 @@ def _max_age(directives):
                      reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.performance
-def test_compression(aws, site, target, thresholds, evidence):
+def test_compression(aws, site, target, crawl, evidence):
     """Compression is on for every cache behaviour, and text assets come back compressed when asked.
 
     Remediation: set Compress to true on every cache behaviour and use a cache policy that
@@ -51,9 +50,9 @@ def test_compression(aws, site, target, thresholds, evidence):
     """
     config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
     behaviours = {pattern: bool(b.get("Compress")) for pattern, b in _behaviours(config)}
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
+    crawled = crawl()
     checked, uncompressed = {}, []
-    for url, found in crawl.fetched.items():
+    for url, found in crawled.fetched.items():
         if found.status != 200 or not COMPRESSIBLE.match(found.content_type.lower()):
             continue
         response = site.get(url)  # asked with Accept-Encoding: gzip, deflate
@@ -80,15 +79,15 @@ def test_compression(aws, site, target, thresholds, evidence):
 @pytest.mark.control("EA-CACHE-02", severity="P4")
 @pytest.mark.weekly
 @pytest.mark.performance
-def test_cache_lifetimes(site, thresholds, evidence):
+def test_cache_lifetimes(site, thresholds, crawl, evidence):
     """Fingerprinted assets are cached for a year and immutable; HTML is cached briefly or revalidated.
 
     Remediation: upload hashed assets with Cache-Control "public, max-age=31536000, immutable"
     and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync.
     """
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
+    crawled = crawl()
     assets, pages, offenders = {}, {}, {}
-    for url, found in crawl.fetched.items():
+    for url, found in crawled.fetched.items():
         if found.status != 200:
             continue
         value = site.get(url).headers.get("Cache-Control")

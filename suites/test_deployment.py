@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from edgeaudit.crawl import checked_crawl, same_origin
+from edgeaudit.crawl import same_origin
 from edgeaudit.checks.origin import Origin
 
 
@@ -80,15 +80,15 @@ def test_edge_serves_current_release(aws, site, target, evidence):
                      reads=("cloudfront:GetDistributionConfig", "s3:ListObjectsV2", "s3:GetObject"))
 @pytest.mark.monthly
 @pytest.mark.availability
-def test_every_url_matches_its_object(aws, site, target, thresholds, evidence):
+def test_every_url_matches_its_object(aws, site, target, crawl, evidence):
     """Every URL of the sitemap and of the crawl answers 200 at the edge with its object's bytes.
 
     Remediation: invalidate the URLs listed, remove sitemap entries for pages that no longer
     exist, and re-run the deployment if objects are missing from the bucket.
     """
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
-    listed = [url for url in crawl.sitemap.urls if same_origin(url, target.url)]
-    crawled = [url for url, found in crawl.fetched.items() if found.status == 200]
+    crawled = crawl()
+    listed = [url for url in crawled.sitemap.urls if same_origin(url, target.url)]
+    crawled = [url for url, found in crawled.fetched.items() if found.status == 200]
     origin = Origin(aws, target)
     compared = _compare(site, origin, list(dict.fromkeys(listed + crawled)), evidence)
     offenders = {url: c.how for url, c in compared.items() if not c.same}

@@ -11,14 +11,13 @@ from edgeaudit.reporting import ledger
 from edgeaudit import preflight
 from edgeaudit.attestations import expiry_state
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.results import ControlSpec
 
 
 @pytest.mark.control("EA-OPS-01", severity="P2",
                      reads=("sts:GetCallerIdentity",))
 @pytest.mark.daily
 @pytest.mark.infrastructure
-def test_preflight(request, aws, target, evidence):
+def test_preflight(selected_controls, aws, target, evidence):
     """The credentials work and allow every read the selected controls make.
 
     Remediation: attach the read-only audit policy of the README to the auditing principal
@@ -30,8 +29,7 @@ def test_preflight(request, aws, target, evidence):
     except NotEvaluated as exc:
         raise AssertionError(f"expected working AWS credentials; STS GetCallerIdentity: {exc}") from None
     evidence.record("identity", {"account": identity["Account"], "arn": identity["Arn"]})
-    controls = sorted({spec.id for item in request.session.items if (spec := ControlSpec.of(item))})
-    probes = preflight.probes_for(controls)
+    probes = preflight.probes_for(selected_controls)
     allowed, missing = preflight.try_all(aws, target, probes)
     evidence.record("actions_tried", len(probes))
     evidence.record("allowed", allowed)

@@ -12,7 +12,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edgeaudit.errors import AccessDeniedError, NotEvaluated, SiteUnreachable
-from edgeaudit.crawl import checked_crawl
 from edgeaudit.site import PROBE_ORIGIN
 
 FOREIGN_HOST = "evil.example"
@@ -254,7 +253,7 @@ def test_errors_leak_nothing(site, target, evidence):
 @pytest.mark.monthly
 @pytest.mark.quarterly
 @pytest.mark.security
-def test_no_source_maps(site, target, thresholds, evidence):
+def test_no_source_maps(site, target, crawl, evidence):
     """No source map of the site's scripts is served.
 
     Remediation: do not deploy *.map files (or build without them), and drop the
@@ -263,9 +262,9 @@ def test_no_source_maps(site, target, thresholds, evidence):
     """
     if target.allow_source_maps:
         pytest.skip("the target publishes its source maps on purpose (allow_source_maps = true)")
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
-    scripts = sorted({ref.url for refs in crawl.references.values() for ref in refs
-                      if ref.tag == "script" and ref.url in crawl.fetched and crawl.fetched[ref.url].status == 200})
+    crawled = crawl()
+    scripts = sorted({ref.url for refs in crawled.references.values() for ref in refs
+                      if ref.tag == "script" and ref.url in crawled.fetched and crawled.fetched[ref.url].status == 200})
     maps = {}
     for script in scripts:
         response = site.get(script)

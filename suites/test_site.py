@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from edgeaudit.crawl import checked_crawl, read_sitemap
+from edgeaudit.crawl import read_sitemap
 
 S3_ERROR_MARKERS = ("<Error>", "<Code>", "<RequestId>", "<HostId>")
 
@@ -87,15 +87,15 @@ def test_unknown_path_is_a_custom_404(site, evidence):
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
-def test_no_broken_links(site, thresholds, evidence):
+def test_no_broken_links(crawl, evidence):
     """No internal link, image, script or stylesheet is broken.
 
     Remediation: fix or remove the references listed (each with the pages that link to it), or
     upload the missing objects; then invalidate the changed pages.
     """
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
+    crawled = crawl()
     broken = {url: {"status": found.status, "linked_from": sorted(found.referrers)[:5]}
-              for url, found in crawl.fetched.items() if found.status is not None and found.status >= 400}
+              for url, found in crawled.fetched.items() if found.status is not None and found.status >= 400}
     evidence.record("broken", broken)
     assert not broken, f"{len(broken)} broken internal reference(s): " + "; ".join(
         f"{url} answers {b['status']} (from {', '.join(b['linked_from']) or 'the sitemap or critical paths'})"
@@ -136,22 +136,22 @@ def test_robots_and_sitemap(site, target, thresholds, evidence):
 @pytest.mark.daily
 @pytest.mark.availability
 @pytest.mark.security
-def test_no_mixed_content(site, thresholds, evidence):
+def test_no_mixed_content(crawl, evidence):
     """HTTPS pages load no subresource over plain HTTP.
 
     Remediation: load every image, script, stylesheet, frame and media file over https:// (or a
     relative URL); browsers block or flag mixed content, and it can be tampered with in transit.
     """
-    crawl = checked_crawl(site, evidence, thresholds.crawl_max_pages, thresholds.http_concurrency)
+    crawled = crawl()
     mixed = {}
-    for page, references in crawl.references.items():
+    for page, references in crawled.references.items():
         if urlsplit(page).scheme != "https":
             continue
         insecure = sorted({f"<{ref.tag} {ref.attribute}> {ref.url}" for ref in references
                            if ref.kind == "subresource" and ref.url.lower().startswith("http://")})
         if insecure:
             mixed[page] = insecure
-    evidence.record("pages_checked", len(crawl.pages))
+    evidence.record("pages_checked", len(crawled.pages))
     evidence.record("mixed_content", mixed)
     assert not mixed, f"{len(mixed)} HTTPS page(s) load content over http://: " + "; ".join(
         f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())

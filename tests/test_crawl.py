@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from edgeaudit.config import Target
-from edgeaudit.crawl import normalize, parse_page, parse_sitemap, same_origin, srcset_urls
+from edgeaudit.crawl import normalize, parse_page, parse_sitemap, same_origin, shared_crawl, srcset_urls
 from edgeaudit.site import Site
 
 PAGE = """<!doctype html><html><head>
@@ -134,8 +134,8 @@ def local_site():
 
 def test_crawl_fetches_each_url_once_and_stays_polite(local_site):
     site, handler = local_site
-    crawl = site.crawl(max_pages=200, concurrency=3)
-    assert site.crawl(max_pages=1, concurrency=1) is crawl  # made once per run, shared
+    crawl = shared_crawl(site, max_pages=200, concurrency=3)
+    assert shared_crawl(site, max_pages=1, concurrency=1) is crawl  # made once per run, shared
     pages = {f"/p/{k}.html" for k in range(1, 40)} | {"/"}
     assert {path for _, path in handler.seen} == pages | {"/shared.png", "/gone.html", "/sitemap.xml"}
     assert all(count == 1 for count in handler.seen.values()), handler.seen
@@ -153,7 +153,7 @@ def test_crawl_fetches_each_url_once_and_stays_polite(local_site):
 
 def test_crawl_stops_at_max_pages(local_site):
     site, handler = local_site
-    crawl = site.crawl(max_pages=5, concurrency=2)
+    crawl = shared_crawl(site, max_pages=5, concurrency=2)
     assert len(crawl.fetched) == 5 and crawl.truncated and crawl.skipped
     assert sum(1 for method, path in handler.seen if path != "/sitemap.xml") == 5
     assert crawl.summary()["truncated"] is True
@@ -161,6 +161,6 @@ def test_crawl_stops_at_max_pages(local_site):
 
 def test_sitemap_urls_start_the_crawl(local_site):
     site, _ = local_site
-    crawl = site.crawl(max_pages=3, concurrency=1)
+    crawl = shared_crawl(site, max_pages=3, concurrency=1)
     assert crawl.start == [site.url("/"), site.url("/p/39.html")]
     assert crawl.sitemap.ok and crawl.sitemap.urls == [site.url("/p/39.html")]

@@ -23,6 +23,7 @@ import pytest
 
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
+from .crawl import checked_crawl
 from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, utc_now
@@ -51,11 +52,14 @@ class _CatalogCollector:
 
 
 def threshold_keys(item: pytest.Item) -> list[str]:
-    """The thresholds a control reads (`thresholds.<key>` in its source)."""
+    """The thresholds a control reads (`thresholds.<key>` in its source, and in the crawl's when
+    it uses the `crawl` fixture)."""
     try:
         source = inspect.getsource(item.obj)  # type: ignore[attr-defined]
     except (OSError, TypeError, AttributeError):
         return []
+    if "crawl" in getattr(item, "fixturenames", ()):
+        source += inspect.getsource(checked_crawl)
     return sorted(set(re.findall(r"thresholds\.(\w+)", source)) & set(DEFAULTS))
 
 

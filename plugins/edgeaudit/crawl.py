@@ -3,16 +3,20 @@ the standard library's `html.parser`, each URL fetched once through the site's c
 `concurrency` requests in flight, at most `max_pages` URLs fetched (child sitemaps of a sitemap
 index included).
 
-Made once per target per run (`site.crawl(...)`) and read by every control that needs the
-site's pages or assets: broken links, mixed content, source maps, compression, caching headers,
-edge-vs-origin comparison. A crawl cut short by a limit (max_pages, the bytes read of an answer)
-says so (`crawl.cut_short`), and `checked_crawl` turns that into a warning of every control that
-reads it: what was not fetched was not checked, and is never a clean pass.
+Made once per target per run (`shared_crawl(site, ...)`, kept here beside the site rather than in
+it, so that the HTTP layer knows nothing of crawling) and read by every control that needs the
+site's pages or assets through the `crawl` fixture: broken links, mixed content, source maps,
+compression, caching headers, edge-vs-origin comparison. A crawl cut short by a limit (max_pages,
+the bytes read of an answer) says so (`crawl.cut_short`), and `checked_crawl` turns that into a
+warning of every control that reads it: what was not fetched was not checked, and is never a
+clean pass.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 import xml.etree.ElementTree as ElementTree
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,6 +30,7 @@ from .errors import NotEvaluated
 if TYPE_CHECKING:
     from .evidence import Evidence
     from .site import Site
+    from .thresholds import Thresholds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SITEMAP_PATH = "/sitemap.xml"
@@ -341,11 +346,29 @@ def _cut_short(sitemap: Sitemap, fetched: dict[str, Fetched], skipped: list[str]
     return reasons
 
 
-def checked_crawl(site: Site, evidence: Evidence, max_pages: int, concurrency: int) -> Crawl:
-    """The run's crawl as a control reads it: its size in the evidence, not evaluated when a URL
-    could not be asked, and a warning for each limit that cut it short (the URLs it did not reach
-    were not checked, so the control cannot pass cleanly)."""
-    result = site.crawl(max_pages, concurrency)
+# Each Site's crawl, and the lock its first asker holds while crawling; a Site lives for one run.
+_CRAWLS: weakref.WeakKeyDictionary[Site, Crawl] = weakref.WeakKeyDictionary()
+_CRAWL_LOCKS: weakref.WeakKeyDictionary[Site, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def shared_crawl(site: Site, max_pages: int, concurrency: int) -> Crawl:
+    """The site's crawl, made once per run (the first caller's limits apply) and shared by every
+    control of the target."""
+    with _LOCK:
+        site_lock = _CRAWL_LOCKS.setdefault(site, threading.Lock())
+    with site_lock:
+        if site not in _CRAWLS:
+            _CRAWLS[site] = crawl(site, max_pages=max_pages, concurrency=concurrency)
+        return _CRAWLS[site]
+
+
+def checked_crawl(site: Site, evidence: Evidence, thresholds: Thresholds) -> Crawl:
+    """The run's crawl as a control reads it (the `crawl` fixture): its size in the evidence, not
+    evaluated when a URL could not be asked, and a warning for each limit that cut it short (the
+    URLs it did not reach were not checked, so the control cannot pass cleanly). The controls that
+    use it read thresholds.crawl_max_pages and thresholds.http_concurrency through it."""
+    result = shared_crawl(site, thresholds.crawl_max_pages, thresholds.http_concurrency)
     evidence.record("crawl", result.summary())
     result.require_complete()
     for reason in result.cut_short:

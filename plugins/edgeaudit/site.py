@@ -2,11 +2,12 @@
 target's extra trust (`ca_bundle`), proxies from the environment, and a per-run cache of answers.
 
 Every control of a target shares one `Site`, so a URL is asked once per run per method and
-headers: `site.get(url)` (plain GETs) and `site.fetch(method, url, headers=...)` (probes) are
-cached, concurrent askers of one URL wait for the first answer, and the crawl
-(`site.crawl(...)`) goes through the same cache. A network failure (refused, reset, timed out,
-TLS, an answer slower than the deadline) is remembered for the origin: later requests to it fail
-at once with the same cause, so a dead site costs one timeout per run, not one per URL.
+headers: `site.get(url)` (plain GETs) and `site.fetch(method, url, headers=...)` (probes, and
+any other URL a control asks, such as a bucket's own endpoint) are cached, concurrent askers of
+one URL wait for the first answer, and the crawl (crawl.py) goes through the same cache. A
+network failure (refused, reset, timed out, TLS, an answer slower than the deadline) is
+remembered for the origin: later requests to it fail at once with the same cause, so a dead site
+costs one timeout per run, not one per URL.
 
 Every answer is bounded: connect and read timeouts per wait, a deadline for the whole answer
 (`http_deadline_s`, EDGEAUDIT_HTTP_DEADLINE_S: a site that trickles bytes cannot hold a control
@@ -21,7 +22,7 @@ import secrets
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -31,9 +32,6 @@ from . import __version__, limits
 from .errors import SiteUnreachable
 from .config import Target
 from .deadline import Deadline, DeadlineAdapter
-
-if TYPE_CHECKING:
-    from .crawl import Crawl
 
 PROBE_ORIGIN = "https://edgeaudit-probe.example"  # a foreign Origin for CORS probes
 
@@ -66,8 +64,6 @@ class Site:
         self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._dead: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._crawl: Crawl | None = None
-        self._crawl_lock = threading.Lock()
         self.not_found_url = self.url(f"/edgeaudit-{secrets.token_hex(6)}/not-found.html")
 
     def url(self, path_or_url: str, base: str | None = None) -> str:
@@ -144,15 +140,6 @@ class Site:
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
         for scheme in ("https://", "http://"):
             self.session.mount(scheme, adapter)
-
-    def crawl(self, max_pages: int, concurrency: int) -> Crawl:
-        """The site's crawl, made once per run (the first caller's limits apply) and shared."""
-        with self._crawl_lock:
-            if self._crawl is None:
-                from .crawl import crawl
-
-                self._crawl = crawl(self, max_pages=max_pages, concurrency=concurrency)
-            return self._crawl
 
 
 def max_body_bytes() -> int:
