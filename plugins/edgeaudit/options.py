@@ -4,7 +4,6 @@ that order, and checked before any control runs (a bad one is a usage error, exi
 from __future__ import annotations
 
 import argparse
-import configparser
 import datetime as dt
 import os
 import re
@@ -15,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from .catalog import SEVERITIES
+from .catalog import SEVERITIES, markers
 from .config import DEFAULT_CONFIG_NAME
 from .reporting.bundle import BundleError, check_private_key
 
-MARKERS_FILE = Path(__file__).parent / "markers.ini"
 RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _FLAGS = ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle")
 
@@ -74,9 +72,7 @@ def setting(config: pytest.Config, name: str, env: str) -> Any:
 
 def register_markers(config: pytest.Config) -> None:
     """The control, severity, cadence and category markers, registered in every run."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(MARKERS_FILE, encoding="utf-8")
-    for name, description in parser["markers"].items():
+    for name, description in markers().items():
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
