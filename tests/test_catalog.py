@@ -69,7 +69,7 @@ NEW_MODULE = '''
 import pytest
 
 
-@pytest.mark.control("EA-NEW-01", severity="P3", reads=("s3:GetBucketVersioning",))
+@pytest.mark.control("EA-NEW-01", severity="P3", frameworks=dict(FSBP="S3.14"), reads=("s3:GetBucketVersioning",))
 @pytest.mark.weekly
 @pytest.mark.dr
 def test_new(aws, target):

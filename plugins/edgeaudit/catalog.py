@@ -145,15 +145,16 @@ def _declared_in(statement: ast.stmt) -> list[Declared]:
             names.add(name)
     out = []
     for call in calls:
-        try:
-            args = [ast.literal_eval(a) for a in call.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+        given = {k.arg: k.value for k in call.keywords if k.arg in ("id", "severity", "reads")}
+        if call.args:
+            given["id"] = call.args[0]
+        try:  # only these three need be literals (frameworks= may be any expression)
+            values = {key: ast.literal_eval(node) for key, node in given.items()}
         except ValueError:
-            continue  # not written as literals: pytest's collection checks such a marker
-        control = args[0] if args else kwargs.get("id")
-        if isinstance(control, str):
-            out.append(Declared(control, str(kwargs.get("severity", "")), frozenset(names),
-                                tuple(kwargs.get("reads", ()))))
+            continue  # collection reports a control the catalog cannot read (unreadable())
+        if isinstance(values.get("id"), str):
+            out.append(Declared(values["id"], str(values.get("severity", "")), frozenset(names),
+                                tuple(values.get("reads", ()))))
     return out
 
 
