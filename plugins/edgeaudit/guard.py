@@ -32,7 +32,9 @@ import botocore.signers
 
 # Every operation the controls, the preflight, the prefetch and botocore's credential providers
 # call, per service (botocore's service name). Nothing else is a read: a name that reads like
-# one (cognito-identity:GetId creates an identity) is refused unless it is listed here.
+# one (cognito-identity:GetId creates an identity) is refused unless it is listed here. The list
+# is written out here, not gathered from the controls' `reads=`: what a control declares of itself
+# cannot widen what the guard lets through (tests/test_catalog.py checks it holds every such read).
 READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for service, operations in {
     "acm": "DescribeCertificate",
     "budgets": "DescribeBudgets DescribeNotificationsForBudget",
