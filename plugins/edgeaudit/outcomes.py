@@ -129,6 +129,11 @@ class Collector:
     def __init__(self, run: Run) -> None:
         self.run = run
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.run.ask_aws_account()
+        redact_terminal(session.config)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, "edgeaudit_result", None)
         if result:
@@ -151,9 +156,10 @@ def redact_report(config: pytest.Config, report: pytest.TestReport | pytest.Coll
 def redact_terminal(config: pytest.Config) -> None:
     """Everything pytest prints through its terminal writer (failures, warnings, summaries)
     passes redact_text first: the terminal's one choke point."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    writer = getattr(reporter, "_tw", None)
-    if writer is None or getattr(writer, "edgeaudit_redacts", False):
+    if config.pluginmanager.get_plugin("terminalreporter") is None:  # -p no:terminal
+        return
+    writer = config.get_terminal_writer()
+    if getattr(writer, "edgeaudit_redacts", False):
         return
     write = writer.write
 

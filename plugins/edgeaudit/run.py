@@ -24,7 +24,6 @@ from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, pars
 from .early import guard_run
 from .evidence import jsonable
 from .interrupts import Deferred, RunInterrupts
-from .outcomes import redact_terminal
 from .options import (check_report_dir, check_sign_key, fail_on, parse_shard, run_id, runs_suites, setting,
                       suites_dir)
 from .redact import redact, redact_text
@@ -171,12 +170,6 @@ class Run:
         """xdist: hand the run's start time and the demo's endpoints to each worker."""
         if self.shared:
             node.workerinput["edgeaudit"] = self.shared
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if not self.worker:
-            self.ask_aws_account()
-            redact_terminal(session.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
