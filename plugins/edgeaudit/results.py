@@ -19,6 +19,8 @@ from .redact import redact, redact_text
 
 OUTCOMES = ("passed", "warned", "failed", "error", "skipped", "waived")
 FAILING = ("failed", "error")
+# The same outcomes, worst first: the order the HTML report counts, sorts and filters them in.
+WORST_FIRST = FAILING + ("warned", "waived", "skipped", "passed")
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
 
 
