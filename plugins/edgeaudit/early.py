@@ -1,5 +1,9 @@
 """What happens before the run object exists: pytest's rootdir found again once our options
-are known, and the read-only guard installed before any conftest or suite is imported."""
+are known, and the read-only guard installed before any conftest or suite is imported.
+
+The package's only uses of pytest's internals are here (determine_setup, Config._decide_args,
+and the writes in _adopt_rootdir): pytest settles the rootdir and the test paths before a
+plugin's options are parsed, and offers no public way to redo either."""
 
 from __future__ import annotations
 
