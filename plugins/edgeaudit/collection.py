@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .catalog import ID_PATTERN, SEVERITIES
+from .catalog import ID_PATTERN, SEVERITIES, unreadable
 from .early import refused_at_import
 from .results import ControlSpec
 
@@ -83,6 +83,9 @@ def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:
             problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
         if not spec.title:
             problems.append(f"{where}: {spec.id} has no docstring. Fix: its first line is the control's title")
+        if suites_dir in Path(item.path).parents and (why := unreadable(
+                spec.id, spec.severity, item.get_closest_marker("control").kwargs.get("reads"), suites_dir)):
+            problems.append(f"{where}: {why}")
         owner = owners.setdefault(spec.id, where)
         if owner != where:
             problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")
