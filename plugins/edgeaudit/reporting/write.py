@@ -87,7 +87,7 @@ def _json_bytes(value: Any) -> bytes:
 
 def versions() -> dict[str, Any]:
     """The tool's and its dependencies' versions, for the evidence bundle."""
-    packages = ("edgeaudit", "pytest", "pytest-xdist", "boto3", "botocore", "requests", "cryptography", "moto")
+    packages = ("edgeaudit", "pytest", "pytest-xdist", "boto3", "botocore", "requests", "cryptography", "jinja2", "moto")
     found = {}
     for name in packages:
         try:
