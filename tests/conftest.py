@@ -28,6 +28,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> DemoEnvironment:
     env.stop()
 
 
+@pytest.fixture
+def world_aws_env(world: DemoEnvironment, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | None]:
+    """This process's environment pointed at the world's moto server, as a run's would be."""
+    for key, value in world.aws_env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    return world.aws_env
+
+
 @dataclass
 class Run:
     """One run of the suite: its exit code, output and reports."""

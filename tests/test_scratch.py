@@ -175,15 +175,10 @@ def test_a_drill_writing_outside_scratch_fails_the_run(tmp_path, drill_site, wor
 
 
 @pytest.fixture
-def drill_aws(world, drill_site, monkeypatch):
+def drill_aws(world_aws_env, drill_site):
     """The `aws` a control gets for the drill site, in this process."""
     from edgeaudit.aws import Aws, AwsRegistry
 
-    for key, value in world.aws_env.items():
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
     target = parse(Path("edgeaudit.toml"), {"targets": [drill_site.target_entry()]}).targets[0]
     guard.install()
     try:

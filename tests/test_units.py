@@ -140,6 +140,11 @@ def unit_site(world):
     return world.add(SiteSpec(name="unit"))
 
 
+def unit_target(site) -> Target:
+    """The config's Target for a built site, as the config loader makes it."""
+    return Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in site.target_entry().items()})
+
+
 @pytest.fixture
 def guarded_s3(world, unit_site):
     site = unit_site
@@ -181,13 +186,8 @@ def test_local_seeding_only_reaches_loopback():
 
 # --- the AWS layer ------------------------------------------------------------------------------
 
-def test_read_cache_calls_aws_once(world, unit_site, monkeypatch):
-    for key, value in world.aws_env.items():
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
-    target = Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in unit_site.target_entry().items()})
+def test_read_cache_calls_aws_once(world_aws_env, unit_site):
+    target = unit_target(unit_site)
     registry = AwsRegistry()
     s3 = registry.client(target, "s3")
     for _ in range(3):
@@ -198,19 +198,14 @@ def test_read_cache_calls_aws_once(world, unit_site, monkeypatch):
     assert registry.calls.snapshot() == {"s3:GetBucketVersioning": 1, "s3:ListObjectsV2": 1}
 
 
-def test_anonymous_client_builds_unsigned_urls(world, unit_site, monkeypatch):
+def test_anonymous_client_builds_unsigned_urls(world_aws_env, unit_site):
     """EA-PEN-03 asks the bucket's endpoint as anyone would: no signature, path-style on one host."""
-    for key, value in world.aws_env.items():
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
-    target = Target(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in unit_site.target_entry().items()})
+    target = unit_target(unit_site)
     registry = AwsRegistry()
     s3 = registry.anonymous(target, "s3")
     assert registry.anonymous(target, "s3") is s3  # one per run
     url = s3.generate_presigned_url("get_object", Params={"Bucket": target.bucket, "Key": "index.html"})
-    assert url.startswith(world.aws_env["AWS_ENDPOINT_URL"].rstrip("/") + f"/{target.bucket}/index.html")
+    assert url.startswith(world_aws_env["AWS_ENDPOINT_URL"].rstrip("/") + f"/{target.bucket}/index.html")
     assert "Signature" not in url and "Credential" not in url
 
 
