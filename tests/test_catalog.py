@@ -35,11 +35,13 @@ class _Marks:
                 "marks": {m.name for m in item.iter_markers()} - {"control", "parametrize"}}
 
 
-def test_the_scan_reads_what_pytest_collects():
-    """The catalog reads the suites without importing them: it must see what pytest sees."""
+def test_the_scan_reads_what_pytest_collects(pytester):
+    """The catalog reads the suites without importing them: it must see what pytest sees.
+    (pytester's inline run puts back the modules it imported, the root conftest among them; the
+    importlib mode keeps suites/test_manual.py apart from tests/test_manual.py.)"""
     marks = _Marks()
-    code = pytest.main([str(SUITES), "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider",
-                        "-p", "no:terminal"], plugins=[marks])
+    code = pytester.inline_run(str(SUITES), "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider",
+                               "-p", "no:terminal", "--import-mode=importlib", plugins=[marks]).ret
     assert code == pytest.ExitCode.OK
     declared = catalog.controls(SUITES)
     assert set(declared) == set(marks.controls) and len(declared) == 96
@@ -159,7 +161,7 @@ def test_every_read_made_ahead_and_every_probe_serves_a_declared_read():
                                                                        if p.action not in actions]
 
 
-def test_a_control_marker_the_catalog_cannot_read_stops_collection(tmp_path, capsys):
+def test_a_control_marker_the_catalog_cannot_read_stops_collection(tmp_path, capsys, pytester):
     """The catalog reads literals only: a control whose id is computed would be unknown to the
     config's checks, so collection stops with a usage error that says how to write it."""
     (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
@@ -168,7 +170,7 @@ def test_a_control_marker_the_catalog_cannot_read_stops_collection(tmp_path, cap
         'import pytest\n\nFAMILY = "S3"\n\n\n'
         '@pytest.mark.control(f"EA-{FAMILY}-05", severity="P2")\n'
         'def test_computed():\n    """A control whose id is computed."""\n')
-    code = pytest.main(["--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "suites"),
-                        "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider", "-p", "no:terminal"])
+    code = pytester.inline_run("--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "suites"),
+                               "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider", "-p", "no:terminal").ret
     assert code == pytest.ExitCode.USAGE_ERROR
     assert "the catalog cannot read the control marker of EA-S3-05" in capsys.readouterr().err
