@@ -38,8 +38,7 @@ def _max_age(directives):
         return None
 
 
-@pytest.mark.control("EA-CACHE-01", severity="P4",
-                     reads=("cloudfront:GetDistributionConfig",))
+@pytest.mark.control("EA-CACHE-01", severity="P4", reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.performance
 def test_compression(aws, site, target, crawl, evidence):
@@ -110,8 +109,7 @@ def test_cache_lifetimes(site, thresholds, crawl, evidence):
         f"{url}: {why}" for url, why in offenders.items()))
 
 
-@pytest.mark.control("EA-CACHE-04", severity="P3",
-                     reads=("cloudwatch:GetMetricStatistics",))
+@pytest.mark.control("EA-CACHE-04", severity="P3", reads=("cloudwatch:GetMetricStatistics",))
 @pytest.mark.weekly
 @pytest.mark.performance
 def test_cache_hit_ratio(aws, target, thresholds, evidence):

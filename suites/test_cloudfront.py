@@ -295,8 +295,7 @@ def test_custom_origins_use_tls(aws, target, evidence):
     evidence.require_none(offenders, "custom origins reached without modern TLS: " + "; ".join(offenders))
 
 
-@pytest.mark.control("EA-CF-10", severity="P4",
-                     reads=("cloudfront:GetDistributionConfig",))
+@pytest.mark.control("EA-CF-10", severity="P4", reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -315,8 +314,7 @@ def test_modern_protocols(aws, target, evidence):
     assert not problems, "older protocols only: " + ", ".join(problems)
 
 
-@pytest.mark.control("EA-CF-11", severity="P2",
-                     reads=("cloudfront:GetDistributionConfig",))
+@pytest.mark.control("EA-CF-11", severity="P2", reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security

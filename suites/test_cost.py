@@ -45,8 +45,7 @@ def _daily_requests(aws, target, day: dt.date) -> dict[dt.date, float]:
     return {stamp.date(): value for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []))}
 
 
-@pytest.mark.control("EA-COST-01", severity="P3",
-                     reads=("ce:GetCostAndUsage", "ce:GetCostForecast"))
+@pytest.mark.control("EA-COST-01", severity="P3", reads=("ce:GetCostAndUsage", "ce:GetCostForecast"))
 @pytest.mark.daily
 @pytest.mark.cost
 def test_month_within_budget(aws, target, thresholds, evidence):
@@ -83,8 +82,7 @@ def test_month_within_budget(aws, target, thresholds, evidence):
         evidence.warn(f"the month's spend is forecast at {month:.2f} USD, {ratio:.0%} of the {budget:.2f} USD budget")
 
 
-@pytest.mark.control("EA-COST-02", severity="P3",
-                     reads=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"))
+@pytest.mark.control("EA-COST-02", severity="P3", reads=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"))
 @pytest.mark.daily
 @pytest.mark.cost
 def test_no_cost_spike(aws, target, thresholds, evidence):
@@ -156,8 +154,7 @@ def _covers_site(filters: dict, tag: tuple[str, str] | None) -> bool:
     return bool(tag) and f"user:{tag[0]}${tag[1]}" in filters.get("TagKeyValue", [])
 
 
-@pytest.mark.control("EA-COST-04", severity="P4",
-                     reads=("cloudfront:GetDistributionConfig",))
+@pytest.mark.control("EA-COST-04", severity="P4", reads=("cloudfront:GetDistributionConfig",))
 @pytest.mark.weekly
 @pytest.mark.cost
 def test_price_class(aws, target, evidence):

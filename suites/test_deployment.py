@@ -8,8 +8,7 @@ from edgeaudit.crawl import same_origin
 from edgeaudit.checks.origin import Origin
 
 
-@pytest.mark.control("EA-DEP-01", severity="P1",
-                     reads=("cloudfront:GetDistribution",))
+@pytest.mark.control("EA-DEP-01", severity="P1", reads=("cloudfront:GetDistribution",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability

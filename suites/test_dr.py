@@ -74,8 +74,7 @@ def test_backup_restoration(aws, target, thresholds, evidence):
                                   + "; ".join(f"{k}: {why}" for k, why in sorted(result.offenders.items())))
 
 
-@pytest.mark.control("EA-DR-02", severity="P2",
-                     reads=("s3:GetBucketReplication", "s3:ListObjectsV2"))
+@pytest.mark.control("EA-DR-02", severity="P2", reads=("s3:GetBucketReplication", "s3:ListObjectsV2"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_replication(aws, target, evidence):
@@ -115,8 +114,7 @@ def test_replication(aws, target, evidence):
         + ", ".join(sorted(comparison.behind)[:10]))
 
 
-@pytest.mark.control("EA-DR-03", severity="P2",
-                     reads=("s3:ListObjectsV2",))
+@pytest.mark.control("EA-DR-03", severity="P2", reads=("s3:ListObjectsV2",))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_recovery_point(aws, target, thresholds, evidence):
@@ -201,8 +199,7 @@ def test_rollback_readiness(aws, target, evidence):
 MB = 1 << 20
 
 
-@pytest.mark.control("EA-DR-05", severity="P3",
-                     reads=("s3:ListObjectsV2", "s3:ListObjectVersions", "s3:GetObject"))
+@pytest.mark.control("EA-DR-05", severity="P3", reads=("s3:ListObjectsV2", "s3:ListObjectVersions", "s3:GetObject"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_recovery_time(aws, target, thresholds, evidence):

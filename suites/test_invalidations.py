@@ -11,8 +11,7 @@ def _invalidations(aws, target, evidence) -> list:
     return [item for page in pages for item in page["InvalidationList"].get("Items") or []]
 
 
-@pytest.mark.control("EA-DEP-03", severity="P3",
-                     reads=("cloudfront:ListInvalidations",))
+@pytest.mark.control("EA-DEP-03", severity="P3", reads=("cloudfront:ListInvalidations",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability

@@ -13,8 +13,7 @@ from edgeaudit.attestations import expiry_state
 from edgeaudit.errors import NotEvaluated
 
 
-@pytest.mark.control("EA-OPS-01", severity="P2",
-                     reads=("sts:GetCallerIdentity",))
+@pytest.mark.control("EA-OPS-01", severity="P2", reads=("sts:GetCallerIdentity",))
 @pytest.mark.daily
 @pytest.mark.infrastructure
 def test_preflight(selected_controls, aws, target, evidence):

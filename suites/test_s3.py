@@ -241,8 +241,7 @@ def test_acls_disabled(aws, target, evidence):
     assert ownership == "BucketOwnerEnforced", f"object ownership is {ownership}: ACLs still apply"
 
 
-@pytest.mark.control("EA-S3-09", severity="P2",
-                     reads=("s3:GetBucketWebsite",))
+@pytest.mark.control("EA-S3-09", severity="P2", reads=("s3:GetBucketWebsite",))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security

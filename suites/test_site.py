@@ -157,8 +157,7 @@ def test_no_mixed_content(crawl, evidence):
         f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())
 
 
-@pytest.mark.control("EA-SITE-07", severity="P2",
-                     reads=("cloudwatch:GetMetricStatistics",))
+@pytest.mark.control("EA-SITE-07", severity="P2", reads=("cloudwatch:GetMetricStatistics",))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
