@@ -69,3 +69,11 @@ def test_catalog_as_html_is_one_escaped_page():
     assert done.returncode == 0
     assert done.stdout.startswith("<!doctype html>") and "EA-S3-05" in done.stdout
     assert "<script" not in done.stdout
+
+
+def test_version_prints_the_package_version():
+    from edgeaudit import __version__
+
+    done = edgeaudit("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"edgeaudit {__version__}"

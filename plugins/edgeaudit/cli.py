@@ -21,6 +21,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from . import __version__
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
 from .crawl import checked_crawl
@@ -216,6 +217,7 @@ def _merge(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgeaudit", description="edgeaudit: compliance controls for "
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
+    parser.add_argument("--version", action="version", version=f"edgeaudit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
     controls.add_argument("--format", choices=("md", "json", "html"), default="md")
