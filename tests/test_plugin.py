@@ -85,6 +85,22 @@ def test_no_config_is_a_usage_error_that_says_what_to_do(project):
     assert not (project.root / "reports").exists()
 
 
+@pytest.mark.parametrize("option, shown", [
+    ("--co", "test_acm_certificate_renews[catalog]"),
+    ("--markers", "@pytest.mark.control"),
+    ("--fixtures", "target -- "),
+])
+def test_listing_the_checkout_needs_no_config(tmp_path, option, shown):
+    """Only running controls needs a config: listing them, their markers or fixtures does not."""
+    env = {"EDGEAUDIT_CONFIG": str(tmp_path / "absent.toml"), "EDGEAUDIT_DEMO": None}
+    run = run_suite(option, env=env, report_dir=tmp_path / "reports")
+    assert run.returncode == 0, run.output
+    assert shown in run.output and "no config file" not in run.output
+    assert not (tmp_path / "reports").exists()
+    running = run_suite("suites", env=env, report_dir=tmp_path / "reports")
+    assert running.returncode == 4 and "no config file" in running.output, running.output
+
+
 @pytest.mark.parametrize("mutate, key", [
     (lambda doc: doc["targets"][0].update(regoin="eu-west-1"), 'targets[0] ("site").regoin'),
     (lambda doc: doc.update(waivers=[{"control": "EA-S3-05", "reason": "r", "approved_by": "me"}]),

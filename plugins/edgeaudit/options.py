@@ -90,6 +90,19 @@ def runs_suites(config: pytest.Config, suites: Path, args: list[str] | None = No
     return False
 
 
+def config_path(config: pytest.Config) -> Path:
+    """The config file the run reads (relative paths from where pytest was started)."""
+    path = Path(str(setting(config, "edgeaudit_config", "EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME))
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
+def runs_no_control(config: pytest.Config) -> bool:
+    """Does this invocation only list (--co, --markers, --fixtures, --fixtures-per-test, --help)?"""
+    option = config.option
+    return any(getattr(option, name, False) for name in
+               ("collectonly", "markers", "showfixtures", "show_fixtures_per_test", "help", "version"))
+
+
 def fail_on(config: pytest.Config) -> str:
     value = str(setting(config, "edgeaudit_fail_on", "EDGEAUDIT_FAIL_ON")).upper()
     if value not in SEVERITIES:

@@ -20,12 +20,12 @@ from .attestations import state as attestation_state
 from .attestations import expiry_state
 from .aws import Aws, AwsRegistry
 from .browser import SHARED as SHARED_BROWSER
-from .config import DEFAULT_CONFIG_NAME, Config, ConfigError, Target, load, parse
+from .config import Config, ConfigError, Target, load, parse
 from .early import guard_run
 from .evidence import jsonable
 from .interrupts import Deferred, RunInterrupts
-from .options import (check_report_dir, check_sign_key, fail_on, parse_shard, run_id, runs_suites, setting,
-                      suites_dir)
+from .options import (check_report_dir, check_sign_key, config_path, fail_on, parse_shard, run_id,
+                      runs_no_control, runs_suites, setting, suites_dir)
 from .redact import redact, redact_text
 from .reporting.report import build_report, iso, report_stem, utc_now, write_atomic
 from .reporting.write import BundleParts, History, write_report_set
@@ -79,12 +79,16 @@ class Run:
         that pytest_unconfigure closes it even when its start fails."""
         workerinput = getattr(config, "workerinput", None)
         placeholder = Config(None, (Target("catalog", "https://catalog.invalid/", "-", "-"),), Thresholds())
-        if config.getoption("edgeaudit_catalog"):
+        demo = bool(setting(config, "edgeaudit_demo", "EDGEAUDIT_DEMO"))
+        # listing (--co, --markers, --fixtures) runs no control, so it needs no config: without
+        # one it collects the controls against the catalog's placeholder target
+        unconfigured = (workerinput is None and not demo and runs_no_control(config)
+                        and runs_suites(config, suites_dir(config)) and not config_path(config).is_file())
+        if config.getoption("edgeaudit_catalog") or unconfigured:
             run = cls(placeholder, catalog=True, no_report=True, suites_dir=suites_dir(config),
                       worker=workerinput is not None)
             config.stash[RUN] = run
             return run
-        demo = bool(setting(config, "edgeaudit_demo", "EDGEAUDIT_DEMO"))
         if workerinput is not None:
             shared = workerinput.get("edgeaudit")
             if not shared:
@@ -112,8 +116,7 @@ class Run:
             if demo:
                 _start_demo(self, self.shared, config)
             else:
-                path = Path(str(setting(config, "edgeaudit_config", "EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME))
-                self.config = load(path if path.is_absolute() else config.invocation_params.dir / path)
+                self.config = load(config_path(config))
             self.config = self.config.select(list(setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
             shard = config.getoption("edgeaudit_shard") or os.environ.get("EDGEAUDIT_SHARD")
             if shard:
