@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__
+from .filelock import locked
 
 # The lab's own User-Agent: the edge's logs (and the tests' request counts) tell its fetches apart.
 LAB_USER_AGENT = f"Mozilla/5.0 (X11; Linux x86_64) edgeaudit/{__version__} (lab vitals)"
@@ -49,17 +50,12 @@ def lab_slot(lock_file: Path = LAB_LOCK) -> Iterator[None]:
     time the load has to share (another xdist worker's Chromium, another run) into a slower page,
     so parallel workers take turns for their page loads while the rest of their work goes on."""
     try:
-        import fcntl
         handle = open(lock_file, "a")
-    except (ImportError, OSError):  # no flock (Windows) or no writable temp dir: loads overlap
+    except OSError:  # no writable temp dir: loads overlap
         yield
         return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with handle, locked(handle):  # a platform without fcntl (Windows) takes no lock: loads overlap
+        yield
 
 
 @contextlib.contextmanager

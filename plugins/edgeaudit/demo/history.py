@@ -9,11 +9,11 @@ site's; they are marked `demo`, so they never count for a real site sharing the 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 from pathlib import Path
 from typing import Any
 
+from ..filelock import locked
 from ..reporting.ledger import covered_cadences, read_history
 from ..schedule import window_opening
 
@@ -50,10 +50,6 @@ def write_history(path: Path, targets: list[str], now: dt.datetime | None = None
     if not missing:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in missing))
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with open(path, "a", encoding="utf-8") as handle, locked(handle):
+        handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in missing))
     return len(missing)

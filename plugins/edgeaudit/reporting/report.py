@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 import re
@@ -11,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..filelock import locked
 from ..redact import redact, redact_text
 
 SCHEMA = "edgeaudit.report/1"
@@ -78,11 +78,7 @@ def append_history(path: Path, entry: dict[str, Any]) -> None:
     """One summary line per run; an exclusive lock keeps concurrent runs from interleaving."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = redact_text(json.dumps(redact(entry), sort_keys=True)) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with open(path, "a", encoding="utf-8") as handle, locked(handle):
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
