@@ -21,7 +21,8 @@ from urllib.parse import urljoin
 import pytest
 
 from .errors import NotEvaluated
-from .browser import INSTALL_HINT, LAB_USER_AGENT, SHARED, SharedBrowser, find_chromium, lab_slot, one_browser
+from .browser import (LAB_EXTRA_MISSING, LAB_USER_AGENT, SHARED, SharedBrowser, executable_file, find_chromium,
+                      install_hint, lab_slot, one_browser)
 from .config import Target
 from .thresholds import Thresholds
 
@@ -161,22 +162,22 @@ class Vitals:
 
 def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: SharedBrowser | None = None) -> Vitals:
     """Load each critical path `runs` times in headless Chromium (the `shared` one of the run, or
-    one started for this call); a missing browser or a page that cannot be loaded is kept as
-    `lab_error` (every lab control then errors with it)."""
+    one started for this call); without the lab extra (Playwright) or a browser, or with a page
+    that cannot be loaded, the cause is kept as `lab_error` (every lab control then errors with it)."""
     device = target.device
     profile = PROFILES[device]
     vitals = Vitals(device=device, profile=profile)
-    executable = find_chromium(target.browser_path)
-    if target.browser_path and executable != target.browser_path:  # a named browser is used, or none
-        vitals.lab_error = f"browser_path {target.browser_path} is not an executable file: {INSTALL_HINT}"
-        return vitals
-    if executable is None:
-        vitals.lab_error = f"no Chromium for the lab measurements: {INSTALL_HINT}"
-        return vitals
     try:
         from playwright.sync_api import Error as PlaywrightError
     except ImportError:
-        vitals.lab_error = "Playwright for Python is not installed: pip install playwright (no browser download needed)"
+        vitals.lab_error = LAB_EXTRA_MISSING
+        return vitals
+    if target.browser_path and not executable_file(target.browser_path):  # a named browser is used, or none
+        vitals.lab_error = f"browser_path {target.browser_path} is not an executable file: {install_hint()}"
+        return vitals
+    executable = find_chromium(target.browser_path)
+    if executable is None:
+        vitals.lab_error = f"no Chromium for the lab measurements: {install_hint()}"
         return vitals
     url = ""
     try:
