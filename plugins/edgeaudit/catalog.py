@@ -56,6 +56,7 @@ class Declared:
     severity: str
     markers: frozenset[str]       # the other markers on it: cadences and categories
     reads: tuple[str, ...] = ()   # "service:Operation" reads of the target's own resources
+    frameworks: tuple[tuple[str, str], ...] = ()  # (framework id, its requirement ids), as declared
 
     @property
     def cadences(self) -> tuple[str, ...]:
@@ -94,6 +95,11 @@ def controls(folder: Path | None = None) -> dict[str, Declared]:
 def known_ids(folder: Path | None = None) -> frozenset[str]:
     """The ids a waiver or an attestation may name."""
     return frozenset(controls(folder))
+
+
+def known_frameworks(folder: Path | None = None) -> tuple[str, ...]:
+    """The framework ids the controls map to, as they spell them (what --framework may name)."""
+    return tuple(sorted({name for c in controls(folder).values() for name, _ in c.frameworks}, key=str.lower))
 
 
 def manual_cadences(folder: Path | None = None) -> dict[str, str]:
@@ -154,8 +160,24 @@ def _declared_in(statement: ast.stmt) -> list[Declared]:
             continue  # collection reports a control the catalog cannot read (unreadable())
         if isinstance(values.get("id"), str):
             out.append(Declared(values["id"], str(values.get("severity", "")), frozenset(names),
-                                tuple(values.get("reads", ()))))
+                                tuple(values.get("reads", ())), _frameworks(call)))
     return out
+
+
+def _frameworks(call: ast.Call) -> tuple[tuple[str, str], ...]:
+    """frameworks= of a control marker, when written as a dict literal or dict(KEY="...");
+    any other expression declares none the catalog can read."""
+    node = next((k.value for k in call.keywords if k.arg == "frameworks"), None)
+    try:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+            value = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        else:
+            value = ast.literal_eval(node) if node is not None else {}
+    except ValueError:
+        return ()
+    if not isinstance(value, dict):
+        return ()
+    return tuple((str(name), str(requirement)) for name, requirement in value.items())
 
 
 def unreadable(control: str, severity: str, reads: Any, folder: Path) -> str | None:

@@ -26,8 +26,9 @@ from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
 from .crawl import checked_crawl
 from .config import DEFAULT_CONFIG_NAME, ConfigError
+from .frameworks import UnknownFramework, maps_to, resolve
 from .reporting.merge import MergeError, merge
-from .reporting.report import report_stem, utc_now
+from .reporting.report import report_stem, selection_label, utc_now
 from .reporting.write import write_report_set
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
@@ -193,7 +194,8 @@ def _merge(args: argparse.Namespace) -> int:
             except (OSError, ValueError, RecursionError) as exc:
                 raise MergeError(f"{path}: not a readable JSON report ({str(exc).splitlines()[0]})") from None
         merged = merge(reports, [str(path) for path in args.reports], allow_partial=args.allow_partial)
-        stem = report_stem(args.output, merged["run"]["selection"], utc_now())
+        stem = report_stem(args.output, selection_label(merged["run"]["selection"], merged["run"]["frameworks"]),
+                           utc_now())
         stem = stem.with_name(stem.name + "-merged")
         write_report_set(merged, stem)  # renders before it writes: a malformed report writes nothing
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
@@ -222,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
     controls.add_argument("--format", choices=("md", "json", "html"), default="md")
     controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
+    controls.add_argument("--framework", action="append", default=[], metavar="ID",
+                          help="only the controls mapped to this framework, e.g. FSBP (repeatable; any case)")
     attest = commands.add_parser("attest", help="record that a manual control (EA-MAN-*) was done")
     attest.add_argument("control", choices=sorted(MANUAL_CONTROLS), metavar="CONTROL",
                         help="the manual control, e.g. EA-MAN-04")
@@ -269,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.suites).exists():
             parser.error(f"no folder of controls at {args.suites}")
         found = catalog(args.suites)
+        try:
+            chosen = resolve(args.framework, {name for c in found for name in c["frameworks"]})
+        except UnknownFramework as exc:
+            controls.error(f"--framework: {exc}")
+        found = [c for c in found if maps_to(c["frameworks"], chosen)]
         render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
         sys.stdout.write(render(found) + "\n")
     return 0

@@ -10,6 +10,7 @@ import pytest
 
 from .catalog import ID_PATTERN, SEVERITIES, unreadable
 from .early import refused_at_import
+from .frameworks import maps_to
 from .results import ControlSpec
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ class Collection:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        """Every test under suites/ is a control with a well-formed, unique id, a severity and a title."""
+        """Every test under suites/ is a control with a well-formed, unique id, a severity and a title;
+        with --framework, the controls mapped to none of those frameworks are deselected."""
         refused = refused_at_import(config)
         if refused:  # a conftest or a suite module wrote at import: no control to charge it to
             raise pytest.UsageError(f"edgeaudit: read-only guard: {refused[0]}, while conftest files and suites "
@@ -46,6 +48,13 @@ class Collection:
             controls = [item for item in items if item.get_closest_marker("control")]
             config.hook.pytest_deselected(items=controls)
             items[:] = [item for item in items if not item.get_closest_marker("control")]
+        if self.run.frameworks:  # --framework: the other controls are deselected, as -m deselects
+            others = [item for item in items if (spec := ControlSpec.of(item)) is not None
+                      and not maps_to(spec.frameworks, self.run.frameworks)]
+            if others:
+                config.hook.pytest_deselected(items=others)
+                dropped = set(map(id, others))
+                items[:] = [item for item in items if id(item) not in dropped]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.run.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from .catalog import SEVERITIES, markers
+from .catalog import SEVERITIES, known_frameworks, markers
 from .config import DEFAULT_CONFIG_NAME
+from .frameworks import UnknownFramework, resolve
 from .reporting.bundle import BundleError, check_private_key
 
 RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _FLAGS = ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle")
+_LISTS = ("edgeaudit_targets", "edgeaudit_frameworks")  # their environment variables are comma-separated
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -31,6 +33,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="run against the embedded demo environment (moto + a local HTTPS edge)")
     group.addoption("--target", dest="edgeaudit_targets", action="append", metavar="NAME",
                     help="check only this target (repeatable; default all; env EDGEAUDIT_TARGET, comma-separated)")
+    group.addoption("--framework", dest="edgeaudit_frameworks", action="append", metavar="ID",
+                    help="run only the controls mapped to this framework, e.g. FSBP (repeatable; any case; "
+                         "default all; env EDGEAUDIT_FRAMEWORK, comma-separated)")
     group.addoption("--report-dir", dest="edgeaudit_report_dir", metavar="DIR",
                     help="where reports are written (default reports/; env EDGEAUDIT_REPORT_DIR)")
     group.addoption("--fail-on", dest="edgeaudit_fail_on", choices=SEVERITIES,
@@ -48,6 +53,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("edgeaudit_config", f"config file (default {DEFAULT_CONFIG_NAME})", default="")
     parser.addini("edgeaudit_demo", "run against the embedded demo environment", type="bool", default=False)
     parser.addini("edgeaudit_targets", "targets to check (default all)", type="args", default=[])
+    parser.addini("edgeaudit_frameworks", "frameworks whose controls run (default all)", type="args", default=[])
     parser.addini("edgeaudit_report_dir", "where reports are written", default="reports")
     parser.addini("edgeaudit_fail_on", "lowest severity that fails the run", default="P4")
     parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
@@ -66,7 +72,7 @@ def setting(config: pytest.Config, name: str, env: str) -> Any:
         raw = os.environ[env]
         if name in _FLAGS:
             return raw.lower() in ("1", "true", "yes", "on")
-        return [v.strip() for v in raw.split(",") if v.strip()] if name == "edgeaudit_targets" else raw
+        return [v.strip() for v in raw.split(",") if v.strip()] if name in _LISTS else raw
     return config.getini(name)
 
 
@@ -158,6 +164,15 @@ def run_id(started: dt.datetime) -> str:
         raise pytest.UsageError(f"{source}: run id {found!r} is not 1 to 100 letters, digits or ._:- . "
                                 "Fix: set EDGEAUDIT_RUN_ID to such an id, the same for every shard of the run")
     return found
+
+
+def frameworks(config: pytest.Config) -> tuple[str, ...]:
+    """The frameworks whose controls the run selects (none: all controls), as the catalog spells them."""
+    asked = list(setting(config, "edgeaudit_frameworks", "EDGEAUDIT_FRAMEWORK") or [])
+    try:  # known: the ids the run's folders of controls map to
+        return resolve((name for value in asked for name in str(value).split(",")), known_frameworks())
+    except UnknownFramework as exc:
+        raise pytest.UsageError(f"--framework / edgeaudit_frameworks / EDGEAUDIT_FRAMEWORK: {exc}") from None
 
 
 def parse_shard(text: str) -> tuple[int, int]:

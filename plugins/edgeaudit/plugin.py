@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import fixtures
+from . import fixtures, pytest_html_view
 from .catalog import done_with_suites, use_suites
 from .collection import Collection
 from .early import find_rootdir_again, guard_before_conftests, guard_run
@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plugins.register(fixtures, "edgeaudit-fixtures")
     if not run.worker:
         plugins.register(Collector(run), "edgeaudit-collector")
+        pytest_html_view.register(config, run)  # only with pytest-html's --html
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -24,10 +24,10 @@ from .config import Config, ConfigError, Target, load, parse
 from .early import guard_run
 from .evidence import jsonable
 from .interrupts import Deferred, RunInterrupts
-from .options import (check_report_dir, check_sign_key, config_path, fail_on, parse_shard, run_id,
+from .options import (check_report_dir, check_sign_key, config_path, fail_on, frameworks, parse_shard, run_id,
                       runs_no_control, runs_suites, setting, suites_dir)
 from .redact import redact, redact_text
-from .reporting.report import build_report, iso, report_stem, utc_now, write_atomic
+from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
 from .reporting.write import BundleParts, History, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
 from .site import Site
@@ -58,6 +58,7 @@ class Run:
     calls: Counter[str] = field(default_factory=Counter)
     expected: set[str] = field(default_factory=set)
     selected: set[str] = field(default_factory=set)  # control ids this process may run
+    frameworks: tuple[str, ...] = ()                 # --framework: only their controls run (none: all)
     warmed: set[str] = field(default_factory=set)    # targets whose reads were started
     other_failures: int = 0
     saved_env: dict[str, str | None] = field(default_factory=dict)
@@ -87,6 +88,7 @@ class Run:
         if config.getoption("edgeaudit_catalog") or unconfigured:
             run = cls(placeholder, catalog=True, no_report=True, suites_dir=suites_dir(config),
                       worker=workerinput is not None)
+            run.frameworks = frameworks(config)  # `--co --framework FSBP` lists those controls
             config.stash[RUN] = run
             return run
         if workerinput is not None:
@@ -107,6 +109,7 @@ class Run:
 
     def _configure(self, config: pytest.Config, demo: bool) -> None:
         self.fail_on = fail_on(config)
+        self.frameworks = frameworks(config)
         self.report_dir = Path(str(setting(config, "edgeaudit_report_dir", "EDGEAUDIT_REPORT_DIR")))
         self.no_report = bool(setting(config, "edgeaudit_no_report", "EDGEAUDIT_NO_REPORT"))
         if not self.worker and not self.no_report:
@@ -136,7 +139,8 @@ class Run:
             self.interrupts = RunInterrupts()
             self.interrupts.install()
         if not self.worker and not self.no_report:
-            self.stem = report_stem(self.report_dir, config.option.markexpr or "", self.started)
+            self.stem = report_stem(self.report_dir, selection_label(config.option.markexpr or "", self.frameworks),
+                                    self.started)
             if not config.option.xmlpath:  # JUnit XML for CI, next to the others
                 config.option.xmlpath = str(self.stem.with_suffix(".xml"))
 
@@ -213,7 +217,7 @@ class Run:
             "aws_account": self.aws_account, "api_calls": sum(self.calls.values()),
             "api_calls_by_operation": dict(sorted(self.calls.items())),
             "run_id": self.run_id, "shard": {"index": self.shard[0], "count": self.shard[1]},
-            "fail_on": self.fail_on, "exit_code": int(session.exitstatus),
+            "fail_on": self.fail_on, "exit_code": int(session.exitstatus), "frameworks": list(self.frameworks),
         }
         today, warn_days = dt.date.today(), self.config.thresholds.waiver_warn_days
         waivers = [{**w.as_dict(), "state": expiry_state(w.expires, today, warn_days)} for w in self.config.waivers]

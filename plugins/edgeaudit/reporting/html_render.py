@@ -138,6 +138,17 @@ def _waivers(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _frameworks(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row per framework of the summary, its requirements in order, and how many are not met."""
+    rows = []
+    for name, view in (summary.get("frameworks") or {}).items():
+        requirements = [{"id": req, "outcome": entry["outcome"], "controls": entry["controls"]}
+                        for req, entry in view["requirements"].items()]
+        rows.append({"name": name, "view": view, "requirements": requirements,
+                     "short": sum(r["outcome"] in FAILING for r in requirements)})
+    return rows
+
+
 def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[LedgerRow] | None = None,
            name: str = "") -> str:
     """The whole page for one report. A field the page needs and the report lacks is a KeyError."""
@@ -152,6 +163,7 @@ def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[L
             outcomes=WORST_FIRST, severities=SEVERITIES, incident_levels=INCIDENT_LEVELS,
             failing=any(r["outcome"] in FAILING for r in results), failures=_failures(results, trend),
             margin_rows=_margin_rows(results), trend=_trend(trend), waivers=_waivers(report),
+            frameworks=_frameworks(report["summary"]),
             attestations=report.get("attestations") or [], ledger=ledger or [], results=results,
             categories=sorted({c for r in results for c in r.get("categories") or []}),
             targets=sorted({r["target"] for r in results}),

@@ -24,7 +24,7 @@ SHAPE_RESULT = {"control": str, "target": str, "nodeid": str, "title": str, "sev
                 "remediation": str, "frameworks": dict, "waiver": (dict, type(None)), "duration_s": (int, float)}
 # the same run: shards that differ in one of these are not one run's
 SAME = (("run_id", "runs"), ("tool_version", "versions of edgeaudit"), ("demo", "demo and real runs"),
-        ("aws_account", "AWS accounts"), ("selection", "selections"))
+        ("aws_account", "AWS accounts"), ("selection", "selections"), ("frameworks", "framework selections"))
 
 
 def _fields(where: str, value: Any, shape: dict[str, Any]) -> None:
@@ -55,6 +55,9 @@ def check_shard(name: str, report: Any) -> None:
         raise MergeError(f"{name}: run.targets is not a list of names")
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in run["api_calls_by_operation"].values()):
         raise MergeError(f"{name}: run.api_calls_by_operation is not a count per operation")
+    chosen = run.get("frameworks", [])
+    if not (isinstance(chosen, list) and all(isinstance(f, str) for f in chosen)):
+        raise MergeError(f"{name}: run.frameworks is not a list of framework ids")
     if not isinstance(report.get("results"), list):
         raise MergeError(f"{name}: results is not a list")
     for i, result in enumerate(report["results"]):
@@ -69,7 +72,8 @@ def check_shard(name: str, report: Any) -> None:
 def _one_run(named: list[tuple[str, dict[str, Any]]], allow_partial: bool) -> tuple[int, list[int]]:
     """The shards' common count N and the missing indexes; MergeError for shards of different runs."""
     for key, what in SAME:  # an account that could not be asked (None) is no other account
-        values = {json.dumps(r["run"][key]): n for n, r in named if not (key == "aws_account" and r["run"][key] is None)}
+        values = {json.dumps(r["run"].get(key, [])): n for n, r in named  # frameworks: absent in older reports
+                  if not (key == "aws_account" and r["run"][key] is None)}
         if len(values) > 1:
             seen = ", ".join(f"{value} in {name}" for value, name in values.items())
             raise MergeError(f"the reports are of different {what} ({key}: {seen}): merge the shards of one run")
@@ -129,7 +133,7 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
         "selection": runs[0]["selection"], "demo": runs[0]["demo"], "tool_version": runs[0]["tool_version"],
         "targets": sorted({t for r in runs for t in r["targets"]}), "aws_account": next((r["aws_account"] for r in runs if r["aws_account"]), None),
         "api_calls": sum(r["api_calls"] for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
-        "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1},
+        "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1}, "frameworks": runs[0].get("frameworks", []),
         "merged_from": len(reports), "shards": {"count": count, "missing": missing},
     }
     return build_report(run=run, summary=summarize(results), results=results,

@@ -8,9 +8,11 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from ..filelock import locked
+from ..frameworks import summary as framework_summary
 from ..redact import redact, redact_text
 
 SCHEMA = "edgeaudit.report/1"
@@ -27,6 +29,12 @@ def iso(moment: dt.datetime) -> str:
 def selection_name(markexpr: str) -> str:
     """The -m expression made file-safe: 'weekly and security' -> 'weekly-and-security'."""
     return re.sub(r"[^A-Za-z0-9]+", "-", markexpr).strip("-").lower() or "all"
+
+
+def selection_label(markexpr: str, frameworks: Iterable[str] = ()) -> str:
+    """What a report's name says it covers: the -m expression and the --framework ids
+    ('daily FSBP' names daily-fsbp-..., which is not a whole daily run)."""
+    return " ".join([markexpr or "all", *frameworks])
 
 
 def report_stem(report_dir: Path, markexpr: str, started: dt.datetime) -> Path:
@@ -65,7 +73,9 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
 def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], complete: bool,
                  waivers: list[dict[str, Any]] | None = None,
                  attestations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The JSON report; `waivers` and `attestations` list the config's, each with its state."""
+    """The JSON report; `waivers` and `attestations` list the config's, each with its state. The
+    summary gains the per-framework view of the results (of the run's --framework selection)."""
+    summary = {**summary, "frameworks": framework_summary(results, run.get("frameworks") or ())}
     return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results,
                    "waivers": waivers or [], "attestations": attestations or []})
 

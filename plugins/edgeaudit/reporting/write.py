@@ -17,7 +17,7 @@ from ..redact import redact, redact_text
 from .bundle import write_bundle
 from .html_render import render
 from .ledger import covered_cadences, ledger, read_history, same_environment
-from .report import append_history, selection_name, utc_now, write_atomic, write_json
+from .report import append_history, selection_label, selection_name, utc_now, write_atomic, write_json
 from .trend import compare, mark_failing_since, measures, previous_report
 
 
@@ -44,7 +44,8 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
     report of the same selection beside it), then <stem>.bundle.zip. Without `history` the set
     stands alone: no history line, no trend, no ledger (a merge of shards)."""
     if history is not None:
-        previous = previous_report(stem.parent, selection_name(report["run"]["selection"]), stem)
+        selection = selection_label(report["run"]["selection"], report["run"].get("frameworks", []))
+        previous = previous_report(stem.parent, selection_name(selection), stem)
         mark_failing_since(report, previous[1] if previous else None)
         write_json(stem.with_suffix(".json"), report)
         _append_line(history.path, report, stem)
@@ -64,7 +65,8 @@ def _append_line(path: Path, report: dict[str, Any], stem: Path) -> None:
     append_history(path, {
         "started": run["started"], "finished": run["finished"], "selection": run["selection"],
         "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
-        "cadences": covered_cadences("" if run["selection"] == "all" else run["selection"]),
+        "cadences": [] if run.get("frameworks") else  # the controls of some frameworks: no whole cadence
+        covered_cadences("" if run["selection"] == "all" else run["selection"]),
         "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
     })
 
