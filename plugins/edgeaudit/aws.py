@@ -43,7 +43,7 @@ S3_ACTIONS = {
     "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration", "GetBucketReplication": "GetReplicationConfiguration",
     "GetBucketPolicyStatus": "GetBucketPolicyStatus", "GetObjectAttributes": "GetObject",
     "ListMultipartUploads": "ListBucketMultipartUploads", "CopyObject": "PutObject",
-    "DeleteObjects": "DeleteObject", "UploadPart": "PutObject", "CreateMultipartUpload": "PutObject",
+    "DeleteObjects": "DeleteObject", "UploadPart": "PutObject", "UploadPartCopy": "PutObject", "CreateMultipartUpload": "PutObject",
     "CompleteMultipartUpload": "PutObject", "AbortMultipartUpload": "AbortMultipartUpload", "ListBuckets": "ListAllMyBuckets",
 }
 

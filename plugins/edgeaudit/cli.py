@@ -1,7 +1,8 @@
 """The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
 the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
 `edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports;
-`edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes)."""
+`edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes);
+`edgeaudit audit-role` prints the read-only IAM policy, or the role as CloudFormation."""
 
 from __future__ import annotations
 
@@ -281,7 +282,21 @@ def main(argv: list[str] | None = None) -> int:
         render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
         sys.stdout.write(render(found) + "\n")
     return 0
+    role = commands.add_parser("audit-role", help="the read-only IAM policy the controls need, as a policy "
+                               "document or a CloudFormation template (generated from the controls' reads)")
+    role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
+    role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
+                      "_edgeaudit/ of this bucket (the templates take it as a parameter)")
+    role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
 
+    if args.command == "audit-role":
+        from .auditrole import render
+        if args.scratch_bucket and args.format != "policy":
+            parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
+        if args.suites is not None and not args.suites.is_dir():
+            parser.error(f"no folder of controls at {args.suites}")
+        sys.stdout.write(render(args.format, args.scratch_bucket, args.suites))
+        return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())
