@@ -1,6 +1,8 @@
 """The edgeaudit pytest plugin (entry point `pytest11`).
 
-It is active only for runs that collect the suites (`suites/`, or anything with `--demo`);
+It is active only for runs that audit: `--demo`, an argument reaching a folder of controls (the
+built-in `edgeaudit.suites`, or the user's `suites/`), or no path given and a config file there;
+an active run collects the built-in controls besides the user's own (edgeaudit_builtin_controls);
 every other pytest run in the same environment behaves as if it were absent, apart from the
 registered markers and options. When active, pytest_configure builds the run object
 (edgeaudit.run: the config or the demo, the results, the end-of-run reports) and registers it
@@ -16,7 +18,7 @@ from . import fixtures, pytest_html_view
 from .catalog import done_with_suites, use_suites
 from .collection import Collection
 from .early import find_rootdir_again, guard_before_conftests, guard_run
-from .options import add_options, register_markers, suites_dir
+from .options import add_builtin_controls, add_options, register_markers, suites_dirs
 from .outcomes import Collector, Outcomes
 from .run import RUN, Run
 
@@ -34,11 +36,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 @pytest.hookimpl(tryfirst=True)  # before junitxml reads its path
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
-    use_suites(suites_dir(config))  # the controls it declares: the ids waivers and attestations may name
+    use_suites(*suites_dirs(config))  # the controls they declare: the ids waivers and attestations may name
     run = Run.start(config)
     if run is None:
         guard_run(config, False)  # the early guess was wrong: stay out of the way
         return
+    add_builtin_controls(config)  # besides the user's paths (controller and xdist workers alike)
     plugins = config.pluginmanager
     plugins.register(run, "edgeaudit-run")
     plugins.register(Collection(run), "edgeaudit-collection")
