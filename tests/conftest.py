@@ -77,6 +77,7 @@ def run_suite(*args: str, cwd: Path = REPO, env: dict[str, str | None] | None = 
               report_dir: Path, timeout: float = 600) -> Run:
     """`python -m pytest <args>` in a subprocess, reports into report_dir."""
     environ = dict(os.environ)
+    environ.pop("GITHUB_STEP_SUMMARY", None)  # the suite's own runs add nothing to a CI page's summary
     for key, value in (env or {}).items():
         if value is None:
             environ.pop(key, None)

@@ -178,9 +178,9 @@ def test_junit_xml_carries_control_properties(switched):
     run = switched.run("-m", "monthly", env={"FAIL_A": "1"})
     xml = next(run.report_dir.glob("monthly-*.xml"))
     cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
-    properties = {p.get("name"): p.get("value") for p in cases["test_a[site]"].iter("property")}
+    properties = {p.get("name"): p.get("value") for p in cases["EA-OPS-02 test_a[site]"].iter("property")}
     assert properties == {"control": "EA-OPS-02", "severity": "P3", "outcome": "failed", "target": "site"}
-    assert cases["test_a[site]"].find("failure") is not None
+    assert cases["EA-OPS-02 test_a[site]"].find("failure") is not None
 
 
 # --- the evidence bundle --------------------------------------------------------------------------

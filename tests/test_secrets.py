@@ -189,7 +189,7 @@ def test_a_merged_report_writes_no_planted_secret(leaky_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), "--output", str(tmp_path / "m")],
                           capture_output=True, text=True, timeout=120)
     texts = _texts(tmp_path / "m")
-    assert {Path(name).suffix for name in texts} == {".json", ".html"}, (done.stdout, done.stderr)
+    assert {Path(name).suffix for name in texts} == {".json", ".html", ".csv"}, (done.stdout, done.stderr)
     _assert_clean({**texts, "stdout": done.stdout, "stderr": done.stderr})
 
 

@@ -30,6 +30,7 @@ from .config import DEFAULT_CONFIG_NAME, ConfigError
 from .frameworks import UnknownFramework, maps_to, resolve
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
+from .reporting.step_summary import append_step_summary
 from .reporting.write import write_report_set
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
@@ -198,17 +199,18 @@ def _merge(args: argparse.Namespace) -> int:
         stem = report_stem(args.output, selection_label(merged["run"]["selection"], merged["run"]["frameworks"]),
                            utc_now())
         stem = stem.with_name(stem.name + "-merged")
-        write_report_set(merged, stem)  # renders before it writes: a malformed report writes nothing
+        written = write_report_set(merged, stem)  # renders before it writes: a malformed report writes nothing
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
         return 2
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
         sys.stderr.write(f"edgeaudit merge: a report holds a malformed entry ({type(exc).__name__}: {exc})\n")
         return 2
+    append_step_summary(merged, written)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
                      f"({summary['failed']} failed, {summary['error']} error); "
-                     f"{stem.with_suffix('.json')} and .html\n")
+                     f"{stem.with_suffix('.json')}, .html, .ocsf.json and .csv\n")
     if not merged["complete"]:
         missing = merged["run"]["shards"]["missing"]
         sys.stdout.write("incomplete: " + (f"shard(s) {', '.join(map(str, missing))} of "

@@ -18,6 +18,7 @@ from . import fixtures, pytest_html_view
 from .catalog import done_with_suites, use_suites
 from .collection import Collection
 from .early import find_rootdir_again, guard_before_conftests, guard_run
+from .junit import JunitNames
 from .options import add_builtin_controls, add_options, register_markers, suites_dirs
 from .outcomes import Collector, Outcomes
 from .run import RUN, Run
@@ -49,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plugins.register(fixtures, "edgeaudit-fixtures")
     if not run.worker:
         plugins.register(Collector(run), "edgeaudit-collector")
+        plugins.register(JunitNames(config), "edgeaudit-junit")  # control ids in JUnit XML names
         pytest_html_view.register(config, run)  # only with pytest-html's --html
 
 

@@ -28,7 +28,8 @@ from .options import (check_report_dir, check_sign_key, config_path, fail_on, fr
                       runs_no_control, runs_suites, setting, suites_dir)
 from .redact import redact, redact_text
 from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
-from .reporting.write import BundleParts, History, write_report_set
+from .reporting.step_summary import append_step_summary
+from .reporting.write import BundleParts, History, export_path, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
 from .site import Site
 from .thresholds import Thresholds
@@ -226,9 +227,13 @@ class Run:
         self.report = build_report(run=run, summary=summarize(results), results=results, complete=complete,
                                    waivers=waivers, attestations=attestations)
         if self.no_report or self.stem is None:
+            append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
         history = History(self.report_dir / "history.jsonl", dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
-        write_report_set(self.report, self.stem, history=history, bundle=self._bundle_parts() if self.bundle else None)
+        written = write_report_set(self.report, self.stem, history=history,
+                                   bundle=self._bundle_parts() if self.bundle else None)
+        xml = session.config.option.xmlpath
+        append_step_summary(self.report, [*written, *([xml] if xml else [])])
 
     def _bundle_parts(self) -> BundleParts:
         """The effective config and the AWS answers the run used (the workers' too)."""
@@ -253,6 +258,8 @@ class Run:
         if self.stem is not None:
             write(f"report: {self.stem.with_suffix('.html')}")
             write(f"json:   {self.stem.with_suffix('.json')}")
+            write(f"ocsf:   {export_path(self.stem, '.ocsf.json')}")
+            write(f"csv:    {export_path(self.stem, '.csv')}")
             if config.option.xmlpath:
                 write(f"junit:  {config.option.xmlpath}")
             if self.bundle:

@@ -33,7 +33,7 @@ def previous_report(report_dir: Path, selection: str, current: Path) -> tuple[Pa
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if report.get("schema") == "edgeaudit.report/1":
+        if isinstance(report, dict) and report.get("schema") == "edgeaudit.report/1":  # not <stem>.ocsf.json
             return path, report
     return None
 

@@ -1,6 +1,6 @@
-"""Writing a report set: the JSON report, its history line, the HTML page that reads both, and
-the evidence bundle. The one way reports reach the disk, at the end of a run and for
-`edgeaudit merge` alike."""
+"""Writing a report set: the JSON report, its history line, the HTML page that reads both, the
+exports for other systems (OCSF findings, CSV), and the evidence bundle. The one way reports
+reach the disk, at the end of a run and for `edgeaudit merge` alike."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from typing import Any
 from ..evidence import jsonable
 from ..redact import redact, redact_text
 from .bundle import write_bundle
+from .findings_csv import csv_text
 from .html_render import render
 from .ledger import covered_cadences, ledger, read_history, same_environment
+from .ocsf import ocsf_text
 from .report import append_history, selection_label, selection_name, utc_now, write_atomic, write_json
 from .trend import compare, mark_failing_since, measures, previous_report
 
@@ -39,14 +41,17 @@ class BundleParts:
 
 
 def write_report_set(report: dict[str, Any], stem: Path, *, history: History | None = None,
-                     bundle: BundleParts | None = None) -> None:
+                     bundle: BundleParts | None = None) -> list[Path]:
     """<stem>.json, then the history line, then <stem>.html (which reads both and the previous
-    report of the same selection beside it), then <stem>.bundle.zip. Without `history` the set
-    stands alone: no history line, no trend, no ledger (a merge of shards)."""
+    report of the same selection beside it), <stem>.ocsf.json and <stem>.csv, then
+    <stem>.bundle.zip; returns the report files written. Without `history` the set stands alone:
+    no history line, no trend, no ledger (a merge of shards)."""
     if history is not None:
         selection = selection_label(report["run"]["selection"], report["run"].get("frameworks", []))
         previous = previous_report(stem.parent, selection_name(selection), stem)
         mark_failing_since(report, previous[1] if previous else None)
+    exports = {export_path(stem, ".ocsf.json"): ocsf_text(report), export_path(stem, ".csv"): csv_text(report)}
+    if history is not None:  # the exports are made first: a malformed report writes nothing
         write_json(stem.with_suffix(".json"), report)
         _append_line(history.path, report, stem)
         lines = read_history(history.path)
@@ -56,8 +61,18 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         page = render(report, name=stem.name)  # before anything is written: a malformed report writes nothing
         write_json(stem.with_suffix(".json"), report)
     write_atomic(stem.with_suffix(".html"), page)
+    for path, text in exports.items():
+        write_atomic(path, text)
+    written = [stem.with_suffix(".html"), stem.with_suffix(".json"), *exports]
     if bundle is not None:
         _write_bundle(stem, bundle)
+        written.append(stem.with_suffix(".bundle.zip"))
+    return written
+
+
+def export_path(stem: Path, suffix: str) -> Path:
+    """<stem>.ocsf.json, <stem>.csv: an export's name beside the JSON report."""
+    return stem.with_name(stem.name + suffix)
 
 
 def _append_line(path: Path, report: dict[str, Any], stem: Path) -> None:
