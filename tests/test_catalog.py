@@ -12,7 +12,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from edgeaudit import catalog, guard, preflight, prefetch
+from edgeaudit import auditrole, catalog, guard, preflight, prefetch
 from edgeaudit.aws import iam_action
 from edgeaudit.config import ConfigError, parse
 
@@ -145,12 +145,14 @@ def test_the_guard_lets_every_declared_read_through():
     assert not missing, f"reads declared by controls but not on guard.READS: {missing}"
 
 
-def test_the_readme_policy_grants_every_declared_read():
+def test_the_readme_policy_is_the_generated_one_and_grants_every_declared_read():
     readme = (REPO / "README.md").read_text()
-    block = readme.split("## The read-only IAM policy", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    block = readme.split("## The read-only IAM policy", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    assert block == auditrole.policy_json("example-www-drills"), (
+        "regenerate the README's policy: edgeaudit audit-role --format policy --scratch-bucket example-www-drills")
     granted = set(json.loads(block)["Statement"][0]["Action"])
     needed = {iam_action(*read.split(":")) for read in _declared_reads()}
-    assert needed <= granted, f"missing from the README's policy: {sorted(needed - granted)}"
+    assert needed <= granted, f"missing from the generated policy: {sorted(needed - granted)}"
 
 
 def test_every_read_made_ahead_and_every_probe_serves_a_declared_read():
@@ -164,7 +166,7 @@ def test_every_read_made_ahead_and_every_probe_serves_a_declared_read():
 def test_a_control_marker_the_catalog_cannot_read_stops_collection(tmp_path, capsys, pytester):
     """The catalog reads literals only: a control whose id is computed would be unknown to the
     config's checks, so collection stops with a usage error that says how to write it."""
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n")
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "test_computed.py").write_text(
         'import pytest\n\nFAMILY = "S3"\n\n\n'

@@ -83,15 +83,26 @@ def everything(tmp_path_factory):
     return run_suite("--demo", cwd=REPO, report_dir=tmp_path_factory.mktemp("all"))
 
 
-def test_readme_policy_grants_every_call_the_suite_makes(everything):
+def test_the_generated_policy_allows_every_call_the_suite_makes(everything):
+    """Every operation of a whole demo run is allowed by the audit role's policy (the README's, the
+    templates'), judged by the project's IAM evaluator: reads by the read statement, the drills'
+    writes by the scratch statement only."""
+    from edgeaudit import auditrole, guard
     from edgeaudit.aws import iam_action
+    from edgeaudit.checks import policy
 
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("## The read-only IAM policy", 1)[1].split("```json", 1)[1].split("```", 1)[0]
-    granted = {action for statement in json.loads(block)["Statement"] for action in statement["Action"]}
-    called = {iam_action(*operation.split(":")) for operation in everything.report["run"]["api_calls_by_operation"]}
+    statements = policy.parse(auditrole.policy("scratch"), "audit role")
+    called = set(everything.report["run"]["api_calls_by_operation"])
     assert called, everything.output
-    assert called <= granted, f"missing from the README's policy: {sorted(called - granted)}"
+    refused = []
+    for operation in sorted(called):
+        action = iam_action(*operation.split(":"))
+        granting = {s.sid for s in statements if s.allow and s.matches_action(action)}
+        read = guard.is_read(*operation.split(":"))
+        if not (auditrole.READ_SID in granting if read else granting == {auditrole.SCRATCH_SID}):
+            refused.append(f"{operation} ({action}): granted by {sorted(granting) or 'nothing'}")
+    assert not refused, f"the generated policy does not allow: {refused}"
+    assert any(not guard.is_read(*operation.split(":")) for operation in called), "the drills wrote nothing"
 
 
 # --- the documented findings, and a past the demo brings like any site ---------------------------

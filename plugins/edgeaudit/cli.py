@@ -2,7 +2,7 @@
 the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
 `edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports;
 `edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes);
-`edgeaudit audit-role` prints the read-only IAM policy, or the role as CloudFormation."""
+`edgeaudit audit-role` prints the read-only IAM policy, or the role as CloudFormation (auditrole.py)."""
 
 from __future__ import annotations
 
@@ -284,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
         sys.stdout.write(render(found) + "\n")
     return 0
-    role = commands.add_parser("audit-role", help="the read-only IAM policy the controls need, as a policy "
-                               "document or a CloudFormation template (generated from the controls' reads)")
+    role = commands.add_parser("audit-role", help="the read-only IAM policy the controls need: the policy "
+                               "document, the role as CloudFormation, or the Terraform module's policy.json")
     role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
     role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
                       "_edgeaudit/ of this bucket (the templates take it as a parameter)")
