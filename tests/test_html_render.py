@@ -11,6 +11,7 @@ from importlib import resources
 import pytest
 
 from edgeaudit.catalog import SEVERITIES
+from edgeaudit.frameworks import summary as framework_summary
 from edgeaudit.reporting.html_render import render
 from edgeaudit.reporting.ledger import LedgerRow
 from edgeaudit.reporting.trend import Trend
@@ -32,6 +33,7 @@ def _report(evil: str = EVIL) -> dict:
     summary = {o: sum(r["outcome"] == o for r in results) for o in OUTCOMES}
     summary["failed_by_severity"] = {s: sum(r["severity"] == s and r["outcome"] in FAILING for r in results)
                                      for s in SEVERITIES}
+    summary["frameworks"] = framework_summary(results)
     return {"schema": "edgeaudit.report/1", "complete": False, "summary": summary, "results": results,
             "run": {"started": evil, "finished": evil, "selection": evil, "demo": False, "tool_version": evil,
                     "targets": [evil], "aws_account": evil, "note": evil},
@@ -70,7 +72,8 @@ def test_every_value_from_the_network_stays_escaped_in_every_section():
     assert "img" not in elements.tags and "onerror" not in elements.attributes
     assert elements.tags.count("script") == 2  # the results' JSON and the package's own script
     sections = re.findall(r'<section id="(\w+)"', page)
-    assert sections == ["counts", "failures", "margins", "trend", "waivers", "attestations", "cadence", "all", "run"]
+    assert sections == ["counts", "frameworks", "failures", "margins", "trend", "waivers", "attestations", "cadence",
+                        "all", "run"]
     for section in sections[1:]:  # each shows the hostile value, as text
         text = page.split(f'<section id="{section}"', 1)[1].split("</section>", 1)[0]
         assert "&lt;img src=x onerror=" in text, section

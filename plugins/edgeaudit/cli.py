@@ -31,7 +31,7 @@ from .frameworks import UnknownFramework, maps_to, resolve
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
 from .reporting.step_summary import append_step_summary
-from .reporting.write import write_report_set
+from .reporting.write import History, write_report_set
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
 
@@ -199,7 +199,11 @@ def _merge(args: argparse.Namespace) -> int:
         stem = report_stem(args.output, selection_label(merged["run"]["selection"], merged["run"]["frameworks"]),
                            utc_now())
         stem = stem.with_name(stem.name + "-merged")
-        written = write_report_set(merged, stem)  # renders before it writes: a malformed report writes nothing
+        # with --history the merged run joins the run history (its one line, the trend, the cadence
+        # ledger) as a single run would; without, it renders before it writes (a malformed report
+        # writes nothing). The shards were checked field by field before either.
+        history = History(args.history, dt.timedelta(hours=DEFAULTS["cadence_grace_h"])) if args.history else None
+        written = write_report_set(merged, stem, history=history)
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
         return 2
@@ -254,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
     merging.add_argument("--allow-partial", action="store_true",
                          help="merge although shards are missing; the result is marked incomplete")
+    merging.add_argument("--history", type=Path, default=None, metavar="FILE",
+                         help="append the merged run's line to this history.jsonl (what EA-OPS-02 and the trend "
+                              "read; the shards' own lines stay in their folders)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
     snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "
