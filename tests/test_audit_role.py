@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import boto3
 import botocore.session
 import pytest
 
@@ -303,3 +306,78 @@ def test_terraform_fmt_accepts_the_module():
     done = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-diff", str(TERRAFORM_MODULE)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def provider_mirror() -> Path | None:
+    """A local copy of the hashicorp/aws provider (`terraform init -plugin-dir`: no network)."""
+    for folder in (os.environ.get("EDGEAUDIT_TF_PLUGIN_DIR"), "~/.terraform.d/plugins", "/usr/share/terraform/plugins",
+                   "/opt/tf-plugins"):
+        if folder and (Path(folder).expanduser() / "registry.terraform.io/hashicorp/aws").is_dir():
+            return Path(folder).expanduser()
+    return None
+
+
+ROOT_MODULE = """
+provider "aws" {{
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  endpoints {{
+    iam = "{url}"
+    sts = "{url}"
+  }}
+}}
+
+module "drills" {{
+  source                      = "{module}"
+  role_name                   = "edgeaudit-drills"
+  scratch_bucket              = "{scratch}"
+  github_repository           = "example/www"
+  create_github_oidc_provider = true
+}}
+
+module "plain" {{
+  source    = "{module}"
+  role_name = "edgeaudit-plain"
+}}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("terraform") or provider_mirror() is None,
+                    reason="terraform or a local copy of its aws provider is not installed")
+def test_the_terraform_module_deploys_the_generated_policy_and_its_trust(tmp_path):
+    """`terraform apply` of the module into a moto server (IAM): the roles hold the generated
+    policy, with and without the scratch statements, and the trust each set of inputs asks for."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        (tmp_path / "main.tf").write_text(ROOT_MODULE.format(url=url, module=TERRAFORM_MODULE, scratch=SCRATCH))
+        env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
+        for command in (["init", f"-plugin-dir={provider_mirror()}", "-backend=false"], ["apply", "-auto-approve"]):
+            done = subprocess.run(["terraform", *command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        details = iam.get_account_authorization_details()
+    finally:
+        server.stop()
+    managed = policy.managed_documents(details)
+    roles = {r["RoleName"]: r for r in details["RoleDetailList"]}
+    policies = {name: [managed[p["PolicyArn"]] for p in roles[name]["AttachedManagedPolicies"]]
+                for name in ("edgeaudit-drills", "edgeaudit-plain")}
+    assert policies == {"edgeaudit-drills": [auditrole.policy(SCRATCH)], "edgeaudit-plain": [auditrole.policy()]}
+    trusts = {name: json.loads(unquote(d)) if isinstance(d := roles[name]["AssumeRolePolicyDocument"], str) else d
+              for name in policies}
+    github, = trusts["edgeaudit-drills"]["Statement"]
+    assert github["Principal"] == {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"}
+    assert (github["Action"], github["Condition"]) == ("sts:AssumeRoleWithWebIdentity", {
+        "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+        "StringLike": {"token.actions.githubusercontent.com:sub": "repo:example/www:*"}})
+    account, = trusts["edgeaudit-plain"]["Statement"]
+    assert (account["Action"], account["Principal"]) == ("sts:AssumeRole", {"AWS": "arn:aws:iam::123456789012:root"})
