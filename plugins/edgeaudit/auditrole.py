@@ -4,9 +4,9 @@ the Terraform module under deploy/).
 
 The read statement grants the IAM action of every read the controls declare (`reads=` on their
 control markers), of the preflight's probes and of the reads made ahead, and of the few reads
-the suite makes outside any control's declaration (OUTSIDE_CONTROLS). Nothing is granted by
-hand beyond those and IMPLIED; a read the guard lets through that none of these places is a
-test failure (tests/test_audit_role.py), so the policy cannot silently fall behind the suite.
+the suite makes outside any control's declaration (OUTSIDE_CONTROLS, each with its reason), and
+the actions some reads imply (IMPLIED). A read the guard lets through that none of these places
+is a test failure (tests/test_audit_role.py), so the policy cannot silently fall behind the suite.
 The optional scratch statements let the disaster-recovery drills write under `_edgeaudit/` of
 one scratch bucket, and nowhere else.
 """
@@ -263,11 +263,15 @@ def cloudformation(folder: Path | None = None) -> str:
     return "\n".join(header + _yaml(cloudformation_template(folder), 0)) + "\n"
 
 
-FORMATS = {"policy": policy_json, "cloudformation": cloudformation, "terraform-policy": terraform_policy}
+FORMATS = ("policy", "cloudformation", "terraform-policy")
 
 
 def render(form: str, scratch_bucket: str | None = None, folder: Path | None = None) -> str:
     """One of FORMATS; only `policy` takes a scratch bucket (the others take it when deployed)."""
+    if form == "cloudformation":
+        return cloudformation(folder)
+    if form == "terraform-policy":
+        return terraform_policy(folder)
     if form == "policy":
         return policy_json(scratch_bucket, folder)
-    return FORMATS[form](folder)
+    raise ValueError(f"unknown format {form!r}: one of {', '.join(FORMATS)}")
