@@ -55,7 +55,8 @@ AWS_ACCOUNT_TYPE = (10, "AWS Account")
 ARN_TYPES = {("s3", ""): "AWS::S3::Bucket", ("cloudfront", "distribution"): "AWS::CloudFront::Distribution",
              ("acm", "certificate"): "AWS::ACM::Certificate", ("wafv2", "global"): "AWS::WAFv2::WebACL",
              ("wafv2", "regional"): "AWS::WAFv2::WebACL", ("iam", "role"): "AWS::IAM::Role",
-             ("cloudformation", "stack"): "AWS::CloudFormation::Stack", ("route53", "hostedzone"): "AWS::Route53::HostedZone",
+             ("cloudformation", "stack"): "AWS::CloudFormation::Stack",
+             ("route53", "hostedzone"): "AWS::Route53::HostedZone",
              ("cloudtrail", "trail"): "AWS::CloudTrail::Trail", ("lambda", "function"): "AWS::Lambda::Function"}
 
 
@@ -121,7 +122,6 @@ def finding(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any] | Non
         "uid": finding_uid(run.get("run_id") or run["started"], result["control"], result["target"]),
         "title": f"{result['control']} {result['title']}", "desc": result["title"],
         "types": list(result.get("categories") or []) or ["edgeaudit"], "created_time": time,
-        "product_uid": result["control"],
     }
     if result.get("failing_since"):
         info["first_seen_time"] = _ms(result["failing_since"])

@@ -40,7 +40,8 @@ def markdown(report: dict[str, Any], files: Sequence[str | Path] = ()) -> str:
              "| " + " | ".join(OUTCOMES) + " |", "|" + "---:|" * len(OUTCOMES),
              "| " + " | ".join(str(summary[o]) for o in OUTCOMES) + " |", ""]
     rows = sorted((r for r in report["results"] if r["outcome"] in SHOWN),
-                  key=lambda r: (SHOWN.index(r["outcome"]), SEVERITY_RANK.get(r["severity"], 9), r["control"], r["target"]))
+                  key=lambda r: (SHOWN.index(r["outcome"]), SEVERITY_RANK.get(r["severity"], 9),
+                                 r["control"], r["target"]))
     if rows:
         lines += ["| control | severity | target | outcome | message |", "|---|---|---|---|---|"]
         for r in rows[:MAX_ROWS]:
