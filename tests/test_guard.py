@@ -170,7 +170,7 @@ def test_drill_on_the_origin(aws, target, evidence):
 def _project(tmp_path, site, control: str) -> None:
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "test_drill.py").write_text(textwrap.dedent(control))
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n")
     (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets": [site.target_entry()]}))
 
 

@@ -32,7 +32,8 @@ class Project:
     def __init__(self, root: Path, world: Any, site: Any) -> None:
         self.root, self.world, self.site = root, world, site
         (root / "suites").mkdir()
-        (root / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+        # its own controls only: the built-in ones would run beside them
+        (root / "pytest.ini").write_text("[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n")
 
     def control(self, name: str, source: str) -> None:
         (self.root / "suites" / f"test_{name}.py").write_text(
@@ -323,7 +324,8 @@ def test_settings_from_environment_and_ini(project, tmp_path):
     config.rename(moved)
     assert project.run(env={"EDGEAUDIT_CONFIG": str(moved)}).returncode == 0
     reports = set((project.root / "reports").glob("all-*"))
-    (project.root / "pytest.ini").write_text(f"[pytest]\ntestpaths = suites\nedgeaudit_config = {moved}\n"
+    (project.root / "pytest.ini").write_text(f"[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n"
+                                             f"edgeaudit_config = {moved}\n"
                                              "edgeaudit_no_report = true\n")
     run = project.run()
     assert run.returncode == 0, run.output

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import configparser
 import functools
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +64,21 @@ class Declared:
         return tuple(c for c in CADENCES if c in self.markers)
 
 
-_suites: list[Path] = []  # the folders of the runs under way in this process, innermost last
+_suites: list[tuple[Path, ...]] = []  # the folders of the runs under way in this process, innermost last
 
 
-def use_suites(folder: Path) -> None:
-    """The folder of controls of the run that starts (the plugin's `edgeaudit_suites`)."""
-    _suites.append(folder.resolve())
+def builtin_folder() -> Path:
+    """The controls that come with the package: `edgeaudit.suites` (in a checkout, its top-level
+    suites/), found without importing them."""
+    spec = importlib.util.find_spec("edgeaudit.suites")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(__file__).resolve().parents[2] / "suites"  # a checkout on sys.path, not installed
+
+
+def use_suites(*folders: Path) -> None:
+    """The folders of controls of the run that starts: the built-in ones and the user's own."""
+    _suites.append(tuple(dict.fromkeys(folder.resolve() for folder in folders)))
 
 
 def done_with_suites() -> None:
@@ -77,19 +87,43 @@ def done_with_suites() -> None:
         _suites.pop()
 
 
-def suites_folder() -> Path:
-    """The folder of controls of the current run; else ./suites, else the suites of this checkout."""
+def suites_folders() -> tuple[Path, ...]:
+    """The folders of controls of the current run; else the built-in ones and ./suites."""
     if _suites:
         return _suites[-1]
     here = Path.cwd() / "suites"
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "suites"
+    return tuple(dict.fromkeys([builtin_folder(), *([here.resolve()] if here.is_dir() else [])]))
+
+
+def suites_folder() -> Path:
+    """The folder of the built-in controls of the current run (edgeaudit.suites)."""
+    return suites_folders()[0]
+
+
+def _modules(folders: tuple[Path, ...]) -> tuple[tuple[Path, int], ...]:
+    """The control modules of these folders, each with its modification time."""
+    paths = dict.fromkeys(path for folder in folders for path in sorted(folder.resolve().rglob("test_*.py")))
+    return tuple((path, path.stat().st_mtime_ns) for path in paths)
 
 
 def controls(folder: Path | None = None) -> dict[str, Declared]:
-    """The controls declared in `folder` (default: suites_folder()), by id."""
-    folder = (folder or suites_folder()).resolve()
-    files = tuple((path, path.stat().st_mtime_ns) for path in sorted(folder.rglob("test_*.py")))
-    return _scan(files)
+    """The controls declared in `folder` (default: every folder of suites_folders()), by id."""
+    return _scan(_modules((folder,) if folder is not None else suites_folders()))
+
+
+def clashes(folders: tuple[Path, ...] | None = None) -> list[str]:
+    """The ids declared in two of the folders (a user's control reusing a built-in id), naming
+    both modules. (Two in one folder are collection's to report, with their lines.)"""
+    owners: dict[str, Path] = {}
+    found = []
+    for folder in folders or suites_folders():
+        mine: dict[str, Path] = {}
+        for path, mtime in _modules((folder,)):
+            mine.update((control, path) for control in _scan(((path, mtime),)))
+        found += [f"duplicate control id {control}: declared in {owners[control]} and in {path}"
+                  for control, path in mine.items() if control in owners and owners[control] != path]
+        owners = {**mine, **owners}
+    return found
 
 
 def known_ids(folder: Path | None = None) -> frozenset[str]:
@@ -114,7 +148,7 @@ def reads_of(control_ids: set[str] | list[str], folder: Path | None = None) -> s
     return {read for control in control_ids if control in declared for read in declared[control].reads}
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=256)  # a run's folders, and each module on its own (clashes)
 def _scan(files: tuple[tuple[Path, int], ...]) -> dict[str, Declared]:
     """The controls of these modules (each with its modification time: an edited module is read again)."""
     found: dict[str, Declared] = {}

@@ -13,7 +13,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 
 from . import guard
-from .options import runs_suites, suites_dir
+from .options import activates
 
 GUARDED = pytest.StashKey[bool]()
 VIOLATIONS_AT_INSTALL = pytest.StashKey[int]()
@@ -41,9 +41,10 @@ def guard_before_conftests(config: pytest.Config) -> None:
     known = config.known_args_namespace
     demo = (getattr(known, "edgeaudit_demo", None) or config.getini("edgeaudit_demo")
             or os.environ.get("EDGEAUDIT_DEMO", "").lower() in ("1", "true", "yes", "on"))
-    paths, _ = config._decide_args(args=known.file_or_dir, pyargs=known.pyargs, testpaths=config.getini("testpaths"),
-                                   invocation_dir=config.invocation_params.dir, rootpath=config.rootpath, warn=False)
-    if demo or runs_suites(config, suites_dir(config), paths):
+    paths, source = config._decide_args(args=known.file_or_dir, pyargs=known.pyargs,
+                                        testpaths=config.getini("testpaths"), invocation_dir=config.invocation_params.dir,
+                                        rootpath=config.rootpath, warn=False)
+    if demo or activates(config, paths, explicit=source == pytest.Config.ArgsSource.ARGS):
         guard_run(config, True)
 
 

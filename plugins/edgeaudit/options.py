@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .catalog import SEVERITIES, known_frameworks, markers
+from .catalog import SEVERITIES, builtin_folder, known_frameworks, markers
 from .config import DEFAULT_CONFIG_NAME
 from .frameworks import UnknownFramework, resolve
 from .reporting.bundle import BundleError, check_private_key
@@ -59,8 +59,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("edgeaudit_no_report", "write no report files", type="bool", default=False)
     parser.addini("edgeaudit_bundle", "write the evidence bundle", type="bool", default=False)
     parser.addini("edgeaudit_sign_key", "Ed25519 private key that signs the bundle", default="")
-    parser.addini("edgeaudit_suites", "the folder of controls (every test there must be a control)",
+    parser.addini("edgeaudit_suites", "the folder of your own controls (every test there must be a control)",
                   default="suites")
+    parser.addini("edgeaudit_builtin_controls", "run the controls that come with edgeaudit beside your own "
+                  "(env EDGEAUDIT_BUILTIN_CONTROLS)", type="bool", default=True)
 
 
 def setting(config: pytest.Config, name: str, env: str) -> Any:
@@ -83,17 +85,55 @@ def register_markers(config: pytest.Config) -> None:
 
 
 def suites_dir(config: pytest.Config) -> Path:
+    """The folder of the user's own controls (edgeaudit_suites, from the rootdir)."""
     return (config.rootpath / config.getini("edgeaudit_suites")).resolve()
 
 
-def runs_suites(config: pytest.Config, suites: Path, args: list[str] | None = None) -> bool:
-    """Does this run collect the suites? (An argument at, inside or above the suites folder.)"""
+def builtin_suites(config: pytest.Config) -> Path | None:
+    """The controls that come with the package, unless edgeaudit_builtin_controls = false."""
+    raw = os.environ.get("EDGEAUDIT_BUILTIN_CONTROLS")
+    wanted = raw.lower() in ("1", "true", "yes", "on") if raw else config.getini("edgeaudit_builtin_controls")
+    return builtin_folder() if wanted else None
+
+
+def suites_dirs(config: pytest.Config) -> tuple[Path, ...]:
+    """The folders the run's catalog reads: the built-in controls, then the user's own."""
+    return tuple(dict.fromkeys(d for d in (builtin_suites(config), suites_dir(config)) if d is not None))
+
+
+def _reaches(config: pytest.Config, suites: Path, args: list[str]) -> bool:
+    """Is an argument at, inside or above this folder?"""
     base = config.invocation_params.dir
-    for arg in config.args if args is None else args:
+    for arg in args:
         path = (base / arg.split("::", 1)[0]).resolve()
         if path == suites or suites in path.parents or path in suites.parents:
             return True
     return False
+
+
+def runs_suites(config: pytest.Config, suites: Path | tuple[Path, ...], args: list[str] | None = None) -> bool:
+    """Does this run collect the suites? (An argument at, inside or above a folder of controls.)"""
+    folders = (suites,) if isinstance(suites, Path) else suites
+    return any(_reaches(config, folder, config.args if args is None else args) for folder in folders)
+
+
+def activates(config: pytest.Config, args: list[str] | None = None, explicit: bool | None = None) -> bool:
+    """Does this run audit (besides --demo)? When an argument reaches a folder of controls, or
+    when pytest got no path to collect and a config file is there (named, or ./edgeaudit.toml).
+    `pytest tests` elsewhere in the same environment stays a plain pytest run."""
+    if runs_suites(config, suites_dirs(config), args):
+        return True
+    if explicit is None:
+        explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    return not explicit and config_path(config).is_file()
+
+
+def add_builtin_controls(config: pytest.Config) -> None:
+    """An audit collects the built-in controls besides the paths given, unless an argument
+    already reaches into them (in the checkout, suites/ is the built-in folder)."""
+    builtin = builtin_suites(config)
+    if builtin is not None and builtin.is_dir() and not _reaches(config, builtin, config.args):
+        config.args.append(str(builtin))
 
 
 def config_path(config: pytest.Config) -> Path:

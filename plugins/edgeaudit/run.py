@@ -20,12 +20,13 @@ from .attestations import state as attestation_state
 from .attestations import expiry_state
 from .aws import Aws, AwsRegistry
 from .browser import SHARED as SHARED_BROWSER
+from .catalog import clashes
 from .config import Config, ConfigError, Target, load, parse
 from .early import guard_run
 from .evidence import jsonable
 from .interrupts import Deferred, RunInterrupts
-from .options import (check_report_dir, check_sign_key, config_path, fail_on, frameworks, parse_shard, run_id,
-                      runs_no_control, runs_suites, setting, suites_dir)
+from .options import (activates, check_report_dir, check_sign_key, config_path, fail_on, frameworks, parse_shard,
+                      run_id, runs_no_control, runs_suites, setting, suites_dir, suites_dirs)
 from .redact import redact, redact_text
 from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
 from .reporting.step_summary import append_step_summary
@@ -85,8 +86,9 @@ class Run:
         # listing (--co, --markers, --fixtures) runs no control, so it needs no config: without
         # one it collects the controls against the catalog's placeholder target
         unconfigured = (workerinput is None and not demo and runs_no_control(config)
-                        and runs_suites(config, suites_dir(config)) and not config_path(config).is_file())
+                        and runs_suites(config, suites_dirs(config)) and not config_path(config).is_file())
         if config.getoption("edgeaudit_catalog") or unconfigured:
+            _refuse_clashes(config)
             run = cls(placeholder, catalog=True, no_report=True, suites_dir=suites_dir(config),
                       worker=workerinput is not None)
             run.frameworks = frameworks(config)  # `--co --framework FSBP` lists those controls
@@ -98,10 +100,11 @@ class Run:
                 return None
             started = dt.datetime.fromisoformat(shared["started"])
         else:
-            if not (demo or runs_suites(config, suites_dir(config))):
+            if not (demo or activates(config)):
                 return None
             started = utc_now()
             shared = {"started": started.isoformat()}
+        _refuse_clashes(config)
         run = cls(placeholder, worker=workerinput is not None, shared=shared, started=started,
                   suites_dir=suites_dir(config))
         config.stash[RUN] = run
@@ -281,6 +284,13 @@ class Run:
             self.aws_account = None
         finally:
             self.calls.update(self.registry.calls.snapshot() - before)
+
+
+def _refuse_clashes(config: pytest.Config) -> None:
+    """A user's control that reuses a built-in id is a usage error naming both files."""
+    if clashing := clashes(suites_dirs(config)):
+        raise pytest.UsageError(f"edgeaudit: {clashing[0]}. Fix: give your control an id of its own "
+                                "(or set edgeaudit_builtin_controls = false to run only your own)")
 
 
 def _start_demo(state: Run, shared: dict[str, Any], config: pytest.Config) -> None:
