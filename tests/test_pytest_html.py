@@ -1,6 +1,6 @@
 """pytest-html's report of an audit, read in a real headless Chromium: the Control, Severity and
-Outcome columns (warned and waived shown as such), each control's details and evidence and the
-link to edgeaudit's own report as extras, the targets and the account in its environment table;
+Outcome columns (warned and waived shown as such, in its Result column too), each control's
+details and evidence and the link to edgeaudit's own report as extras, the targets and the account in its environment table;
 in one process and under xdist. Without --html nothing of it is registered, edgeaudit runs
 without pytest-html at all, and secrets planted in evidence never reach the page."""
 
@@ -106,10 +106,15 @@ def test_columns_show_control_severity_and_edgeaudit_outcome(browser, demo_page)
         row = rows[result["nodeid"]]
         assert (row["Control"], row["Severity"], row["Outcome"]) == (
             result["control"], result["severity"], result["outcome"]), row
-    warned = rows["suites/test_tls.py::test_certificate_not_expiring[www]"]
-    # a pass to pytest (its Result column and filters), warned to edgeaudit
+    warned_id = "suites/test_tls.py::test_certificate_not_expiring[www]"
+    warned = rows[warned_id]
+    # shown as warned, though a pass to pytest: its "Passed" filter still shows and hides the row
     assert (warned["Result"], warned["Outcome"], warned["Control"], warned["Severity"]) == (
-        "Passed", "warned", "EA-TLS-01", "P2")
+        "Warned", "warned", "EA-TLS-01", "P2")
+    page.page.click('input[data-test-result="passed"]')
+    assert warned_id not in page.rows() and len(page.rows()) == 2
+    page.page.click('input[data-test-result="passed"]')
+    assert page.rows()[warned_id]["Result"] == "Warned"
     failed = rows["suites/test_headers.py::test_permissions_policy[www]"]
     assert (failed["Result"], failed["Outcome"], failed["Control"], failed["Severity"]) == (
         "Failed", "failed", "EA-HDR-06", "P4")
@@ -194,7 +199,7 @@ def test_planted_secrets_never_reach_the_page_and_waived_is_shown(browser, tmp_p
     assert run.result("EA-OPS-03", "leaky")["outcome"] == "failed", run.output
     page = HtmlPage(browser, path)
     rows = {row["Control"]: row for row in page.rows().values()}
-    assert (rows["EA-OPS-04"]["Result"], rows["EA-OPS-04"]["Outcome"]) == ("Passed", "waived")
+    assert (rows["EA-OPS-04"]["Result"], rows["EA-OPS-04"]["Outcome"]) == ("Waived", "waived")
     assert "waiver (live): upgrade planned, approved by J. Doe" in page.extras(rows["EA-OPS-04"]["Test"])["details"]
     leaky = page.extras(rows["EA-OPS-03"]["Test"])
     evidence = _data(leaky["links"]["evidence"])

@@ -2,9 +2,9 @@
 Control, Severity and Outcome columns, each control's details and evidence and a link to
 edgeaudit's own report as extras, the targets and the AWS account in its environment table.
 
-pytest-html's Result column, counts and filters know only pytest's outcomes, to which warned
-and waived are passes: relabelling them there would hide those rows from its filters, so the
-Outcome column and a summary line say what edgeaudit made of each control instead.
+pytest-html's counts and filters know only pytest's outcomes, to which warned and waived are
+passes and a control not evaluated is a failure: its Result cell shows edgeaudit's word
+(Warned, Waived, Error) while keeping pytest's, which its filters read (see result_cell).
 
 Everything is built on the controller from `report.edgeaudit_result` (xdist carries it from
 the workers), passes edgeaudit.redact, and is escaped: pytest-html inserts cells, extras and
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from html import escape
 from pathlib import Path
@@ -31,6 +32,23 @@ if TYPE_CHECKING:
 
 # (pytest-html's data-column-type, header): after its Result column
 COLUMNS = (("outcome", "Outcome"), ("control", "Control"), ("severity", "Severity"))
+
+
+# edgeaudit's outcomes that pytest-html would label with pytest's word ("Passed", "Failed")
+RELABELLED = {"warned": "Warned", "waived": "Waived", "error": "Error"}
+_CELL_TEXT = re.compile(r"<td.*?>(.*?)</td>")  # how pytest-html reads a cell's value (basereport._hydrate_data)
+
+
+def result_cell(cell: str, shown: str) -> str:
+    """A Result cell that shows `shown` and keeps pytest's label for pytest-html's filters.
+
+    pytest-html takes a row's result (which its filters and sorting use) from the first
+    `<td ...>text</td>` of the cell's HTML; a row whose result is not one of pytest's outcomes
+    is hidden by every filter. The attribute holds pytest's label where that reading finds it;
+    the browser shows the cell's text."""
+    match = _CELL_TEXT.search(cell)
+    kept = match.group(1) if match else "Passed"
+    return f'<td class="col-result" data-pytest-result="<td>{escape(kept, quote=False)}</td>">{escape(shown)}</td>'
 
 
 def register(config: pytest.Config, run: Run) -> None:
@@ -78,6 +96,8 @@ class PytestHtmlView:
         if not cells:  # another plugin removed the row
             return
         result = getattr(report, "edgeaudit_result", None) or {}
+        if result.get("outcome") in RELABELLED:
+            cells[0] = result_cell(cells[0], RELABELLED[result["outcome"]])
         cells[1:1] = [f'<td class="col-{key}">{escape(str(result.get(key, "")))}</td>' for key, _ in COLUMNS]
 
     @pytest.hookimpl(tryfirst=True)
