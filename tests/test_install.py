@@ -159,6 +159,7 @@ def test_edgeaudit_run_lists_the_built_in_controls(venv, empty):
     assert done.returncode == 0, done.stdout + done.stderr
     listed = {line.split("[", 1)[0] for line in done.stdout.splitlines() if "::" in line}
     assert listed == _suite_tests(), done.stdout
+    assert "Warning" not in done.stdout + done.stderr  # as quiet as `pytest --co -q --demo`
     assert not (empty / "reports").exists()
 
 
