@@ -236,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "static sites on S3 + CloudFront (run the controls with pytest)")
     parser.add_argument("--version", action="version", version=f"edgeaudit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", add_help=False, help="run the controls: pytest with the same arguments "
+                        "and exit code (e.g. edgeaudit run -m daily --demo)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        return run(argv[1:])
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
     controls.add_argument("--format", choices=("md", "json", "html"), default="md")
     controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
