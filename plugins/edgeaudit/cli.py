@@ -1,5 +1,6 @@
-"""The `edgeaudit` command: what is not a test run. `edgeaudit controls` lists the catalog of
-the collected suites for auditors; `edgeaudit attest` records a manual control in the config;
+"""The `edgeaudit` command: `edgeaudit run ARGS` is `pytest ARGS`; the rest is what is not a test
+run. `edgeaudit controls` lists the catalog of the collected suites for auditors;
+`edgeaudit attest` records a manual control in the config;
 `edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports;
 `edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes);
 `edgeaudit audit-role` prints the read-only IAM policy, or the role as CloudFormation (auditrole.py)."""
