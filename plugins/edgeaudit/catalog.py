@@ -96,7 +96,8 @@ def suites_folders() -> tuple[Path, ...]:
 
 
 def suites_folder() -> Path:
-    """The folder of the built-in controls of the current run (edgeaudit.suites)."""
+    """The first folder of controls of the current run: the built-in one (edgeaudit.suites),
+    unless the run leaves the built-in controls out."""
     return suites_folders()[0]
 
 
