@@ -160,6 +160,9 @@ def test_edgeaudit_run_lists_the_built_in_controls(venv, empty):
     listed = {line.split("[", 1)[0] for line in done.stdout.splitlines() if "::" in line}
     assert listed == _suite_tests(), done.stdout
     assert "Warning" not in done.stdout + done.stderr  # as quiet as `pytest --co -q --demo`
+    done = venv.run("edgeaudit", "controls", "--format", "json", cwd=empty)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == len(catalog.controls(SUITES))
     assert not (empty / "reports").exists()
 
 

@@ -24,6 +24,7 @@ import botocore.exceptions
 import pytest
 
 from . import __version__
+from .catalog import builtin_folder
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
 from .crawl import checked_crawl
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                                "document, the role as CloudFormation, or the Terraform module's policy.json")
     role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
     role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
+        args.suites = args.suites or ("suites" if Path("suites").is_dir() else str(builtin_folder()))
                       "_edgeaudit/ of this bucket (the templates take it as a parameter)")
     role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
 
