@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv[1:])
     controls = commands.add_parser("controls", help="the control catalog of the collected suites")
     controls.add_argument("--format", choices=("md", "json", "html"), default="md")
-    controls.add_argument("suites", nargs="?", default="suites", help="folder of controls (default: suites)")
+    controls.add_argument("suites", nargs="?", default=None,
+                          help="folder of controls (default: ./suites with the built-in controls, else the built-in ones)")
     controls.add_argument("--framework", action="append", default=[], metavar="ID",
                           help="only the controls mapped to this framework, e.g. FSBP (repeatable; any case)")
     attest = commands.add_parser("attest", help="record that a manual control (EA-MAN-*) was done")
