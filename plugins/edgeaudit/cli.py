@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "attest":
         return _attest(args)
     if args.command == "controls":
+        args.suites = args.suites or ("suites" if Path("suites").is_dir() else str(builtin_folder()))
         if not Path(args.suites).exists():
             parser.error(f"no folder of controls at {args.suites}")
         found = catalog(args.suites)
@@ -311,7 +312,6 @@ def main(argv: list[str] | None = None) -> int:
                                "document, the role as CloudFormation, or the Terraform module's policy.json")
     role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
     role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
-        args.suites = args.suites or ("suites" if Path("suites").is_dir() else str(builtin_folder()))
                       "_edgeaudit/ of this bucket (the templates take it as a parameter)")
     role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
 
