@@ -271,6 +271,8 @@ def test_merged_shards_keep_the_finding_ids_and_write_every_export(exported, tmp
         path = tmp_path / f"shard{index}.json"
         path.write_text(json.dumps(shard))
         shards.append(str(path))
+    (tmp_path / "shard1.ocsf.json").write_text(json.dumps(ours))  # `merge reports/*.json` names the exports too
+    shards.append(str(tmp_path / "shard1.ocsf.json"))
     summary = tmp_path / "summary.md"
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
     done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *shards, "--output", str(tmp_path / "m")],
@@ -281,7 +283,7 @@ def test_merged_shards_keep_the_finding_ids_and_write_every_export(exported, tmp
     rows = list(csv.DictReader(io.StringIO(next((tmp_path / "m").glob("*.csv")).read_text())))
     assert len(rows) == len(OUTCOMES)
     assert "## edgeaudit: NOT COMPLIANT" in summary.read_text() and ".ocsf.json" in summary.read_text()
-    assert ".ocsf.json and .csv" in done.stdout
+    assert ".ocsf.json and .csv" in done.stdout and "merged 2 reports" in done.stdout
 
 
 # --- secrets ------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ run. `edgeaudit controls` lists the catalog of the collected suites for auditors
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import contextlib
+import datetime as dt
 import inspect
 import io
 import json
+import os
 import re
 import sys
 from html import escape
@@ -33,7 +33,7 @@ from .frameworks import UnknownFramework, maps_to, resolve
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
 from .reporting.step_summary import append_step_summary
-from .reporting.write import History, write_report_set
+from .reporting.write import OCSF_SUFFIX, History, write_report_set
 from .results import SEVERITY_RANK, ControlSpec, gates
 from .thresholds import DEFAULTS
 
@@ -191,6 +191,9 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     reports = []
+    # `reports/*.json` also names the OCSF exports written beside each report: they are the
+    # reports' own findings again, not shards
+    args.reports = [path for path in args.reports if not path.name.endswith(OCSF_SUFFIX)]
     try:
         for path in args.reports:
             try:
@@ -286,7 +289,21 @@ def main(argv: list[str] | None = None) -> int:
     snapshot.add_argument("--target", action="append", help="only this target (repeatable; default all)")
     snapshot.add_argument("--output", type=Path, default=None,
                           help="folder that holds baselines/ (default: the config file's folder)")
+    role = commands.add_parser("audit-role", help="the read-only IAM policy the controls need: the policy "
+                               "document, the role as CloudFormation, or the Terraform module's policy.json")
+    role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
+    role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
+                      "_edgeaudit/ of this bucket (the templates take it as a parameter)")
+    role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
     args = parser.parse_args(argv)
+    if args.command == "audit-role":
+        from .auditrole import render
+        if args.scratch_bucket and args.format != "policy":
+            parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
+        if args.suites is not None and not args.suites.is_dir():
+            parser.error(f"no folder of controls at {args.suites}")
+        sys.stdout.write(render(args.format, args.scratch_bucket, args.suites))
+        return 0
     if args.command == "snapshot":
         return _snapshot(args)
     if args.command == "merge":
@@ -308,21 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
         sys.stdout.write(render(found) + "\n")
     return 0
-    role = commands.add_parser("audit-role", help="the read-only IAM policy the controls need: the policy "
-                               "document, the role as CloudFormation, or the Terraform module's policy.json")
-    role.add_argument("--format", choices=("policy", "cloudformation", "terraform-policy"), default="policy")
-    role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
-                      "_edgeaudit/ of this bucket (the templates take it as a parameter)")
-    role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
 
-    if args.command == "audit-role":
-        from .auditrole import render
-        if args.scratch_bucket and args.format != "policy":
-            parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
-        if args.suites is not None and not args.suites.is_dir():
-            parser.error(f"no folder of controls at {args.suites}")
-        sys.stdout.write(render(args.format, args.scratch_bucket, args.suites))
-        return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

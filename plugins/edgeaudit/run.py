@@ -30,7 +30,7 @@ from .options import (activates, check_report_dir, check_sign_key, config_path, 
 from .redact import redact, redact_text
 from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
 from .reporting.step_summary import append_step_summary
-from .reporting.write import BundleParts, History, export_path, write_report_set
+from .reporting.write import OCSF_SUFFIX, BundleParts, History, export_path, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
 from .site import Site
 from .thresholds import Thresholds
@@ -261,7 +261,7 @@ class Run:
         if self.stem is not None:
             write(f"report: {self.stem.with_suffix('.html')}")
             write(f"json:   {self.stem.with_suffix('.json')}")
-            write(f"ocsf:   {export_path(self.stem, '.ocsf.json')}")
+            write(f"ocsf:   {export_path(self.stem, OCSF_SUFFIX)}")
             write(f"csv:    {export_path(self.stem, '.csv')}")
             if config.option.xmlpath:
                 write(f"junit:  {config.option.xmlpath}")

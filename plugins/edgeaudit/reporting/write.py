@@ -50,7 +50,7 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         selection = selection_label(report["run"]["selection"], report["run"].get("frameworks", []))
         previous = previous_report(stem.parent, selection_name(selection), stem)
         mark_failing_since(report, previous[1] if previous else None)
-    exports = {export_path(stem, ".ocsf.json"): ocsf_text(report), export_path(stem, ".csv"): csv_text(report)}
+    exports = {export_path(stem, OCSF_SUFFIX): ocsf_text(report), export_path(stem, ".csv"): csv_text(report)}
     if history is not None:  # the exports are made first: a malformed report writes nothing
         write_json(stem.with_suffix(".json"), report)
         _append_line(history.path, report, stem)
@@ -68,6 +68,9 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         _write_bundle(stem, bundle)
         written.append(stem.with_suffix(".bundle.zip"))
     return written
+
+
+OCSF_SUFFIX = ".ocsf.json"
 
 
 def export_path(stem: Path, suffix: str) -> Path:
