@@ -92,7 +92,7 @@ def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, lat
         done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
     peak_mb = float(done.stderr.strip().splitlines()[-1])
-    report = json.loads(next(reports.glob("*.json")).read_text())
+    report = json.loads(next(reports.glob("*Z.json")).read_text())  # not the .ocsf.json export
     size = len(env.sites)
     requests = sum(len(s.edge.requests_seen) for s in env.sites) - before
     return {"workers": workers, "wall_s": round(wall, 2), "seconds_per_target": round(wall / size, 3),

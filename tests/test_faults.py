@@ -175,7 +175,7 @@ def test_signal_during_a_run_leaves_an_incomplete_report(tmp_path, world, site, 
     process.send_signal(signum)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 2, output  # pytest's "interrupted"
-    report = json.loads(next((tmp_path / "reports").glob("all-*.json")).read_text())
+    report = json.loads(next((tmp_path / "reports").glob("all-*Z.json")).read_text())
     assert report["complete"] is False
     assert [r["control"] for r in report["results"]] == ["EA-OPS-02"]
     history = [json.loads(line) for line in (tmp_path / "reports" / "history.jsonl").read_text().splitlines()]
@@ -238,7 +238,7 @@ def _assert_stopped_cleanly(tmp_path, world, site, returncode: int, output: str)
     assert returncode == 2, output  # pytest's "interrupted"
     assert "Traceback" not in output, output
     assert _scratch_keys(world, site) == []
-    report = json.loads(next((tmp_path / "reports").glob("all-*.json")).read_text())
+    report = json.loads(next((tmp_path / "reports").glob("all-*Z.json")).read_text())
     assert report["complete"] is False
     assert [r["control"] for r in report["results"]] == ["EA-OPS-02"]
     assert report["run"]["aws_account"]  # asked when the run started

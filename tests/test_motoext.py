@@ -130,7 +130,10 @@ def _subset(returned: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _listed(cloudfront: Any, distribution_id: str) -> dict[str, Any]:
-    items = cloudfront.list_distributions()["DistributionList"]["Items"]
+    """The distribution as ListDistributions shows it (every page: moto's state is per process,
+    and a demo environment in the same worker holds distributions of its own)."""
+    pages = cloudfront.get_paginator("list_distributions").paginate()
+    items = [item for page in pages for item in page["DistributionList"].get("Items", [])]
     return next(item for item in items if item["Id"] == distribution_id)
 
 

@@ -16,19 +16,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
-from edgeaudit.browser import find_chromium, launch
 from edgeaudit.pytest_html_view import report_link
 
+from chromium import chromium, needs_chromium
 from conftest import REPO, Run, run_suite
 from test_plugin import Project
 from test_secrets import ALL_PLANTED, EXTERNAL_ID, LEAKY, PLANTED, USERINFO, leaky_site  # noqa: F401 (a fixture)
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is part of the lab extras")
+pytest.importorskip("playwright.sync_api", reason="playwright is part of the lab extras")
 pytest.importorskip("pytest_html", reason="pytest-html is part of the dev extras")
-CHROMIUM = find_chromium()
-if CHROMIUM is None and os.environ.get("CI"):
-    raise RuntimeError("CI must install Debian's chromium: the report's browser tests may not skip there")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+pytestmark = needs_chromium
 
 # a warned (EA-TLS-01), a failed (EA-HDR-06), a skipped (EA-OPS-04) and a passed (EA-HDR-03) control
 SELECTION = "certificate_not_expiring or permissions_policy or dependency_review or content_type_options"
@@ -38,10 +35,7 @@ DATA_URI = re.compile(r"data:[\w/+.-]+;charset=utf-8;base64,([A-Za-z0-9+/=]+)")
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright, CHROMIUM)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 class HtmlPage:

@@ -13,24 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit.browser import find_chromium, launch
 from edgeaudit.reporting.html_render import render
 
+from chromium import chromium, needs_chromium
 from conftest import REPO, run_suite
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is part of the dev extras")
-CHROMIUM = find_chromium()
-if CHROMIUM is None and os.environ.get("CI"):
-    raise RuntimeError("CI must install Debian's chromium: the report's browser tests may not skip there")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+pytest.importorskip("playwright.sync_api", reason="playwright is part of the dev extras")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright, CHROMIUM)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 class Page:

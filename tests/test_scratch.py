@@ -161,7 +161,7 @@ def test_drill_writes_to_the_origin(aws, target, evidence):
 def test_a_drill_writing_outside_scratch_fails_the_run(tmp_path, drill_site, world):
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "test_drill.py").write_text("import pytest\n" + textwrap.dedent(DRILL_OUTSIDE))
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n")
     (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"targets": [drill_site.target_entry()]}))
     run = run_suite(cwd=tmp_path, env=world.aws_env, report_dir=tmp_path / "reports")
     assert run.returncode == 1, run.output
