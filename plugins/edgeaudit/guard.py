@@ -9,9 +9,11 @@ signed with `client._request_signer`) and botocore's signing classes (a request 
 with `botocore.auth.SigV4Auth` and sent with another HTTP library).
 
 A read is an operation on the explicit list READS of its service; anything else is a write.
-Two narrow doors exist: `scratch()` lets a disaster-recovery drill write under one prefix of a
-configured scratch bucket, from the thread that opened it, and `local_seeding()` lets the demo
-builder write to an endpoint on loopback (moto).
+Three narrow doors exist: `scratch()` lets a disaster-recovery drill write under one prefix of a
+configured scratch bucket, from the thread that opened it; `evidence_writes()` lets the run put
+its own evidence (the run history, an archive of the report set) under an S3 prefix the config
+declared, from the thread that opened it, adding objects and never deleting one; and
+`local_seeding()` lets the demo builder write to an endpoint on loopback (moto).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ SCRATCH_OPERATIONS = frozenset({
     "PutObject", "CopyObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload",
     "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload",
 })
+# What the run may do under a declared evidence prefix: add objects, never delete or copy over one.
+EVIDENCE_OPERATIONS = frozenset({"PutObject"})
 READ_ONLY = "edgeaudit is read-only outside a DR scratch context"
 
 
@@ -96,10 +100,29 @@ class ScratchGrant:
         return bool(keys) and all(k.startswith(self.prefix) for k in keys)
 
 
+@dataclass(frozen=True)
+class EvidenceGrant:
+    """PutObject under one declared (bucket, prefix), from the thread that opened the grant."""
+
+    bucket: str
+    prefix: str
+    thread: int
+
+    def allows(self, service: str, operation: str, params: dict[str, Any]) -> bool:
+        return (service == "s3" and operation in EVIDENCE_OPERATIONS and params.get("Bucket") == self.bucket
+                and threading.get_ident() == self.thread and _under(str(params.get("Key", "")), self.prefix))
+
+
+def _under(key: str, prefix: str) -> bool:
+    """Is `key` an object below `prefix` (not the prefix itself, no `..` climbing out of it)?"""
+    return key.startswith(prefix) and len(key) > len(prefix) and ".." not in key[len(prefix):].split("/")
+
+
 _lock = threading.Lock()
 _local = threading.local()  # per thread: `approved` calls in progress, `signing` depth
-_grants: list[ScratchGrant] = []
+_grants: list[ScratchGrant | EvidenceGrant] = []
 _scratch_buckets: frozenset[str] = frozenset()
+_evidence_places: frozenset[tuple[str, str]] = frozenset()
 _seeding = 0
 _installed = 0
 _originals: list[tuple[type, str, Any]] = []
@@ -131,6 +154,35 @@ def scratch(bucket: str, prefix: str) -> Iterator[ScratchGrant]:
     if not configured:
         _refuse(f"a scratch context on {bucket}", "it is not a configured scratch_bucket")
     grant = ScratchGrant(bucket, prefix, threading.get_ident())
+    with _lock:
+        _grants.append(grant)
+    try:
+        yield grant
+    finally:
+        with _lock:
+            _grants.remove(grant)
+
+
+def allow_evidence_in(places: Iterable[tuple[str, str]]) -> None:
+    """The (bucket, prefix) places the config declared for the run's evidence ([report] history,
+    [report] archive): the only places an evidence grant may name."""
+    global _evidence_places
+    with _lock:
+        _evidence_places = frozenset((b, p) for b, p in places if b)
+
+
+@contextlib.contextmanager
+def evidence_writes(bucket: str, prefix: str) -> Iterator[EvidenceGrant]:
+    """Allow this thread PutObject on keys under `prefix` in `bucket`, which must lie within a
+    place allow_evidence_in() declared. Nothing else is allowed: no delete, no copy."""
+    if prefix and not prefix.endswith("/"):
+        raise ValueError("an evidence prefix is a folder such as 'ci/edgeaudit/' (or '' for the whole bucket)")
+    with _lock:
+        declared = any(bucket == b and prefix.startswith(p) for b, p in _evidence_places)
+    if not declared:
+        _refuse(f"an evidence context on s3://{bucket}/{prefix}",
+                "it is not a place the config declared for the run's evidence ([report])")
+    grant = EvidenceGrant(bucket, prefix, threading.get_ident())
     with _lock:
         _grants.append(grant)
     try:
@@ -282,8 +334,9 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Undo one install(); the last one restores botocore and forgets the scratch buckets."""
-    global _installed, _scratch_buckets
+    """Undo one install(); the last one restores botocore and forgets the scratch buckets and
+    the evidence places."""
+    global _installed, _scratch_buckets, _evidence_places
     with _lock:
         if _installed == 0:
             return
@@ -294,3 +347,4 @@ def uninstall() -> None:
             cls, name, original = _originals.pop()
             setattr(cls, name, original)
         _scratch_buckets = frozenset()
+        _evidence_places = frozenset()
