@@ -120,6 +120,7 @@ class Config:
     attestations: tuple[Attestation, ...] = ()
     threshold_overrides: dict[str, Any] = field(default_factory=dict)
     bundle: bool = False  # [report] bundle = true: write the signed evidence bundle
+    archive: str | None = None  # [report] archive = "s3://bucket/prefix/": the report set is uploaded there
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -148,7 +149,8 @@ class Config:
         """The config as the run used it (thresholds with defaults), for the evidence bundle."""
         return {"path": str(self.path), "thresholds": self.thresholds.as_dict(),
                 "targets": [t.as_dict() for t in self.targets], "waivers": [w.as_dict() for w in self.waivers],
-                "attestations": [a.as_dict() for a in self.attestations], "report": {"bundle": self.bundle}}
+                "attestations": [a.as_dict() for a in self.attestations],
+                "report": {"bundle": self.bundle, "archive": self.archive}}
 
 
 # --- field checking ---------------------------------------------------------------------------
@@ -233,6 +235,20 @@ def _release_manifest(value: Any) -> str:
     return value
 
 
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _s3_folder(value: Any) -> str:
+    """s3://bucket/prefix/: a bucket and a folder in it (the only place the run may write to)."""
+    value = _line(value)
+    bucket, _, prefix = value.removeprefix("s3://").partition("/")
+    if (not value.startswith("s3://") or not _BUCKET_NAME.fullmatch(bucket) or not prefix.endswith("/")
+            or any(part in ("", ".", "..") for part in prefix[:-1].split("/"))):
+        raise TypeError('"s3://bucket/folder/": a bucket name and a folder in it ending in "/", '
+                        'e.g. "s3://example-evidence/edgeaudit/"')
+    return value
+
+
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
     if not paths or not all(p.startswith("/") and not _CONTROL_CHARS.search(p) for p in paths):
@@ -268,6 +284,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
+REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (_s3_folder, False)}
 TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report")
 
 
@@ -436,8 +453,9 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | Non
     attestations = check.attestations(data.get("attestations", []), targets)
     if "attestations_file" in data:
         attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
-    report = check.table("report.", data.get("report", {}), {"bundle": (_bool, False)})
-    return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False))
+    report = check.table("report.", data.get("report", {}), REPORT_SCHEMA)
+    return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False),
+                  archive=report.get("archive"))
 
 
 def _targets_file(path: Path, name: Any) -> list[Any]:
