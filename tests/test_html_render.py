@@ -29,7 +29,7 @@ def _report(evil: str = EVIL) -> dict:
                                    "margin_ratio": -0.79}}}
 
     results = [result("EA-OPS-01", "failed", "P1"), result("EA-OPS-02", "error", "P2"),
-               result("EA-OPS-03", "passed", "P3")]
+               result("EA-OPS-04", "warned", "P2"), result("EA-OPS-03", "passed", "P3")]
     summary = {o: sum(r["outcome"] == o for r in results) for o in OUTCOMES}
     summary["failed_by_severity"] = {s: sum(r["severity"] == s and r["outcome"] in FAILING for r in results)
                                      for s in SEVERITIES}
@@ -72,7 +72,7 @@ def test_every_value_from_the_network_stays_escaped_in_every_section():
     assert "img" not in elements.tags and "onerror" not in elements.attributes
     assert elements.tags.count("script") == 2  # the results' JSON and the package's own script
     sections = re.findall(r'<section id="(\w+)"', page)
-    assert sections == ["counts", "frameworks", "failures", "margins", "trend", "waivers", "attestations", "cadence",
+    assert sections == ["counts", "frameworks", "failures", "warnings", "margins", "trend", "waivers", "attestations", "cadence",
                         "all", "run"]
     for section in sections[1:]:  # each shows the hostile value, as text
         text = page.split(f'<section id="{section}"', 1)[1].split("</section>", 1)[0]
@@ -91,7 +91,7 @@ def test_outcomes_and_severities_are_listed_from_where_they_are_declared():
     counts = page.split('<div class="chips">', 1)[1].split("</div>", 1)[0]
     assert re.findall(r'class="o-(\w+)"', counts) == list(WORST_FIRST)
     rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    assert re.findall(r'<tr data-i="\d+"><td class="o-(\w+)"', rows) == ["failed", "error", "passed"]
+    assert re.findall(r'<tr data-i="\d+"><td class="o-(\w+)"', rows) == ["failed", "error", "warned", "passed"]
 
 
 def test_the_page_inlines_its_package_styles_and_script_and_loads_nothing():

@@ -21,10 +21,10 @@ from importlib import resources
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..catalog import INCIDENT_LEVELS, SEVERITIES
-from ..results import FAILING, WORST_FIRST
+from ..results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
 from .ledger import LedgerRow
 from .trend import Trend
 
@@ -34,9 +34,25 @@ WAIVER_LABELS = {"live": "live", "expiring": "expires soon", "expired": "expired
 
 
 def _value(value: Any) -> Any:
-    """Evidence values as the JSON shows them: structures as sorted JSON text."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
+    """A value as a reader reads it, never as Python writes it: yes/no, a dash for nothing,
+    lists joined, tables as key: value rows (escaped here, as autoescape would)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "\u2014"
+    if isinstance(value, dict):
+        if not value:
+            return "\u2014"
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_value(v))}</td></tr>" for k, v in value.items())
+        return Markup(f'<table class="kv">{rows}</table>')
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+        if not items:
+            return "\u2014"
+        shown = [_value(v) for v in items]
+        if any(isinstance(v, Markup) for v in shown):
+            return Markup("").join(Markup('<div class="item">') + escape(v) + Markup("</div>") for v in shown)
+        return ", ".join(str(v) for v in shown)
     return value
 
 
@@ -63,23 +79,51 @@ def _template() -> jinja2.Template:
     return environment.get_template("report.html")
 
 
-def verdict(summary: dict[str, Any], complete: bool) -> tuple[str, str, str]:
-    """(css class, headline, explanation)."""
-    if summary["failed"]:
-        return "not-compliant", "NOT COMPLIANT", f"{summary['failed']} control(s) failed"
-    if summary["error"]:
-        return "not-evaluated", "NOT EVALUATED", f"{summary['error']} control(s) could not be evaluated"
-    if not complete:
-        return "not-evaluated", "NOT EVALUATED", "the run did not complete"
+def gate(report: dict[str, Any]) -> str:
+    """The --fail-on level the run's exit code gated on; a report from before it was recorded
+    gated on the default, P4."""
+    return report["run"].get("fail_on") or "P4"
+
+
+def _counted(results: list[dict[str, Any]]) -> str:
+    """'1 P3 failure, 2 P4 errors': results counted by severity and outcome, most severe first."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in results:
+        key = (r["severity"], "failure" if r["outcome"] == "failed" else "error")
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {level} {kind}{'s' if n > 1 else ''}"
+                     for (level, kind), n in sorted(counts.items(), key=lambda i: (SEVERITY_RANK.get(i[0][0], 9), i[0][1])))
+
+
+def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
+    """(css class, headline, explanation): the verdict the exit code gave, at the report's
+    --fail-on level, saying what failed below the gate so that a green build is never unexplained."""
+    fail_on, summary, results = gate(report), report["summary"], report["results"]
+    at = f"at {fail_on} and above"
+    gating = [r for r in results if gates(r, fail_on) or "read_only_violation" in (r.get("evidence") or {})]
+    held = {id(r) for r in gating}
+    below = [r for r in results if r["outcome"] in FAILING and id(r) not in held]
+    under = f"; {_counted(below)} below the gate" if below else ""
+    if any(r["outcome"] == "failed" for r in gating):
+        return "not-compliant", f"NOT COMPLIANT {at}", f"{_counted(gating)} (--fail-on {fail_on}){under}"
+    if gating:
+        return "not-evaluated", f"NOT EVALUATED {at}", f"{_counted(gating)}: not evaluated (--fail-on {fail_on}){under}"
+    if not report["complete"]:
+        return "not-evaluated", "NOT EVALUATED", f"the run did not complete (--fail-on {fail_on}){under}"
     warned = f"; {summary['warned']} warning(s)" if summary["warned"] else ""
-    return "compliant", "COMPLIANT", f"every evaluated control holds{warned}"
+    below_text = f" ({_counted(below)} below the gate)" if below else ""
+    return ("compliant" if not below else "compliant-below"), f"COMPLIANT {at}{below_text}", \
+        f"every evaluated control at {fail_on} and above holds (--fail-on {fail_on}){warned}"
 
 
-def _failures(results: list[dict[str, Any]], trend: Trend | None) -> list[dict[str, Any]]:
-    """Failed and unevaluated results by incident level, each marked new or failing since."""
+
+def _failures(results: list[dict[str, Any]], trend: Trend | None,
+              outcomes: tuple[str, ...] = FAILING) -> list[dict[str, Any]]:
+    """Results of these outcomes (failed and unevaluated, or warned) by incident level, each
+    marked new or failing since."""
     groups = []
     for level in SEVERITIES:
-        group = [r for r in results if r["outcome"] in FAILING and r["severity"] == level]
+        group = [r for r in results if r["outcome"] in outcomes and r["severity"] == level]
         cards = []
         for r in sorted(group, key=lambda r: (r["control"], r["target"])):
             key = (r["control"], r["target"])
@@ -155,13 +199,14 @@ def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[L
     order = {o: i for i, o in enumerate(WORST_FIRST)}
     results = sorted(report["results"], key=lambda r: (order.get(r["outcome"], 9), r["severity"], r["control"],
                                                       r["target"]))
-    css, headline, why = verdict(report["summary"], report["complete"])
+    css, headline, why = verdict(report)
     try:
         return _template().render(
             report=report, run=report["run"], summary=report["summary"], name=name,
             verdict={"css": css, "headline": headline, "why": why},
             outcomes=WORST_FIRST, severities=SEVERITIES, incident_levels=INCIDENT_LEVELS,
             failing=any(r["outcome"] in FAILING for r in results), failures=_failures(results, trend),
+            warnings=_failures(results, None, ("warned",)), fail_on=gate(report),
             margin_rows=_margin_rows(results), trend=_trend(trend), waivers=_waivers(report),
             frameworks=_frameworks(report["summary"]),
             attestations=report.get("attestations") or [], ledger=ledger or [], results=results,

@@ -33,7 +33,7 @@ def escape(value: Any) -> str:
 
 def markdown(report: dict[str, Any], files: Sequence[str | Path] = ()) -> str:
     summary, run = report["summary"], report["run"]
-    _, headline, why = verdict(summary, report["complete"])
+    _, headline, why = verdict(report)
     lines = [f"## edgeaudit: {headline}", "",
              escape(f"{why}. Selection {run['selection']}, {len(run['targets'])} target(s)"
                     + (", demo" if run.get("demo") else "") + f", finished {run['finished']}."), "",
