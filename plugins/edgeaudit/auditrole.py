@@ -27,8 +27,11 @@ SCRATCH_SID = "EdgeauditDrillScratch"
 SCRATCH_LIST_SID = "EdgeauditDrillScratchList"
 # Reads the suite makes that no control declares: EA-DR-06's configuration snapshot
 # (checks/drift.py) reads the distribution's origin access controls and origin request
-# policies; EA-DR-02 asks the replica bucket's region (suites/test_dr.py).
-OUTSIDE_CONTROLS = ("cloudfront:GetOriginAccessControl", "cloudfront:GetOriginRequestPolicy", "s3:GetBucketLocation")
+# policies; EA-DR-02 asks the replica bucket's region (suites/test_dr.py); the archive of the
+# report set ([report] archive, reporting/archive.py) reads the archive bucket's Object Lock
+# configuration and each archived object's retention.
+OUTSIDE_CONTROLS = ("cloudfront:GetOriginAccessControl", "cloudfront:GetOriginRequestPolicy", "s3:GetBucketLocation",
+                    "s3:GetObjectLockConfiguration", "s3:GetObjectRetention")
 # Reads botocore's credential providers make with the caller's own identity, before the audit
 # role is in use (assuming it, a CI web identity, an SSO profile): the role needs none of them.
 CREDENTIAL_READS = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sso:GetRoleCredentials", "sso-oidc:CreateToken")

@@ -45,6 +45,7 @@ S3_ACTIONS = {
     "ListMultipartUploads": "ListBucketMultipartUploads", "CopyObject": "PutObject",
     "DeleteObjects": "DeleteObject", "UploadPart": "PutObject", "UploadPartCopy": "PutObject", "CreateMultipartUpload": "PutObject",
     "CompleteMultipartUpload": "PutObject", "AbortMultipartUpload": "AbortMultipartUpload", "ListBuckets": "ListAllMyBuckets",
+    "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
 }
 
 S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
@@ -124,8 +125,11 @@ class ReadCache:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[bool, Any]] = {}
         self._key_locks: dict[str, threading.Lock] = {}
+        self._names: dict[str, frozenset[str]] = {}  # the resources each entry's parameters name
 
-    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+    def get(self, key: str, compute: Callable[[], Any], names: frozenset[str] = frozenset()) -> Any:
+        """The cached answer for `key`, asked once; `names` are the resources its parameters name
+        (a bucket, a distribution id), by which `release` finds a target's entries."""
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:  # concurrent askers of one key wait for the first answer
@@ -134,6 +138,8 @@ class ReadCache:
                     self._entries[key] = (True, compute())
                 except (botocore.exceptions.ClientError, NotEvaluated) as exc:
                     self._entries[key] = (False, exc)
+                with self._lock:
+                    self._names[key] = names
             ok, value = self._entries[key]
         if ok:
             return copy.deepcopy(value)
@@ -142,6 +148,26 @@ class ReadCache:
     def responses(self) -> dict[str, Any]:
         with self._lock:
             return {k: v for k, (ok, v) in self._entries.items() if ok}
+
+    def release(self, names: set[str], keep: set[str]) -> dict[str, Any]:
+        """Forget the entries whose parameters name one of `names` and none of `keep` (a target's
+        own resources, not those it shares with another target); returns the answers forgotten.
+        Account-wide reads (the bucket list, IAM, shared policies) name neither and stay."""
+        with self._lock:
+            gone = [key for key, named in self._names.items() if named & names and not named & keep]
+            forgotten: dict[str, Any] = {}
+            for key in gone:
+                ok, value = self._entries.pop(key)
+                del self._names[key]
+                self._key_locks.pop(key, None)
+                if ok:
+                    forgotten[key] = value
+        return forgotten
+
+    def keys(self) -> list[str]:
+        """The keys of the answers and errors held now."""
+        with self._lock:
+            return list(self._entries)
 
 
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -214,7 +240,7 @@ class CachedClient:
 
         if not guard.is_read(self._service, operation) or self._streams(operation):
             return guarded()  # writes go to the guard; object bodies are read once, not kept
-        return self._cache.get(key, guarded)
+        return self._cache.get(key, guarded, frozenset(v for v in params.values() if isinstance(v, str)))
 
     def _streams(self, operation: str) -> bool:
         try:

@@ -55,7 +55,8 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     "route53": "ListHostedZones ListResourceRecordSets",
     "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "
           "GetBucketLogging GetBucketOwnershipControls GetBucketPolicy GetBucketReplication "
-          "GetBucketVersioning GetBucketWebsite GetObject GetPublicAccessBlock HeadBucket HeadObject "
+          "GetBucketVersioning GetBucketWebsite GetObject GetObjectLockConfiguration GetObjectRetention "
+          "GetPublicAccessBlock HeadBucket HeadObject "
           "ListBuckets ListObjectVersions ListObjects ListObjectsV2",
     "s3control": "GetPublicAccessBlock",
     "wafv2": "GetWebACL",
