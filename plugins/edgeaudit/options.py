@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .catalog import SEVERITIES, builtin_folder, known_frameworks, markers
 from .config import DEFAULT_CONFIG_NAME
 from .frameworks import UnknownFramework, resolve
 from .reporting.bundle import BundleError, check_private_key
+from .shards import ShardError, auto_shard
 
 RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _FLAGS = ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle")
@@ -43,7 +45,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
                     help="write no report files")
     group.addoption("--shard", dest="edgeaudit_shard", metavar="K/N",
-                    help="check only shard K of N of the targets (deterministic; a CI matrix of N jobs)")
+                    help="check only shard K of N of the targets (deterministic; a CI matrix of N jobs); "
+                         "auto: K and N from the engine (EDGEAUDIT_SHARD_INDEX/EDGEAUDIT_SHARD_COUNT, an "
+                         "AWS Batch array job, a Kubernetes Indexed Job, GitLab parallel; env EDGEAUDIT_SHARD)")
     group.addoption("--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
                     help="also write the evidence bundle reports/<name>.bundle.zip (config: [report] bundle = true)")
     group.addoption("--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
@@ -186,20 +190,32 @@ def check_report_dir(path: Path) -> None:
                                 "Fix: name a folder this user can write to") from None
 
 
+def shared_run_id(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The run id every job of one run sees, and the variables it came from: EDGEAUDIT_RUN_ID,
+    else the engine's id of the whole run (GitHub Actions' run id and attempt, GitLab's pipeline
+    id, the AWS Batch array job's id: a child's AWS_BATCH_JOB_ID is `<array job id>:<index>`);
+    None when there is none (a Kubernetes Job's pods see no such id: EDGEAUDIT_RUN_ID from the
+    downward API)."""
+    if environ.get("EDGEAUDIT_RUN_ID") is not None:
+        return environ["EDGEAUDIT_RUN_ID"], "EDGEAUDIT_RUN_ID"
+    if environ.get("GITHUB_RUN_ID"):
+        return (f"github-{environ['GITHUB_RUN_ID']}-{environ.get('GITHUB_RUN_ATTEMPT') or 1}",
+                "GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT")
+    if environ.get("CI_PIPELINE_ID"):
+        return f"gitlab-{environ['CI_PIPELINE_ID']}", "CI_PIPELINE_ID"
+    if environ.get("AWS_BATCH_JOB_ID"):
+        return f"aws-batch-{environ['AWS_BATCH_JOB_ID'].split(':', 1)[0]}", "AWS_BATCH_JOB_ID"
+    return None
+
+
 def run_id(started: dt.datetime) -> str:
     """The identity every shard of one run shares, so that `edgeaudit merge` refuses shards of
-    other runs: EDGEAUDIT_RUN_ID, else the CI's id of the pipeline run (GitHub Actions' run id and
-    attempt, GitLab's pipeline id), which every job of a matrix sees; else the start time with a
-    random part (shards started by hand then need one EDGEAUDIT_RUN_ID)."""
-    if os.environ.get("EDGEAUDIT_RUN_ID") is not None:
-        found, source = os.environ["EDGEAUDIT_RUN_ID"], "EDGEAUDIT_RUN_ID"
-    elif os.environ.get("GITHUB_RUN_ID"):
-        found = f"github-{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT') or 1}"
-        source = "GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT"
-    elif os.environ.get("CI_PIPELINE_ID"):
-        found, source = f"gitlab-{os.environ['CI_PIPELINE_ID']}", "CI_PIPELINE_ID"
-    else:
+    other runs: the shared id (above), which every job of a matrix or array sees; else the start
+    time with a random part (shards started by hand then need one EDGEAUDIT_RUN_ID)."""
+    shared = shared_run_id(os.environ)
+    if shared is None:
         return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    found, source = shared
     if not RUN_ID.fullmatch(found):
         raise pytest.UsageError(f"{source}: run id {found!r} is not 1 to 100 letters, digits or ._:- . "
                                 "Fix: set EDGEAUDIT_RUN_ID to such an id, the same for every shard of the run")
@@ -215,8 +231,27 @@ def frameworks(config: pytest.Config) -> tuple[str, ...]:
         raise pytest.UsageError(f"--framework / edgeaudit_frameworks / EDGEAUDIT_FRAMEWORK: {exc}") from None
 
 
-def parse_shard(text: str) -> tuple[int, int]:
+def parse_shard(text: str, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """`--shard K/N`, or `--shard auto`: K and N from the engine that started this job."""
+    if text.strip().lower() == "auto":
+        return _auto_shard(os.environ if environ is None else environ)
     index, _, count = text.partition("/")
     if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
         raise pytest.UsageError(f"--shard {text}: not of the form K/N with 1 <= K <= N. Fix: e.g. --shard 2/4")
     return int(index), int(count)
+
+
+def _auto_shard(environ: Mapping[str, str]) -> tuple[int, int]:
+    """The engine's shard; shards of more than one job also need a run id they all share, or
+    `edgeaudit merge` would refuse them after the whole run: refused before it instead."""
+    try:
+        index, count, source = auto_shard(environ)
+    except ShardError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if count > 1 and shared_run_id(environ) is None:
+        raise pytest.UsageError(
+            f"--shard auto: shard {index}/{count} from {source.index}, but no run id that every shard shares "
+            "(EDGEAUDIT_RUN_ID, GITHUB_RUN_ID, CI_PIPELINE_ID or AWS_BATCH_JOB_ID). Fix: set EDGEAUDIT_RUN_ID, "
+            "the same in every shard; in a Kubernetes Job from the downward API: valueFrom: fieldRef: "
+            "fieldPath: metadata.labels['batch.kubernetes.io/controller-uid']")
+    return index, count

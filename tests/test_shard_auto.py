@@ -1,0 +1,172 @@
+"""`--shard auto`: each engine's variables choose the shard `--shard K/N` would (0-based indexes
+made 1-based), the variables set on purpose win over an engine's, a missing or bad value is a
+usage error naming the variables, and the shards of one run share a run id derived from the
+engine (an AWS Batch array job's id), so that they merge."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from edgeaudit.config import load
+from edgeaudit.options import parse_shard, shared_run_id
+
+from test_fleet import FLEET, fleet_targets
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+
+# Every variable --shard auto or the run id reads: none leaks in from the machine running the tests.
+ENGINE_VARS = ("EDGEAUDIT_SHARD", "EDGEAUDIT_SHARD_INDEX", "EDGEAUDIT_SHARD_COUNT", "EDGEAUDIT_RUN_ID",
+               "AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE", "AWS_BATCH_JOB_ID", "JOB_COMPLETION_INDEX",
+               "CI_NODE_INDEX", "CI_NODE_TOTAL", "CI_PIPELINE_ID", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT",
+               "GITHUB_ACTIONS")
+CLEAN: dict[str, str | None] = dict.fromkeys(ENGINE_VARS)
+
+GITHUB = {"EDGEAUDIT_SHARD_INDEX": "2", "EDGEAUDIT_SHARD_COUNT": "4", "GITHUB_RUN_ID": "555", "GITHUB_RUN_ATTEMPT": "1"}
+KUBERNETES = {"JOB_COMPLETION_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "3", "EDGEAUDIT_RUN_ID": "5f0c7e3a-uid"}
+AWS_BATCH = {"AWS_BATCH_JOB_ARRAY_INDEX": "1", "AWS_BATCH_JOB_ARRAY_SIZE": "2",
+             "AWS_BATCH_JOB_ID": "3f6e1c2a-90b1-4f4e-8a53-0d2f1e7b9c11:1"}
+GITLAB = {"CI_NODE_INDEX": "3", "CI_NODE_TOTAL": "3", "CI_PIPELINE_ID": "777"}
+
+
+# --- the variables, read in-process ----------------------------------------------------------------
+
+@pytest.mark.parametrize("environ, shard", [
+    (GITHUB, (3, 4)),                                   # strategy.job-index 2 of job-total 4: shard 3/4
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "0"}, (1, 4)),
+    (KUBERNETES, (1, 3)),                               # JOB_COMPLETION_INDEX counts from 0
+    ({**KUBERNETES, "JOB_COMPLETION_INDEX": "2"}, (3, 3)),
+    (AWS_BATCH, (2, 2)),                                # AWS_BATCH_JOB_ARRAY_INDEX counts from 0
+    ({**AWS_BATCH, "EDGEAUDIT_SHARD_COUNT": "2"}, (2, 2)),  # agreeing with the array's size
+    (GITLAB, (3, 3)),                                   # CI_NODE_INDEX counts from 1
+    ({"JOB_COMPLETION_INDEX": " 0 ", "EDGEAUDIT_SHARD_COUNT": "1"}, (1, 1)),  # one shard needs no shared id
+])
+def test_each_engines_variables_give_the_shard(environ, shard):
+    assert parse_shard("auto", environ) == shard
+    assert parse_shard("AUTO", environ) == shard
+
+
+@pytest.mark.parametrize("environ, shard", [
+    ({**GITHUB, **KUBERNETES, **AWS_BATCH, **GITLAB, "EDGEAUDIT_SHARD_COUNT": "4"}, (3, 4)),  # set on purpose wins
+    ({**KUBERNETES, **AWS_BATCH, **GITLAB, "EDGEAUDIT_SHARD_COUNT": "2"}, (2, 2)),  # the Batch child, not the pod
+    ({**KUBERNETES, **GITLAB}, (1, 3)),                                           # the pod, not the CI runner
+])
+def test_the_variables_set_on_purpose_win_then_the_job_closest_to_the_process(environ, shard):
+    assert parse_shard("auto", environ) == shard
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({}, ["EDGEAUDIT_SHARD_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "strategy.job-index",
+          "--shard K/N"]),
+    ({"GITHUB_RUN_ID": "1", "EDGEAUDIT_SHARD_COUNT": "4"}, ["none of EDGEAUDIT_SHARD_INDEX"]),
+    ({"JOB_COMPLETION_INDEX": "1", "EDGEAUDIT_RUN_ID": "r"}, ["JOB_COMPLETION_INDEX is set", "EDGEAUDIT_SHARD_COUNT is not",
+                                                             "completions"]),
+    ({**KUBERNETES, "JOB_COMPLETION_INDEX": "3"}, ["JOB_COMPLETION_INDEX=3", "EDGEAUDIT_SHARD_COUNT=3", "runs 0..2"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "4"}, ["EDGEAUDIT_SHARD_INDEX=4", "runs 0..3"]),
+    ({**GITLAB, "CI_NODE_INDEX": "0"}, ["CI_NODE_INDEX=0", "runs 1..3"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "two"}, ["EDGEAUDIT_SHARD_INDEX='two' is not a whole number"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "-1"}, ["EDGEAUDIT_SHARD_INDEX='-1' is not a whole number"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": "4.0"}, ["EDGEAUDIT_SHARD_COUNT='4.0' is not a whole number"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "0"}, ["EDGEAUDIT_SHARD_COUNT=0"]),
+    ({**AWS_BATCH, "EDGEAUDIT_SHARD_COUNT": "3"}, ["EDGEAUDIT_SHARD_COUNT=3 disagrees with AWS_BATCH_JOB_ARRAY_SIZE=2"]),
+    ({**KUBERNETES, "EDGEAUDIT_RUN_ID": None}, ["JOB_COMPLETION_INDEX", "EDGEAUDIT_RUN_ID",
+                                                "batch.kubernetes.io/controller-uid"]),
+    ({"EDGEAUDIT_SHARD_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "2"}, ["no run id that every shard shares"]),
+])
+def test_no_or_a_bad_value_is_a_usage_error_naming_the_variables(environ, named):
+    environ = {key: value for key, value in environ.items() if value is not None}
+    with pytest.raises(pytest.UsageError) as caught:
+        parse_shard("auto", environ)
+    message = str(caught.value)
+    assert message.startswith("--shard auto: ") and "Fix: " in message
+    for text in named:
+        assert text in message, (text, message)
+
+
+@pytest.mark.parametrize("environ, found", [
+    ({"AWS_BATCH_JOB_ID": "3f6e1c2a:0"}, ("aws-batch-3f6e1c2a", "AWS_BATCH_JOB_ID")),  # every child of the array
+    ({"AWS_BATCH_JOB_ID": "3f6e1c2a:7"}, ("aws-batch-3f6e1c2a", "AWS_BATCH_JOB_ID")),
+    ({"AWS_BATCH_JOB_ID": "3f6e1c2a"}, ("aws-batch-3f6e1c2a", "AWS_BATCH_JOB_ID")),    # a job of its own
+    ({"GITHUB_RUN_ID": "555", "GITHUB_RUN_ATTEMPT": "2", "AWS_BATCH_JOB_ID": "x:1"},
+     ("github-555-2", "GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT")),
+    ({"EDGEAUDIT_RUN_ID": "nightly", "AWS_BATCH_JOB_ID": "x:1"}, ("nightly", "EDGEAUDIT_RUN_ID")),
+    ({"JOB_COMPLETION_INDEX": "0"}, None),  # a Kubernetes pod sees no id of its Job
+])
+def test_the_run_id_is_derived_from_the_engine(environ, found):
+    assert shared_run_id(environ) == found
+
+
+# --- the runs: the shard chosen is --shard K/N's ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory, world, site) -> Project:
+    project = Project(tmp_path_factory.mktemp("shard-auto"), world, site)
+    project.control("fleet", FLEET)
+    project.config(targets=fleet_targets(7))  # shop-06 is the one that fails EA-OPS-03
+    return project
+
+
+def collected(project: Project, *args: str, env: dict[str, str | None]) -> set[str]:
+    """The targets a `--co` run collects."""
+    run = project.run("--co", "-q", *args, env={**CLEAN, **env})
+    assert run.returncode == 0, run.output
+    return set(re.findall(r"::test_\w+\[([\w-]+)\]", run.output))
+
+
+def expected(project: Project, index: int, count: int) -> set[str]:
+    return {t.name for t in load(project.root / "edgeaudit.toml").shard(index, count).targets}
+
+
+@pytest.mark.parametrize("environ, shard", [(GITHUB, (3, 4)), (AWS_BATCH, (2, 2)), (GITLAB, (3, 3))])
+def test_auto_collects_the_targets_of_k_of_n(fleet, environ, shard):
+    chosen = collected(fleet, "--shard", "auto", env=environ)
+    assert chosen == collected(fleet, "--shard", "/".join(map(str, shard)), env={}) == expected(fleet, *shard)
+
+
+def test_the_pods_of_an_indexed_job_cover_the_fleet_once(fleet):
+    """JOB_COMPLETION_INDEX 0..2 with EDGEAUDIT_SHARD_COUNT=3 (EDGEAUDIT_SHARD=auto, as a Job's env
+    would say it): each pod's shard is --shard K/3, and together they check every target once."""
+    shards = [collected(fleet, env={**KUBERNETES, "JOB_COMPLETION_INDEX": str(i), "EDGEAUDIT_SHARD": "auto"})
+              for i in range(3)]
+    assert shards == [expected(fleet, k, 3) for k in (1, 2, 3)]
+    assert sum(map(len, shards)) == 7 and set().union(*shards) == {f"shop-{i:02d}" for i in range(7)}
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({}, "none of EDGEAUDIT_SHARD_INDEX"),
+    ({**KUBERNETES, "JOB_COMPLETION_INDEX": "5"}, "JOB_COMPLETION_INDEX=5"),
+])
+def test_a_run_that_finds_no_shard_stops_with_exit_4(fleet, environ, named):
+    run = fleet.run("-m", "monthly", "--shard", "auto", env={**CLEAN, **environ})
+    assert run.returncode == 4, run.output
+    assert named in run.output and "Fix: " in run.output
+    assert "passed" not in run.output and "failed" not in run.output
+
+
+def test_the_children_of_an_aws_batch_array_share_a_run_id_and_merge(fleet, tmp_path):
+    """Both children of one array job: the run id comes from the part of AWS_BATCH_JOB_ID before
+    ':', the same in each, so `edgeaudit merge` takes them as one run."""
+    array = "3f6e1c2a-90b1-4f4e-8a53-0d2f1e7b9c11"
+    reports = []
+    for index in range(2):
+        env = {**CLEAN, "AWS_BATCH_JOB_ARRAY_INDEX": str(index), "AWS_BATCH_JOB_ARRAY_SIZE": "2",
+               "AWS_BATCH_JOB_ID": f"{array}:{index}"}
+        run = fleet.run("-m", "monthly", "--shard", "auto", env=env)
+        assert run.returncode in (0, 1), run.output
+        reports.append(run.report)
+    assert [r["run"]["run_id"] for r in reports] == [f"aws-batch-{array}"] * 2
+    assert [r["run"]["shard"] for r in reports] == [{"index": 1, "count": 2}, {"index": 2, "count": 2}]
+    assert [set(r["run"]["targets"]) for r in reports] == [expected(fleet, 1, 2), expected(fleet, 2, 2)]
+    paths = []
+    for index, report in enumerate(reports):
+        paths.append(tmp_path / f"shard-{index}.json")
+        paths[-1].write_text(json.dumps(report))
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *map(str, paths), "--output",
+                           str(tmp_path / "merged")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr  # shop-06's finding, judged once for the whole fleet
+    merged = json.loads(next((tmp_path / "merged").glob("*-merged.json")).read_text())
+    assert merged["complete"] is True and merged["run"]["shards"] == {"count": 2, "missing": []}
+    assert sorted(merged["run"]["targets"]) == [f"shop-{i:02d}" for i in range(7)]
