@@ -4,6 +4,8 @@ package styles and script, and a report missing a field the page needs renders n
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from html.parser import HTMLParser
 from importlib import resources
@@ -12,7 +14,7 @@ import pytest
 
 from edgeaudit.catalog import SEVERITIES
 from edgeaudit.frameworks import summary as framework_summary
-from edgeaudit.reporting.html_render import render
+from edgeaudit.reporting.html_render import evidence_view, render
 from edgeaudit.reporting.ledger import LedgerRow
 from edgeaudit.reporting.trend import Trend
 from edgeaudit.results import FAILING, OUTCOMES, WORST_FIRST
@@ -109,3 +111,117 @@ def test_a_report_missing_a_field_the_page_needs_renders_nothing(drop):
     del report["results"][0][drop]
     with pytest.raises(KeyError):
         render(report)
+
+
+HOSTILE = "<script>alert(1)</script>"
+EVIDENCE = {
+    "headers": {"https://a.example/": {"enforced": [HOSTILE], "report_only": None},
+                "https://a.example/about.html": None},
+    "behaviours": [{"path": "/*", "compress": True, "policy": None}, {"path": "/img/*", "compress": False}],
+    "checked": True, "offenders": [], "sitemap": {"status": 200, "error": None},
+}
+DAYS = {"observed": 20, "limit": 14, "better": "higher", "margin": 6, "unit": "days", "margin_ratio": 0.4286}
+
+
+class _Tables(HTMLParser):
+    """Every table of a piece of the page as rows of cell texts (a nested table's text stays in its own table)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.open: list[list[list[str]]] = []
+        self.tables: list[list[list[str]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.open.append([])
+        elif tag == "tr":
+            self.open[-1].append([])
+        elif tag in ("td", "th"):
+            self.open[-1][-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.tables.append(self.open.pop())
+
+    def handle_data(self, data: str) -> None:
+        if self.open and self.open[-1] and self.open[-1][-1]:
+            self.open[-1][-1][-1] += data
+
+    def with_header(self, *header: str) -> list[list[str]]:
+        """The rows under the table whose first row is `header`."""
+        found = [t for t in self.tables if t and [c.strip() for c in t[0]] == list(header)]
+        assert len(found) == 1, (header, self.tables)
+        return [[c.strip() for c in row] for row in found[0][1:]]
+
+
+def _evidence_page() -> tuple[str, str]:
+    """The page of a report whose failure and pass carry EVIDENCE and a measured value; and its failure card."""
+    report = _report("plain")
+    by_control = {r["control"]: r for r in report["results"]}
+    by_control["EA-OPS-01"].update(evidence=dict(EVIDENCE, days_left=20), margins={"days_left": DAYS})
+    by_control["EA-OPS-03"].update(evidence={"days_left": 40}, margins={"days_left": {**DAYS, "observed": 40,
+                                                                                      "margin": 26}})
+    page = render(report)
+    card = page.split('<div class="card failed">', 1)[1].split("</div>\n", 2)[1]
+    return page, card
+
+
+def test_records_by_url_and_lists_of_records_are_tables_with_a_column_per_field():
+    _, card = _evidence_page()
+    tables = _Tables(card.split("<details", 1)[0])
+    assert tables.with_header("URL", "enforced", "report_only") == [
+        ["https://a.example/", HOSTILE, "missing"], ["https://a.example/about.html", "missing", "missing"]]
+    assert tables.with_header("path", "compress", "policy") == [["/*", "yes", "missing"], ["/img/*", "no", "missing"]]
+    rows = [[cell.strip() for cell in row] for table in tables.tables for row in table]
+    assert ["status", "200"] in rows and ["error", "missing"] in rows  # a record of its own: field, value
+    assert ["checked", "yes"] in rows and ["offenders", "none"] in rows
+
+
+def test_evidence_shows_no_json_or_python_reprs_outside_the_folded_raw_json():
+    page, card = _evidence_page()
+    shown = card.split("<details", 1)[0]
+    for repr_text in ("None", "null", "True", "true", "False", "false", "{", "[", "&#39;", "&#34;"):
+        assert repr_text not in shown, repr_text
+    assert '<span class=missing>missing</span>' in shown
+
+
+def test_every_measured_value_shows_its_threshold_and_margin_in_its_card_and_in_all_results():
+    page, card = _evidence_page()
+    assert ["days_left", "20 days", "\u2265 14", "6 days"] in _Tables(card).with_header(
+        "evidence", "observed", "threshold", "margin")
+    rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr data-i=")[1:]
+    measured = {re.search(r"<td>(EA-\w+-\d+)</td>", row)[1]: row.split("<td class=measured>", 1)[1] for row in rows}
+    assert "days_left: 20 days &middot; &ge; 14 &middot; margin 6 days" in measured["EA-OPS-01"]
+    assert "days_left: 40 days &middot; &ge; 14 &middot; margin 26 days" in measured["EA-OPS-03"]  # a pass too
+
+
+def test_the_raw_json_is_folded_under_the_tables_and_is_the_evidence():
+    _, card = _evidence_page()
+    assert card.index("<table") < card.index('<details class=raw><summary>raw JSON</summary><pre>')
+    raw = card.split("<summary>raw JSON</summary><pre>", 1)[1].split("</pre></details>", 1)[0]
+    assert json.loads(html.unescape(raw)) == dict(EVIDENCE, days_left=20)
+
+
+def test_a_hostile_header_value_stays_text():
+    page, card = _evidence_page()
+    assert HOSTILE not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card.split("<details", 1)[0]  # in the table
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card.split("<details", 1)[1]  # and in the raw JSON
+    elements = _Elements()
+    elements.feed(page)
+    assert elements.tags.count("script") == 2
+
+
+@pytest.mark.parametrize("value, view", [
+    (None, {"text": "missing", "missing": True}),
+    (False, {"text": "no", "missing": False}),
+    ([], {"text": "none", "missing": False}),
+    (["a"], {"items": [{"text": "a", "missing": False}]}),
+    ({"k": 1}, {"pairs": [("k", {"text": "1", "missing": False})]}),
+    ({"/x": {"a": 1}, "/y": None}, {"columns": ["URL", "a"], "rows": [
+        [{"text": "/x", "missing": False}, {"text": "1", "missing": False}],
+        [{"text": "/y", "missing": False}, {"text": "missing", "missing": True}]]}),
+])
+def test_evidence_view_lays_out_each_shape(value, view):
+    assert evidence_view(value) == view

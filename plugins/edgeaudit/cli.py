@@ -200,7 +200,8 @@ def _merge(args: argparse.Namespace) -> int:
                 reports.append(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, RecursionError) as exc:
                 raise MergeError(f"{path}: not a readable JSON report ({str(exc).splitlines()[0]})") from None
-        merged = merge(reports, [str(path) for path in args.reports], allow_partial=args.allow_partial)
+        merged = merge(reports, [str(path) for path in args.reports], allow_partial=args.allow_partial,
+                       fail_on=args.fail_on)
         stem = report_stem(args.output, selection_label(merged["run"]["selection"], merged["run"]["frameworks"]),
                            utc_now())
         stem = stem.with_name(stem.name + "-merged")

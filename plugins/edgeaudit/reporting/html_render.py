@@ -56,6 +56,48 @@ def _value(value: Any) -> Any:
     return value
 
 
+def _text(value: Any) -> str:
+    """A single value as a reader says it: null is "missing" (an absent header), booleans yes/no."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _key_label(keys: list[str]) -> str:
+    """The heading of the first column of a table keyed by URL, path or resource."""
+    return "URL" if all(k.startswith(("http://", "https://", "/")) for k in keys) else "key"
+
+
+def evidence_view(value: Any) -> dict[str, Any]:
+    """An evidence value as the template shows it, so that it reads as evidence, not as JSON:
+    {"text"} for a single value, {"items"} for a list of single values, {"columns", "rows"} for a
+    list of records or for records keyed by URL or resource (a column per field), {"pairs"} for
+    any other mapping. Nested values are views themselves; every text is escaped by the template."""
+    if isinstance(value, (list, dict)) and not value:
+        return {"text": "none", "missing": False}
+    if isinstance(value, list):
+        if all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(k for v in value for k in v))
+            return {"columns": columns, "rows": [[evidence_view(v.get(k)) for k in columns] for v in value]}
+        return {"items": [evidence_view(v) for v in value]}
+    if isinstance(value, dict):
+        records = [v for v in value.values() if isinstance(v, dict) and v]
+        if records and all(isinstance(v, dict) or v is None for v in value.values()):
+            fields = list(dict.fromkeys(k for v in records for k in v))
+            rows = [[{"text": key, "missing": False}] + [evidence_view((v or {}).get(k)) for k in fields]
+                    for key, v in value.items()]
+            return {"columns": [_key_label(list(value))] + fields, "rows": rows}
+        return {"pairs": [(key, evidence_view(v)) for key, v in value.items()]}
+    return {"text": _text(value), "missing": value is None}
+
+
+def _raw_json(value: Any) -> str:
+    """The value as the JSON report has it, indented, for the folded raw view (escaped as text)."""
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
 def _json_for_script(value: Any) -> Markup:
     """JSON that cannot close the <script> element it sits in."""
     text = json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -76,6 +118,8 @@ def _template() -> jinja2.Template:
         trim_blocks=True, lstrip_blocks=True)
     environment.filters["value"] = _value
     environment.filters["script_json"] = _json_for_script
+    environment.filters["evidence_view"] = evidence_view
+    environment.filters["raw_json"] = _raw_json
     return environment.get_template("report.html")
 
 

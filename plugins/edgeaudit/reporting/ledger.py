@@ -37,6 +37,17 @@ def covered_cadences(markexpr: str) -> list[str]:
     return [c for c in (*CADENCES, "dr") if expression.evaluate(lambda name, **_: name == c)]
 
 
+def run_cadences(run: dict[str, Any]) -> list[str]:
+    """The cadences a report's run covered in full, as its history line records them: none for a
+    selection of frameworks, every one for the whole suite."""
+    if run.get("frameworks"):
+        return []
+    try:
+        return covered_cadences("" if run["selection"] == "all" else run["selection"])
+    except SyntaxError:  # not a -m expression: a report written by hand or by another tool
+        return []
+
+
 def same_environment(history: list[dict[str, Any]], *, demo: bool) -> list[dict[str, Any]]:
     """The runs of the same kind of environment: a demo run's history never counts for a site."""
     return [e for e in history if bool(e.get("demo")) == demo]

@@ -104,10 +104,11 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
-          allow_partial: bool = False) -> dict[str, Any]:
+          allow_partial: bool = False, fail_on: str = "P4") -> dict[str, Any]:
     """One report from the shards of one run (same run id, version, account, demo or not,
     selection; each of shards 1..N once); with `allow_partial`, missing shards are allowed and
-    the result is marked incomplete."""
+    the result is marked incomplete. `fail_on` is the gate the merge's exit code applies (its
+    --fail-on), recorded so that the page's verdict is the exit code's."""
     if not reports:
         raise MergeError("no reports to merge")
     names = names or [f"report {i + 1}" for i in range(len(reports))]
@@ -134,7 +135,7 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
         "targets": sorted({t for r in runs for t in r["targets"]}), "aws_account": next((r["aws_account"] for r in runs if r["aws_account"]), None),
         "api_calls": sum(r["api_calls"] for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
         "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1}, "frameworks": runs[0].get("frameworks", []),
-        "merged_from": len(reports), "shards": {"count": count, "missing": missing},
+        "merged_from": len(reports), "shards": {"count": count, "missing": missing}, "fail_on": fail_on,
     }
     return build_report(run=run, summary=summarize(results), results=results,
                         complete=all(r["complete"] for r in reports) and not missing,

@@ -23,12 +23,29 @@
   var timer = null;
   ['outcome', 'severity', 'category', 'target'].forEach(function (k) { f[k].addEventListener('change', apply); });
   f.text.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(apply, 120); });
+  // Evidence as the cards show it: null is "missing", booleans yes/no, nesting by indentation.
+  function readable(v, pad, skip) {
+    if (v === null || v === undefined) return ' missing';
+    if (typeof v === 'boolean') return v ? ' yes' : ' no';
+    if (typeof v !== 'object') return ' ' + String(v);
+    var keys = Array.isArray(v) ? v.map(function (x, i) { return i; }) : Object.keys(v).filter(function (k) { return !(skip && k in skip); });
+    if (!keys.length) return ' none';
+    return keys.map(function (k) {
+      return '\n' + pad + (Array.isArray(v) ? '-' : k + ':') + readable(v[k], pad + '  ');
+    }).join('');
+  }
+  function measured(margins) {
+    var names = Object.keys(margins);
+    return names.length ? 'measured:' + names.map(function (n) { var m = margins[n], u = m.unit ? ' ' + m.unit : '';
+      return '\n  ' + n + ': ' + m.observed + u + ', threshold ' + (m.better === 'lower' ? '<= ' : '>= ') + m.limit + u +
+             ', margin ' + m.margin + u; }).join('') + '\n\n' : '';
+  }
   var detail = document.getElementById('detail');
   document.querySelector('#results tbody').addEventListener('click', function (e) {
     var row = e.target.closest('tr'); if (!row) return;
     var r = data[Number(row.dataset.i)];
     detail.textContent = r.control + ' [' + r.target + '] ' + r.outcome + '\n' + r.title + '\n\n' +
-      (r.message ? r.message + '\n\n' : '') + 'evidence: ' + JSON.stringify(r.evidence, null, 2) +
+      (r.message ? r.message + '\n\n' : '') + measured(r.margins || {}) + 'evidence:' + readable(r.evidence, '  ', r.margins || {}) +
       (r.remediation ? '\n\nremediation: ' + r.remediation : '');
     detail.style.display = 'block';
   });
