@@ -12,6 +12,7 @@ from .catalog import ID_PATTERN, SEVERITIES, unreadable
 from .early import refused_at_import
 from .frameworks import maps_to
 from .results import ControlSpec
+from .scope import hand_over, record, take_over
 
 if TYPE_CHECKING:
     from .run import Run
@@ -59,6 +60,16 @@ class Collection:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.run.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
         self.run.selected = {spec.id for spec in map(ControlSpec.of, session.items) if spec is not None}
+        if self.run.worker:  # the controller collects nothing: it learns the scope from the workers
+            hand_over(self.run, session.config.workeroutput)  # type: ignore[attr-defined]
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """The report states why each control not selected was left out (-m, -k, --framework, ...)."""
+        record(self.run, items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        take_over(self.run, getattr(node, "workeroutput", None) or {})
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

@@ -32,6 +32,7 @@ from .reporting.report import build_report, iso, report_stem, selection_label, u
 from .reporting.step_summary import append_step_summary
 from .reporting.write import OCSF_SUFFIX, BundleParts, History, export_path, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
+from .scope import of_run as scope_of_run
 from .site import Site
 from .thresholds import Thresholds
 from .tls import TlsProbe
@@ -60,6 +61,8 @@ class Run:
     calls: Counter[str] = field(default_factory=Counter)
     expected: set[str] = field(default_factory=set)
     selected: set[str] = field(default_factory=set)  # control ids this process may run
+    deselected: dict[str, list[str]] = field(default_factory=dict)  # control id: why pytest deselected it
+    configured: Config | None = None                 # the config before --target and --shard
     frameworks: tuple[str, ...] = ()                 # --framework: only their controls run (none: all)
     warmed: set[str] = field(default_factory=set)    # targets whose reads were started
     other_failures: int = 0
@@ -124,6 +127,7 @@ class Run:
                 _start_demo(self, self.shared, config)
             else:
                 self.config = load(config_path(config))
+            self.configured = self.config
             self.config = self.config.select(list(setting(config, "edgeaudit_targets", "EDGEAUDIT_TARGET") or []))
             shard = config.getoption("edgeaudit_shard") or os.environ.get("EDGEAUDIT_SHARD")
             if shard:
@@ -228,7 +232,8 @@ class Run:
         attestations = [{**a.as_dict(), "state": attestation_state(a, today, warn_days)}
                         for a in self.config.attestations]
         self.report = build_report(run=run, summary=summarize(results), results=results, complete=complete,
-                                   waivers=waivers, attestations=attestations)
+                                   waivers=waivers, attestations=attestations,
+                                   scope=scope_of_run(self, session.config, results))
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return

@@ -98,6 +98,26 @@ def _raw_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
+def scope_view(scope: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The scope section: counts, and the controls (and targets) not selected grouped by reason,
+    the largest group first; None for a report of an earlier version, which has no scope."""
+    if not scope:
+        return None
+
+    def grouped(ids: list[str], reasons: dict[str, str]) -> list[dict[str, Any]]:
+        groups: dict[str, list[str]] = {}
+        for control in ids:
+            groups.setdefault(reasons.get(control, "no reason recorded"), []).append(control)
+        return [{"reason": reason, "ids": members}
+                for reason, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))]
+
+    targets = scope.get("targets") or {"selected": [], "not_selected": [], "reasons": {}}
+    return {"selected": scope["selected"], "not_selected": scope["not_selected"],
+            "known": len(scope["selected"]) + len(scope["not_selected"]),
+            "groups": grouped(scope["not_selected"], scope["reasons"]),
+            "targets": targets["selected"], "other_targets": grouped(targets["not_selected"], targets["reasons"])}
+
+
 def _json_for_script(value: Any) -> Markup:
     """JSON that cannot close the <script> element it sits in."""
     text = json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -117,6 +137,7 @@ def _template() -> jinja2.Template:
         finalize=lambda v: "" if v is None else v,  # an absent value shows as nothing, not "None"
         trim_blocks=True, lstrip_blocks=True)
     environment.filters["value"] = _value
+    environment.filters["scope_view"] = scope_view
     environment.filters["script_json"] = _json_for_script
     environment.filters["evidence_view"] = evidence_view
     environment.filters["raw_json"] = _raw_json

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from .report import SCHEMA, build_report
+from ..scope import merged as merged_scope
 from ..results import OUTCOMES, SEVERITY_RANK, summarize
 
 
@@ -67,6 +68,21 @@ def check_shard(name: str, report: Any) -> None:
     for section in ("waivers", "attestations"):
         if not (isinstance(report.get(section, []), list) and all(isinstance(e, dict) for e in report.get(section, []))):
             raise MergeError(f"{name}: {section} is not a list of tables")
+    if "scope" in report:  # absent in reports of earlier versions
+        _check_scope(name, report["scope"])
+
+
+def _check_scope(name: str, scope: Any) -> None:
+    """scope: selected and not_selected control ids, a reason for each not selected; the same of targets."""
+    for where, part in ((f"{name}: scope", scope), (f"{name}: scope.targets", (scope or {}).get("targets"))):
+        if not isinstance(part, dict):
+            raise MergeError(f"{where} is not a table")
+        for key in ("selected", "not_selected"):
+            if not (isinstance(part.get(key), list) and all(isinstance(c, str) for c in part[key])):
+                raise MergeError(f"{where}.{key} is not a list of ids")
+        reasons = part.get("reasons")
+        if not (isinstance(reasons, dict) and all(isinstance(v, str) for v in reasons.values())):
+            raise MergeError(f"{where}.reasons is not a table of reasons")
 
 
 def _one_run(named: list[tuple[str, dict[str, Any]]], allow_partial: bool) -> tuple[int, list[int]]:
@@ -140,4 +156,6 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
     return build_report(run=run, summary=summarize(results), results=results,
                         complete=all(r["complete"] for r in reports) and not missing,
                         waivers=_unique([w for r in reports for w in r.get("waivers", [])]),
-                        attestations=_unique([a for r in reports for a in r.get("attestations", [])]))
+                        attestations=_unique([a for r in reports for a in r.get("attestations", [])]),
+                        scope=merged_scope([r["scope"] for r in reports if "scope" in r], run["targets"])
+                        if any("scope" in r for r in reports) else None)

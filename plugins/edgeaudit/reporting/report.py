@@ -72,12 +72,15 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
 
 def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], complete: bool,
                  waivers: list[dict[str, Any]] | None = None,
-                 attestations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 attestations: list[dict[str, Any]] | None = None,
+                 scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON report; `waivers` and `attestations` list the config's, each with its state. The
-    summary gains the per-framework view of the results (of the run's --framework selection)."""
+    summary gains the per-framework view of the results (of the run's --framework selection).
+    `scope` (edgeaudit.scope) says which controls and targets the run selected, and why not the others."""
     summary = {**summary, "frameworks": framework_summary(results, run.get("frameworks") or ())}
     return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results,
-                   "waivers": waivers or [], "attestations": attestations or []})
+                   "waivers": waivers or [], "attestations": attestations or [],
+                   **({"scope": scope} if scope is not None else {})})
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
