@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 
 from ..catalog import INCIDENT_LEVELS, SEVERITIES
 from ..results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
-from .ledger import LedgerRow
+from .ledger import LedgerRow, run_cadences
 from .trend import Trend
 
 NO_RATIO = 9e9  # a measure without a margin ratio sorts last in the margins table
@@ -181,7 +181,6 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
         f"every evaluated control at {fail_on} and above holds (--fail-on {fail_on}){warned}"
 
 
-
 def _failures(results: list[dict[str, Any]], trend: Trend | None,
               outcomes: tuple[str, ...] = FAILING) -> list[dict[str, Any]]:
     """Results of these outcomes (failed and unevaluated, or warned) by incident level, each
@@ -272,6 +271,7 @@ def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[L
             outcomes=WORST_FIRST, severities=SEVERITIES, incident_levels=INCIDENT_LEVELS,
             failing=any(r["outcome"] in FAILING for r in results), failures=_failures(results, trend),
             warnings=_failures(results, None, ("warned",)), fail_on=gate(report),
+            selected_cadences=run_cadences(report["run"]),
             margin_rows=_margin_rows(results), trend=_trend(trend), waivers=_waivers(report),
             frameworks=_frameworks(report["summary"]),
             attestations=report.get("attestations") or [], ledger=ledger or [], results=results,
