@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import boto3
 import botocore.config
@@ -170,6 +170,19 @@ class ReadCache:
             return list(self._entries)
 
 
+def named_in(params: Any) -> Iterator[str]:
+    """Every text in a call's parameters, nested ones too (a metric's dimension values): the
+    names of the resources it reads."""
+    if isinstance(params, str):
+        yield params
+    elif isinstance(params, dict):
+        for value in params.values():
+            yield from named_in(value)
+    elif isinstance(params, (list, tuple)):
+        for value in params:
+            yield from named_in(value)
+
+
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -240,7 +253,7 @@ class CachedClient:
 
         if not guard.is_read(self._service, operation) or self._streams(operation):
             return guarded()  # writes go to the guard; object bodies are read once, not kept
-        return self._cache.get(key, guarded, frozenset(v for v in params.values() if isinstance(v, str)))
+        return self._cache.get(key, guarded, frozenset(named_in(params)))
 
     def _streams(self, operation: str) -> bool:
         try:

@@ -11,6 +11,7 @@ import pytest
 from .catalog import ID_PATTERN, SEVERITIES, unreadable
 from .early import refused_at_import
 from .frameworks import maps_to
+from .release import target_of
 from .results import ControlSpec
 from .scope import hand_over, record, take_over
 
@@ -84,6 +85,28 @@ class Collection:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.run.expected = set(ids)
+
+
+class TargetMajor:
+    """The controls run target by target, in the config's order of targets and pytest's order
+    within one, so that a target's answers can be forgotten after its last control (release.py)
+    instead of living until the report is written. Last of the reordering hooks, so that it holds
+    whatever order they chose within a target."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        rank = {target.name: i for i, target in enumerate(self.run.config.targets)}
+        slots = [i for i, item in enumerate(items) if _target_name(item) in rank]  # other tests keep their place
+        ordered = sorted((items[i] for i in slots), key=lambda item: rank[_target_name(item)])  # stable
+        for slot, item in zip(slots, ordered):
+            items[slot] = item
+
+
+def _target_name(item: pytest.Item) -> str | None:
+    return getattr(target_of(item), "name", None)
 
 
 def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:

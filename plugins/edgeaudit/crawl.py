@@ -363,6 +363,19 @@ def shared_crawl(site: Site, max_pages: int, concurrency: int) -> Crawl:
         return _CRAWLS[site]
 
 
+def forget(site: Site) -> None:
+    """Drop the site's crawl: its target's last control has run."""
+    with _LOCK:
+        _CRAWLS.pop(site, None)
+        _CRAWL_LOCKS.pop(site, None)
+
+
+def held() -> list[str]:
+    """The targets whose crawl is held."""
+    with _LOCK:
+        return [site.target.name for site in list(_CRAWLS)]
+
+
 def checked_crawl(site: Site, evidence: Evidence, thresholds: Thresholds) -> Crawl:
     """The run's crawl as a control reads it (the `crawl` fixture): its size in the evidence, not
     evaluated when a URL could not be asked, and a warning for each limit that cut it short (the

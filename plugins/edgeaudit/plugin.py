@@ -16,11 +16,12 @@ import pytest
 
 from . import fixtures, pytest_html_view
 from .catalog import done_with_suites, use_suites
-from .collection import Collection
+from .collection import Collection, TargetMajor
 from .early import find_rootdir_again, guard_before_conftests, guard_run
 from .junit import JunitNames
 from .options import add_builtin_controls, add_options, register_markers, suites_dirs
 from .outcomes import Collector, Outcomes
+from .release import Release
 from .run import RUN, Run
 
 
@@ -46,6 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     plugins = config.pluginmanager
     plugins.register(run, "edgeaudit-run")
     plugins.register(Collection(run), "edgeaudit-collection")
+    plugins.register(TargetMajor(run), "edgeaudit-target-major")
+    plugins.register(Release(run), "edgeaudit-release")
     plugins.register(Outcomes(run), "edgeaudit-outcomes")
     plugins.register(fixtures, "edgeaudit-fixtures")
     if not run.worker:

@@ -240,6 +240,18 @@ def measured(config: pytest.Config, target: Target, thresholds: Thresholds) -> V
         return cache[target.name]
 
 
+def forget(config: pytest.Config, name: str) -> None:
+    """Drop the vitals of target `name`: its last control has run."""
+    with _LOCK:
+        config.stash.get(_CACHE, {}).pop(name, None)
+
+
+def held(config: pytest.Config) -> list[str]:
+    """The targets whose vitals are held."""
+    with _LOCK:
+        return list(config.stash.get(_CACHE, {}))
+
+
 def add_field_data(vitals: Vitals, target: Target) -> None:
     """The origin's CrUX record (form factor of the device profile), or why there is none."""
     from .crux import FORM_FACTORS, FieldUnavailable, query

@@ -1,0 +1,69 @@
+"""A test-only pytest plugin (tests/test_memory.py loads it with -p memprobe): it writes, from
+inside a run, what the run holds for each target at the end of each control's teardown (before
+edgeaudit forgets anything) and once the control is over (after it may have), one JSON line per
+control into $MEMPROBE_LOG.<worker>. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
+that a run forgetting nothing can be compared with one that forgets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from edgeaudit import crawl, vitals
+from edgeaudit.outcomes import EVIDENCE
+from edgeaudit.release import own_names, target_of
+from edgeaudit.run import RUN
+
+_RAN: list[pytest.Item] = []
+
+
+def _held(config: pytest.Config) -> dict[str, list[str]]:
+    """target -> what the process holds for it: its AWS answers (keys naming its own resources),
+    site, crawl, TLS probe, vitals, and the evidence objects of its controls that ran."""
+    run = config.stash[RUN]
+    keys = run.registry.cache.keys()
+    crawled, measured = crawl.held(), vitals.held(config)
+    held: dict[str, list[str]] = {}
+    for target in run.config.targets:
+        parts = [f"aws:{key}" for key in keys if any(f'"{name}"' in key for name in own_names(target))]
+        parts += ["site"] * (target.name in run.sites) + ["crawl"] * (target.name in crawled)
+        parts += ["probe"] * (target.name in run.probes) + ["vitals"] * (target.name in measured)
+        parts += [f"evidence:{item.nodeid}" for item in _RAN
+                  if EVIDENCE in item.stash and getattr(target_of(item), "name", None) == target.name]
+        held[target.name] = parts
+    return held
+
+
+def _write(config: pytest.Config, line: dict[str, Any]) -> None:
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    with Path(f"{os.environ['MEMPROBE_LOG']}.{worker}").open("a", encoding="utf-8") as log:
+        log.write(json.dumps({"worker": worker, **line}) + "\n")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("MEMPROBE_KEEP") == "1":
+        config.pluginmanager.unregister(name="edgeaudit-release")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield
+    _RAN.append(item)
+    target = target_of(item)
+    if target is not None:
+        _write(item.config, {"when": "teardown", "nodeid": item.nodeid, "target": target.name,
+                             "held": _held(item.config)})
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: after edgeaudit's release has run
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    yield
+    target = target_of(item)
+    if target is not None:
+        _write(item.config, {"when": "after", "nodeid": item.nodeid, "target": target.name,
+                             "held": _held(item.config)})
