@@ -39,20 +39,21 @@ def test_preflight(selected_controls, aws, target, evidence):
 
 @pytest.mark.control("EA-OPS-02", severity="P3")
 @pytest.mark.monthly
-def test_cadence_evidence(run_history, thresholds, report_dir, evidence):
+def test_cadence_evidence(run_history, thresholds, history_location, evidence):
     """Each cadence of the procedures ran completely on its schedule.
 
     Remediation: schedule `pytest -m daily` (every business day), weekly (Mondays), monthly (the
     first Monday), quarterly and dr (the first week of each quarter) in CI or cron with the same
-    report folder, keep reports/history.jsonl between runs, and run the cadences the ledger shows
-    as overdue.
+    report folder, keep reports/history.jsonl between runs (or set [report] history to an S3
+    location that every runner shares), and run the cadences the ledger shows as overdue.
     """
-    path = Path(report_dir) / "history.jsonl"
-    evidence.resource = str(path)
+    evidence.resource = history_location
     if not run_history:
-        raise NotEvaluated(f"no earlier run in {path}: the schedule cannot be judged without the history of "
-                           "runs. Keep reports/history.jsonl between CI runs (restore it as a cache or the "
-                           "previous job's artifact before the run, save it after) or run from one folder")
+        raise NotEvaluated(f"no earlier run in {history_location}: the schedule cannot be judged without the "
+                           "history of runs. Keep reports/history.jsonl between CI runs (restore it as a cache "
+                           "or the previous job's artifact before the run, save it after), set [report] history "
+                           "= \"s3://bucket/prefix/history.jsonl\" so that every runner shares one, or run from "
+                           "one folder")
     grace = dt.timedelta(hours=thresholds.cadence_grace_h)
     rows = ledger.ledger(run_history, dt.datetime.now(dt.timezone.utc), grace)
     evidence.record("grace_h", thresholds.cadence_grace_h)

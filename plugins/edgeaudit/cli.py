@@ -23,7 +23,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from . import __version__
+from . import __version__, guard
 from .catalog import builtin_folder
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
@@ -33,8 +33,9 @@ from .frameworks import UnknownFramework, maps_to, resolve
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
 from .reporting.step_summary import append_step_summary
+from .reporting.store import check_location, evidence_place, open_store
 from .reporting.write import OCSF_SUFFIX, History, write_report_set
-from .results import SEVERITY_RANK, ControlSpec, gates
+from .results import SEVERITY_RANK, ControlSpec
 from .thresholds import DEFAULTS
 
 
@@ -189,6 +190,22 @@ def _snapshot(args: argparse.Namespace) -> int:
     return failed
 
 
+def _history_location(value: str) -> str:
+    """--history: a path or an S3 location of history.jsonl, checked as [report] history is."""
+    try:
+        return check_location(value)
+    except TypeError as wanted:
+        raise argparse.ArgumentTypeError(f"write {wanted}") from None
+
+
+def _merged_history(location: str | None, output: Path) -> History | None:
+    """The history the merged run joins (--history), with the guard's leave to add to it in S3."""
+    if not location:
+        return None
+    guard.allow_evidence_in([place] if (place := evidence_place(location)) else [])
+    return History(open_store(location, output), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]))
+
+
 def _merge(args: argparse.Namespace) -> int:
     reports = []
     # `reports/*.json` also names the OCSF exports written beside each report: they are the
@@ -208,7 +225,7 @@ def _merge(args: argparse.Namespace) -> int:
         # with --history the merged run joins the run history (its one line, the trend, the cadence
         # ledger) as a single run would; without, it renders before it writes (a malformed report
         # writes nothing). The shards were checked field by field before either.
-        history = History(args.history, dt.timedelta(hours=DEFAULTS["cadence_grace_h"])) if args.history else None
+        history = _merged_history(args.history, args.output)
         written = write_report_set(merged, stem, history=history)
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
@@ -216,6 +233,7 @@ def _merge(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
         sys.stderr.write(f"edgeaudit merge: a report holds a malformed entry ({type(exc).__name__}: {exc})\n")
         return 2
+    archive = _archive_merged(merged, stem, written, args.archive) if args.archive else None
     append_step_summary(merged, written)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
@@ -226,7 +244,7 @@ def _merge(args: argparse.Namespace) -> int:
         sys.stdout.write("incomplete: " + (f"shard(s) {', '.join(map(str, missing))} of "
                                            f"{merged['run']['shards']['count']} missing" if missing
                                            else "a shard did not complete") + "\n")
-    return 1 if not merged["complete"] or any(gates(r, args.fail_on) for r in merged["results"]) else 0
+    return merged["run"]["exit_code"]
 
 
 def run(args: list[str]) -> int:
@@ -278,9 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
     merging.add_argument("--allow-partial", action="store_true",
                          help="merge although shards are missing; the result is marked incomplete")
-    merging.add_argument("--history", type=Path, default=None, metavar="FILE",
-                         help="append the merged run's line to this history.jsonl (what EA-OPS-02 and the trend "
-                              "read; the shards' own lines stay in their folders)")
+    merging.add_argument("--history", type=_history_location, default=None, metavar="FILE",
+                         help="append the merged run's line to this history.jsonl, a path or "
+                              "s3://bucket/prefix/history.jsonl (what EA-OPS-02 and the trend read; the shards' "
+                              "own lines stay where their config keeps them)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
     snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "

@@ -121,6 +121,7 @@ class Config:
     threshold_overrides: dict[str, Any] = field(default_factory=dict)
     bundle: bool = False  # [report] bundle = true: write the signed evidence bundle
     archive: str | None = None  # [report] archive = "s3://bucket/prefix/": the report set is uploaded there
+    history: str | None = None  # [report] history: s3://bucket/prefix/history.jsonl or a path; none: <report dir>
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -145,12 +146,23 @@ class Config:
                        if int(hashlib.sha256(t.name.encode()).hexdigest(), 16) % count == index - 1)
         return replace(self, targets=chosen)
 
+    def evidence_places(self) -> list[tuple[str, str]]:
+        """The S3 (bucket, prefix) places the run may write its own evidence to: the history's
+        per-run folder and the archive folder (guard.allow_evidence_in)."""
+        from .reporting.store import evidence_place
+
+        places = [evidence_place(self.history)]
+        if self.archive:
+            bucket, _, prefix = self.archive.removeprefix("s3://").partition("/")
+            places.append((bucket, prefix))
+        return [place for place in places if place]
+
     def effective(self) -> dict[str, Any]:
         """The config as the run used it (thresholds with defaults), for the evidence bundle."""
         return {"path": str(self.path), "thresholds": self.thresholds.as_dict(),
                 "targets": [t.as_dict() for t in self.targets], "waivers": [w.as_dict() for w in self.waivers],
                 "attestations": [a.as_dict() for a in self.attestations],
-                "report": {"bundle": self.bundle, "archive": self.archive}}
+                "report": {"bundle": self.bundle, "archive": self.archive, "history": self.history}}
 
 
 # --- field checking ---------------------------------------------------------------------------
@@ -249,6 +261,13 @@ def _s3_folder(value: Any) -> str:
     return value
 
 
+def _history(value: Any) -> str:
+    """[report] history: an S3 location or a local path of history.jsonl (reporting/store.py)."""
+    from .reporting.store import check_location
+
+    return check_location(_line(value))
+
+
 def _paths(value: Any) -> tuple[str, ...]:
     paths = _str_list(value)
     if not paths or not all(p.startswith("/") and not _CONTROL_CHARS.search(p) for p in paths):
@@ -284,7 +303,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
-REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (_s3_folder, False)}
+REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (_s3_folder, False), "history": (_history, False)}
 TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report")
 
 
@@ -455,7 +474,14 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | Non
         attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
     report = check.table("report.", data.get("report", {}), REPORT_SCHEMA)
     return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False),
-                  archive=report.get("archive"))
+                  archive=report.get("archive"), history=_history_at(path, report.get("history")))
+
+
+def _history_at(path: Path, location: str | None) -> str | None:
+    """A local history path is relative to the config's folder, like targets_file."""
+    if not location or location.startswith("s3://") or Path(location).is_absolute():
+        return location
+    return str(path.parent / location)
 
 
 def _targets_file(path: Path, name: Any) -> list[Any]:

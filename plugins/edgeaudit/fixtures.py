@@ -15,9 +15,11 @@ from .attestations import Verdict, evaluate
 from .aws import Aws
 from .config import Config, Target
 from .crawl import Crawl, checked_crawl
+from .errors import NotEvaluated
 from .evidence import Evidence
 from .outcomes import EVIDENCE
-from .reporting.ledger import read_history, same_environment
+from .reporting.ledger import same_environment
+from .reporting.store import HistoryUnavailable
 from .results import ControlSpec
 from .run import RUN, Run
 from .schedule import SCHEDULES
@@ -102,11 +104,23 @@ def report_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
+def history_location(request: pytest.FixtureRequest) -> str:
+    """Where the run keeps its history: `[report] history` (a path or s3://...), else
+    <report dir>/history.jsonl."""
+    return _run(request).history_store().where
+
+
+@pytest.fixture
 def run_history(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    """The earlier runs in reports/history.jsonl against the same kind of environment (a demo
-    run's lines never count for a site, nor a site's for the demo), oldest first (EA-OPS-02)."""
+    """The earlier runs in the run's history (history_location) against the same kind of
+    environment (a demo run's lines never count for a site, nor a site's for the demo), oldest
+    first (EA-OPS-02). A history out of reach leaves the control not evaluated."""
     run = _run(request)
-    return same_environment(read_history(run.history_path()), demo=bool(run.shared.get("demo")))
+    try:
+        lines = run.history_store().read()
+    except HistoryUnavailable as exc:
+        raise NotEvaluated(str(exc)) from None
+    return same_environment(lines, demo=bool(run.shared.get("demo")))
 
 
 @pytest.fixture

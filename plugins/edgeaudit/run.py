@@ -30,6 +30,7 @@ from .options import (activates, check_report_dir, check_sign_key, config_path, 
 from .redact import redact, redact_text
 from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
 from .reporting.step_summary import append_step_summary
+from .reporting.store import HistoryStore, open_store
 from .reporting.write import OCSF_SUFFIX, BundleParts, History, export_path, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
 from .scope import of_run as scope_of_run
@@ -142,6 +143,9 @@ class Run:
             check_sign_key(config, self.sign_key)
         guard_run(config, True)
         guard.allow_scratch_in(target.scratch_bucket or "" for target in self.config.targets)
+        guard.allow_evidence_in(self.config.evidence_places())
+        if self.demo is not None:
+            _demo_history(self)
         if not self.worker:
             self.run_id = run_id(self.started)
             self.interrupts = RunInterrupts()
@@ -160,10 +164,9 @@ class Run:
     def probe(self, target: Target) -> TlsProbe:
         return self.probes.setdefault(target.name, TlsProbe(target))
 
-    def history_path(self) -> Path:
-        """Where the run reads its history: the demo brings its own, a site's is in the report folder."""
-        demo = self.shared.get("demo")
-        return Path(demo["history"]) if demo else self.report_dir / "history.jsonl"
+    def history_store(self) -> HistoryStore:
+        """Where the run reads and adds its history: [report] history, else the report folder's."""
+        return open_store(self.config.history, self.report_dir)
 
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
@@ -237,7 +240,7 @@ class Run:
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
-        history = History(self.report_dir / "history.jsonl", dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
+        history = History(self.history_store(), dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
         xml = session.config.option.xmlpath
@@ -305,8 +308,7 @@ def _start_demo(state: Run, shared: dict[str, Any], config: pytest.Config) -> No
 
         state.demo = load_environment().start()
         # as TOML text: xdist hands it to the workers, and dates do not travel as Python objects
-        shared["demo"] = {"config": tomlwrite.dumps(state.demo.config_data), "env": state.demo.aws_env,
-                          "history": str(_demo_history(state))}
+        shared["demo"] = {"config": tomlwrite.dumps(state.demo.run_config_data), "env": state.demo.aws_env}
     for key, value in shared["demo"]["env"].items():
         state.saved_env.setdefault(key, os.environ.get(key))
         if value is None:
@@ -316,11 +318,9 @@ def _start_demo(state: Run, shared: dict[str, Any], config: pytest.Config) -> No
     state.config = parse(Path("<demo>"), tomllib.loads(shared["demo"]["config"]))
 
 
-def _demo_history(state: Run) -> Path:
-    """The demo site's past scheduled runs, written where this run keeps its history (a real
-    site's CI keeps reports/history.jsonl between runs; the demo environment brings its own)."""
+def _demo_history(state: Run) -> None:
+    """The demo site's past scheduled runs, added where its config keeps the history (a bucket of
+    the demo account, as a site's CI keeps it between runs on fresh runners)."""
     from .demo.history import write_history
 
-    path = (state.demo.workdir if state.no_report else state.report_dir) / "history.jsonl"
-    write_history(path, [site.spec.name for site in state.demo.sites])
-    return path
+    write_history(state.history_store(), [site.spec.name for site in state.demo.sites])

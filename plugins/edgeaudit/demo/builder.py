@@ -33,6 +33,7 @@ PARTNER_ACCOUNT = "210987654321"          # another AWS account, for cross-accou
 PARTNER_WRITER = f"arn:aws:iam::{PARTNER_ACCOUNT}:role/partner-deploy"
 OTHER_DISTRIBUTION = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/EOTHERDIST0001"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+HISTORY_BUCKET = "edgeaudit-history-123456789012"  # where a `--demo` run keeps its run history
 DR_REGION = "eu-central-1"  # where the demo's replica buckets live  # the hosted zone of every *.cloudfront.net alias target
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
@@ -291,6 +292,7 @@ class Builder:
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
         s3 = self.client("s3")
         s3.create_bucket(Bucket="audit-logs-123456789012")
+        s3.create_bucket(Bucket=HISTORY_BUCKET)
         trail = self.client("cloudtrail")
         trail.create_trail(Name="org-trail", S3BucketName="audit-logs-123456789012", IsMultiRegionTrail=True,
                            EnableLogFileValidation=True)

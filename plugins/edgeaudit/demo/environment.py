@@ -21,7 +21,7 @@ from .. import guard, tomlwrite
 from ..attestations import MANUAL_CONTROLS, entry
 from ..schedule import latest_opening
 from . import motoext
-from .builder import ACCOUNT_ID, CREDENTIALS, Builder, BuiltSite, SiteSpec
+from .builder import ACCOUNT_ID, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
 
 
 def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
@@ -33,6 +33,9 @@ def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
             for control, cadence in MANUAL_CONTROLS.items()]
 
 
+# `[report] history` of a `--demo` run: a bucket of the demo account, as a site's CI keeps its
+# history on runners that start empty
+HISTORY = f"s3://{HISTORY_BUCKET}/edgeaudit/history.jsonl"
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
@@ -89,6 +92,11 @@ class DemoEnvironment:
         """The config document (as tomllib would read it) for every site built so far, with a
         live attestation of every manual control (the demo's team keeps its checklists)."""
         return {"targets": [site.target_entry() for site in self.sites], "attestations": attested()}
+
+    @property
+    def run_config_data(self) -> dict[str, Any]:
+        """The config of a `pytest --demo` run: config_data, with the run history in S3 (HISTORY)."""
+        return {**self.config_data, "report": {"history": HISTORY}}
 
     def write_config(self, path: Path, **extra: Any) -> Path:
         """Write an edgeaudit.toml for these sites; `extra` adds [thresholds], [[waivers]], ..."""

@@ -1,4 +1,5 @@
-"""The demo site's past runs, as its CI would have kept them in reports/history.jsonl.
+"""The demo site's past runs, as its CI would have kept them in its history (a bucket of the
+demo account, `[report] history` of the demo's config).
 
 The demo environment lives for one run, but the site it plays has run on the procedures'
 schedule for months: each cadence ran complete on each of its scheduled days (daily at 06:00
@@ -9,12 +10,10 @@ site's; they are marked `demo`, so they never count for a real site sharing the 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Any
 
-from ..filelock import locked
-from ..reporting.ledger import covered_cadences, read_history
+from ..reporting.ledger import covered_cadences
+from ..reporting.store import HistoryStore
 from ..schedule import window_opening
 
 DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and its first week)
@@ -41,15 +40,11 @@ def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT) -> li
     return lines
 
 
-def write_history(path: Path, targets: list[str], now: dt.datetime | None = None) -> int:
-    """Append the past runs `path` does not hold yet (a demo run after another adds only the
-    days between); returns how many lines were added."""
+def write_history(store: HistoryStore, targets: list[str], now: dt.datetime | None = None) -> int:
+    """Append the past runs `store` does not hold yet (a demo run after another adds only the
+    days between), in one append; returns how many lines were added."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    known = {(e["started"], e.get("selection")) for e in read_history(path) if e.get("demo")}
+    known = {(e["started"], e.get("selection")) for e in store.read() if e.get("demo")}
     missing = [line for line in past_runs(now, targets) if (line["started"], line["selection"]) not in known]
-    if not missing:
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle, locked(handle):
-        handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in missing))
+    store.append(missing)
     return len(missing)

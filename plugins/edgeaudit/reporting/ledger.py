@@ -5,7 +5,6 @@ report read the same facts."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,18 +53,10 @@ def same_environment(history: list[dict[str, Any]], *, demo: bool) -> list[dict[
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """The summary lines of earlier runs; a damaged line is passed over, not fatal."""
-    if not path.is_file():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and "started" in entry:
-            entries.append(entry)
-    return entries
+    """The summary lines of earlier runs in a local history.jsonl (store.py reads S3 too)."""
+    from .store import LocalHistory
+
+    return LocalHistory(path).read()
 
 
 def _parse(moment: str) -> dt.datetime:

@@ -11,7 +11,6 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
-from ..filelock import locked
 from ..frameworks import summary as framework_summary
 from ..redact import redact, redact_text
 
@@ -88,10 +87,7 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
 
 
 def append_history(path: Path, entry: dict[str, Any]) -> None:
-    """One summary line per run; an exclusive lock keeps concurrent runs from interleaving."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = redact_text(json.dumps(redact(entry), sort_keys=True)) + "\n"
-    with open(path, "a", encoding="utf-8") as handle, locked(handle):
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """One summary line per run, added to a local history.jsonl under a lock (store.py)."""
+    from .store import LocalHistory
+
+    LocalHistory(path).append([entry])

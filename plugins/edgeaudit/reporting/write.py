@@ -8,6 +8,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from ..redact import redact, redact_text
 from .bundle import write_bundle
 from .findings_csv import csv_text
 from .html_render import render
-from .ledger import covered_cadences, ledger, read_history, same_environment
+from .ledger import covered_cadences, ledger, same_environment
 from .ocsf import ocsf_text
-from .report import append_history, selection_label, selection_name, utc_now, write_atomic, write_json
+from .report import selection_label, selection_name, utc_now, write_atomic, write_json
+from .store import HistoryStore, HistoryUnavailable
 from .trend import compare, mark_failing_since, measures, previous_report
 
 
@@ -27,7 +29,7 @@ from .trend import compare, mark_failing_since, measures, previous_report
 class History:
     """The run history the report joins: its line is appended, its trend and ledger shown."""
 
-    path: Path
+    store: HistoryStore
     cadence_grace: dt.timedelta
 
 
@@ -53,8 +55,7 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
     exports = {export_path(stem, OCSF_SUFFIX): ocsf_text(report), export_path(stem, ".csv"): csv_text(report)}
     if history is not None:  # the exports are made first: a malformed report writes nothing
         write_json(stem.with_suffix(".json"), report)
-        _append_line(history.path, report, stem)
-        lines = read_history(history.path)
+        lines = _join(history.store, report, stem)
         runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
         page = render(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
     else:
@@ -78,15 +79,27 @@ def export_path(stem: Path, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
-def _append_line(path: Path, report: dict[str, Any], stem: Path) -> None:
+def _join(store: HistoryStore, report: dict[str, Any], stem: Path) -> list[dict[str, Any]]:
+    """Append the run's line and read the history back; a store out of reach costs the trend and
+    the ledger, not the report (the terminal says why)."""
+    try:
+        store.append([_line(report, stem)])
+        return store.read()
+    except HistoryUnavailable as exc:
+        print(f"edgeaudit: {redact_text(str(exc))}; the report shows no trend or ledger", file=sys.stderr)
+        return []
+
+
+def _line(report: dict[str, Any], stem: Path) -> dict[str, Any]:
+    """The run's history line."""
     run = report["run"]
-    append_history(path, {
+    return {
         "started": run["started"], "finished": run["finished"], "selection": run["selection"],
         "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
         "cadences": [] if run.get("frameworks") else  # the controls of some frameworks: no whole cadence
         covered_cadences("" if run["selection"] == "all" else run["selection"]),
         "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
-    })
+    }
 
 
 def _write_bundle(stem: Path, parts: BundleParts) -> None:
