@@ -10,7 +10,7 @@ from typing import Any
 
 from .report import SCHEMA, build_report
 from ..scope import merged as merged_scope
-from ..results import OUTCOMES, SEVERITY_RANK, summarize
+from ..results import OUTCOMES, SEVERITY_RANK, gates, summarize
 
 
 class MergeError(ValueError):
@@ -123,8 +123,8 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
           allow_partial: bool = False, fail_on: str = "P4") -> dict[str, Any]:
     """One report from the shards of one run (same run id, version, account, demo or not,
     selection; each of shards 1..N once); with `allow_partial`, missing shards are allowed and
-    the result is marked incomplete. `fail_on` is the gate the merge's exit code applies (its
-    --fail-on), recorded so that the page's verdict is the exit code's."""
+    the result is marked incomplete. `fail_on` is the gate of the merge's exit code (its
+    --fail-on); both are recorded, so that the page's verdict is the exit code's."""
     if not reports:
         raise MergeError("no reports to merge")
     names = names or [f"report {i + 1}" for i in range(len(reports))]
@@ -145,6 +145,7 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
     calls: Counter[str] = Counter()
     for run in runs:
         calls.update(run["api_calls_by_operation"])
+    complete = all(r["complete"] for r in reports) and not missing
     run = {
         "started": min(r["started"] for r in runs), "finished": max(r["finished"] for r in runs),
         "selection": runs[0]["selection"], "demo": runs[0]["demo"], "tool_version": runs[0]["tool_version"],
@@ -152,9 +153,10 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
         "api_calls": sum(r["api_calls"] for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
         "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1}, "frameworks": runs[0].get("frameworks", []),
         "merged_from": len(reports), "shards": {"count": count, "missing": missing}, "fail_on": fail_on,
+        "exit_code": 1 if not complete or any(gates(r, fail_on) for r in results) else 0,
     }
     return build_report(run=run, summary=summarize(results), results=results,
-                        complete=all(r["complete"] for r in reports) and not missing,
+                        complete=complete,
                         waivers=_unique([w for r in reports for w in r.get("waivers", [])]),
                         attestations=_unique([a for r in reports for a in r.get("attestations", [])]),
                         scope=merged_scope([r["scope"] for r in reports if "scope" in r], run["targets"])
