@@ -4,9 +4,12 @@ package styles and script, and a report missing a field the page needs renders n
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -14,10 +17,11 @@ import pytest
 
 from edgeaudit.catalog import SEVERITIES
 from edgeaudit.frameworks import summary as framework_summary
-from edgeaudit.reporting.html_render import evidence_view, render
-from edgeaudit.reporting.ledger import LedgerRow
+from edgeaudit.reporting.html_render import evidence_view, render, verdict
+from edgeaudit.reporting.ledger import LedgerRow, ledger
+from edgeaudit.reporting.merge import merge
 from edgeaudit.reporting.trend import Trend
-from edgeaudit.results import FAILING, OUTCOMES, WORST_FIRST
+from edgeaudit.results import FAILING, OUTCOMES, WORST_FIRST, gates
 
 EVIL = '<img src=x onerror="alert(1)">'
 
@@ -225,3 +229,163 @@ def test_a_hostile_header_value_stays_text():
 ])
 def test_evidence_view_lays_out_each_shape(value, view):
     assert evidence_view(value) == view
+
+
+def _plain(results: list[dict], run: dict | None = None, complete: bool = True) -> dict:
+    """A report of these results, counted as a run counts them."""
+    summary = {o: sum(r["outcome"] == o for r in results) for o in OUTCOMES}
+    summary["failed_by_severity"] = {s: sum(r["severity"] == s and r["outcome"] in FAILING for r in results)
+                                     for s in SEVERITIES}
+    run = {"started": "2026-11-27T09:00:00Z", "finished": "2026-11-27T09:01:00Z", "selection": "daily",
+           "demo": False, "tool_version": "0.1.0", "targets": ["www"], "aws_account": "111122223333",
+           **(run or {})}
+    return {"schema": "edgeaudit.report/1", "complete": complete, "run": run, "summary": summary, "results": results}
+
+
+def _result(control: str, outcome: str, severity: str, **fields) -> dict:
+    return {"control": control, "target": "www", "title": f"{control} holds", "severity": severity,
+            "outcome": outcome, "categories": ["security"], "resource": "https://www.example.com/",
+            "message": f"{control} {outcome}", "remediation": f"fix {control}", "frameworks": {}, "evidence": {},
+            **fields}
+
+
+def _section(page: str, name: str) -> str:
+    return page.split(f'<section id="{name}"', 1)[1].split("</section>", 1)[0]
+
+
+def test_a_warning_has_its_card_by_severity_with_evidence_and_remediation():
+    warning = _result("EA-TLS-01", "warned", "P2", message="certificate expires in 20 days",
+                      evidence={"days_left": 20, "warn_days": 30, "fail_days": 14},
+                      remediation="Renew the certificate in ACM")
+    page = render(_plain([warning, _result("EA-HDR-06", "failed", "P3"), _result("EA-S3-01", "warned", "P4")]))
+    warnings = _section(page, "warnings")
+    assert re.findall(r"<h3>(P\d) ", warnings) == ["P2", "P4"]  # by severity, most severe first
+    card = warnings.split('<div class="card warned">', 2)[1]
+    assert "EA-TLS-01" in card and "certificate expires in 20 days" in card and "Renew the certificate in ACM" in card
+    assert "days_left" in card and "warn_days" in card
+    assert "EA-TLS-01" not in _section(page, "failures") and "EA-HDR-06" not in warnings
+    assert "No control warned." in _section(render(_plain([_result("EA-S3-01", "passed", "P1")])), "warnings")
+
+
+VERDICTS = [  # (results, --fail-on, the headline the page opens with)
+    ([("failed", "P3")], "P2", "COMPLIANT at P2 and above (1 P3 failure below the gate)"),
+    ([("failed", "P3"), ("error", "P4"), ("error", "P4")], "P2",
+     "COMPLIANT at P2 and above (1 P3 failure, 2 P4 errors below the gate)"),
+    ([("failed", "P3")], "P4", "NOT COMPLIANT at P4 and above"),
+    ([("failed", "P3")], None, "NOT COMPLIANT at P4 and above"),  # a report from before fail_on was recorded
+    ([("error", "P1"), ("failed", "P4")], "P1", "NOT EVALUATED at P1 and above"),
+    ([("warned", "P1"), ("passed", "P2")], "P1", "COMPLIANT at P1 and above"),
+]
+
+
+@pytest.mark.parametrize("outcomes, fail_on, headline", VERDICTS)
+def test_the_verdict_is_the_exit_codes_at_the_fail_on_level(outcomes, fail_on, headline):
+    results = [_result(f"EA-OPS-{i:02d}", outcome, severity) for i, (outcome, severity) in enumerate(outcomes)]
+    report = _plain(results, {"fail_on": fail_on} if fail_on else {})
+    page = render(report)
+    shown = page.split('id="verdict">', 1)[1].split("<small>", 1)[0]
+    assert shown == headline
+    assert f"--fail-on {fail_on or 'P4'}" in page.split('id="verdict">', 1)[1].split("</div>", 1)[0]
+    failing = any(gates(r, fail_on or "P4") for r in results)  # what the run's exit code says
+    assert shown.startswith("COMPLIANT") is not failing
+    assert verdict(report)[1] == headline  # the CI step summary says the same
+
+
+def _shard(index: int, severity: str) -> dict:
+    """Shard `index` of 2 of one run, with one failure of this severity."""
+    result = {**_result(f"EA-OPS-0{index}", "failed", severity), "nodeid": f"t[{index}]", "cadence": ["daily"],
+              "waiver": None, "duration_s": 0.1, "target": f"site-{index}"}
+    report = _plain([result], {"api_calls": 1, "api_calls_by_operation": {}, "run_id": "r1",
+                               "shard": {"index": index, "count": 2}, "fail_on": "P4", "targets": [f"site-{index}"]})
+    return report
+
+
+def test_a_merged_report_records_the_fail_on_of_the_merge_and_its_page_says_it():
+    shard = _shard
+    merged = merge([shard(1, "P3"), shard(2, "P4")], fail_on="P2")
+    assert merged["run"]["fail_on"] == "P2" and merged["run"]["exit_code"] == 0
+    assert verdict(merged)[1] == "COMPLIANT at P2 and above (1 P3 failure, 1 P4 failure below the gate)"
+    gated = merge([shard(1, "P3"), shard(2, "P4")])
+    assert gated["run"]["fail_on"] == "P4" and gated["run"]["exit_code"] == 1
+    assert verdict(gated)[1] == "NOT COMPLIANT at P4 and above"
+
+
+@pytest.mark.parametrize("fail_on, code, headline", [("P2", 0, "COMPLIANT at P2 and above (1 P3 failure, 1 P4 failure"),
+                                                     ("P3", 1, "NOT COMPLIANT at P3 and above")])
+def test_edgeaudit_merge_fail_on_is_the_merged_reports_gate_and_exit_code(tmp_path, fail_on, code, headline):
+    paths = []
+    for index, severity in ((1, "P3"), (2, "P4")):
+        paths.append(tmp_path / f"shard-{index}.json")
+        paths[-1].write_text(json.dumps(_shard(index, severity)))
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *map(str, paths), "--output",
+                           str(tmp_path / "m"), "--fail-on", fail_on], capture_output=True, text=True)
+    assert done.returncode == code, done.stderr
+    merged = json.loads(next((tmp_path / "m").glob("*-merged.json")).read_text())
+    assert merged["run"]["fail_on"] == fail_on and merged["run"]["exit_code"] == code
+    page = next((tmp_path / "m").glob("*-merged.html")).read_text()
+    assert page.split('id="verdict">', 1)[1].startswith(headline)
+
+
+class _Text(HTMLParser):
+    """The text a reader sees: no script, no style, no folded raw JSON (<pre>)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in ("script", "style", "pre", "title")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in ("script", "style", "pre", "title")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+PYTHON_REPRS = re.compile(r"\b(True|False|None)\b|\[['\"]|\{['\"]|['\"]: ")
+
+
+def test_no_value_reads_as_python_writes_it():
+    odd = {"flag": True, "off": False, "nothing": None, "hosts": ["www", "api"], "table": {"a": 1, "b": None},
+           "records": [{"url": "/", "ok": True}], "nested": {"x": {"y": [False]}}, "empty": [], "blank": {}}
+    thresholds = {"warn_days": 30, "strict": False, "hosts": ["www"], "limits": {"a": 1}}
+    results = [_result("EA-TLS-01", outcome, severity, evidence={**odd, "thresholds": thresholds},
+                       frameworks={"FSBP": "ACM.1, ACM.2"}, resource=None,
+                       margins={"days_left": {"observed": 20, "limit": 30, "better": "higher", "margin": -10,
+                                              "unit": None, "margin_ratio": None}})
+               for outcome, severity in (("failed", "P1"), ("warned", "P2"), ("error", "P3"), ("passed", "P4"))]
+    report = _plain(results, {**odd, "frameworks": [], "shard": {"index": 1, "count": 1}, "aws_account": None,
+                              "api_calls_by_operation": {"s3:GetBucketPolicy": 2}, "fail_on": "P2"},
+                    complete=False)
+    report["summary"]["frameworks"] = framework_summary(results)
+    report["waivers"] = [{"control": "EA-TLS-01", "target": None, "reason": ["a", "b"], "approved_by": None,
+                          "expires": False, "state": "live"}]
+    report["attestations"] = [{"control": "EA-MAN-01", "target": None, "status": True, "attested_by": None,
+                               "date": None, "expires": ["2027-01-01"], "evidence_url": "none", "state": "live"}]
+    ledger = [LedgerRow("daily", None, "", "since 2026-11-27 (every business day)", "never")]
+    trend = Trend(previous_name="prev", previous_started="2026-11-26T09:00:00Z", new=set(), resolved=set(), still={},
+                  series={("EA-TLS-01", "www", "days_left"): [1.0, 2.0]})
+    text = _Text()
+    text.feed(render(report, trend=trend, ledger=ledger, name="odd"))
+    visible = " ".join(text.parts)
+    found = PYTHON_REPRS.search(visible)
+    assert not found, visible[max(0, found.start() - 80):found.end() + 80]
+    for shown in ("www, api", "yes", "no", "ACM.1, ACM.2", "s3:GetBucketPolicy"):
+        assert shown in visible
+
+
+def test_a_cadence_outside_the_runs_selection_is_marked_so_not_never():
+    now = dt.datetime(2026, 12, 1, 9, tzinfo=dt.timezone.utc)
+    rows = ledger([], now)
+    page = render(_plain([_result("EA-S3-01", "passed", "P1")], {"selection": "daily"}), ledger=rows)
+    cadence = _section(page, "cadence")
+    by_cadence = {re.search(r"<td>(\w+)</td>", row).group(1): row for row in cadence.split("<tr>")[2:]}
+    assert set(by_cadence) == {"daily", "weekly", "monthly", "quarterly", "dr"}
+    assert 'class="state-never">never' in by_cadence["daily"]  # selected and never run: that is a finding
+    for other in ("weekly", "monthly", "quarterly", "dr"):
+        assert "not in this run's selection" in by_cadence[other] and "state-never" not in by_cadence[other]
+    everything = _section(render(_plain([], {"selection": "all"}), ledger=rows), "cadence")
+    assert everything.count('class="state-never"') == 5 and "not in this run" not in everything
