@@ -30,8 +30,9 @@ def test_distribution_is_deployed(aws, target, thresholds, evidence):
     evidence.record("deploy_stuck_min", thresholds.deploy_stuck_min)
 
     assert enabled, "the distribution is disabled: CloudFront serves nothing for this site"
+    in_progress = round(minutes, 1) if status == "InProgress" else 0  # a deployed change is in progress no longer
+    evidence.measure("minutes_in_progress", in_progress, thresholds.deploy_stuck_min, unit="min")
     if status == "InProgress":
-        evidence.measure("minutes_in_progress", round(minutes, 1), thresholds.deploy_stuck_min, unit="min")
         assert minutes <= thresholds.deploy_stuck_min, (
             f"deployment InProgress for {minutes:.0f} min, over the {thresholds.deploy_stuck_min} min limit")
         evidence.warn(f"deployment InProgress for {minutes:.0f} min")

@@ -93,6 +93,13 @@ def test_dep01_evidence_names_status_and_age(fleet):
     assert fleet.result("EA-DEP-01", "disabled")["evidence"]["enabled"] is False
 
 
+def test_dep01_measures_the_minutes_in_progress_against_its_threshold_also_when_deployed(fleet):
+    stuck = fleet.result("EA-DEP-01", "stuck")["margins"]["minutes_in_progress"]
+    assert stuck["limit"] == 30 and stuck["observed"] >= 44 and stuck["margin"] < 0
+    deployed = fleet.result("EA-DEP-01", "ok")["margins"]["minutes_in_progress"]
+    assert (deployed["observed"], deployed["limit"], deployed["margin"]) == (0, 30, 30)
+
+
 def test_site01_names_the_missing_page(fleet):
     result = fleet.result("EA-SITE-01", "no-about")
     assert result["evidence"]["offenders"] == ["/about.html"]
