@@ -28,8 +28,10 @@ from .catalog import builtin_folder
 from .attestations import MANUAL_CONTROLS, append, entry
 from .reporting.bundle import BundleError, verify_bundle
 from .crawl import checked_crawl
-from .config import DEFAULT_CONFIG_NAME, ConfigError
+from .config import DEFAULT_CONFIG_NAME, ConfigError, s3_folder
 from .frameworks import UnknownFramework, maps_to, resolve
+from .reporting.archive import ArchivePlace, archive_report
+from .reporting.archive import summary_line as archive_line
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
 from .reporting.step_summary import append_step_summary
@@ -244,7 +246,28 @@ def _merge(args: argparse.Namespace) -> int:
         sys.stdout.write("incomplete: " + (f"shard(s) {', '.join(map(str, missing))} of "
                                            f"{merged['run']['shards']['count']} missing" if missing
                                            else "a shard did not complete") + "\n")
+    if archive is not None:  # a failed archive made the exit code 1 (archive_report)
+        sys.stdout.write(archive_line(archive) + "\n")
     return merged["run"]["exit_code"]
+
+
+def _archive_place(value: str) -> str:
+    """--archive: s3://bucket/folder/, checked as [report] archive is."""
+    try:
+        return s3_folder(value)
+    except TypeError as wanted:
+        raise argparse.ArgumentTypeError(f"write {wanted}") from None
+
+
+def _archive_merged(report: dict[str, Any], stem: Path, written: list[Path], url: str) -> dict[str, Any]:
+    """--archive: the merged set uploaded under the guard, whose evidence door opens on that folder only."""
+    place = ArchivePlace.parse(url)
+    guard.install()
+    try:
+        guard.allow_evidence_in([(place.bucket, place.prefix)])
+        return archive_report(report, stem, written, url, stem.name)
+    finally:
+        guard.uninstall()
 
 
 def run(args: list[str]) -> int:
@@ -302,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                               "own lines stay where their config keeps them)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
+    merging.add_argument("--archive", type=_archive_place, default=None, metavar="S3_FOLDER",
+                         help="also upload the merged set under s3://bucket/folder/<report name>/ (as [report] "
+                              "archive does for a run); a failed upload makes the exit code 1")
     snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "
                                    "that EA-DR-06 compares with (targets without stack_name)")
     snapshot.add_argument("--config", type=Path, default=None,

@@ -250,7 +250,7 @@ def _release_manifest(value: Any) -> str:
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
-def _s3_folder(value: Any) -> str:
+def s3_folder(value: Any) -> str:
     """s3://bucket/prefix/: a bucket and a folder in it (the only place the run may write to)."""
     value = _line(value)
     bucket, _, prefix = value.removeprefix("s3://").partition("/")
@@ -303,7 +303,7 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
-REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (_s3_folder, False), "history": (_history, False)}
+REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (s3_folder, False), "history": (_history, False)}
 TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report")
 
 

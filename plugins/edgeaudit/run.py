@@ -28,6 +28,8 @@ from .interrupts import Deferred, RunInterrupts
 from .options import (activates, check_report_dir, check_sign_key, config_path, fail_on, frameworks, parse_shard,
                       run_id, runs_no_control, runs_suites, setting, suites_dir, suites_dirs)
 from .redact import redact, redact_text
+from .reporting.archive import archive_report
+from .reporting.archive import summary_line as archive_line
 from .reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
 from .reporting.step_summary import append_step_summary
 from .reporting.store import HistoryStore, open_store
@@ -243,6 +245,10 @@ class Run:
         history = History(self.history_store(), dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
+        if self.config.archive:  # after the local set: a bucket out of reach costs no local report
+            shard = f"-shard{self.shard[0]}of{self.shard[1]}" if self.shard[1] > 1 else ""
+            archive_report(self.report, self.stem, written, self.config.archive, self.stem.name + shard)
+            session.exitstatus = self.report["run"]["exit_code"]
         xml = session.config.option.xmlpath
         append_step_summary(self.report, [*written, *([xml] if xml else [])])
 
@@ -275,6 +281,8 @@ class Run:
                 write(f"junit:  {config.option.xmlpath}")
             if self.bundle:
                 write(f"bundle: {self.stem.with_suffix('.bundle.zip')}{' (signed)' if self.sign_key else ''}")
+            if archive := self.report["run"].get("archive"):
+                write(archive_line(archive), red=archive["status"] != "archived")
 
     def ask_aws_account(self) -> None:
         """The account of the credentials the run starts with (the first target's, before any role

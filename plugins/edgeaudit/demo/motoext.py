@@ -70,7 +70,7 @@ from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
 from moto.iam.models import iam_backends
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
-from moto.s3.exceptions import BucketAccessDeniedError
+from moto.s3.exceptions import BucketAccessDeniedError, S3ClientError
 from moto.s3.models import FakeBucket, s3_backends
 from moto.s3.responses import S3Response
 
@@ -95,6 +95,7 @@ def install() -> None:
     _add_policy_api("ResponseHeadersPolicy", "response-headers-policy")
     _skip_bucket_policy_statements_moto_cannot_evaluate()
     _refuse_anonymous_listing()
+    _add_object_retention_read()
     _keep_certificate_validation_and_renewal()
     _add_cost_forecast()
     _add_stack_drift_detection()
@@ -740,6 +741,40 @@ def _refuse_anonymous_listing() -> None:
         return original(self, bucket_name, querystring)
 
     S3Response._bucket_response_get = _bucket_response_get  # type: ignore[method-assign]
+
+
+def _add_object_retention_read() -> None:
+    """moto keeps an object's retention (from PutObjectRetention or the bucket's default rule)
+    but has no GetObjectRetention: it answers 500. AWS answers the mode and the until-date,
+    NoSuchObjectLockConfiguration for an object without retention and InvalidRequest on a
+    bucket without Object Lock."""
+    original = S3Response._key_response_get
+
+    @functools.wraps(original)
+    def _key_response_get(self: S3Response, query: dict[str, Any], key_name: str) -> Any:
+        if "retention" not in query:
+            return original(self, query, key_name)
+        self.data["Action"] = "GetObjectRetention"
+        self._authenticate_and_authorize_s3_action(bucket_name=self.bucket_name, key_name=key_name)
+        if not self.backend.get_bucket(self.bucket_name).object_lock_enabled:
+            raise S3ClientError("InvalidRequest", "Bucket is missing Object Lock Configuration")
+        key, _ = self._get_key()
+        if not (key.lock_mode and key.lock_until):
+            raise _NoRetention()
+        headers = {"Content-Type": "application/xml"}
+        if key.version_id and key.version_id != "null":
+            headers["x-amz-version-id"] = key.version_id
+        return 200, headers, ('<?xml version="1.0" encoding="UTF-8"?>'
+                              '<Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                              f"<Mode>{key.lock_mode}</Mode><RetainUntilDate>{key.lock_until}</RetainUntilDate>"
+                              "</Retention>")
+
+    S3Response._key_response_get = _key_response_get  # type: ignore[method-assign]
+
+
+class _NoRetention(S3ClientError):
+    code = "NoSuchObjectLockConfiguration"
+    message = "The specified object does not have a ObjectLock configuration"
 
 
 def _anonymous_listing_allowed(bucket: FakeBucket) -> bool:

@@ -1,0 +1,254 @@
+"""The archive of the report set (`[report] archive`, `edgeaudit merge --archive`): the set lands
+under the declared folder of a bucket on the demo's moto server, with the bucket's Object Lock
+retention read back; nothing is overwritten; a bucket that refuses (IAM denies, or no such
+bucket) is a named error with the local reports written and exit code 1; the guard refuses a
+write outside the folder; a bad value is one config error (exit 4)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from edgeaudit import guard
+from edgeaudit.config import ConfigError, parse
+from edgeaudit.reporting.archive import ArchivePlace, archive_set
+
+from test_plugin import PASSING, Project
+
+DAYS = 30
+
+
+def _bucket(world, *, locked: bool = True) -> str:
+    """A new bucket on the moto server: with Object Lock (COMPLIANCE, DAYS days by default), or plain."""
+    name = f"evidence-{uuid.uuid4().hex[:12]}"
+    s3 = world.builder.client("s3")
+    with guard.local_seeding():
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+        if locked:
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": DAYS}}})
+    return name
+
+
+def _client(world, key_id: str = "testing", secret: str = "testing"):
+    return boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret).client(
+        "s3", region_name="us-east-1", endpoint_url=world.endpoint_url)
+
+
+@pytest.fixture
+def guarded():
+    guard.install()
+    try:
+        yield
+    finally:
+        guard.uninstall()
+
+
+def _files(folder: Path) -> list[Path]:
+    names = {"daily-20261201T060000Z.json": b'{"schema": "edgeaudit.report/1"}\n',
+             "daily-20261201T060000Z.html": b"<!doctype html><title>report</title>\n",
+             "daily-20261201T060000Z.ocsf.json": b"[]\n", "daily-20261201T060000Z.csv": b"control,target\n"}
+    for name, body in names.items():
+        (folder / name).write_bytes(body)
+    return [folder / name for name in names]
+
+
+def _keys(s3, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+# --- the archive module, against the moto server ------------------------------------------------
+
+def test_the_set_lands_under_the_folder_under_the_buckets_default_retention(world, tmp_path, guarded):
+    bucket = _bucket(world)
+    guard.allow_evidence_in([(bucket, "audit/edgeaudit/")])
+    s3, files = _client(world), _files(tmp_path)
+    before = dt.datetime.now(dt.timezone.utc)
+    entry = archive_set(files, ArchivePlace(bucket, "audit/edgeaudit/"), "daily-20261201T060000Z", s3)
+    assert entry["status"] == "archived", entry.get("error")
+    folder = "audit/edgeaudit/daily-20261201T060000Z/"
+    assert entry["location"] == f"s3://{bucket}/{folder}"
+    assert _keys(s3, bucket) == sorted(folder + f.name for f in files)
+    assert entry["object_lock"] is True and entry["default_retention"] == {"mode": "COMPLIANCE", "days": DAYS}
+    for path, stored in zip(files, entry["objects"]):
+        held = s3.get_object_retention(Bucket=bucket, Key=stored["key"])["Retention"]
+        assert held["Mode"] == "COMPLIANCE"
+        until = held["RetainUntilDate"]
+        assert dt.timedelta(days=DAYS - 1) < until - before < dt.timedelta(days=DAYS + 1)
+        assert stored["retention"] == {"mode": "COMPLIANCE", "until": until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        got = s3.get_object(Bucket=bucket, Key=stored["key"], ChecksumMode="ENABLED")
+        assert got["Body"].read() == path.read_bytes()
+        assert stored["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert got["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+    assert entry["retention"]["mode"] == "COMPLIANCE" and entry["retention"]["until"] > before.isoformat()
+
+
+def test_an_archived_object_is_never_overwritten(world, tmp_path, guarded):
+    bucket = _bucket(world)
+    guard.allow_evidence_in([(bucket, "ci/")])
+    s3, files = _client(world), _files(tmp_path)
+    assert archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3)["status"] == "archived"
+    first = s3.get_object(Bucket=bucket, Key=f"ci/run-1/{files[0].name}")["Body"].read()
+    files[0].write_bytes(b'{"tampered": true}\n')
+    again = archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3)
+    assert again["status"] == "failed"
+    assert again["error"].startswith(f"s3:PutObject on s3://{bucket}/ci/run-1/{files[0].name} refused: "
+                                     "PreconditionFailed"), again["error"]
+    assert "never overwritten" in again["error"]
+    assert s3.get_object(Bucket=bucket, Key=f"ci/run-1/{files[0].name}")["Body"].read() == first
+    assert len(s3.list_object_versions(Bucket=bucket, Prefix=f"ci/run-1/{files[0].name}")["Versions"]) == 1
+
+
+def test_a_bucket_without_object_lock_is_archived_and_said_to_be_unlocked(world, tmp_path, guarded):
+    bucket = _bucket(world, locked=False)
+    guard.allow_evidence_in([(bucket, "ci/")])
+    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world))
+    assert entry["status"] == "archived" and entry["object_lock"] is False and entry["retention"] is None, entry
+
+
+def test_a_missing_bucket_is_a_named_error(world, tmp_path, guarded):
+    guard.allow_evidence_in([("no-such-evidence-bucket", "ci/")])
+    entry = archive_set(_files(tmp_path), ArchivePlace("no-such-evidence-bucket", "ci/"), "run", _client(world))
+    assert entry["status"] == "failed" and entry["objects"] == []
+    assert entry["error"].startswith("s3:PutObject on s3://no-such-evidence-bucket/ci/run/"), entry["error"]
+    assert "NoSuchBucket (the bucket does not exist)" in entry["error"]
+
+
+@contextlib.contextmanager
+def _denied_credentials(world):
+    """An IAM user with no policy on the moto server (every action denied), while IAM is enforced."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    iam = world.builder.client("iam")
+    with guard.local_seeding():
+        iam.create_user(UserName=(name := f"archiver-{uuid.uuid4().hex[:8]}"))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+    try:
+        yield key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+
+
+def test_a_bucket_that_refuses_the_write_is_a_named_error(world, tmp_path, guarded):
+    bucket = _bucket(world)
+    guard.allow_evidence_in([(bucket, "ci/")])
+    with _denied_credentials(world) as credentials:
+        entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world, *credentials))
+    assert entry["status"] == "failed", entry
+    assert entry["error"].startswith(f"s3:PutObject on s3://{bucket}/ci/run/"), entry["error"]
+    assert "AccessDenied" in entry["error"]
+    assert _keys(_client(world), bucket) == []
+
+
+def test_the_guard_refuses_a_write_outside_the_declared_folder(world, tmp_path, guarded):
+    bucket = _bucket(world)
+    guard.allow_evidence_in([(bucket, "ci/")])
+    s3 = _client(world)
+    with guard.evidence_writes(bucket, "ci/run/"):
+        for other in ("elsewhere/x.json", "ci/other/x.json", "ci/run/../x.json"):
+            with pytest.raises(guard.ReadOnlyViolation):
+                s3.put_object(Bucket=bucket, Key=other, Body=b"x")
+        with pytest.raises(guard.ReadOnlyViolation):
+            s3.delete_object(Bucket=bucket, Key="ci/run/x.json")
+    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "undeclared/"), "run", s3)
+    assert entry["status"] == "failed" and "not a place the config declared" in entry["error"], entry
+    assert _keys(s3, bucket) == []
+
+
+@pytest.mark.parametrize("value", ["s3://evidence/", "s3://evidence/ci", "https://evidence/ci/", "s3://Evidence/ci/",
+                                   "s3://evidence/../ci/", "s3://evidence//", 7])
+def test_a_bad_archive_value_is_one_config_error(value):
+    target = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
+    with pytest.raises(ConfigError) as error:
+        parse(Path("edgeaudit.toml"), {"targets": [target], "report": {"archive": value}}, frozenset())
+    assert error.value.key == "report.archive" and "edgeaudit.toml" in str(error.value)
+    assert "Fix: write" in str(error.value)
+
+
+# --- a run, and a merge ----------------------------------------------------------------------------
+
+TARGET = {"name": "shop", "url": "https://shop.example.invalid/", "bucket": "b", "distribution_id": "E1"}
+
+
+def test_a_run_archives_its_set_and_says_where_and_under_which_retention(tmp_path, world):
+    bucket = _bucket(world)
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": f"s3://{bucket}/edgeaudit/", "bundle": True})
+    run = project.run()
+    assert run.returncode == 0, run.output
+    archive = run.report["run"]["archive"]
+    stem = run._written(".json").with_suffix("")
+    assert archive["status"] == "archived" and archive["location"] == f"s3://{bucket}/edgeaudit/{stem.name}/"
+    names = {f"{stem.name}{suffix}" for suffix in (".json", ".html", ".ocsf.json", ".csv", ".bundle.zip")}
+    assert set(_keys(_client(world), bucket)) == {f"edgeaudit/{stem.name}/{n}" for n in names}
+    assert archive["retention"]["mode"] == "COMPLIANCE"
+    assert f"archive: s3://{bucket}/edgeaudit/{stem.name}/ (5 files; Object Lock COMPLIANCE until " in run.output
+
+
+def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits_1(tmp_path, world):
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": "s3://no-such-evidence-bucket/edgeaudit/"})
+    run = project.run()
+    assert run.returncode == 1, run.output
+    report = run.report
+    assert report["summary"]["passed"] == 1 and report["run"]["exit_code"] == 1
+    archive = report["run"]["archive"]
+    assert archive["status"] == "failed"
+    assert archive["error"].startswith("s3:PutObject on s3://no-such-evidence-bucket/edgeaudit/"), archive
+    assert "archive FAILED: s3:PutObject on s3://no-such-evidence-bucket/" in run.output
+    stem = run._written(".json").with_suffix("")
+    for suffix in (".html", ".csv"):
+        assert stem.with_suffix(suffix).is_file()
+
+
+def test_a_bad_archive_value_stops_the_run_with_exit_4(tmp_path, world):
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": "s3://evidence"})
+    run = project.run()
+    assert run.returncode == 4 and "report.archive" in run.output and "Fix:" in run.output, run.output
+    assert not (tmp_path / "reports").exists()
+
+
+def test_merge_archives_the_merged_set(tmp_path, world):
+    bucket = _bucket(world)
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET])
+    shard = project.run("--shard", "1/1").report
+    (tmp_path / "shard.json").write_text(json.dumps(shard))
+    env = {**_environ(), **{k: v for k, v in world.aws_env.items() if v is not None}}
+    merged = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(tmp_path / "shard.json"),
+                             "--output", str(tmp_path / "merged"), "--archive", f"s3://{bucket}/merged/"],
+                            capture_output=True, text=True, env=env)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    report = json.loads(next((tmp_path / "merged").glob("*-merged.json")).read_text())
+    archive = report["run"]["archive"]
+    assert archive["status"] == "archived" and archive["location"].startswith(f"s3://{bucket}/merged/")
+    assert len(_keys(_client(world), bucket)) == 4
+    assert f"archive: s3://{bucket}/merged/" in merged.stdout
+    bad = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(tmp_path / "shard.json"),
+                          "--output", str(tmp_path / "merged"), "--archive", "s3://x"],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "--archive" in bad.stderr
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
