@@ -118,9 +118,10 @@ def test_the_shard_matrix_is_the_n_of_the_commands(workflow):
     assert shards == list(range(1, len(shards) + 1)) and len(shards) > 1
     assert audit["strategy"]["fail-fast"] is False
     assert audit["env"]["SHARD"] == "${{ matrix.shard }}"
-    assert audit["env"]["SHARDS"] == "${{ strategy.job-total }}", "N is the matrix's length"
+    assert audit["env"]["EDGEAUDIT_SHARD_INDEX"] == "${{ strategy.job-index }}", "K - 1: the job's place, from 0"
+    assert audit["env"]["EDGEAUDIT_SHARD_COUNT"] == "${{ strategy.job-total }}", "N is the matrix's length"
     [line] = commands(workflow, "pytest")
-    assert line[line.index("--shard") + 1] == "$SHARD/$SHARDS"
+    assert line[line.index("--shard") + 1] == "auto"
     assert line[line.index("--report-dir") + 1] == "reports/shard-$SHARD"
     assert line[line.index("-n") + 1] == "2"
     upload = uses(workflow, "audit", "actions/upload-artifact")
@@ -270,7 +271,7 @@ def test_its_shards_and_merge_check_a_fleet_as_one_run(workflow, tmp_path, world
     env.update(world.aws_env, MARKERS="monthly", EDGEAUDIT_BUILTIN_CONTROLS="false")
     downloaded = tmp_path / "runner" / "shards"
     for k in shards:
-        values = {**github, "matrix.shard": str(k)}
+        values = {**github, "matrix.shard": str(k), "strategy.job-index": str(shards.index(k))}
         shard_env = {**env, **{key: _expressions(v, values) for key, v in audit["env"].items() if key != "MARKERS"}}
         code, outputs = _run_step(run["run"], project.root, shard_env)
         assert code == 0 and outputs["exit_code"] in ("0", "1"), outputs

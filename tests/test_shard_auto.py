@@ -6,15 +6,21 @@ engine (an AWS Batch array job's id), so that they merge."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import botocore.session
 import pytest
+import yaml
+from botocore.validate import validate_parameters
 
 from edgeaudit.config import load
 from edgeaudit.options import parse_shard, shared_run_id
 
+from conftest import REPO
 from test_fleet import FLEET, fleet_targets
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
@@ -24,6 +30,7 @@ ENGINE_VARS = ("EDGEAUDIT_SHARD", "EDGEAUDIT_SHARD_INDEX", "EDGEAUDIT_SHARD_COUN
                "CI_NODE_INDEX", "CI_NODE_TOTAL", "CI_PIPELINE_ID", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT",
                "GITHUB_ACTIONS")
 CLEAN: dict[str, str | None] = dict.fromkeys(ENGINE_VARS)
+BIN = Path(sys.executable).parent
 
 GITHUB = {"EDGEAUDIT_SHARD_INDEX": "2", "EDGEAUDIT_SHARD_COUNT": "4", "GITHUB_RUN_ID": "555", "GITHUB_RUN_ATTEMPT": "1"}
 KUBERNETES = {"JOB_COMPLETION_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "3", "EDGEAUDIT_RUN_ID": "5f0c7e3a-uid"}
@@ -105,7 +112,7 @@ def test_the_run_id_is_derived_from_the_engine(environ, found):
 def fleet(tmp_path_factory, world, site) -> Project:
     project = Project(tmp_path_factory.mktemp("shard-auto"), world, site)
     project.control("fleet", FLEET)
-    project.config(targets=fleet_targets(7))  # shop-06 is the one that fails EA-OPS-03
+    project.config(targets=fleet_targets(8))  # shop-07 is the one that fails EA-OPS-03
     return project
 
 
@@ -132,7 +139,7 @@ def test_the_pods_of_an_indexed_job_cover_the_fleet_once(fleet):
     shards = [collected(fleet, env={**KUBERNETES, "JOB_COMPLETION_INDEX": str(i), "EDGEAUDIT_SHARD": "auto"})
               for i in range(3)]
     assert shards == [expected(fleet, k, 3) for k in (1, 2, 3)]
-    assert sum(map(len, shards)) == 7 and set().union(*shards) == {f"shop-{i:02d}" for i in range(7)}
+    assert sum(map(len, shards)) == 8 and set().union(*shards) == {f"shop-{i:02d}" for i in range(8)}
 
 
 @pytest.mark.parametrize("environ, named", [
@@ -166,7 +173,116 @@ def test_the_children_of_an_aws_batch_array_share_a_run_id_and_merge(fleet, tmp_
         paths[-1].write_text(json.dumps(report))
     done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", *map(str, paths), "--output",
                            str(tmp_path / "merged")], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1, done.stderr  # shop-06's finding, judged once for the whole fleet
+    assert done.returncode == 1, done.stdout + done.stderr  # shop-07's finding, judged once for the fleet
     merged = json.loads(next((tmp_path / "merged").glob("*-merged.json")).read_text())
     assert merged["complete"] is True and merged["run"]["shards"] == {"count": 2, "missing": []}
-    assert sorted(merged["run"]["targets"]) == [f"shop-{i:02d}" for i in range(7)]
+    assert {(r["target"], r["outcome"]) for r in merged["results"] if r["control"] == "EA-OPS-03"} == {
+        (f"shop-{i:02d}", "failed" if i == 7 else "passed") for i in range(8)}
+    assert sorted(merged["run"]["targets"]) == [f"shop-{i:02d}" for i in range(8)]
+
+
+# --- the examples: a Kubernetes Indexed Job and an AWS Batch array job ---------------------------------
+
+EXAMPLES = REPO / "examples"
+
+
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((EXAMPLES / "kubernetes" / name).read_text(encoding="utf-8"))
+
+
+def _env(container: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_the_kubernetes_example_is_an_indexed_job_whose_count_is_its_completions():
+    job = _yaml("edgeaudit-shards.yaml")
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and 1 <= spec["parallelism"] <= spec["completions"]
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    [container] = pod["containers"]
+    env = _env(container)
+    assert int(env["EDGEAUDIT_SHARD_COUNT"]) == spec["completions"], "--shard auto's N is the Job's completions"
+    assert env["EDGEAUDIT_RUN_ID"] == {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/controller-uid']"}}
+    assert container["command"] == ["sh", "-c"] and "--shard auto" in container["args"][0]
+    assert "JOB_COMPLETION_INDEX" not in env, "Kubernetes sets it"
+    merge = _yaml("edgeaudit-merge.yaml")
+    [merger] = merge["spec"]["template"]["spec"]["containers"]
+    assert merge["kind"] == "Job" and merge["spec"]["backoffLimit"] == 0
+    assert re.search(r"^edgeaudit merge ", merger["args"][0], re.M)
+    claims = [[v["persistentVolumeClaim"]["claimName"] for v in d["spec"]["template"]["spec"]["volumes"]
+               if "persistentVolumeClaim" in v] for d in (job, merge)]
+    assert claims[0] == claims[1] == ["edgeaudit-reports"], "the shards write where the merge reads"
+    placeholder = _env(merger)["RUN_ID"]
+    assert f'sed "s/{placeholder}/$RUN_ID/" edgeaudit-merge.yaml' in (EXAMPLES / "kubernetes" / "edgeaudit-shards.yaml").read_text()
+
+
+def test_the_kubernetes_pods_and_merge_check_a_fleet_as_one_run(fleet, world, tmp_path):
+    """The Indexed Job's pod command for each index as Kubernetes would start it (its env, the
+    index, the uid from the downward API), then the merge Job's command on the shared volume."""
+    job, merge = _yaml("edgeaudit-shards.yaml"), _yaml("edgeaudit-merge.yaml")
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    [merger] = merge["spec"]["template"]["spec"]["containers"]
+    uid = "0b6f1d2e-7c41-4a8e-9d0e-2f5b8c3a6e71"
+    volume = tmp_path / "reports"
+    base = {**os.environ, **world.aws_env, **CLEAN, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_STEP_SUMMARY": None}
+    pod_env = {**base, **{k: v for k, v in _env(container).items() if isinstance(v, str)},
+               "EDGEAUDIT_RUN_ID": uid, "EDGEAUDIT_CONFIG": str(fleet.root / "edgeaudit.toml"),
+               "MARKERS": "monthly", "REPORTS": str(volume)}
+    for index in range(job["spec"]["completions"]):
+        done = _sh(container["args"][0], fleet.root, {**pod_env, "JOB_COMPLETION_INDEX": str(index)})
+        assert done.returncode == 0, done.stdout + done.stderr  # findings alone complete the pod
+        [report] = (volume / uid / f"shard-{index}").glob("*Z.json")
+        assert json.loads(report.read_text())["run"]["run_id"] == uid
+    done = _sh(merger["args"][0], tmp_path, {**base, **_env(merger), "RUN_ID": uid, "REPORTS": str(volume)})
+    assert done.returncode == 1, done.stdout + done.stderr  # shop-07's finding: the Job's verdict
+    merged = json.loads(next((volume / uid / "merged").glob("*-merged.json")).read_text())
+    assert merged["complete"] is True and merged["run"]["shards"] == {"count": 4, "missing": []}
+    assert sorted(merged["run"]["targets"]) == [f"shop-{i:02d}" for i in range(8)]
+
+
+def _sh(script: str, cwd: Path, env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
+    environ = {key: value for key, value in env.items() if value is not None}
+    return subprocess.run(["sh", "-c", script], cwd=cwd, env=environ, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("name", ["edgeaudit-shard.json", "edgeaudit-merge.json"])
+def test_the_aws_batch_job_definitions_are_valid_register_job_definition_input(name):
+    """botocore's own model of RegisterJobDefinition accepts them as written."""
+    document = json.loads((EXAMPLES / "aws-batch" / name).read_text(encoding="utf-8"))
+    model = botocore.session.get_session().get_service_model("batch")
+    validate_parameters(document, model.operation_model("RegisterJobDefinition").input_shape)
+    assert name == f"{document['jobDefinitionName']}.json"
+
+
+def test_the_aws_batch_example_is_an_array_job_then_a_merge_after_all_of_it():
+    shard = json.loads((EXAMPLES / "aws-batch" / "edgeaudit-shard.json").read_text())
+    merge = json.loads((EXAMPLES / "aws-batch" / "edgeaudit-merge.json").read_text())
+    command = shard["containerProperties"]["command"]
+    assert command[:2] == ["sh", "-c"] and "--shard auto" in command[2]
+    assert "AWS_BATCH_JOB_ID%%:*" in command[2] and "shard-$AWS_BATCH_JOB_ARRAY_INDEX" in command[2]
+    assert "EDGEAUDIT_SHARD_COUNT" not in json.dumps(shard), "AWS Batch passes the array's size"
+    assert re.search(r"^edgeaudit merge ", merge["containerProperties"]["command"][2], re.M)
+    script = (EXAMPLES / "aws-batch" / "submit.sh").read_text()
+    assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
+    assert '--job-definition edgeaudit-shard --array-properties "size=$SHARDS"' in script
+    assert '--job-definition edgeaudit-merge --depends-on "jobId=$array"' in script
+    assert "type=" not in script, "a plain dependency on the array job waits for all of its children"
+    assert "name=ARRAY_JOB_ID" in script and "$ARRAY_JOB_ID" in merge["containerProperties"]["command"][2]
+
+
+def test_the_readme_documents_every_source_and_its_examples_parse():
+    from edgeaudit.shards import SOURCES
+
+    section = (REPO / "README.md").read_text().split("#### `--shard auto`", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| (\d) \| `(\w+)` \|", section, re.M)
+    assert rows == [(s.index, str(s.base), s.count or "EDGEAUDIT_SHARD_COUNT") for s in SOURCES], "in precedence order"
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    [job] = [yaml.safe_load(b) for b in blocks]
+    example = _yaml("edgeaudit-shards.yaml")
+    for key in ("completionMode", "completions", "parallelism"):
+        assert job["spec"][key] == example["spec"][key], key
+    assert "--shard auto" in job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "--depends-on \"jobId=$array\"" in section and "--array-properties size=" in section
