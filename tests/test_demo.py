@@ -147,3 +147,14 @@ def test_no_control_asks_whether_it_runs_in_the_demo():
     mentions = [f"{path.name}:{n}" for path in sorted((REPO / "suites").rglob("*.py"))
                 for n, line in enumerate(path.read_text().splitlines(), 1) if "demo" in line.lower()]
     assert mentions == []
+
+
+def test_the_demo_archives_its_report_set_to_an_object_lock_bucket_of_its_account(daily):
+    archive = daily.report["run"]["archive"]
+    assert archive["status"] == "archived", archive
+    assert archive["location"].startswith("s3://edgeaudit-evidence-123456789012/edgeaudit/daily-")
+    assert archive["object_lock"] is True and archive["default_retention"] == {"mode": "COMPLIANCE", "days": 365}
+    assert archive["retention"]["mode"] == "COMPLIANCE"
+    assert sorted(o["key"].rsplit("/", 1)[1].split(".", 1)[1] for o in archive["objects"]) == [
+        "csv", "html", "json", "ocsf.json"]
+    assert f"archive: {archive['location']} (4 files; Object Lock COMPLIANCE until " in daily.output

@@ -34,6 +34,7 @@ PARTNER_WRITER = f"arn:aws:iam::{PARTNER_ACCOUNT}:role/partner-deploy"
 OTHER_DISTRIBUTION = f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/EOTHERDIST0001"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 HISTORY_BUCKET = "edgeaudit-history-123456789012"  # where a `--demo` run keeps its run history
+ARCHIVE_BUCKET = "edgeaudit-evidence-123456789012"  # where a `--demo` run archives its report set (Object Lock)
 DR_REGION = "eu-central-1"  # where the demo's replica buckets live  # the hosted zone of every *.cloudfront.net alias target
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
@@ -293,6 +294,9 @@ class Builder:
         s3 = self.client("s3")
         s3.create_bucket(Bucket="audit-logs-123456789012")
         s3.create_bucket(Bucket=HISTORY_BUCKET)
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET, ObjectLockEnabledForBucket=True)  # evidence no one can alter
+        s3.put_object_lock_configuration(Bucket=ARCHIVE_BUCKET, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 365}}})
         trail = self.client("cloudtrail")
         trail.create_trail(Name="org-trail", S3BucketName="audit-logs-123456789012", IsMultiRegionTrail=True,
                            EnableLogFileValidation=True)

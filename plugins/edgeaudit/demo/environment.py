@@ -21,7 +21,7 @@ from .. import guard, tomlwrite
 from ..attestations import MANUAL_CONTROLS, entry
 from ..schedule import latest_opening
 from . import motoext
-from .builder import ACCOUNT_ID, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
+from .builder import ACCOUNT_ID, ARCHIVE_BUCKET, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
 
 
 def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
@@ -36,6 +36,8 @@ def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
 # `[report] history` of a `--demo` run: a bucket of the demo account, as a site's CI keeps its
 # history on runners that start empty
 HISTORY = f"s3://{HISTORY_BUCKET}/edgeaudit/history.jsonl"
+# `[report] archive` of a `--demo` run: an Object Lock bucket (compliance mode, 365 days) of the demo account
+ARCHIVE = f"s3://{ARCHIVE_BUCKET}/edgeaudit/"
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
@@ -95,8 +97,9 @@ class DemoEnvironment:
 
     @property
     def run_config_data(self) -> dict[str, Any]:
-        """The config of a `pytest --demo` run: config_data, with the run history in S3 (HISTORY)."""
-        return {**self.config_data, "report": {"history": HISTORY}}
+        """The config of a `pytest --demo` run: config_data, with the run history in S3 (HISTORY) and
+        the report set archived to an Object Lock bucket (ARCHIVE)."""
+        return {**self.config_data, "report": {"history": HISTORY, "archive": ARCHIVE}}
 
     def write_config(self, path: Path, **extra: Any) -> Path:
         """Write an edgeaudit.toml for these sites; `extra` adds [thresholds], [[waivers]], ..."""
