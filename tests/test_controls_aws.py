@@ -224,6 +224,10 @@ def test_invalidation_evidence(fleet):
     many = fleet.result("EA-CACHE-05", "many-invalidations")["evidence"]
     assert (many["batches"], many["paths"], many["cost_so_far_usd"]) == (2, 1100, 0.5)
     assert fleet.result("EA-CACHE-05", "ok")["evidence"]["wildcards"] == 1
+    none_running = fleet.result("EA-DEP-03", "ok")["margins"]["longest_in_progress_min"]
+    assert (none_running["observed"], none_running["limit"], none_running["margin"]) == (0, 15, 15)
+    stuck = fleet.result("EA-DEP-03", "stuck-invalidation")["margins"]["longest_in_progress_min"]
+    assert stuck["observed"] >= 40 and stuck["margin"] < 0
 
 
 def test_each_read_goes_to_aws_once_per_target(fleet):
