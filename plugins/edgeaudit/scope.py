@@ -136,6 +136,11 @@ def _by_shard(reason: str) -> bool:
     return SHARD_FLAG in reason
 
 
+def _better(reason: str, known: str | None) -> bool:
+    """A shard's reason of its own gives way to any other (the first shard's stays otherwise)."""
+    return known is None or (_by_shard(known) and not _by_shard(reason))
+
+
 def of_run(run: Run, config: pytest.Config, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The scope of the run that ends, for its report."""
     builtin = builtin_folder()
@@ -157,13 +162,13 @@ def merged(scopes: list[dict[str, Any]], targets: Iterable[str]) -> dict[str, An
     reasons: dict[str, str] = {}
     for s in scopes:
         for control, why in s["reasons"].items():
-            if control not in selected and (control not in reasons or _by_shard(reasons[control])):
+            if control not in selected and _better(why, reasons.get(control)):
                 reasons[control] = why
     checked = set(targets)
     target_reasons: dict[str, str] = {}
     for s in scopes:
         for name, why in (s.get("targets") or {}).get("reasons", {}).items():
-            if name not in checked and (name not in target_reasons or _by_shard(target_reasons[name])):
+            if name not in checked and _better(why, target_reasons.get(name)):
                 target_reasons[name] = why + (" (that report was not merged)" if _by_shard(why) else "")
     return {"selected": sorted(selected), "not_selected": sorted(reasons), "reasons": dict(sorted(reasons.items())),
             "targets": {"selected": sorted(checked), "not_selected": sorted(target_reasons),
