@@ -1,7 +1,7 @@
 """How the suite scales with the size of a fleet.
 
     python benchmarks/fleet.py [--sizes 1 10 50 200] [--objects 500] [--workers 1 4]
-                               [--latency-ms 30] [--vitals-runs 1]
+                               [--latency-ms 30] [--vitals-runs 1] [--build-workers 4] [--build-only]
 
 Builds a moto fleet of N sites (each bucket with `--objects` objects, a distribution, a
 certificate, and a local edge per site), runs `pytest -m "daily or weekly"` over it with each
@@ -12,6 +12,10 @@ controls on one worker). While the suite runs, every AWS and edge answer waits `
 as across a network: on loopback the run would measure this machine's cores, not the waiting
 that workers overlap. The lab vitals load each page once (`--vitals-runs 1`, the suite's
 default is 3): Chromium's page loads are measured on their own by benchmarks/vitals.py.
+
+The fleet is built on `--build-workers` threads (1: one site after another). `--build-only`
+builds the fleet and runs no suite: it writes benchmarks/results/fleet_build.json, the seconds
+each size took to build and the process's peak memory.
 """
 
 from __future__ import annotations
@@ -66,13 +70,36 @@ def latency(env: DemoEnvironment, seconds: float) -> Iterator[None]:
             site.edge.latency_s = 0.0
 
 
-def grow(env: DemoEnvironment, size: int, objects: int) -> float:
-    """Add sites until the fleet has `size` (one moto holds one fleet: it only grows)."""
+def grow(env: DemoEnvironment, size: int, objects: int, workers: int = 1) -> float:
+    """Add sites until the fleet has `size` (one moto holds one fleet: it only grows), on
+    `workers` threads; each site is named by its index, whichever thread builds it."""
     started = time.perf_counter()
     payload = tuple((f"data/item-{i:04d}.json", b'{"n": %d}' % i, "application/json") for i in range(objects))
-    while len(env.sites) < size:
-        env.add(SiteSpec(name=f"site-{len(env.sites):03d}", extra_objects=payload))
+    env.add_sites([SiteSpec(name=f"site-{n:03d}", extra_objects=payload) for n in range(len(env.sites), size)],
+                  workers=workers)
     return time.perf_counter() - started
+
+
+def build_only(sizes: list[int], objects: int, workers: int, out: Path) -> None:
+    """Build each size of fleet (growing one fleet) and write how long each took."""
+    rows = []
+    env = DemoEnvironment.start(specs=[])
+    try:
+        for size in sorted(sizes):
+            added = len(env.sites)
+            build_s = grow(env, size, objects, workers)
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rows.append({"sites": size, "sites_added": size - added, "build_s_added": round(build_s, 1),
+                         "seconds_per_site": round(build_s / max(size - added, 1), 3),
+                         "peak_rss_mb": round(rss_mb, 1)})
+            print(f"{size:>6} sites: {build_s:8.1f} s for {size - added} added, peak {rss_mb:.0f} MB", flush=True)
+    finally:
+        env.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    out.write_text(json.dumps({"benchmark": "fleet_build", "commit": commit.strip(), "objects_per_bucket": objects,
+                               "build_workers": workers, "rows": rows, "machine": {
+                                   "cpus": os.cpu_count(), "python": platform.python_version()}}, indent=2) + "\n")
+    print(f"written to {out}")
 
 
 def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, latency_ms: float) -> dict:
@@ -108,12 +135,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200])
     parser.add_argument("--objects", type=int, default=500)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "fleet.json")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default: benchmarks/results/fleet.json (fleet_build.json with --build-only)")
     parser.add_argument("--latency-ms", type=float, default=30.0,
                         help="added to every AWS and edge answer, as a network round trip (0: loopback only)")
     parser.add_argument("--vitals-runs", type=int, default=1,
                         help="page loads per critical path for the lab vitals (the suite's default is 3)")
+    parser.add_argument("--build-workers", type=int, default=4, help="threads that build the fleet's sites")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build the fleet only, and write benchmarks/results/fleet_build.json (or --output)")
     args = parser.parse_args()
+    if args.build_only:
+        return build_only(args.sizes, args.objects, args.build_workers,
+                          args.output or ROOT / "benchmarks" / "results" / "fleet_build.json")
     rows = []
     print(f"{'sites':>6} {'workers':>7} {'wall s':>8} {'s/target':>9} {'AWS/target':>10} {'HTTP/target':>11} "
           f"{'peak MB':>8} {'build s':>8}")
@@ -121,7 +155,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as workdir:
             for size in sorted(args.sizes):
-                build_s = grow(env, size, args.objects)
+                build_s = grow(env, size, args.objects, args.build_workers)
                 for workers in args.workers:
                     row = {"sites": size, "objects_per_bucket": args.objects, "build_s_added": round(build_s, 1),
                            **run(env, workers, Path(workdir), args.vitals_runs, args.latency_ms)}
@@ -131,7 +165,7 @@ def main() -> None:
                           f"{row['peak_rss_mb']:>8.0f} {build_s:>8.1f}", flush=True)
     finally:
         env.stop()
-    out = args.output
+    out = args.output or ROOT / "benchmarks" / "results" / "fleet.json"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     out.write_text(json.dumps({"benchmark": "fleet", "commit": commit.strip(), "selection": SELECTION,
                                "vitals_runs": args.vitals_runs, "latency_ms": args.latency_ms,

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,9 @@ class BuiltSite:
 
 
 class Builder:
-    """Builds sites into one moto endpoint; one CA signs every edge certificate."""
+    """Builds sites into one moto endpoint; one CA signs every edge certificate. Sites may be
+    built from several threads at once: what they share (clients, the account's parts, the log
+    buckets, Cost Explorer's queue of answers) is made under one lock."""
 
     def __init__(self, endpoint_url: str, workdir: Path, ca: CertificateAuthority | None = None) -> None:
         motoext.install()
@@ -278,14 +281,16 @@ class Builder:
         self._account_seeded = False
         self._clients: dict[tuple[str, str], Any] = {}
         self._log_buckets: set[str] = set()
+        self._lock = threading.RLock()
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         # moto serves every API on one host: no account-id host prefix (s3control)
-        if (service, region) not in self._clients:
-            self._clients[service, region] = adapt_to_emulator(self._session.client(
-                service, region_name=region, endpoint_url=self.endpoint_url,
-                config=botocore.config.Config(inject_host_prefix=False)))
-        return self._clients[service, region]
+        with self._lock:  # a boto3 session makes clients one thread at a time; the clients are thread-safe
+            if (service, region) not in self._clients:
+                self._clients[service, region] = adapt_to_emulator(self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url,
+                    config=botocore.config.Config(inject_host_prefix=False, max_pool_connections=32)))
+            return self._clients[service, region]
 
     def _seed_account(self) -> None:
         """Account-wide parts: Block Public Access, a multi-region trail, its log bucket."""
@@ -305,8 +310,9 @@ class Builder:
 
     def build(self, spec: SiteSpec) -> BuiltSite:
         with guard.local_seeding():
-            if not self._account_seeded:
-                self._seed_account()
+            with self._lock:
+                if not self._account_seeded:
+                    self._seed_account()
             return self._build(spec)
 
     def _build(self, spec: SiteSpec) -> BuiltSite:
@@ -325,10 +331,15 @@ class Builder:
             "Rules": [{"ObjectOwnership": spec.object_ownership}]})
         self._bucket_settings(spec, s3, bucket, suffix)
         self._earlier_deployments(spec, s3, bucket)
+        extra, bulk = {key for key, _, _ in spec.extra_objects}, []
         for key, (body, content_type) in site_objects(spec).items():
             cache = (spec.asset_cache_control if key.startswith("assets/") else
                      spec.html_cache_control if content_type == "text/html" else "public, max-age=300")
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
+            if key in extra:  # data beside the site, maybe thousands of objects: written at once
+                bulk.append((key, body, content_type, cache))
+            else:
+                s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
+        motoext.put_objects(bucket, bulk)
 
         cert = self._certificate(spec)
         cert_arn = self._acm_certificate(spec, cert)
@@ -441,9 +452,7 @@ class Builder:
             "Rules": [{"ID": "all-to-dr", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
                        "DeleteMarkerReplication": {"Status": "Enabled"},
                        "Destination": {"Bucket": f"arn:aws:s3:::{replica}"}}]})
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                dr_s3.copy_object(Bucket=replica, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]})
+        motoext.copy_objects(bucket, replica)  # every current object, in one pass through moto's model
         if spec.replica == "missing":
             dr_s3.delete_object(Bucket=replica, Key="about.html")
         elif spec.replica == "stale":
@@ -651,15 +660,16 @@ class Builder:
     def _access_log_bucket(self, region: str) -> str:
         """One bucket per region for S3 server access logs (S3 logs only within a region)."""
         name = f"access-logs-{ACCOUNT_ID}-{region}"
-        if name not in self._log_buckets:
-            s3 = self.client("s3", region)
-            where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            s3.create_bucket(Bucket=name, **where)
-            s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}}]}))
-            self._log_buckets.add(name)
+        with self._lock:
+            if name not in self._log_buckets:
+                s3 = self.client("s3", region)
+                where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                s3.create_bucket(Bucket=name, **where)
+                s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}}]}))
+                self._log_buckets.add(name)
         return name
 
     def _bucket_settings(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> None:
@@ -782,9 +792,10 @@ class Builder:
             amounts = {start + dt.timedelta(days=n): spec.daily_cost_usd for n in range((day - start).days)}
             if spec.cost_spike:
                 amounts[day - dt.timedelta(days=1)] = 4 * spec.daily_cost_usd
-            requests.post(f"{self.endpoint_url}/moto-api/static/ce/cost-and-usage-results", timeout=10,
-                          json={"results": [cost.daily_results(request, amounts)]}).raise_for_status()
-            self.client("ce").get_cost_and_usage(**request)
+            with self._lock:  # the queued answer binds to the next request: no other site's in between
+                requests.post(f"{self.endpoint_url}/moto-api/static/ce/cost-and-usage-results", timeout=10,
+                              json={"results": [cost.daily_results(request, amounts)]}).raise_for_status()
+                self.client("ce").get_cost_and_usage(**request)
         if spec.cost_forecast:
             motoext.set_cost_forecast(cost.cost_filter(tag), spec.daily_cost_usd)
         if spec.budget != "none":

@@ -23,7 +23,9 @@ in-process backend directly (the threaded server shares it); so do
 ``set_certificate_status()`` (ACM validation and renewal),
 ``set_access_key_create_date()`` (an old IAM access key),
 ``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks),
-``set_object_last_modified()`` (past writes: deployment history, replication lag) and
+``set_object_last_modified()`` (past writes: deployment history, replication lag),
+``put_objects()`` and ``copy_objects()`` (a fleet's bulk data and its replica, without an HTTP
+round trip per object) and
 ``set_stack_drift()`` (what CloudFormation drift detection finds; moto has none).
 CloudFormation resource import (ChangeSetType IMPORT) lets a stack declare a bucket and a
 distribution that were made by hand, as on AWS.
@@ -36,11 +38,13 @@ import functools
 
 import botocore.session
 import json
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import cryptography.hazmat.primitives.asymmetric.rsa
 from moto.acm.models import CertBundle, acm_backends
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.ce.models import ce_backends
@@ -71,7 +75,7 @@ from moto.iam.models import iam_backends
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.s3.exceptions import BucketAccessDeniedError, S3ClientError
-from moto.s3.models import FakeBucket, s3_backends
+from moto.s3.models import FakeBucket, FakeKey, s3_backends
 from moto.s3.responses import S3Response
 
 _installed = False
@@ -97,6 +101,7 @@ def install() -> None:
     _refuse_anonymous_listing()
     _add_object_retention_read()
     _keep_certificate_validation_and_renewal()
+    _one_key_for_requested_certificates()
     _add_cost_forecast()
     _add_stack_drift_detection()
     _add_resource_import()
@@ -205,6 +210,33 @@ def set_object_last_modified(
             version.last_modified = _utc(moment).replace(tzinfo=None)
             return
     raise KeyError(f"no version {version_id} of s3://{bucket}/{key}")
+
+
+def put_objects(
+    bucket: str, objects: Iterable[tuple[str, bytes, str, str]], account_id: str = "123456789012"
+) -> None:
+    """Write many objects (key, body, content type, cache control) into moto's S3 model at
+    once, as PutObject would: bulk data beside a site (a fleet's thousands of objects) costs an
+    HTTP round trip per object otherwise, most of a big fleet's build."""
+    backend = s3_backends[account_id]["aws"]
+    acl = backend.get_bucket(bucket).acl
+    for key, body, content_type, cache_control in objects:
+        made = backend.put_object(bucket, key, body)
+        made.set_metadata({"Content-Type": content_type, "Cache-Control": cache_control})
+        made.set_acl(acl)
+
+
+def copy_objects(source: str, destination: str, account_id: str = "123456789012") -> int:
+    """Copy the current version of every object of `source` into `destination`, as CopyObject
+    would (metadata kept), as a replication would; returns how many were copied."""
+    backend = s3_backends[account_id]["aws"]
+    current = [versions[-1] for _, versions in backend.get_bucket(source).keys.lists() if versions]
+    copied = 0
+    for key in current:
+        if isinstance(key, FakeKey):  # not a delete marker
+            backend.copy_object(key, destination, key.name)
+            copied += 1
+    return copied
 
 
 def _utc(moment: datetime) -> datetime:
@@ -799,6 +831,38 @@ def _applies_to_any_caller(statement: dict[str, Any]) -> bool:
 
 
 # --- ACM certificates ----------------------------------------------------------
+
+
+_acm_issuing = threading.local()  # set while moto makes a requested ACM certificate, in this thread
+
+
+def _one_key_for_requested_certificates() -> None:
+    """moto makes a new RSA-2048 key for every requested ACM certificate, a tenth of a second
+    or more each, a quarter of a demo site's build. ACM never hands out a requested
+    certificate's key, so nothing reads it: one key, made once, serves them all. Every other
+    key this process makes (the demo's own certificates, moto's imports) is made as before."""
+    rsa = cryptography.hazmat.primitives.asymmetric.rsa
+    original_key, original_cert = rsa.generate_private_key, CertBundle.generate_cert.__func__
+    shared: list[Any] = []
+    lock = threading.Lock()
+
+    def generate_private_key(*args: Any, **kwargs: Any) -> Any:
+        if not getattr(_acm_issuing, "active", False):
+            return original_key(*args, **kwargs)
+        with lock:
+            if not shared:
+                shared.append(original_key(*args, **kwargs))
+            return shared[0]
+
+    def generate_cert(cls: type[CertBundle], *args: Any, **kwargs: Any) -> CertBundle:
+        _acm_issuing.active = True
+        try:
+            return original_cert(cls, *args, **kwargs)
+        finally:
+            _acm_issuing.active = False
+
+    rsa.generate_private_key = generate_private_key
+    CertBundle.generate_cert = classmethod(generate_cert)  # type: ignore[method-assign,assignment]
 
 
 def _keep_certificate_validation_and_renewal() -> None:
