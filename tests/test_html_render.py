@@ -47,7 +47,9 @@ def _report(evil: str = EVIL) -> dict:
                          "state": "live"}],
             "attestations": [{"control": "EA-MAN-01", "target": evil, "status": evil, "attested_by": evil,
                               "date": evil, "expires": evil, "evidence_url": "https://x.example/" + evil,
-                              "state": "live"}]}
+                              "state": "live"}],
+            "scope": {"selected": ["EA-OPS-01"], "not_selected": [evil], "reasons": {evil: evil},
+                      "targets": {"selected": [evil], "not_selected": [evil], "reasons": {evil: evil}}}}
 
 
 def _page(evil: str = EVIL) -> str:
@@ -78,8 +80,8 @@ def test_every_value_from_the_network_stays_escaped_in_every_section():
     assert "img" not in elements.tags and "onerror" not in elements.attributes
     assert elements.tags.count("script") == 2  # the results' JSON and the package's own script
     sections = re.findall(r'<section id="(\w+)"', page)
-    assert sections == ["counts", "frameworks", "failures", "warnings", "margins", "trend", "waivers", "attestations", "cadence",
-                        "all", "run"]
+    assert sections == ["counts", "frameworks", "failures", "warnings", "margins", "trend", "waivers", "attestations",
+                        "cadence", "scope", "all", "run"]
     for section in sections[1:]:  # each shows the hostile value, as text
         text = page.split(f'<section id="{section}"', 1)[1].split("</section>", 1)[0]
         assert "&lt;img src=x onerror=" in text, section
@@ -365,6 +367,9 @@ def test_no_value_reads_as_python_writes_it():
                           "expires": False, "state": "live"}]
     report["attestations"] = [{"control": "EA-MAN-01", "target": None, "status": True, "attested_by": None,
                                "date": None, "expires": ["2027-01-01"], "evidence_url": "none", "state": "live"}]
+    report["scope"] = {"selected": ["EA-TLS-01"], "not_selected": ["EA-S3-01", "EA-S3-02"],
+                       "reasons": {"EA-S3-01": "not selected by -m daily"},
+                       "targets": {"selected": ["www"], "not_selected": ["api"], "reasons": {}}}
     ledger = [LedgerRow("daily", None, "", "since 2026-11-27 (every business day)", "never")]
     trend = Trend(previous_name="prev", previous_started="2026-11-26T09:00:00Z", new=set(), resolved=set(), still={},
                   series={("EA-TLS-01", "www", "days_left"): [1.0, 2.0]})

@@ -170,15 +170,16 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     below = [r for r in results if r["outcome"] in FAILING and id(r) not in held]
     under = f"; {_counted(below)} below the gate" if below else ""
     if any(r["outcome"] == "failed" for r in gating):
-        return "not-compliant", f"NOT COMPLIANT {at}", f"{_counted(gating)} (--fail-on {fail_on}){under}"
+        return "not-compliant", f"NOT COMPLIANT {at}", f"{_counted(gating)}: the run fails (--fail-on {fail_on}){under}"
     if gating:
-        return "not-evaluated", f"NOT EVALUATED {at}", f"{_counted(gating)}: not evaluated (--fail-on {fail_on}){under}"
+        return ("not-evaluated", f"NOT EVALUATED {at}",
+                f"{_counted(gating)}: not evaluated, the run fails (--fail-on {fail_on}){under}")
     if not report["complete"]:
         return "not-evaluated", "NOT EVALUATED", f"the run did not complete (--fail-on {fail_on}){under}"
     warned = f"; {summary['warned']} warning(s)" if summary["warned"] else ""
     below_text = f" ({_counted(below)} below the gate)" if below else ""
     return ("compliant" if not below else "compliant-below"), f"COMPLIANT {at}{below_text}", \
-        f"every evaluated control at {fail_on} and above holds (--fail-on {fail_on}){warned}"
+        f"every evaluated control at {fail_on} and above holds: the run passes (--fail-on {fail_on}){warned}"
 
 
 def _failures(results: list[dict[str, Any]], trend: Trend | None,
