@@ -240,6 +240,7 @@ def test_merge_archives_the_merged_set(tmp_path, world):
     report = json.loads(next((tmp_path / "merged").glob("*-merged.json")).read_text())
     archive = report["run"]["archive"]
     assert archive["status"] == "archived" and archive["location"].startswith(f"s3://{bucket}/merged/")
+    assert archive["location"].endswith("-merged/")
     assert len(_keys(_client(world), bucket)) == 4
     assert f"archive: s3://{bucket}/merged/" in merged.stdout
     bad = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(tmp_path / "shard.json"),

@@ -61,14 +61,18 @@ class ArchiveFailed(RuntimeError):
 def archive_set(files: list[Path], place: ArchivePlace, name: str, s3: Any = None) -> dict[str, Any]:
     """Upload `files` under <folder><name>/ and read their retention back; the `run.archive`
     entry of the report: status "archived" or "failed" (with `error`), where, and under what."""
-    s3 = s3 or archive_client()
     folder = place.folder(name)
     entry: dict[str, Any] = {"status": "failed", "location": f"{S3_SCHEME}{place.bucket}/{folder}",
                              "objects": [], "object_lock": None, "retention": None}
     try:
+        s3 = s3 or archive_client()
+    except BotoCoreError as exc:  # a profile that does not exist, a bad region
+        entry["error"] = f"no S3 client for the archive in bucket {place.bucket}: {exc}"
+        return entry
+    try:
         with guard.evidence_writes(place.bucket, folder):
             for path in files:
-                entry["objects"].append(_put(s3, place.bucket, folder + path.name, path.read_bytes()))
+                entry["objects"].append(_put(s3, place.bucket, folder + path.name, _read(path)))
         entry["object_lock"], default = _lock_configuration(s3, place.bucket)
         if entry["object_lock"]:
             entry["default_retention"] = default
@@ -84,12 +88,19 @@ def archive_client() -> Any:
     return boto3.session.Session().client("s3", config=client_config("s3"))
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ArchiveFailed(f"{path} could not be read for the archive ({exc.strerror or exc})") from None
+
+
 def _put(s3: Any, bucket: str, key: str, body: bytes) -> dict[str, Any]:
     digest = hashlib.sha256(body).digest()
     try:
-        answer = s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
-                               ChecksumSHA256=base64.b64encode(digest).decode(),
-                               IfNoneMatch="*", ContentType=CONTENT_TYPES.get(Path(key).suffix, "application/octet-stream"))
+        answer = s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*",  # never over an object
+                               ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
+                               ContentType=CONTENT_TYPES.get(Path(key).suffix, "application/octet-stream"))
     except (ClientError, BotoCoreError) as exc:
         raise ArchiveFailed(_refused("PutObject", bucket, exc, key)) from None
     return {"key": key, "sha256": digest.hex(), "version_id": answer.get("VersionId")}
