@@ -291,6 +291,10 @@ def test_the_verdict_is_the_exit_codes_at_the_fail_on_level(outcomes, fail_on, h
     failing = any(gates(r, fail_on or "P4") for r in results)  # what the run's exit code says
     assert shown.startswith("COMPLIANT") is not failing
     assert verdict(report)[1] == headline  # the CI step summary says the same
+    if shown.startswith("COMPLIANT"):
+        assert "the run passes" in verdict(report)[2]
+        report["run"]["exit_code"] = 2  # pytest's own failure, say: the verdict does not hide it
+        assert "exit code 2 for a cause outside the controls" in verdict(report)[2]
 
 
 def _shard(index: int, severity: str) -> dict:

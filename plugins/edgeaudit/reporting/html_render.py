@@ -178,8 +178,10 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
         return "not-evaluated", "NOT EVALUATED", f"the run did not complete (--fail-on {fail_on}){under}"
     warned = f"; {summary['warned']} warning(s)" if summary["warned"] else ""
     below_text = f" ({_counted(below)} below the gate)" if below else ""
+    code = report["run"].get("exit_code")
+    outcome = "the run passes" if not code else f"exit code {code} for a cause outside the controls (see the run's output)"
     return ("compliant" if not below else "compliant-below"), f"COMPLIANT {at}{below_text}", \
-        f"every evaluated control at {fail_on} and above holds: the run passes (--fail-on {fail_on}){warned}"
+        f"every evaluated control at {fail_on} and above holds: {outcome} (--fail-on {fail_on}){warned}"
 
 
 def _failures(results: list[dict[str, Any]], trend: Trend | None,
