@@ -216,6 +216,21 @@ def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits
         assert stem.with_suffix(suffix).is_file()
 
 
+def test_a_run_whose_credentials_the_archive_bucket_refuses_names_the_action_and_exits_1(tmp_path, world):
+    bucket = _bucket(world)
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": f"s3://{bucket}/edgeaudit/"})
+    with _denied_credentials(world) as (key_id, secret):
+        run = project.run(env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret})
+    assert run.returncode == 1, run.output
+    archive = run.report["run"]["archive"]
+    assert archive["status"] == "failed" and archive["objects"] == []
+    assert archive["error"].startswith(f"s3:PutObject on s3://{bucket}/edgeaudit/"), archive
+    assert "AccessDenied" in archive["error"] and f"archive FAILED: s3:PutObject on s3://{bucket}/" in run.output
+    assert run.report["summary"]["passed"] == 1 and _keys(_client(world), bucket) == []
+
+
 def test_a_bad_archive_value_stops_the_run_with_exit_4(tmp_path, world):
     project = Project(tmp_path, world, None)
     project.control("archived", PASSING)
