@@ -257,7 +257,7 @@ def s3_folder(value: Any) -> str:
     if (not value.startswith("s3://") or not _BUCKET_NAME.fullmatch(bucket) or not prefix.endswith("/")
             or any(part in ("", ".", "..") for part in prefix[:-1].split("/"))):
         raise TypeError('"s3://bucket/folder/": a bucket name and a folder in it ending in "/", '
-                        'e.g. "s3://example-evidence/edgeaudit/"')
+                        'e.g. "s3://example-audit-archive/edgeaudit/"')
     return value
 
 
