@@ -105,6 +105,14 @@ def test_cache_lifetimes(site, thresholds, crawl, evidence):
                                   f"(max-age >= {thresholds.immutable_min_age_s} and immutable)")
     evidence.record("fingerprinted_assets", assets)
     evidence.record("html_pages", pages)
+    html_ages = [0 if {"no-cache", "no-store"} & set(d) else _max_age(d)
+                 for d in map(_cache_control, pages.values())]
+    if html_ages and None not in html_ages:  # without a max-age an HTML page has no lifetime to measure
+        evidence.measure("longest_html_max_age_s", max(html_ages), thresholds.html_max_age_s, unit="s")
+    if assets:
+        asset_ages = [_max_age(_cache_control(value)) or 0 for value in assets.values()]
+        evidence.measure("shortest_asset_max_age_s", min(asset_ages), thresholds.immutable_min_age_s,
+                         better="higher", unit="s")
     evidence.require_none(offenders, f"{len(offenders)} URL(s) with the wrong cache lifetime: " + "; ".join(
         f"{url}: {why}" for url, why in offenders.items()))
 

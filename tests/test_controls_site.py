@@ -205,6 +205,16 @@ def test_every_failing_case_names_its_offender(fleet, urls):
         url("long-html-cache", "/"), url("long-html-cache", "/about.html")}
 
 
+def test_cache_lifetimes_are_measured_against_their_thresholds(fleet):
+    def margin(target, name):
+        m = fleet.result("EA-CACHE-02", target)["margins"][name]
+        return m["observed"], m["limit"], m["margin"] >= 0
+    assert margin("ok", "shortest_asset_max_age_s") == (31536000, 31536000, True)
+    assert margin("ok", "longest_html_max_age_s")[1:] == (3600, True)
+    assert margin("short-asset-cache", "shortest_asset_max_age_s") == (3600, 31536000, False)
+    assert margin("long-html-cache", "longest_html_max_age_s") == (86400, 3600, False)
+
+
 def test_observatory_evidence_names_the_modifiers(fleet, urls):
     home = urls["no-frame"]
     page = evidence(fleet, "EA-HDR-08", "no-frame")["pages"][home]
