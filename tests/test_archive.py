@@ -22,6 +22,7 @@ import pytest
 from edgeaudit import guard
 from edgeaudit.config import ConfigError, parse
 from edgeaudit.reporting.archive import ArchivePlace, archive_set
+from edgeaudit.reporting.step_summary import markdown
 
 from test_plugin import PASSING, Project
 
@@ -197,6 +198,8 @@ def test_a_run_archives_its_set_and_says_where_and_under_which_retention(tmp_pat
     assert set(_keys(_client(world), bucket)) == {f"edgeaudit/{stem.name}/{n}" for n in names}
     assert archive["retention"]["mode"] == "COMPLIANCE"
     assert f"archive: s3://{bucket}/edgeaudit/{stem.name}/ (5 files; Object Lock COMPLIANCE until " in run.output
+    page = markdown(run.report)  # the CI page's summary says it too
+    assert f"archive: s3://{bucket}/edgeaudit/{stem.name}/ (5 files; Object Lock COMPLIANCE until " in page
 
 
 def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits_1(tmp_path, world):

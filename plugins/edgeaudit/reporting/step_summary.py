@@ -16,6 +16,7 @@ from typing import Any
 
 from ..redact import redact_text
 from ..results import OUTCOMES, SEVERITY_RANK
+from .archive import summary_line as archive_line
 from .html_render import verdict
 
 ENV = "GITHUB_STEP_SUMMARY"
@@ -53,6 +54,8 @@ def markdown(report: dict[str, Any], files: Sequence[str | Path] = ()) -> str:
         lines.append("")
     if files:
         lines += ["Reports: " + ", ".join(escape(Path(f).name) for f in files), ""]
+    if run.get("archive"):  # where the set was archived, or why not (a failure made the exit code 1)
+        lines += [escape(archive_line(run["archive"])), ""]
     return redact_text("\n".join(lines) + "\n")
 
 
