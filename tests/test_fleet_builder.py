@@ -121,3 +121,33 @@ def test_requested_certificates_share_one_key_and_nothing_else(world: DemoEnviro
     assert one.describe()["Certificate"]["KeyAlgorithm"] == "RSA_2048"
     fresh = [rsa.generate_private_key(public_exponent=65537, key_size=1024).private_numbers() for _ in range(2)]
     assert fresh[0] != fresh[1]
+
+
+def test_an_idle_edge_sleeps_until_a_connection_or_stop(world: DemoEnvironment, monkeypatch) -> None:
+    """A fleet's edges wait for connections without polling (a thousand edges waking every 50 ms
+    kept a core busy); stop() still ends them at once and frees their ports."""
+    import selectors
+    import socket
+    import threading
+    import time
+
+    from edgeaudit.demo import edge as edge_module
+
+    waits: list[float | None] = []
+
+    class Counting(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+        def select(self, timeout: float | None = None) -> list:
+            if threading.current_thread().name.startswith("edge-idle-"):  # this site's two listeners
+                waits.append(timeout)
+            return super().select(timeout)
+
+    monkeypatch.setattr(edge_module.selectors, "DefaultSelector", Counting)
+    site = world.add_sites([SiteSpec(name="idle")], workers=1)[0]
+    time.sleep(0.5)  # ten polls of the old loop
+    assert waits == [None, None]  # one wait without a timeout per listener (HTTPS, HTTP)
+    page = requests.get(site.edge.url, verify=str(site.ca_file), timeout=10)
+    assert page.status_code == 200
+    port = int(site.edge.url.rstrip("/").rsplit(":", 1)[1])
+    site.edge.stop()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
