@@ -33,8 +33,8 @@ HOW = ("Fix: run it as a parallel job of an engine, or set the variables yoursel
        "EDGEAUDIT_SHARD_INDEX: ${{ strategy.job-index }} and EDGEAUDIT_SHARD_COUNT: ${{ strategy.job-total }} "
        "in the job's env; Kubernetes Indexed Job: EDGEAUDIT_SHARD_COUNT = the Job's completions "
        "(JOB_COMPLETION_INDEX is set by Kubernetes); AWS Batch: submit with --array-properties size=N "
-       "(AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE are set by Batch); "
-       "or use --shard K/N")
+       "(AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE are set by Batch); GitLab CI: parallel: N "
+       "(CI_NODE_INDEX and CI_NODE_TOTAL); or use --shard K/N")
 
 
 class ShardError(ValueError):
