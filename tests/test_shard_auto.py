@@ -69,8 +69,8 @@ def test_the_variables_set_on_purpose_win_then_the_job_closest_to_the_process(en
     ({}, ["EDGEAUDIT_SHARD_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "strategy.job-index",
           "--shard K/N"]),
     ({"GITHUB_RUN_ID": "1", "EDGEAUDIT_SHARD_COUNT": "4"}, ["none of EDGEAUDIT_SHARD_INDEX"]),
-    ({"JOB_COMPLETION_INDEX": "1", "EDGEAUDIT_RUN_ID": "r"}, ["JOB_COMPLETION_INDEX is set", "EDGEAUDIT_SHARD_COUNT is not",
-                                                             "completions"]),
+    ({"JOB_COMPLETION_INDEX": "1", "EDGEAUDIT_RUN_ID": "r"},
+     ["JOB_COMPLETION_INDEX is set", "EDGEAUDIT_SHARD_COUNT is not", "completions"]),
     ({**KUBERNETES, "JOB_COMPLETION_INDEX": "3"}, ["JOB_COMPLETION_INDEX=3", "EDGEAUDIT_SHARD_COUNT=3", "runs 0..2"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "4"}, ["EDGEAUDIT_SHARD_INDEX=4", "runs 0..3"]),
     ({**GITLAB, "CI_NODE_INDEX": "0"}, ["CI_NODE_INDEX=0", "runs 1..3"]),
@@ -78,7 +78,8 @@ def test_the_variables_set_on_purpose_win_then_the_job_closest_to_the_process(en
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "-1"}, ["EDGEAUDIT_SHARD_INDEX='-1' is not a whole number"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": "4.0"}, ["EDGEAUDIT_SHARD_COUNT='4.0' is not a whole number"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "0"}, ["EDGEAUDIT_SHARD_COUNT=0"]),
-    ({**AWS_BATCH, "EDGEAUDIT_SHARD_COUNT": "3"}, ["EDGEAUDIT_SHARD_COUNT=3 disagrees with AWS_BATCH_JOB_ARRAY_SIZE=2"]),
+    ({**AWS_BATCH, "EDGEAUDIT_SHARD_COUNT": "3"},
+     ["EDGEAUDIT_SHARD_COUNT=3 disagrees with AWS_BATCH_JOB_ARRAY_SIZE=2"]),
     ({**KUBERNETES, "EDGEAUDIT_RUN_ID": None}, ["JOB_COMPLETION_INDEX", "EDGEAUDIT_RUN_ID",
                                                 "batch.kubernetes.io/controller-uid"]),
     ({"EDGEAUDIT_SHARD_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "2"}, ["no run id that every shard shares"]),
@@ -204,7 +205,8 @@ def test_the_kubernetes_example_is_an_indexed_job_whose_count_is_its_completions
     [container] = pod["containers"]
     env = _env(container)
     assert int(env["EDGEAUDIT_SHARD_COUNT"]) == spec["completions"], "--shard auto's N is the Job's completions"
-    assert env["EDGEAUDIT_RUN_ID"] == {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/controller-uid']"}}
+    uid = "metadata.labels['batch.kubernetes.io/controller-uid']"
+    assert env["EDGEAUDIT_RUN_ID"] == {"fieldRef": {"fieldPath": uid}}, "the Job's uid, the same in every pod"
     assert container["command"] == ["sh", "-c"] and "--shard auto" in container["args"][0]
     assert "JOB_COMPLETION_INDEX" not in env, "Kubernetes sets it"
     merge = _yaml("edgeaudit-merge.yaml")
@@ -215,7 +217,8 @@ def test_the_kubernetes_example_is_an_indexed_job_whose_count_is_its_completions
                if "persistentVolumeClaim" in v] for d in (job, merge)]
     assert claims[0] == claims[1] == ["edgeaudit-reports"], "the shards write where the merge reads"
     placeholder = _env(merger)["RUN_ID"]
-    assert f'sed "s/{placeholder}/$RUN_ID/" edgeaudit-merge.yaml' in (EXAMPLES / "kubernetes" / "edgeaudit-shards.yaml").read_text()
+    commands = (EXAMPLES / "kubernetes" / "edgeaudit-shards.yaml").read_text()
+    assert f'sed "s/{placeholder}/$RUN_ID/" edgeaudit-merge.yaml' in commands
 
 
 def test_the_kubernetes_pods_and_merge_check_a_fleet_as_one_run(fleet, world, tmp_path):
