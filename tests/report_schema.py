@@ -36,3 +36,18 @@ def validate(report: dict[str, Any]) -> None:
         assert result["outcome"] in OUTCOMES
     counted = {outcome: sum(r["outcome"] == outcome for r in report["results"]) for outcome in OUTCOMES}
     assert counted == {k: report["summary"][k] for k in OUTCOMES}
+    validate_scope(report)
+
+
+def validate_scope(report: dict[str, Any]) -> None:
+    """scope: the control ids selected (every one with a result) and not, a reason for each of
+    the latter; the same of the targets."""
+    scope = report["scope"]
+    for where, part in (("scope", scope), ("scope.targets", scope["targets"])):
+        _fields(where, part, {"selected": list, "not_selected": list, "reasons": dict})
+        assert not set(part["selected"]) & set(part["not_selected"]), f"{where}: selected and not"
+        assert set(part["reasons"]) == set(part["not_selected"]), f"{where}: a reason for each not selected"
+        assert all(isinstance(why, str) and why for why in part["reasons"].values())
+    assert all(re.match(r"^EA-[A-Z0-9]+-\d{2}$", c) for c in scope["selected"] + scope["not_selected"])
+    assert {r["control"] for r in report["results"]} <= set(scope["selected"])
+    assert set(scope["targets"]["selected"]) == set(report["run"]["targets"])
