@@ -1,5 +1,6 @@
 """The HTML report in a real headless Chromium: it loads nothing from the network, raises no
-console error, shows the verdict and the findings, and its filters work, also with 10,000
+console error, shows the verdict at its --fail-on, the failures and the warnings with their
+evidence tables, the frameworks and the scope, and its filters work, also with 10,000
 results. The time until the big page is interactive is measured and printed, never asserted;
 `python benchmarks/report_render.py` records it in benchmarks/results/report_render.json."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeaudit.frameworks import summary as framework_summary
 from edgeaudit.reporting.html_render import render
 
 from chromium import chromium, needs_chromium
@@ -32,6 +34,8 @@ class Page:
 
     def __init__(self, browser, path: Path) -> None:
         self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.page.set_default_timeout(0)  # no wall-clock limit: a loaded machine is slow, not wrong
+        self.page.set_default_navigation_timeout(0)
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -39,7 +43,7 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         started = time.perf_counter()
         self.page.goto(path.as_uri())
-        self.page.wait_for_selector("body[data-ready=true]", state="attached", timeout=120_000)
+        self.page.wait_for_selector("body[data-ready=true]", state="attached")
         self.ready_s = time.perf_counter() - started
         self.url = path.as_uri()
 
@@ -65,11 +69,18 @@ def test_demo_report_in_chromium(browser, demo_report):
     for finding in ("EA-TLS-01", "EA-HDR-06", "EA-SITE-04"):
         assert finding in text
     failures = page.page.inner_text("#failures")
-    assert verdict.startswith("NOT COMPLIANT")
-    assert "EA-HDR-06" in failures and "EA-SITE-04" in failures
+    assert verdict.startswith("NOT COMPLIANT at P4 and above") and "--fail-on P4" in verdict
+    assert "EA-HDR-06" in failures and "EA-SITE-04" in failures and "EA-TLS-01" not in failures
+    warnings = page.page.inner_text("#warnings")  # the demo's 20-day certificate has its own card
+    assert "EA-TLS-01" in warnings and "certificate expires in 20 days" in warnings and "Remediation" in warnings
+    assert "days_left" in warnings and "\u2265 14" in warnings  # its evidence table: observed, threshold, margin
     assert "certificate expires in 20 days" in page.page.inner_text("#all")
-    if os.environ.get("EDGEAUDIT_UPDATE_SCREENSHOT"):
-        page.page.screenshot(path=str(REPO / "docs" / "report.png"), full_page=False)
+    assert page.page.locator("#failures .card table").count() >= 3  # every failure shows its evidence as a table
+    assert "FSBP" in page.page.inner_text("#frameworks")
+    assert "controls of the catalog selected" in page.page.inner_text("#scope")
+    if os.environ.get("EDGEAUDIT_UPDATE_SCREENSHOT"):  # the README's picture: the verdict down to the first failure
+        page.page.screenshot(path=str(REPO / "docs" / "report.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 1500},
+                             full_page=True)
 
 
 def test_filtering_by_severity_leaves_only_that_severity(browser, demo_report):
@@ -97,7 +108,9 @@ def synthetic_report(count: int) -> dict:
             "title": "A synthetic control <b>not bold</b>", "severity": f"P{i % 4 + 1}", "cadence": ["weekly"],
             "categories": ["security"] if i % 2 else ["infrastructure"], "outcome": outcome,
             "resource": f"s3://bucket-{i}", "message": "" if outcome == "passed" else f"finding {i}",
-            "evidence": {"value": i}, "remediation": "fix it", "frameworks": {}, "waiver": None, "duration_s": 0.01,
+            "evidence": {"value": i, "headers": {f"https://site-{i // 10:04d}.example/": {"hsts": None, "csp": "default-src 'self'"}},
+                         "checked": True},
+            "remediation": "fix it", "frameworks": {"FSBP": f"S3.{i % 10 + 1}"}, "waiver": None, "duration_s": 0.01,
             "margins": {"days_left": {"observed": 20 + i % 50, "limit": 14, "better": "higher",
                                       "margin": 6 + i % 50, "unit": "days", "margin_ratio": (6 + i % 50) / 14}},
         })
@@ -105,11 +118,16 @@ def synthetic_report(count: int) -> dict:
                                                                        "skipped", "waived")}
     summary["failed_by_severity"] = {f"P{n}": sum(r["severity"] == f"P{n}" and r["outcome"] in ("failed", "error")
                                                   for r in results) for n in range(1, 5)}
+    summary["frameworks"] = framework_summary(results)
     run = {"started": "2026-11-27T09:00:00Z", "finished": "2026-11-27T09:10:00Z", "selection": "weekly",
            "demo": False, "tool_version": "0.1.0", "targets": sorted({r["target"] for r in results}),
-           "aws_account": "111122223333", "api_calls": 12345}
+           "aws_account": "111122223333", "api_calls": 12345, "fail_on": "P3"}
+    controls = sorted({r["control"] for r in results})
+    scope = {"selected": controls, "not_selected": ["EA-TLS-01", "EA-TLS-02"],
+             "reasons": {"EA-TLS-01": "not selected by -m weekly", "EA-TLS-02": "not selected by -m weekly"},
+             "targets": {"selected": run["targets"], "not_selected": [], "reasons": {}}}
     return {"schema": "edgeaudit.report/1", "complete": True, "run": run, "summary": summary, "results": results,
-            "waivers": [], "attestations": []}
+            "waivers": [], "attestations": [], "scope": scope}
 
 
 def test_ten_thousand_results_stay_interactive(browser, tmp_path):
@@ -122,6 +140,16 @@ def test_ten_thousand_results_stay_interactive(browser, tmp_path):
     filter_s = time.perf_counter() - started
     rows = page.visible_rows()
     assert len(rows) == 2500 and {row[1] for row in rows} == {"P3"}
+    page.page.select_option("#f-severity", "")
+    page.page.select_option("#f-outcome", "warned")
+    assert len(page.visible_rows()) == 1250
+    assert page.page.inner_text("#verdict").startswith("NOT COMPLIANT at P3 and above")
+    assert page.page.locator("#failures .card").count() == 2500  # failed and error, each with its card
+    assert page.page.locator("#warnings .card").count() == 1250
+    card = page.page.locator("#warnings .card").first
+    assert "URL" in card.inner_text() and "missing" in card.inner_text()  # its evidence keyed by URL, as a table
+    assert "FSBP" in page.page.inner_text("#frameworks")
+    assert "10 of the 12 controls of the catalog selected" in page.page.inner_text("#scope")
     assert "<b>" not in page.page.inner_html("#results tbody tr") or "&lt;b&gt;" in page.page.inner_html(
         "#results tbody tr")
     figures = {"benchmark": "report_render", "results": 10_000, "html_bytes": path.stat().st_size,
