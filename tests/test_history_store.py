@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -202,6 +205,14 @@ def test_a_bad_history_location_stops_the_run_with_exit_code_4(tmp_path):
     assert "report.history" in run.output and "Fix: write" in run.output
 
 
+def test_merge_takes_the_same_history_values(tmp_path, capsys):
+    from edgeaudit.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["merge", str(tmp_path / "shard.json"), "--history", "gs://ci-evidence-bucket/history.jsonl"])
+    assert done.value.code == 2 and "s3://bucket/prefix/history.jsonl" in capsys.readouterr().err
+
+
 # --- the demo's history ---------------------------------------------------------------------
 
 def test_the_demo_adds_only_the_scheduled_runs_its_history_lacks(s3):
@@ -247,6 +258,14 @@ def test_cadence_evidence_reads_the_history_in_s3_and_the_run_adds_its_line_ther
     line = json.loads(s3.get_object(Bucket=HISTORY_BUCKET, Key=added[0]["Key"])["Body"].read())
     assert line["report"] == run._written(".json").name
     assert line["targets"] == ["hist-s3"] and line["demo"] is False
+    # the merge of a run's shards joins the same history (here the run is its one shard)
+    merged = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(run._written(".json")),
+                             "--output", str(tmp_path / "merged"), "--history", location],
+                            env={k: v for k, v in {**os.environ, **world.aws_env}.items() if v is not None},
+                            capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=HISTORY_BUCKET, Prefix="site-ci/history.d/")["Contents"]]
+    assert len(keys) == 2 and added[0]["Key"] in keys
 
 
 def test_cadence_evidence_names_a_history_it_cannot_read(world, tmp_path):
