@@ -18,7 +18,7 @@ from ..redact import redact, redact_text
 from .bundle import write_bundle
 from .findings_csv import csv_text
 from .html_render import render
-from .ledger import covered_cadences, ledger, same_environment
+from .ledger import ledger, run_cadences, same_environment
 from .ocsf import ocsf_text
 from .report import selection_label, selection_name, utc_now, write_atomic, write_json
 from .store import HistoryStore, HistoryUnavailable
@@ -96,8 +96,7 @@ def _line(report: dict[str, Any], stem: Path) -> dict[str, Any]:
     return {
         "started": run["started"], "finished": run["finished"], "selection": run["selection"],
         "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
-        "cadences": [] if run.get("frameworks") else  # the controls of some frameworks: no whole cadence
-        covered_cadences("" if run["selection"] == "all" else run["selection"]),
+        "cadences": run_cadences(run),  # as the report's cadence table reads them
         "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
     }
 
