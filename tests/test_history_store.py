@@ -14,7 +14,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from conftest import run_suite
 from edgeaudit import guard, tomlwrite
@@ -36,17 +35,23 @@ def _line(started: str, **extra) -> dict:
 
 
 @pytest.fixture
-def s3():
-    """A moto account with the evidence bucket, and the guard installed with the history's place declared."""
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        guard.install()
-        try:
-            guard.allow_evidence_in([evidence_place(LOCATION)])
-            yield client
-        finally:
-            guard.uninstall()
+def s3(world, world_aws_env):
+    """The session's moto server with an empty evidence bucket, and the guard installed with the
+    history's place declared. (Not mock_aws: leaving it resets the moto state that the session's
+    demo world, in this same process, keeps for the other tests.)"""
+    client = boto3.client("s3", region_name="us-east-1")
+    with guard.local_seeding():
+        if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+            client.create_bucket(Bucket=BUCKET)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            for entry in page.get("Contents", []):
+                client.delete_object(Bucket=BUCKET, Key=entry["Key"])
+    guard.install()
+    try:
+        guard.allow_evidence_in([evidence_place(LOCATION)])
+        yield client
+    finally:
+        guard.uninstall()
 
 
 def _store() -> S3History:

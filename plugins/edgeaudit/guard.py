@@ -24,7 +24,7 @@ import inspect
 import ipaddress
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 import botocore.auth
@@ -121,6 +121,7 @@ def _under(key: str, prefix: str) -> bool:
 
 _lock = threading.Lock()
 _local = threading.local()  # per thread: `approved` calls in progress, `signing` depth
+Grant = TypeVar("Grant", ScratchGrant, EvidenceGrant)
 _grants: list[ScratchGrant | EvidenceGrant] = []
 _scratch_buckets: frozenset[str] = frozenset()
 _evidence_places: frozenset[tuple[str, str]] = frozenset()
@@ -135,6 +136,18 @@ def _refuse(what: str, why: str = READ_ONLY) -> None:
     with _lock:
         violations.append(message)
     raise ReadOnlyViolation(message)
+
+
+@contextlib.contextmanager
+def _granted(grant: Grant) -> Iterator[Grant]:
+    """`grant` is in force for the duration of the block."""
+    with _lock:
+        _grants.append(grant)
+    try:
+        yield grant
+    finally:
+        with _lock:
+            _grants.remove(grant)
 
 
 def allow_scratch_in(buckets: Iterable[str]) -> None:
@@ -154,14 +167,8 @@ def scratch(bucket: str, prefix: str) -> Iterator[ScratchGrant]:
         configured = bucket in _scratch_buckets
     if not configured:
         _refuse(f"a scratch context on {bucket}", "it is not a configured scratch_bucket")
-    grant = ScratchGrant(bucket, prefix, threading.get_ident())
-    with _lock:
-        _grants.append(grant)
-    try:
+    with _granted(ScratchGrant(bucket, prefix, threading.get_ident())) as grant:
         yield grant
-    finally:
-        with _lock:
-            _grants.remove(grant)
 
 
 def allow_evidence_in(places: Iterable[tuple[str, str]]) -> None:
@@ -183,14 +190,8 @@ def evidence_writes(bucket: str, prefix: str) -> Iterator[EvidenceGrant]:
     if not declared:
         _refuse(f"an evidence context on s3://{bucket}/{prefix}",
                 "it is not a place the config declared for the run's evidence ([report])")
-    grant = EvidenceGrant(bucket, prefix, threading.get_ident())
-    with _lock:
-        _grants.append(grant)
-    try:
+    with _granted(EvidenceGrant(bucket, prefix, threading.get_ident())) as grant:
         yield grant
-    finally:
-        with _lock:
-            _grants.remove(grant)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import requests
 
 from ..checks import cost, rollback
@@ -657,11 +658,19 @@ class Builder:
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": rule, "BucketKeyEnabled": True}]})
 
+    def _bucket_exists(self, region: str, name: str) -> bool:
+        """Whether moto still holds the bucket (a test's mock_aws may have reset moto's state since)."""
+        try:
+            self.client("s3", region).head_bucket(Bucket=name)
+        except botocore.exceptions.ClientError:
+            return False
+        return True
+
     def _access_log_bucket(self, region: str) -> str:
         """One bucket per region for S3 server access logs (S3 logs only within a region)."""
         name = f"access-logs-{ACCOUNT_ID}-{region}"
         with self._lock:
-            if name not in self._log_buckets:
+            if name not in self._log_buckets or not self._bucket_exists(region, name):
                 s3 = self.client("s3", region)
                 where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
                 s3.create_bucket(Bucket=name, **where)
