@@ -18,7 +18,7 @@ from conftest import REPO, run_suite
 from edgeaudit import catalog
 from edgeaudit.reporting.html_render import render
 from edgeaudit.reporting.merge import MergeError, merge
-from edgeaudit.scope import shard_of
+from edgeaudit.shards import shard_of
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
 BUILTIN = set(catalog.controls(REPO / "suites"))

@@ -183,8 +183,9 @@ def named_in(params: Any) -> Iterator[str]:
             yield from named_in(value)
 
 
-def _error_code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def error_code(exc: Exception) -> str:
+    """The error code AWS answered (a ClientError's), else the exception's type name."""
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
 
 
 CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
@@ -238,13 +239,13 @@ class CachedClient:
             try:
                 return compute()
             except botocore.exceptions.ClientError as exc:
-                if _error_code(exc) in ACCESS_DENIED_CODES:
+                if error_code(exc) in ACCESS_DENIED_CODES:
                     where = params.get("Bucket") or params.get("Id") or params.get("DistributionId") or ""
                     raise AccessDeniedError(iam_action(self._service, operation), str(where),
-                                            f"{_error_code(exc)} from {self._service}:{operation}") from None
-                if _error_code(exc) in CREDENTIAL_CODES:
+                                            f"{error_code(exc)} from {self._service}:{operation}") from None
+                if error_code(exc) in CREDENTIAL_CODES:
                     raise self._breaker.trip(self._credentials_scope, f"the AWS credentials were refused "
-                                             f"({_error_code(exc)} from {self._service}:{operation})") from None
+                                             f"({error_code(exc)} from {self._service}:{operation})") from None
                 raise
             except CREDENTIAL_ERRORS as exc:
                 raise self._breaker.trip(self._credentials_scope, f"no usable AWS credentials ({exc})") from None

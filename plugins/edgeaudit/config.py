@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
-import hashlib
 import json
 import re
 import tomllib
@@ -20,6 +19,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .catalog import ID_PATTERN, known_ids, manual_cadences
+from .s3location import BUCKET_NAME, is_s3, split
+from .shards import shard_of
 from .schedule import SCHEDULES, holds_until
 from .thresholds import DEFAULTS, SPECS, Thresholds
 
@@ -142,8 +143,7 @@ class Config:
     def shard(self, index: int, count: int) -> "Config":
         """A deterministic 1/count of the targets (`--shard index/count`, index from 1): a target's
         shard depends on its name only, so adding a target moves no other."""
-        chosen = tuple(t for t in self.targets
-                       if int(hashlib.sha256(t.name.encode()).hexdigest(), 16) % count == index - 1)
+        chosen = tuple(t for t in self.targets if shard_of(t.name, count) == index)
         return replace(self, targets=chosen)
 
     def evidence_places(self) -> list[tuple[str, str]]:
@@ -153,8 +153,7 @@ class Config:
 
         places = [evidence_place(self.history)]
         if self.archive:
-            bucket, _, prefix = self.archive.removeprefix("s3://").partition("/")
-            places.append((bucket, prefix))
+            places.append(split(self.archive))
         return [place for place in places if place]
 
     def effective(self) -> dict[str, Any]:
@@ -242,19 +241,16 @@ def _device(value: Any) -> str:
 
 def _release_manifest(value: Any) -> str:
     value = _str(value)
-    if value.startswith("s3://") and not all(value[len("s3://"):].partition("/")[::2]):
+    if is_s3(value) and not all(split(value)):
         raise TypeError('"s3://bucket/key" or the path of a JSON file, relative to this config')
     return value
-
-
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def s3_folder(value: Any) -> str:
     """s3://bucket/prefix/: a bucket and a folder in it (the only place the run may write to)."""
     value = _line(value)
-    bucket, _, prefix = value.removeprefix("s3://").partition("/")
-    if (not value.startswith("s3://") or not _BUCKET_NAME.fullmatch(bucket) or not prefix.endswith("/")
+    bucket, prefix = split(value)
+    if (not is_s3(value) or not BUCKET_NAME.fullmatch(bucket) or not prefix.endswith("/")
             or any(part in ("", ".", "..") for part in prefix[:-1].split("/"))):
         raise TypeError('"s3://bucket/folder/": a bucket name and a folder in it ending in "/", '
                         'e.g. "s3://example-audit-archive/edgeaudit/"')
@@ -386,7 +382,7 @@ class _Validator:
                 if not bundle.is_file():
                     self.fail(f"{label}.ca_bundle", f"no file at {bundle}", "point it at a PEM file of CA certificates")
                 values["ca_bundle"] = str(bundle)
-            if "release_manifest" in values and not values["release_manifest"].startswith("s3://"):
+            if "release_manifest" in values and not is_s3(values["release_manifest"]):
                 manifest = (self.path.parent / values["release_manifest"]).resolve()
                 if not manifest.is_file():
                     self.fail(f"{label}.release_manifest", f"no file at {manifest}",
@@ -479,7 +475,7 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | Non
 
 def _history_at(path: Path, location: str | None) -> str | None:
     """A local history path is relative to the config's folder, like targets_file."""
-    if not location or location.startswith("s3://") or Path(location).is_absolute():
+    if not location or is_s3(location) or Path(location).is_absolute():
         return location
     return str(path.parent / location)
 

@@ -10,7 +10,6 @@ workers (which collect) to the controller (which does not)."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,16 +20,12 @@ from .catalog import builtin_folder, controls, suites_folders
 from .frameworks import maps_to
 from .options import setting
 from .results import ControlSpec
+from .shards import shard_of
 
 if TYPE_CHECKING:
     from .run import Run
 
 SHARD_FLAG = "--shard"  # a reason naming it is a shard's own: another shard may have run the control
-
-
-def shard_of(name: str, count: int) -> int:
-    """The shard (1..count) that checks a target: as Config.shard draws them, by name only."""
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % count + 1
 
 
 def target_reasons(configured: Iterable[str], checked: Iterable[str], patterns: Iterable[str],

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,6 +36,12 @@ HOW = ("Fix: run it as a parallel job of an engine, or set the variables yoursel
        "(JOB_COMPLETION_INDEX is set by Kubernetes); AWS Batch: submit with --array-properties size=N "
        "(AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE are set by Batch); GitLab CI: parallel: N "
        "(CI_NODE_INDEX and CI_NODE_TOTAL); or use --shard K/N")
+
+
+def shard_of(name: str, count: int) -> int:
+    """The shard (1..count) that checks a target: its name's hash alone decides, so that adding a
+    target moves no other."""
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % count + 1
 
 
 class ShardError(ValueError):

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from ..aws import Aws
 from ..errors import NotEvaluated
+from ..s3location import is_s3, split
 
 FIX = ('write it at the end of every deployment: {"releases": [{"id": ..., "objects": {key: VersionId}}, ...]}, '
        "oldest first, the live release last")
@@ -80,8 +81,8 @@ def parse(location: str, text: str) -> Manifest:
 def load(aws: Aws, location: str) -> Manifest:
     """Read the manifest from S3 (`s3://bucket/key`, needs s3:GetObject on it) or a local file
     (the config resolved relative paths)."""
-    if location.startswith("s3://"):
-        bucket, _, key = location[len("s3://"):].partition("/")
+    if is_s3(location):
+        bucket, key = split(location)
         try:
             text = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
         except ClientError as exc:

@@ -27,10 +27,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import guard
-from ..aws import client_config, iam_action
+from ..aws import client_config, error_code, iam_action
+from ..s3location import S3_SCHEME, split
 from .report import write_json
 
-S3_SCHEME = "s3://"
 CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8",
                  ".zip": "application/zip", ".xml": "application/xml"}
 # GetObjectLockConfiguration on a bucket without Object Lock; GetObjectRetention on an object without retention
@@ -46,8 +46,7 @@ class ArchivePlace:
 
     @classmethod
     def parse(cls, url: str) -> ArchivePlace:
-        bucket, _, prefix = url.removeprefix(S3_SCHEME).partition("/")
-        return cls(bucket, prefix)
+        return cls(*split(url))
 
     def folder(self, name: str) -> str:
         """The key prefix of one report set: <folder><name>/."""
@@ -111,7 +110,7 @@ def _lock_configuration(s3: Any, bucket: str) -> tuple[bool, dict[str, Any] | No
     try:
         lock = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
     except ClientError as exc:
-        if _code(exc) in NO_LOCK:
+        if error_code(exc) in NO_LOCK:
             return False, None
         raise ArchiveFailed(_refused("GetObjectLockConfiguration", bucket, exc)) from None
     except BotoCoreError as exc:
@@ -129,7 +128,7 @@ def _retention(s3: Any, bucket: str, objects: list[dict[str, Any]]) -> dict[str,
         try:
             held = s3.get_object_retention(Bucket=bucket, Key=entry["key"], **version).get("Retention", {})
         except ClientError as exc:
-            if _code(exc) not in NO_LOCK:
+            if error_code(exc) not in NO_LOCK:
                 raise ArchiveFailed(_refused("GetObjectRetention", bucket, exc, entry["key"])) from None
             held = {}
         except BotoCoreError as exc:
@@ -148,14 +147,10 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
-
-
 def _refused(operation: str, bucket: str, exc: Exception, key: str = "") -> str:
     """One line: the IAM action, the bucket (and key), what S3 answered, and what that means."""
-    code = _code(exc)
-    where = f"s3://{bucket}/{key}" if key else f"bucket {bucket}"
+    code = error_code(exc)
+    where = f"{S3_SCHEME}{bucket}/{key}" if key else f"bucket {bucket}"
     meaning = {
         "AccessDenied": "the run's credentials lack it, or the bucket policy denies it",
         "NoSuchBucket": "the bucket does not exist",

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import guard
+from ..aws import error_code
 from ..filelock import locked
 from ..redact import redact, redact_text
+from ..s3location import BUCKET_NAME, S3_SCHEME, is_s3, split
 
-S3_SCHEME = "s3://"
 RUNS_FOLDER = "history.d/"
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class HistoryUnavailable(RuntimeError):
@@ -44,9 +44,9 @@ def check_location(value: str) -> str:
     other checkers. A folder (ending in '/') means history.jsonl inside it."""
     if value.endswith("/"):
         value += "history.jsonl"
-    if value.startswith(S3_SCHEME):
-        bucket, _, key = value[len(S3_SCHEME):].partition("/")
-        if not _BUCKET.fullmatch(bucket) or not key.endswith(".jsonl") or "//" in key or ".." in key.split("/"):
+    if is_s3(value):
+        bucket, key = split(value)
+        if not BUCKET_NAME.fullmatch(bucket) or not key.endswith(".jsonl") or "//" in key or ".." in key.split("/"):
             raise TypeError('"s3://bucket/prefix/history.jsonl" (a bucket name, then a key ending in .jsonl) '
                             'or a local path')
     elif "://" in value:
@@ -137,7 +137,7 @@ class S3History:
             for key in sorted(keys):
                 entries += self._get(s3, key, missing_ok=True)  # gone between list and get: nothing to read
         except (ClientError, BotoCoreError) as exc:
-            raise HistoryUnavailable(f"the history at {self.where} could not be read ({_cause(exc)})") from None
+            raise HistoryUnavailable(f"the history at {self.where} could not be read ({error_code(exc)})") from None
         return sorted(entries, key=lambda e: str(e.get("started", "")))
 
     def _get(self, s3: Any, key: str, *, missing_ok: bool) -> list[dict[str, Any]]:
@@ -168,23 +168,18 @@ class S3History:
                 self._client().put_object(Bucket=self.bucket, Key=self.new_key(entries),
                                           Body=_text(entries).encode("utf-8"), ContentType="application/x-ndjson")
         except (ClientError, BotoCoreError) as exc:
-            raise HistoryUnavailable(f"the run's line could not be added to {self.where} ({_cause(exc)})") from None
+            raise HistoryUnavailable(f"the run's line could not be added to {self.where} ({error_code(exc)})") from None
 
 
 HistoryStore = LocalHistory | S3History
-
-
-def _cause(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
 
 
 def open_store(location: str | None, report_dir: Path) -> HistoryStore:
     """The store of a checked `[report] history` value; none set: <report dir>/history.jsonl."""
     if not location:
         return LocalHistory(report_dir / "history.jsonl")
-    if location.startswith(S3_SCHEME):
-        bucket, _, key = location[len(S3_SCHEME):].partition("/")
-        return S3History(bucket, key)
+    if is_s3(location):
+        return S3History(*split(location))
     return LocalHistory(Path(location))
 
 
