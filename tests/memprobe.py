@@ -15,7 +15,8 @@ import pytest
 
 from edgeaudit import crawl, vitals
 from edgeaudit.outcomes import EVIDENCE
-from edgeaudit.release import own_names, target_of
+from edgeaudit.release import own_names
+from edgeaudit.results import item_target
 from edgeaudit.run import RUN
 
 _RAN: list[pytest.Item] = []
@@ -33,7 +34,7 @@ def _held(config: pytest.Config) -> dict[str, list[str]]:
         parts += ["site"] * (target.name in run.sites) + ["crawl"] * (target.name in crawled)
         parts += ["probe"] * (target.name in run.probes) + ["vitals"] * (target.name in measured)
         parts += [f"evidence:{item.nodeid}" for item in _RAN
-                  if EVIDENCE in item.stash and getattr(target_of(item), "name", None) == target.name]
+                  if EVIDENCE in item.stash and getattr(item_target(item), "name", None) == target.name]
         held[target.name] = parts
     return held
 
@@ -54,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     yield
     _RAN.append(item)
-    target = target_of(item)
+    target = item_target(item)
     if target is not None:
         _write(item.config, {"when": "teardown", "nodeid": item.nodeid, "target": target.name,
                              "held": _held(item.config)})
@@ -63,7 +64,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: after edgeaudit's release has run
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     yield
-    target = target_of(item)
+    target = item_target(item)
     if target is not None:
         _write(item.config, {"when": "after", "nodeid": item.nodeid, "target": target.name,
                              "held": _held(item.config)})

@@ -11,8 +11,7 @@ import pytest
 from .catalog import ID_PATTERN, SEVERITIES, unreadable
 from .early import refused_at_import
 from .frameworks import maps_to
-from .release import target_of
-from .results import ControlSpec
+from .results import ControlSpec, item_target
 from .scope import hand_over, record, take_over
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ class TargetMajor:
 
 
 def _target_name(item: pytest.Item) -> str | None:
-    return getattr(target_of(item), "name", None)
+    return getattr(item_target(item), "name", None)
 
 
 def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:

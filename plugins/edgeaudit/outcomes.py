@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from . import guard
-from .config import Target
 from .errors import NotEvaluated
 from .evidence import Evidence
 from .redact import redact, redact_text
-from .results import (ControlSpec, apply_waiver, build_result, error_message, failure_message, skip_reason)
+from .results import (ControlSpec, apply_waiver, build_result, error_message, failure_message, item_target,
+                      skip_reason)
 
 if TYPE_CHECKING:
     from .run import Run
@@ -94,7 +94,7 @@ class Outcomes:
     def _result_for(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
                     spec: ControlSpec) -> dict[str, Any] | None:
         collected = item.stash.get(EVIDENCE, None) or Evidence()
-        target: Target | None = getattr(item, "callspec", None) and item.callspec.params.get("target")
+        target = item_target(item)
         new_violations = guard.violations[item.stash.get(VIOLATIONS_AT_START, len(guard.violations)):]
         outcome, message = "", ""
         if new_violations:

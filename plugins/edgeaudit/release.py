@@ -22,20 +22,12 @@ from .crawl import forget as forget_crawl
 from .evidence import jsonable
 from .outcomes import EVIDENCE
 from .redact import redact
+from .results import item_target
 from .reporting.report import write_atomic
 from .vitals import forget as forget_vitals
 
 if TYPE_CHECKING:
     from .run import Run
-
-
-def target_of(item: pytest.Item | None) -> Target | None:
-    """The target a control runs against; None for any other test."""
-    callspec = getattr(item, "callspec", None)
-    if item is None or callspec is None or item.get_closest_marker("control") is None:
-        return None
-    target = callspec.params.get("target")
-    return target if isinstance(target, Target) else None
 
 
 def own_names(target: Target) -> set[str]:
@@ -56,8 +48,8 @@ class Release:
         yield
         if EVIDENCE in item.stash:  # its result is built (teardown's report was the last)
             del item.stash[EVIDENCE]
-        target = target_of(item)
-        following = target_of(nextitem)
+        target = item_target(item)
+        following = item_target(nextitem)
         if target is not None and (following is None or following.name != target.name):
             self.release(target, item.config)
 

@@ -13,7 +13,7 @@ import pytest
 from .aws import ACCESS_DENIED_CODES
 from .errors import NotEvaluated
 from .catalog import CADENCES, CATEGORIES
-from .config import Waiver
+from .config import Target, Waiver
 from .guard import ReadOnlyViolation
 from .redact import redact, redact_text
 
@@ -22,6 +22,15 @@ FAILING = ("failed", "error")
 # The same outcomes, worst first: the order the HTML report counts, sorts and filters them in.
 WORST_FIRST = FAILING + ("warned", "waived", "skipped", "passed")
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
+
+
+def item_target(item: pytest.Item | None) -> Target | None:
+    """The target a control item runs against; None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    if item is None or callspec is None or item.get_closest_marker("control") is None:
+        return None
+    target = callspec.params.get("target")
+    return target if isinstance(target, Target) else None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def gates(result: dict[str, Any], fail_on: str) -> bool:
-    """Does this result make the run fail at the given --fail-on level?"""
+    """Does this result make the run fail at the given --fail-on level? A write the read-only
+    guard refused does at every level: the run, its page and a merge of its shards agree."""
+    if "read_only_violation" in (result.get("evidence") or {}):
+        return True
     return (result["outcome"] in FAILING
             and SEVERITY_RANK.get(result["severity"], 1) <= SEVERITY_RANK[fail_on])

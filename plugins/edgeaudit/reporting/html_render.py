@@ -165,7 +165,7 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     --fail-on level, saying what failed below the gate so that a green build is never unexplained."""
     fail_on, summary, results = gate(report), report["summary"], report["results"]
     at = f"at {fail_on} and above"
-    gating = [r for r in results if gates(r, fail_on) or "read_only_violation" in (r.get("evidence") or {})]
+    gating = [r for r in results if gates(r, fail_on)]
     held = {id(r) for r in gating}
     below = [r for r in results if r["outcome"] in FAILING and id(r) not in held]
     under = f"; {_counted(below)} below the gate" if below else ""
