@@ -8,6 +8,7 @@ import pytest
 
 from edgeaudit.checks import dependencies
 from edgeaudit.reporting import ledger
+from edgeaudit.reporting.store import LocalHistory
 from edgeaudit import preflight
 from edgeaudit.attestations import expiry_state
 from edgeaudit.errors import NotEvaluated
@@ -67,7 +68,7 @@ def test_cadence_evidence(run_history, thresholds, history_location, evidence):
 
 def _last_outcome(report_dir: Path, control: str, target: str) -> tuple[str, str] | None:
     """The outcome of `control` on `target` in the newest report that ran it (and that report's name)."""
-    for entry in reversed(ledger.read_history(report_dir / "history.jsonl")):
+    for entry in reversed(LocalHistory(report_dir / "history.jsonl").read()):
         report = report_dir / str(entry.get("report", ""))
         if not entry.get("report") or not report.is_file():
             continue

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from edgeaudit import tomlwrite
 from edgeaudit.config import ConfigError, load, parse
-from edgeaudit.reporting.report import append_history
+from edgeaudit.reporting.store import LocalHistory
 
 from conftest import run_suite
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
@@ -283,8 +283,8 @@ def test_ctrl_c_three_times_5_ms_apart(tmp_path, world, site):
 
 def _append_many(path: str, writer: int) -> None:
     for i in range(200):
-        append_history(Path(path), {"started": "2026-11-27T09:00:00Z", "writer": writer, "i": i,
-                                    "padding": "x" * 2000})
+        LocalHistory(Path(path)).append([{"started": "2026-11-27T09:00:00Z", "writer": writer, "i": i,
+                                          "padding": "x" * 2000}])
 
 
 def test_concurrent_runs_do_not_corrupt_history(tmp_path):

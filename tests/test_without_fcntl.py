@@ -24,15 +24,15 @@ PROBE = textwrap.dedent('''
     sys.meta_path.insert(0, NoFcntl())
     import edgeaudit.plugin, edgeaudit.cli, edgeaudit.browser, edgeaudit.demo.history
     from edgeaudit.browser import lab_slot
-    from edgeaudit.reporting.report import append_history
+    from edgeaudit.reporting.store import LocalHistory
 
     folder = Path(tempfile.mkdtemp())
     entered = 0
     with lab_slot(folder / "lab.lock"):
         with lab_slot(folder / "lab.lock"):  # a held flock would block this second open file
             entered = 2
-    append_history(folder / "history.jsonl", {"run": 1})
-    append_history(folder / "history.jsonl", {"run": 2})
+    LocalHistory(folder / "history.jsonl").append([{"run": 1}])
+    LocalHistory(folder / "history.jsonl").append([{"run": 2}])
     print(json.dumps({"fcntl": "fcntl" in sys.modules, "entered": entered,
                       "history": (folder / "history.jsonl").read_text().splitlines()}))
 ''')

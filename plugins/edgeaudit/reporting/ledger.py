@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from _pytest.mark.expression import Expression
@@ -50,13 +49,6 @@ def run_cadences(run: dict[str, Any]) -> list[str]:
 def same_environment(history: list[dict[str, Any]], *, demo: bool) -> list[dict[str, Any]]:
     """The runs of the same kind of environment: a demo run's history never counts for a site."""
     return [e for e in history if bool(e.get("demo")) == demo]
-
-
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """The summary lines of earlier runs in a local history.jsonl (store.py reads S3 too)."""
-    from .store import LocalHistory
-
-    return LocalHistory(path).read()
 
 
 def _parse(moment: str) -> dt.datetime:

@@ -86,8 +86,3 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(redact(report), indent=2) + "\n")
 
 
-def append_history(path: Path, entry: dict[str, Any]) -> None:
-    """One summary line per run, added to a local history.jsonl under a lock (store.py)."""
-    from .store import LocalHistory
-
-    LocalHistory(path).append([entry])
