@@ -18,7 +18,7 @@ import re
 import sys
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import botocore.exceptions
 import pytest
@@ -30,7 +30,7 @@ from .reporting.bundle import BundleError, verify_bundle
 from .crawl import checked_crawl
 from .config import DEFAULT_CONFIG_NAME, ConfigError, s3_folder
 from .frameworks import UnknownFramework, maps_to, resolve
-from .reporting.archive import ArchivePlace, archive_report
+from .reporting.archive import archive_report
 from .reporting.archive import summary_line as archive_line
 from .reporting.merge import MergeError, merge
 from .reporting.report import report_stem, selection_label, utc_now
@@ -38,6 +38,7 @@ from .reporting.step_summary import append_step_summary
 from .reporting.store import check_location, evidence_place, open_store
 from .reporting.write import OCSF_SUFFIX, History, write_report_set
 from .results import SEVERITY_RANK, ControlSpec
+from .s3location import split
 from .thresholds import DEFAULTS
 
 
@@ -192,24 +193,29 @@ def _snapshot(args: argparse.Namespace) -> int:
     return failed
 
 
-def _history_location(value: str) -> str:
-    """--history: a path or an S3 location of history.jsonl, checked as [report] history is."""
-    try:
-        return check_location(value)
-    except TypeError as wanted:
-        raise argparse.ArgumentTypeError(f"write {wanted}") from None
+def _checked_as_config(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type from the config's checker of the same value (--history as [report]
+    history, --archive as [report] archive): it raises TypeError naming what to write."""
+    def parse(value: str) -> str:
+        try:
+            return check(value)
+        except TypeError as wanted:
+            raise argparse.ArgumentTypeError(f"write {wanted}") from None
+    return parse
 
 
 def _merged_history(location: str | None, output: Path) -> History | None:
-    """The history the merged run joins (--history), with the guard's leave to add to it in S3."""
+    """The history the merged run joins (--history)."""
     if not location:
         return None
-    guard.allow_evidence_in([place] if (place := evidence_place(location)) else [])
     return History(open_store(location, output), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]))
 
 
 def _merge(args: argparse.Namespace) -> int:
     reports = []
+    # the places the merge may write its evidence to in S3, declared together (guard.evidence_writes)
+    guard.allow_evidence_in([place for place in (evidence_place(args.history),
+                                                 split(args.archive) if args.archive else None) if place])
     # `reports/*.json` also names the OCSF exports written beside each report: they are the
     # reports' own findings again, not shards
     args.reports = [path for path in args.reports if not path.name.endswith(OCSF_SUFFIX)]
@@ -251,20 +257,11 @@ def _merge(args: argparse.Namespace) -> int:
     return merged["run"]["exit_code"]
 
 
-def _archive_place(value: str) -> str:
-    """--archive: s3://bucket/folder/, checked as [report] archive is."""
-    try:
-        return s3_folder(value)
-    except TypeError as wanted:
-        raise argparse.ArgumentTypeError(f"write {wanted}") from None
-
-
 def _archive_merged(report: dict[str, Any], stem: Path, written: list[Path], url: str) -> dict[str, Any]:
-    """--archive: the merged set uploaded under the guard, whose evidence door opens on that folder only."""
-    place = ArchivePlace.parse(url)
+    """--archive: the merged set uploaded under the guard, whose evidence door opens on the
+    declared folders only."""
     guard.install()
     try:
-        guard.allow_evidence_in([(place.bucket, place.prefix)])
         return archive_report(report, stem, written, url, stem.name)
     finally:
         guard.uninstall()
@@ -319,13 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     merging.add_argument("--output", type=Path, default=Path("reports"), help="folder to write into (default reports/)")
     merging.add_argument("--allow-partial", action="store_true",
                          help="merge although shards are missing; the result is marked incomplete")
-    merging.add_argument("--history", type=_history_location, default=None, metavar="FILE",
+    merging.add_argument("--history", type=_checked_as_config(check_location), default=None, metavar="FILE",
                          help="append the merged run's line to this history.jsonl, a path or "
                               "s3://bucket/prefix/history.jsonl (what EA-OPS-02 and the trend read; the shards' "
                               "own lines stay where their config keeps them)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
-    merging.add_argument("--archive", type=_archive_place, default=None, metavar="S3_FOLDER",
+    merging.add_argument("--archive", type=_checked_as_config(s3_folder), default=None, metavar="S3_FOLDER",
                          help="also upload the merged set under s3://bucket/folder/<report name>/ (as [report] "
                               "archive does for a run); a failed upload makes the exit code 1")
     snapshot = commands.add_parser("snapshot", help="write baselines/<target>.json: the live configuration "
