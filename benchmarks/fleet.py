@@ -1,17 +1,22 @@
 """How the suite scales with the size of a fleet.
 
     python benchmarks/fleet.py [--sizes 1 10 50 200] [--objects 500] [--workers 1 4]
-                               [--latency-ms 30] [--vitals-runs 1] [--build-workers 4] [--build-only]
+                               [--selection "daily or weekly"] [--latency-ms 30] [--vitals-runs 1]
+                               [--build-workers 4] [--build-only] [--rounds 1]
 
 Builds a moto fleet of N sites (each bucket with `--objects` objects, a distribution, a
-certificate, and a local edge per site), runs `pytest -m "daily or weekly"` over it with each
+certificate, and a local edge per site), runs `pytest -m SELECTION` over it with each
 number of xdist workers, and writes benchmarks/results/fleet.json: wall seconds, AWS calls
-per target, HTTP requests per target, peak memory of the run, seconds per target. AWS calls
+per target, HTTP requests per target, peak memory and open files of the run, seconds per target. AWS calls
 per target should not grow with N (the read cache works per target, xdist groups a target's
 controls on one worker). While the suite runs, every AWS and edge answer waits `--latency-ms`,
 as across a network: on loopback the run would measure this machine's cores, not the waiting
 that workers overlap. The lab vitals load each page once (`--vitals-runs 1`, the suite's
 default is 3): Chromium's page loads are measured on their own by benchmarks/vitals.py.
+
+`--rounds K` runs each size and worker count K times over the same fleet, back to back (a soak:
+a leak shows as peak memory or open files growing from round to round, in the suite's processes
+or in this one, which serves the fleet's AWS and edges).
 
 The fleet is built on `--build-workers` threads (1: one site after another). `--build-only`
 builds the fleet and runs no suite: it writes benchmarks/results/fleet_build.json, the seconds
@@ -29,6 +34,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -103,7 +109,52 @@ def build_only(sizes: list[int], objects: int, workers: int, out: Path) -> None:
     print(f"written to {out}")
 
 
-def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, latency_ms: float) -> dict:
+def open_files(pid: int) -> int:
+    """How many file descriptors the process holds (0 once it has gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def resident_mb(pid: int | str = "self") -> float:
+    """The process's resident set now, in MB (Linux)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+class OpenFilesWatch(threading.Thread):
+    """Samples, once a second, the open files of every process below `root` (the suite and its
+    xdist workers; Chromium's processes too) and keeps the largest count one of them held."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.peak, self.done = root, 0, threading.Event()
+
+    def descendants(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        found, frontier = [], [self.root]
+        while frontier:
+            pid = frontier.pop()
+            children = [child for child, parent in parents.items() if parent == pid]
+            found += children
+            frontier += children
+        return found
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            self.peak = max([self.peak, *map(open_files, self.descendants())])
+
+
+def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, latency_ms: float,
+        selection: str) -> dict:
     config = workdir / "edgeaudit.toml"
     config.write_text(tomlwrite.dumps({"thresholds": {"vitals_runs": vitals_runs},
                                        "targets": [s.target_entry() for s in env.sites], "attestations": attested()}))
@@ -112,20 +163,29 @@ def run(env: DemoEnvironment, workers: int, workdir: Path, vitals_runs: int, lat
     environ = {**os.environ, **{k: v for k, v in env.aws_env.items() if v is not None}}
     for key in (k for k, v in env.aws_env.items() if v is None):
         environ.pop(key, None)
-    command = [sys.executable, "-c", PEAK, sys.executable, "-m", "pytest", "-m", SELECTION, "-q", "-p",
+    command = [sys.executable, "-c", PEAK, sys.executable, "-m", "pytest", "-m", selection, "-q", "-p",
                "no:cacheprovider", "--edgeaudit-config", str(config), "--report-dir", str(reports),
                "-n", str(workers)]
     with latency(env, latency_ms / 1000):
         started = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, check=False)
+        with subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as child:
+            watch = OpenFilesWatch(child.pid)
+            watch.start()
+            out, err = child.communicate()
+            watch.done.set()
+            watch.join()
         wall = time.perf_counter() - started
+    done = subprocess.CompletedProcess(command, child.returncode, out, err)
     peak_mb = float(done.stderr.strip().splitlines()[-1])
-    report = json.loads(next(reports.glob("*Z.json")).read_text())  # not the .ocsf.json export
+    report = json.loads(max(reports.glob("*Z.json")).read_text())  # the newest; not the .ocsf.json export
     size = len(env.sites)
     requests = sum(len(s.edge.requests_seen) for s in env.sites) - before
     return {"workers": workers, "wall_s": round(wall, 2), "seconds_per_target": round(wall / size, 3),
             "aws_calls_per_target": round(report["run"]["api_calls"] / size, 2),
             "http_requests_per_target": round(requests / size, 1), "peak_rss_mb": round(peak_mb, 1),
+            "peak_open_files": watch.peak, "host_rss_mb": round(resident_mb(), 1),
+            "host_open_files": open_files(os.getpid()),
             "results": len(report["results"]), "complete": report["complete"], "exit_code": done.returncode,
             "not_passed": dict(Counter(f"{r['control']} {r['outcome']}" for r in report["results"]
                                        if r["outcome"] in ("failed", "error")))}
@@ -138,6 +198,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--output", type=Path, default=None,
                         help="default: benchmarks/results/fleet.json (fleet_build.json with --build-only)")
+    parser.add_argument("--selection", default=SELECTION, help=f"the -m expression the suite runs (default: {SELECTION})")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each size and worker count, back to back (a soak)")
     parser.add_argument("--latency-ms", type=float, default=30.0,
                         help="added to every AWS and edge answer, as a network round trip (0: loopback only)")
     parser.add_argument("--vitals-runs", type=int, default=1,
@@ -151,25 +213,27 @@ def main() -> None:
                           args.output or ROOT / "benchmarks" / "results" / "fleet_build.json")
     rows = []
     print(f"{'sites':>6} {'workers':>7} {'wall s':>8} {'s/target':>9} {'AWS/target':>10} {'HTTP/target':>11} "
-          f"{'peak MB':>8} {'build s':>8}")
+          f"{'peak MB':>8} {'files':>6} {'host MB':>8} {'host files':>10} {'build s':>8}")
     env = DemoEnvironment.start(specs=[])
     try:
         with tempfile.TemporaryDirectory() as workdir:
             for size in sorted(args.sizes):
                 build_s = grow(env, size, args.objects, args.build_workers)
-                for workers in args.workers:
+                for workers, round_ in ((w, r) for w in args.workers for r in range(1, args.rounds + 1)):
                     row = {"sites": size, "objects_per_bucket": args.objects, "build_s_added": round(build_s, 1),
-                           **run(env, workers, Path(workdir), args.vitals_runs, args.latency_ms)}
+                           **({"round": round_} if args.rounds > 1 else {}),
+                           **run(env, workers, Path(workdir), args.vitals_runs, args.latency_ms, args.selection)}
                     rows.append(row)
                     print(f"{size:>6} {workers:>7} {row['wall_s']:>8.1f} {row['seconds_per_target']:>9.2f} "
                           f"{row['aws_calls_per_target']:>10.1f} {row['http_requests_per_target']:>11.1f} "
-                          f"{row['peak_rss_mb']:>8.0f} {build_s:>8.1f}", flush=True)
+                          f"{row['peak_rss_mb']:>8.0f} {row['peak_open_files']:>6} {row['host_rss_mb']:>8.0f} "
+                          f"{row['host_open_files']:>10} {build_s:>8.1f}", flush=True)
     finally:
         env.stop()
     out = args.output or ROOT / "benchmarks" / "results" / "fleet.json"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    out.write_text(json.dumps({"benchmark": "fleet", "commit": commit.strip(), "selection": SELECTION,
-                               "vitals_runs": args.vitals_runs, "latency_ms": args.latency_ms,
+    out.write_text(json.dumps({"benchmark": "fleet", "commit": commit.strip(), "selection": args.selection,
+                               "vitals_runs": args.vitals_runs, "latency_ms": args.latency_ms, "rounds": args.rounds,
                                "rows": rows,
                                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "platform": platform.platform(),

@@ -7,7 +7,9 @@ target's cached AWS answers, its site's answers and crawl, its TLS probe and its
 no longer needed: they are dropped. What other targets may read stays for the process: the
 account-wide reads (caller identity, the bucket list, IAM, shared CloudFront policies) and any
 answer that names a resource another target names too. A control's evidence object is dropped
-after its own result is built: the result holds what the report shows.
+after its own result is built: the result holds what the report shows. A test report, once
+every plugin has logged it, keeps no keywords (pytest's -k vocabulary, a dict per report) and no
+per-test AWS call counts: the terminal keeps every report until the run ends, three per control.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class Release:
         following = item_target(nextitem)
         if target is not None and (following is None or following.name != target.name):
             self.release(target, item.config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """After junitxml, pytest-html, the terminal and the results have read the report."""
+        report.keywords = {}
+        if hasattr(report, "edgeaudit_calls"):
+            del report.edgeaudit_calls
 
     def release(self, target: Target, config: pytest.Config) -> None:
         """Forget what the run holds for `target`. With --bundle its AWS answers are written

@@ -57,6 +57,19 @@ def _unmatched(item: pytest.Item, config: pytest.Config) -> list[str]:
     return [f"{flag} {expr}" for flag, expr in given if not Expression.compile(expr).evaluate(matchers[flag]())]
 
 
+def marks_select(config: pytest.Config, node: pytest.Item) -> bool:
+    """Whether -m keeps this node (True without -m, or when pytest's matchers are not found)."""
+    if not config.option.markexpr:
+        return True
+    try:
+        from _pytest.mark import MarkMatcher
+        from _pytest.mark.expression import Expression
+        expression = Expression.compile(config.option.markexpr)
+    except (ImportError, SyntaxError):  # another pytest, or an -m that pytest itself will refuse
+        return True
+    return expression.evaluate(MarkMatcher.from_markers(node.iter_markers()))
+
+
 def why(run: Run, item: pytest.Item, spec: ControlSpec) -> str:
     """Why pytest deselected this control item: every filter of the run that leaves it out."""
     if not run.config.targets:

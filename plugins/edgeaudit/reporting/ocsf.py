@@ -31,12 +31,12 @@ class stays valid for strict consumers.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from ..redact import redact
+from .jsonparts import array_parts
 
 OCSF_VERSION = "1.1.0"
 CLASS_UID, CATEGORY_UID, ACTIVITY_CREATE = 2004, 2, 1
@@ -163,6 +163,9 @@ def findings(report: dict[str, Any]) -> list[dict[str, Any]]:
     return redact([f for f in found if f is not None])
 
 
-def ocsf_text(report: dict[str, Any]) -> str:
-    """<stem>.ocsf.json: a JSON array of findings, as Prowler's json-ocsf output is."""
-    return json.dumps(findings(report), indent=2) + "\n"
+def ocsf_parts(report: dict[str, Any]) -> Iterator[str]:
+    """<stem>.ocsf.json: a JSON array of findings, as Prowler's json-ocsf output is, made one
+    redacted finding at a time (a fleet's findings are many)."""
+    found = (finding(result, report["run"]) for result in report["results"])
+    yield from array_parts(f for f in found if f is not None)
+    yield "\n"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import itertools
 import os
 import re
 import tempfile
 from pathlib import Path
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..frameworks import summary as framework_summary
 from ..redact import redact, redact_text
+from .jsonparts import object_parts
 
 SCHEMA = "edgeaudit.report/1"
 
@@ -48,25 +49,59 @@ def report_stem(report_dir: Path, markexpr: str, started: dt.datetime) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file beside `path`, then rename: readers never see half a report.
-    Every text file the run writes passes here, so here is the last redaction pass."""
-    write_atomic_bytes(path, redact_text(text).encode("utf-8"))
+    Every text file the run writes passes here (or write_atomic_parts, or a StagedFiles), so here
+    is the last redaction pass."""
+    write_atomic_parts(path, [text])
+
+
+def write_atomic_parts(path: Path, parts: Iterable[str]) -> None:
+    """write_atomic for a text made in parts (reporting.jsonparts): each part is redacted as it
+    is written. A part is a whole record: no value spans two parts."""
+    os.replace(stage(path, (redact_text(part).encode("utf-8") for part in parts)), path)
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
+    os.replace(stage(path, [data]), path)
+
+
+def stage(path: Path, chunks: Iterable[bytes]) -> str:
+    """Write `chunks` to a synced temp file beside `path` and return its name; renaming it onto
+    `path` is the caller's, so that several files can be put in place together."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.writelines(chunks)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is an ordinary file
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+class StagedFiles:
+    """A report set's files, each written in parts beside its place, then all put in place
+    together: a report that fails to render or export midway leaves none of its files."""
+
+    def __init__(self) -> None:
+        self.staged: dict[Path, str] = {}
+
+    def add(self, path: Path, parts: Iterable[str]) -> None:
+        self.staged[path] = stage(path, (redact_text(part).encode("utf-8") for part in parts))
+
+    def commit(self) -> None:
+        for path, tmp in self.staged.items():
+            os.replace(tmp, path)
+        self.staged.clear()
+
+    def discard(self) -> None:
+        for tmp in self.staged.values():
+            Path(tmp).unlink(missing_ok=True)
+        self.staged.clear()
 
 
 def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], complete: bool,
@@ -82,7 +117,12 @@ def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[
                    **({"scope": scope} if scope is not None else {})})
 
 
+def report_parts(report: dict[str, Any]) -> Iterator[str]:
+    """<stem>.json in parts: its results one at a time (a fleet's report is large)."""
+    return itertools.chain(object_parts(report, "results"), ["\n"])
+
+
 def write_json(path: Path, report: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(redact(report), indent=2) + "\n")
+    write_atomic_parts(path, report_parts(report))
 
 

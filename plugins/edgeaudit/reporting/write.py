@@ -19,8 +19,8 @@ from .bundle import write_bundle
 from .findings_csv import csv_text
 from .html_render import render
 from .ledger import ledger, run_cadences, same_environment
-from .ocsf import ocsf_text
-from .report import selection_label, selection_name, utc_now, write_atomic, write_json
+from .ocsf import ocsf_parts
+from .report import StagedFiles, report_parts, selection_label, selection_name, utc_now
 from .store import HistoryStore, HistoryUnavailable
 from .trend import compare, mark_failing_since, measures, previous_report
 
@@ -52,19 +52,25 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         selection = selection_label(report["run"]["selection"], report["run"].get("frameworks", []))
         previous = previous_report(stem.parent, selection_name(selection), stem)
         mark_failing_since(report, previous[1] if previous else None)
-    exports = {export_path(stem, OCSF_SUFFIX): ocsf_text(report), export_path(stem, ".csv"): csv_text(report)}
-    if history is not None:  # the exports are made first: a malformed report writes nothing
-        write_json(stem.with_suffix(".json"), report)
-        lines = _join(history.store, report, stem)
-        runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
-        page = render(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
-    else:
-        page = render(report, name=stem.name)  # before anything is written: a malformed report writes nothing
-        write_json(stem.with_suffix(".json"), report)
-    write_atomic(stem.with_suffix(".html"), page)
-    for path, text in exports.items():
-        write_atomic(path, text)
-    written = [stem.with_suffix(".html"), stem.with_suffix(".json"), *exports]
+    files = StagedFiles()  # each written in parts, all put in place once every one is made
+    try:
+        files.add(stem.with_suffix(".json"), report_parts(report))
+        files.add(export_path(stem, OCSF_SUFFIX), ocsf_parts(report))
+        files.add(export_path(stem, ".csv"), [csv_text(report)])
+        if history is not None:
+            lines = _join(history.store, report, stem)
+            runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
+            page = render(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
+        else:
+            page = render(report, name=stem.name)
+        files.add(stem.with_suffix(".html"), [page])
+        del page
+    except BaseException:
+        files.discard()
+        raise
+    files.commit()
+    written = [stem.with_suffix(".html"), stem.with_suffix(".json"), export_path(stem, OCSF_SUFFIX),
+               export_path(stem, ".csv")]
     if bundle is not None:
         _write_bundle(stem, bundle)
         written.append(stem.with_suffix(".bundle.zip"))
