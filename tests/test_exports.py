@@ -311,3 +311,42 @@ def test_unit_exports_redact_what_they_are_given():
               "complete": True, "results": [result]}
     for text in (json.dumps(findings(report)), csv_text(report), markdown(report)):
         assert SECRET not in text
+
+
+# --- a large report is written a record at a time -------------------------------------------------
+
+@pytest.mark.parametrize("document", [
+    {}, {"results": []}, {"a": 1, "results": [1, {"b": [1, 2]}, [], {}], "c": {}, "d": []},
+    {"run": {"url": f"https://x.example/?token={SECRET}"},
+     "results": [{"token": SECRET, "seen": f"https://x.example/?api_key={SECRET}", "nested": {"k": ["v"]}}]},
+])
+def test_a_document_made_in_parts_is_the_whole_document_redacted(document):
+    """The JSON report and the OCSF findings are written in parts; they read as one json.dumps."""
+    from edgeaudit.redact import redact
+    from edgeaudit.reporting.jsonparts import array_parts, object_parts
+
+    assert "".join(object_parts(document, "results")) == json.dumps(redact(document), indent=2)
+    assert "".join(array_parts(document.get("results", []))) == json.dumps(redact(document.get("results", [])),
+                                                                           indent=2)
+    assert SECRET not in "".join(object_parts(document, "results"))
+
+
+def test_a_report_set_that_fails_midway_leaves_none_of_its_files(tmp_path, monkeypatch):
+    """Each file is staged beside its place and all are put there together: a page that cannot
+    be rendered costs the whole set, not its HTML alone, and leaves no temp file."""
+    from edgeaudit.reporting import write
+
+    report = {"schema": "edgeaudit.report/1", "complete": True, "summary": {}, "waivers": [], "attestations": [],
+              "run": {"started": "2026-12-01T09:00:00Z", "finished": "2026-12-01T09:01:00Z", "selection": "daily",
+                      "demo": False, "tool_version": "0", "targets": ["www"], "aws_account": None},
+              "results": [{"control": "EA-OPS-02", "target": "www", "title": "t", "severity": "P2",
+                           "outcome": "passed", "nodeid": "suites/x.py::t[www]", "categories": [], "resource": "",
+                           "message": "", "evidence": {}}]}
+
+    def unrenderable(*args, **kwargs):
+        raise RuntimeError("the page could not be made")
+
+    monkeypatch.setattr(write, "render_parts", unrenderable)
+    with pytest.raises(RuntimeError):
+        write.write_report_set(report, tmp_path / "daily-20261201T090000Z")
+    assert list(tmp_path.iterdir()) == []

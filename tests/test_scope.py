@@ -154,6 +154,19 @@ def test_target_and_k_leave_out_targets_and_controls_with_their_reasons(project)
     assert "1 target(s) not checked: not selected by --target shop-00" in run.html
 
 
+def test_a_control_that_m_leaves_out_is_collected_once_and_not_once_per_target(project):
+    """A fleet's collection holds the items it runs: a pytest item costs kilobytes, and the catalog
+    over a thousand sites is a hundred thousand of them. -m still names the control it left out."""
+    names = [f"shop-{n:02d}" for n in range(5)]
+    project.config(targets=targets(*names))
+    run = project.run("-m", "weekly")
+    assert run.returncode == 0, run.output
+    assert re.search(r"\b1 deselected", run.output), run.output  # EA-USR-01 once, not once per target
+    assert {(r["control"], r["target"]) for r in run.report["results"]} == {
+        (control, name) for control in MINE - {"EA-USR-01"} for name in names}
+    assert run.report["scope"]["reasons"]["EA-USR-01"] == "not selected by -m weekly"
+
+
 def test_under_xdist_m_k_and_framework_each_name_the_controls_they_leave_out(project):
     project.config(targets=targets("shop-00", "shop-01"))
     run = project.run("-n", "2", "-m", "weekly", "--framework", "fsbp", "-k", "not four")

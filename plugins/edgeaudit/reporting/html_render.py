@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Iterator
 
 import jinja2
 from markupsafe import Markup, escape
@@ -263,12 +263,19 @@ def _frameworks(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def render(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[LedgerRow] | None = None,
            name: str = "") -> str:
     """The whole page for one report. A field the page needs and the report lacks is a KeyError."""
+    return "".join(render_parts(report, trend=trend, ledger=ledger, name=name))
+
+
+def render_parts(report: dict[str, Any], *, trend: Trend | None = None, ledger: list[LedgerRow] | None = None,
+                 name: str = "") -> Iterator[str]:
+    """The page in the parts the template makes them, to be written as they come: a fleet's page
+    is tens of megabytes, and need not be held whole."""
     order = {o: i for i, o in enumerate(WORST_FIRST)}
     results = sorted(report["results"], key=lambda r: (order.get(r["outcome"], 9), r["severity"], r["control"],
                                                       r["target"]))
     css, headline, why = verdict(report)
     try:
-        return _template().render(
+        yield from _template().generate(
             report=report, run=report["run"], summary=report["summary"], name=name,
             verdict={"css": css, "headline": headline, "why": why},
             outcomes=WORST_FIRST, severities=SEVERITIES, incident_levels=INCIDENT_LEVELS,

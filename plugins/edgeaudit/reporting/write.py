@@ -17,7 +17,7 @@ from ..evidence import jsonable
 from ..redact import redact, redact_text
 from .bundle import write_bundle
 from .findings_csv import csv_text
-from .html_render import render
+from .html_render import render_parts
 from .ledger import ledger, run_cadences, same_environment
 from .ocsf import ocsf_parts
 from .report import StagedFiles, report_parts, selection_label, selection_name, utc_now
@@ -60,11 +60,10 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         if history is not None:
             lines = _join(history.store, report, stem)
             runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
-            page = render(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
+            page = render_parts(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
         else:
-            page = render(report, name=stem.name)
-        files.add(stem.with_suffix(".html"), [page])
-        del page
+            page = render_parts(report, name=stem.name)
+        files.add(stem.with_suffix(".html"), page)
     except BaseException:
         files.discard()
         raise
