@@ -7,9 +7,14 @@ target's cached AWS answers, its site's answers and crawl, its TLS probe and its
 no longer needed: they are dropped. What other targets may read stays for the process: the
 account-wide reads (caller identity, the bucket list, IAM, shared CloudFront policies) and any
 answer that names a resource another target names too. A control's evidence object is dropped
-after its own result is built: the result holds what the report shows. A test report, once
-every plugin has logged it, keeps no keywords (pytest's -k vocabulary, a dict per report) and no
-per-test AWS call counts: the terminal keeps every report until the run ends, three per control.
+after its own result is built: the result holds what the report shows.
+
+pytest keeps every test's reports until the run ends (the terminal, for its summary), three per
+control, in the controller and in each xdist worker. Once every plugin has logged one, it keeps
+no keywords (pytest's -k vocabulary), properties (JUnit XML has written them) or AWS call counts;
+a worker's keeps no result (xdist has sent it); and a passed setup or teardown report with no
+captured output leaves the terminal's list: the terminal shows those only for their captured
+output (-rP, or beside a failure), and such a report has none.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import pytest
 from .config import Target
 from .crawl import forget as forget_crawl
 from .evidence import jsonable
-from .outcomes import EVIDENCE
+from .outcomes import EVIDENCE, RESULT
 from .redact import redact
 from .results import item_target
 from .reporting.report import write_atomic
@@ -48,19 +53,27 @@ class Release:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
         yield
-        if EVIDENCE in item.stash:  # its result is built (teardown's report was the last)
-            del item.stash[EVIDENCE]
+        for key in (EVIDENCE, RESULT):  # its result is built and logged (teardown's report was the last)
+            if key in item.stash:
+                del item.stash[key]
         target = item_target(item)
         following = item_target(nextitem)
         if target is not None and (following is None or following.name != target.name):
             self.release(target, item.config)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """After junitxml, pytest-html, the terminal and the results have read the report."""
-        report.keywords = {}
-        if hasattr(report, "edgeaudit_calls"):
-            del report.edgeaudit_calls
+        """After junitxml, pytest-html, xdist, the terminal and the results have read the report."""
+        report.keywords, report.user_properties = {}, []
+        for logged in ("edgeaudit_calls", *(("edgeaudit_result",) if self.run.worker else ())):
+            if hasattr(report, logged):
+                delattr(report, logged)
+        kept = getattr(self.terminal, "stats", {}).get("")  # passed setups and teardowns
+        if report.passed and report.when != "call" and not report.sections and kept and kept[-1] is report:
+            kept.pop()
 
     def release(self, target: Target, config: pytest.Config) -> None:
         """Forget what the run holds for `target`. With --bundle its AWS answers are written
