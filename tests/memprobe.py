@@ -1,7 +1,8 @@
 """A test-only pytest plugin (tests/test_memory.py loads it with -p memprobe): it writes, from
 inside a run, what the run holds for each target at the end of each control's teardown (before
 edgeaudit forgets anything) and once the control is over (after it may have), one JSON line per
-control into $MEMPROBE_LOG.<worker>. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
+control into $MEMPROBE_LOG.<worker>, and at the session's end what pytest's terminal still keeps
+of the tests' reports and how many copies of each control's title the results hold. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
 that a run forgetting nothing can be compared with one that forgets."""
 
 from __future__ import annotations
@@ -68,3 +69,16 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     if target is not None:
         _write(item.config, {"when": "after", "nodeid": item.nodeid, "target": target.name,
                              "held": _held(item.config)})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    reports = [r for kept in getattr(terminal, "stats", {}).values() for r in kept if isinstance(r, pytest.TestReport)]
+    titles: dict[str, set[int]] = {}
+    for result in session.config.stash[RUN].results.values():
+        titles.setdefault(result["control"], set()).add(id(result["title"]))
+    _write(session.config, {"when": "finish", "reports": len(reports),
+                            "silent_setups_and_teardowns": sum(r.when != "call" and r.passed and not r.sections
+                                                               for r in reports),
+                            "with_keywords": sum(bool(r.keywords) for r in reports),
+                            "title_copies": max(map(len, titles.values()), default=0)})

@@ -49,8 +49,10 @@ def runs(world, targets, tmp_path_factory) -> dict[tuple[str, int], tuple[Run, l
 
 
 def per_worker(lines: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    return {worker: [line for line in lines if line["worker"] == worker]
-            for worker in dict.fromkeys(line["worker"] for line in lines)}
+    """Each process's lines about controls (the session's last line is left out)."""
+    controls = [line for line in lines if "target" in line]
+    return {worker: [line for line in controls if line["worker"] == worker]
+            for worker in dict.fromkeys(line["worker"] for line in controls)}
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -95,3 +97,21 @@ def test_forgetting_costs_no_aws_call_and_changes_no_result(runs, workers):
     assert released.report["run"]["api_calls_by_operation"] == kept.report["run"]["api_calls_by_operation"]
     assert ({(r["control"], r["target"], r["outcome"]) for r in released.report["results"]}
             == {(r["control"], r["target"], r["outcome"]) for r in kept.report["results"]})
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_pytest_keeps_one_slim_report_per_control_once_it_is_logged(runs, workers):
+    """pytest's terminal keeps every report to the end of the run, in each process: once logged,
+    a report has no keywords, a passed setup or teardown with no captured output is not kept, and
+    the controller holds one copy of a control's title for all targets. Without the release (keep)
+    the terminal holds all three reports of each control, with keywords."""
+    (released, lines), (_, kept_lines) = runs["release", workers], runs["keep", workers]
+    finish = [line for line in lines if line["when"] == "finish"]
+    assert len(finish) == 1 + workers  # the controller and each worker
+    for line in finish:
+        assert line["silent_setups_and_teardowns"] == 0 and line["with_keywords"] == 0, line
+    controller = next(line for line in finish if line["worker"] == "main")
+    assert controller["reports"] == len(released.report["results"])  # the call reports only
+    assert controller["title_copies"] == 1
+    kept = next(line for line in kept_lines if line["when"] == "finish" and line["worker"] == "main")
+    assert kept["silent_setups_and_teardowns"] > 0 and kept["with_keywords"] == kept["reports"]
