@@ -68,9 +68,9 @@ class Release:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """After junitxml, pytest-html, xdist, the terminal and the results have read the report."""
         report.keywords, report.user_properties = {}, []
-        for logged in ("edgeaudit_calls", *(("edgeaudit_result",) if self.run.worker else ())):
-            if hasattr(report, logged):
-                delattr(report, logged)
+        report.__dict__.pop("edgeaudit_calls", None)
+        if self.run.worker:
+            report.__dict__.pop("edgeaudit_result", None)
         kept = getattr(self.terminal, "stats", {}).get("")  # passed setups and teardowns
         if report.passed and report.when != "call" and not report.sections and kept and kept[-1] is report:
             kept.pop()

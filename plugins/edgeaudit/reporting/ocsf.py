@@ -157,15 +157,19 @@ def finding(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any] | Non
     return document
 
 
+def _evaluated(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The report's evaluated results as Detection Findings, one at a time."""
+    found = (finding(result, report["run"]) for result in report["results"])
+    return (f for f in found if f is not None)
+
+
 def findings(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's evaluated results as Detection Findings, redacted."""
-    found = (finding(result, report["run"]) for result in report["results"])
-    return redact([f for f in found if f is not None])
+    return redact(list(_evaluated(report)))
 
 
 def ocsf_parts(report: dict[str, Any]) -> Iterator[str]:
     """<stem>.ocsf.json: a JSON array of findings, as Prowler's json-ocsf output is, made one
     redacted finding at a time (a fleet's findings are many)."""
-    found = (finding(result, report["run"]) for result in report["results"])
-    yield from array_parts(f for f in found if f is not None)
+    yield from array_parts(_evaluated(report))
     yield "\n"

@@ -55,9 +55,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_atomic_parts(path: Path, parts: Iterable[str]) -> None:
-    """write_atomic for a text made in parts (reporting.jsonparts): each part is redacted as it
-    is written. A part is a whole record: no value spans two parts."""
-    os.replace(stage(path, (redact_text(part).encode("utf-8") for part in parts)), path)
+    """write_atomic for a text made in parts (a JSON record, a template's output of a value):
+    each part is redacted as it is written, so no value may span two parts."""
+    files = StagedFiles()
+    files.add(path, parts)
+    files.commit()
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
