@@ -331,17 +331,38 @@ def test_a_document_made_in_parts_is_the_whole_document_redacted(document):
     assert SECRET not in "".join(object_parts(document, "results"))
 
 
+def _small_report(message: str = "", seen: str = "") -> dict:
+    from edgeaudit.frameworks import summary as framework_summary
+    from edgeaudit.results import summarize
+
+    results = [{"control": "EA-OPS-01", "target": "www", "title": "t", "severity": "P2", "outcome": "failed",
+                "nodeid": "suites/x.py::t[www]", "categories": [], "resource": "", "message": message,
+                "evidence": {"seen": seen}, "frameworks": {}, "margins": {}}]
+    return {"schema": "edgeaudit.report/1", "complete": True, "waivers": [], "attestations": [],
+            "summary": {**summarize(results), "frameworks": framework_summary(results)},
+            "run": {"started": "2026-12-01T09:00:00Z", "finished": "2026-12-01T09:01:00Z", "selection": "daily",
+                    "demo": False, "tool_version": "0", "targets": ["www"], "aws_account": None},
+            "results": results}
+
+
+def test_a_report_set_written_in_parts_still_redacts_every_file(tmp_path):
+    """The last redaction pass runs over each part as it is written: a secret that reached the
+    report unredacted (in a result's message and evidence) is in none of the files."""
+    from edgeaudit.reporting import write
+
+    report = _small_report(f"seen at https://x.example/?api_key={SECRET}", f"token=1&access_token={SECRET}")
+    written = write.write_report_set(report, tmp_path / "daily-20261201T090000Z")
+    assert {p.name for p in written} == {p.name for p in tmp_path.iterdir()} and len(written) == 4
+    for path in written:
+        assert SECRET not in path.read_text("utf-8"), path.name
+
+
 def test_a_report_set_that_fails_midway_leaves_none_of_its_files(tmp_path, monkeypatch):
     """Each file is staged beside its place and all are put there together: a page that cannot
     be rendered costs the whole set, not its HTML alone, and leaves no temp file."""
     from edgeaudit.reporting import write
 
-    report = {"schema": "edgeaudit.report/1", "complete": True, "summary": {}, "waivers": [], "attestations": [],
-              "run": {"started": "2026-12-01T09:00:00Z", "finished": "2026-12-01T09:01:00Z", "selection": "daily",
-                      "demo": False, "tool_version": "0", "targets": ["www"], "aws_account": None},
-              "results": [{"control": "EA-OPS-02", "target": "www", "title": "t", "severity": "P2",
-                           "outcome": "passed", "nodeid": "suites/x.py::t[www]", "categories": [], "resource": "",
-                           "message": "", "evidence": {}}]}
+    report = _small_report()
 
     def unrenderable(*args, **kwargs):
         raise RuntimeError("the page could not be made")
