@@ -2,7 +2,8 @@
 inside a run, what the run holds for each target at the end of each control's teardown (before
 edgeaudit forgets anything) and once the control is over (after it may have), one JSON line per
 control into $MEMPROBE_LOG.<worker>, and at the session's end what pytest's terminal still keeps
-of the tests' reports and how many copies of each control's title the results hold. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
+of the tests' reports, how many of the session's items it holds and how many JUnit XML test
+cases it holds unwritten. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
 that a run forgetting nothing can be compared with one that forgets."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _pytest.junitxml import xml_key
 
 from edgeaudit import crawl, vitals
 from edgeaudit.outcomes import EVIDENCE
@@ -74,11 +76,12 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
     reports = [r for kept in getattr(terminal, "stats", {}).values() for r in kept if isinstance(r, pytest.TestReport)]
-    titles: dict[str, set[int]] = {}
-    for result in session.config.stash[RUN].results.values():
-        titles.setdefault(result["control"], set()).add(id(result["title"]))
+    junit = session.config.stash.get(xml_key, None)
     _write(session.config, {"when": "finish", "reports": len(reports),
                             "silent_setups_and_teardowns": sum(r.when != "call" and r.passed and not r.sections
                                                                for r in reports),
                             "with_keywords": sum(bool(r.keywords) for r in reports),
-                            "title_copies": max(map(len, titles.values()), default=0)})
+                            "items": len(session.items), "ran": len(_RAN),
+                            "items_held": sum(isinstance(item, pytest.Item) for item in session.items),
+                            "junit_cases_held": sum(bool(case.__dict__) for case in
+                                                    getattr(junit, "node_reporters_ordered", []))})

@@ -79,7 +79,7 @@ def crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Callable[[]
 @pytest.fixture
 def selected_controls(request: pytest.FixtureRequest) -> list[str]:
     """The ids of the controls this run collected, sorted (EA-OPS-01 tries the reads they make)."""
-    return sorted({spec.id for item in request.session.items if (spec := ControlSpec.of(item))})
+    return sorted(_run(request).selected)
 
 
 @pytest.fixture

@@ -5,14 +5,26 @@ pytest's junitxml names a test case from its node id when it records a report, a
 attribute already set on the case (as `record_xml_attribute` does, which warns as experimental).
 So the name is set on the case before junitxml records the teardown report, the last one, from
 the `control` property every control's report carries. This runs where junitxml runs: on the
-controller, with its reports from xdist workers too. classname stays as pytest sets it."""
+controller, with its reports from xdist workers too. classname stays as pytest sets it.
+
+pytest's junitxml holds every test case as an element tree until the session ends, then builds
+the whole document at once: a fleet's tens of thousands of cases cost kilobytes each. The run's
+JUnit XML is pytest's own (`SpooledLogXML`, its subclass): each case is written to a spool file
+once finalized, and the document is written from it at the end, as pytest would have written it."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
-from _pytest.junitxml import xml_key
+from _pytest.junitxml import LogXML, xml_key
+
+SPOOLED = "edgeaudit-spooled-cases"  # where the spooled cases go in the document pytest writes
 
 
 def junit_name(control: str, name: str) -> str:
@@ -37,3 +49,49 @@ class JunitNames:
         case = xml.node_reporter(report)  # the open case of this test (created if junitxml has none yet)
         name = case.attrs.get("name") or report.nodeid.rsplit("::", 1)[-1]
         case.attrs["name"] = junit_name(str(control), name)
+
+    @pytest.hookimpl(trylast=True)  # after junitxml started its clock
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        xml: Any = self.config.stash.get(xml_key, None)
+        if type(xml) is LogXML:
+            spooled = SpooledLogXML(xml)
+            self.config.pluginmanager.unregister(xml)
+            self.config.stash[xml_key] = spooled
+            self.config.pluginmanager.register(spooled)
+
+
+class _Spooled:
+    """Stands, in the list pytest writes, for the cases already in the spool."""
+
+    def to_xml(self) -> ET.Element:
+        return ET.Element(SPOOLED)
+
+
+class SpooledLogXML(LogXML):
+    """pytest's LogXML (same options, same document), holding no finalized test case."""
+
+    def __init__(self, base: LogXML) -> None:  # takes over a configured LogXML with its state
+        self.__dict__.update(base.__dict__)
+        self.spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def finalize(self, report: pytest.TestReport) -> None:
+        reporter = self.node_reporters.get((report.id, getattr(report, "node", None)))
+        super().finalize(report)
+        if reporter is not None:
+            self.spool.write(ET.tostring(reporter.to_xml(), encoding="unicode"))
+            reporter.__dict__.clear()  # an empty reporter: spooled (pytest's list keeps only this shell)
+
+    def pytest_sessionfinish(self) -> None:
+        held = [reporter for reporter in self.node_reporters_ordered if reporter.__dict__]
+        self.node_reporters_ordered = [*held, _Spooled()]  # type: ignore[list-item]
+        super().pytest_sessionfinish()  # the document with every case still held, and the marker
+        document = Path(self.logfile)
+        head, tail = document.read_text(encoding="utf-8").split(ET.tostring(ET.Element(SPOOLED), encoding="unicode"))
+        staged = document.with_name(f".{document.name}.{os.getpid()}.tmp")
+        with staged.open("w", encoding="utf-8") as out:
+            out.write(head)
+            self.spool.seek(0)
+            shutil.copyfileobj(self.spool, out)
+            out.write(tail)
+        os.replace(staged, document)
+        self.spool.close()

@@ -5,7 +5,6 @@ every report's text is redacted before JUnit XML, the terminal or xdist see it."
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -129,7 +128,6 @@ class Collector:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.shared = SharedValues()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -139,30 +137,10 @@ class Collector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, "edgeaudit_result", None)
         if result:
-            self.run.results[report.nodeid] = self.shared(result)
+            self.run.results[report.nodeid] = result
         self.run.calls.update(getattr(report, "edgeaudit_calls", None) or {})
         if report.failed and not result and report.nodeid not in self.run.results:
             self.run.other_failures += 1
-
-
-class SharedValues:
-    """One copy of each value that a control's results repeat for every target (its title,
-    remediation, frameworks, ...): results reach the controller from the workers as new objects,
-    and a fleet's thousands of copies of one text are held until the report is written."""
-
-    FIELDS = ("control", "target", "title", "severity", "cadence", "categories", "outcome", "remediation",
-              "frameworks")
-
-    def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], Any] = {}
-
-    def __call__(self, result: dict[str, Any]) -> dict[str, Any]:
-        for key in self.FIELDS:
-            value = result.get(key)
-            if value is not None:
-                token = json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
-                result[key] = self.seen.setdefault((key, token), value)
-        return result
 
 
 def redact_report(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:

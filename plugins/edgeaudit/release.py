@@ -7,7 +7,10 @@ target's cached AWS answers, its site's answers and crawl, its TLS probe and its
 no longer needed: they are dropped. What other targets may read stays for the process: the
 account-wide reads (caller identity, the bucket list, IAM, shared CloudFront policies) and any
 answer that names a resource another target names too. A control's evidence object is dropped
-after its own result is built: the result holds what the report shows.
+after its own result is built: the result holds what the report shows. Once its protocol is
+over, a test leaves pytest's list of the session's items (`Ran` holds its place: its node id
+and location): pytest and xdist look an item up there only to run it, and a fleet's tens of
+thousands of items, with what each kept from its run, would otherwise live until the end.
 
 pytest keeps every test's reports until the run ends (the terminal, for its summary), three per
 control, in the controller and in each xdist worker. Once every plugin has logged one, it keeps
@@ -20,7 +23,7 @@ output (-rP, or beside a failure), and such a report has none.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import pytest
 
@@ -43,12 +46,24 @@ def own_names(target: Target) -> set[str]:
             if name}
 
 
+class Ran(NamedTuple):
+    """What stays of a test in the session's items once it has run."""
+
+    nodeid: str
+    location: tuple[str, int | None, str]
+
+
 class Release:
     """Drops each target's answers after its last control, in every process of the run."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.released = 0
+        self.places: dict[int, int] = {}  # id of an item to run: its index in session.items
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.places = {id(item): i for i, item in enumerate(session.items)}
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
@@ -56,6 +71,9 @@ class Release:
         for key in (EVIDENCE, RESULT):  # its result is built and logged (teardown's report was the last)
             if key in item.stash:
                 del item.stash[key]
+        place = self.places.pop(id(item), None)
+        if place is not None and item.session.items[place] is item:
+            item.session.items[place] = Ran(item.nodeid, item.location)  # type: ignore[call-overload]
         target = item_target(item)
         following = item_target(nextitem)
         if target is not None and (following is None or following.name != target.name):

@@ -35,6 +35,7 @@ from .reporting.step_summary import append_step_summary
 from .reporting.store import HistoryStore, open_store
 from .reporting.write import OCSF_SUFFIX, BundleParts, History, export_path, write_report_set
 from .results import SEVERITY_RANK, gates, summarize
+from .resultstore import ResultStore
 from .scope import of_run as scope_of_run
 from .site import Site
 from .thresholds import Thresholds
@@ -60,7 +61,7 @@ class Run:
     registry: AwsRegistry = field(default_factory=AwsRegistry)
     sites: dict[str, Site] = field(default_factory=dict)
     probes: dict[str, TlsProbe] = field(default_factory=dict)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: ResultStore = field(default_factory=ResultStore)  # the controller's, packed
     calls: Counter[str] = field(default_factory=Counter)
     expected: set[str] = field(default_factory=set)
     selected: set[str] = field(default_factory=set)  # control ids this process may run
@@ -210,7 +211,7 @@ class Run:
             write_atomic(self._responses_file(workerid), json.dumps(redact(jsonable(self.registry.cache.responses()))))
 
     def _finish(self, session: pytest.Session, exitstatus: int) -> None:
-        results = sorted(self.results.values(), key=lambda r: (r["control"], r["target"], r["nodeid"]))
+        results = self.results.view(lambda r: (r["control"], r["target"], r["nodeid"]))
         empty_shard = self.shard != (1, 1) and not self.config.targets  # reported all the same: merge wants every shard
         if not results and not self.expected and not empty_shard:
             return

@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import jinja2
 from markupsafe import Markup, escape
 
 from ..catalog import INCIDENT_LEVELS, SEVERITIES
 from ..results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
+from ..resultstore import ordered
 from .ledger import LedgerRow, run_cadences
 from .trend import Trend
 
@@ -124,6 +125,14 @@ def _json_for_script(value: Any) -> Markup:
     return Markup(text)
 
 
+def _json_array_for_script(values: Iterable[Any]) -> Iterator[Markup]:
+    """`_json_for_script` of a list, one value a part: a fleet's results are not held as one text."""
+    yield Markup("[")
+    for n, value in enumerate(values):
+        yield Markup(", " if n else "") + _json_for_script(value)
+    yield Markup("]")
+
+
 def _static(name: str) -> Markup:
     """One of the package's own files, inlined as it is: the page must load nothing."""
     return Markup(resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8"))
@@ -207,7 +216,8 @@ def _margin_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         for name, m in (r.get("margins") or {}).items():
-            rows.append((m.get("margin_ratio") if m.get("margin_ratio") is not None else NO_RATIO, r, name, m))
+            brief = {"control": r["control"], "target": r["target"], "outcome": r["outcome"]}  # not the whole result
+            rows.append((m.get("margin_ratio") if m.get("margin_ratio") is not None else NO_RATIO, brief, name, m))
     rows.sort(key=lambda row: row[0])
     shown = []
     for ratio, r, name, m in rows:
@@ -271,8 +281,8 @@ def render_parts(report: dict[str, Any], *, trend: Trend | None = None, ledger: 
     """The page in the parts the template makes them, to be written as they come: a fleet's page
     is tens of megabytes, and need not be held whole."""
     order = {o: i for i, o in enumerate(WORST_FIRST)}
-    results = sorted(report["results"], key=lambda r: (order.get(r["outcome"], 9), r["severity"], r["control"],
-                                                      r["target"]))
+    results = ordered(report["results"], lambda r: (order.get(r["outcome"], 9), r["severity"], r["control"],
+                                                    r["target"]))
     css, headline, why = verdict(report)
     try:
         yield from _template().generate(
@@ -285,6 +295,7 @@ def render_parts(report: dict[str, Any], *, trend: Trend | None = None, ledger: 
             margin_rows=_margin_rows(results), trend=_trend(trend), waivers=_waivers(report),
             frameworks=_frameworks(report["summary"]),
             attestations=report.get("attestations") or [], ledger=ledger or [], results=results,
+            results_json=_json_array_for_script(results),
             categories=sorted({c for r in results for c in r.get("categories") or []}),
             targets=sorted({r["target"] for r in results}),
             css=_static("report.css"), script=_static("report.js"))

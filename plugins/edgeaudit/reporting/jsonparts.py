@@ -5,7 +5,7 @@ what `json.dumps(redact(document), indent=2)` makes; each record is redacted on 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..redact import redact, redact_text
 
@@ -27,7 +27,7 @@ def object_parts(document: dict[str, Any], streamed: str) -> Iterator[str]:
         return
     for n, (name, value) in enumerate(document.items()):
         yield ("{" if n == 0 else ",") + "\n  " + json.dumps(redact_text(name)) + ": "
-        if name == streamed and isinstance(value, list):
+        if name == streamed and isinstance(value, Sequence) and not isinstance(value, str):
             yield from array_parts(value, level=1)
         else:
             yield json.dumps(redact({name: value})[redact_text(name)], indent=2).replace("\n", "\n  ")

@@ -8,11 +8,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..frameworks import summary as framework_summary
 from ..redact import redact, redact_text
+from ..resultstore import StoredResults
 from .jsonparts import object_parts
 
 SCHEMA = "edgeaudit.report/1"
@@ -106,7 +107,7 @@ class StagedFiles:
         self.staged.clear()
 
 
-def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[dict[str, Any]], complete: bool,
+def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: Sequence[dict[str, Any]], complete: bool,
                  waivers: list[dict[str, Any]] | None = None,
                  attestations: list[dict[str, Any]] | None = None,
                  scope: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -114,9 +115,11 @@ def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: list[
     summary gains the per-framework view of the results (of the run's --framework selection).
     `scope` (edgeaudit.scope) says which controls and targets the run selected, and why not the others."""
     summary = {**summary, "frameworks": framework_summary(results, run.get("frameworks") or ())}
-    return redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": results,
-                   "waivers": waivers or [], "attestations": attestations or [],
-                   **({"scope": scope} if scope is not None else {})})
+    report = redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": [],
+                     "waivers": waivers or [], "attestations": attestations or [],
+                     **({"scope": scope} if scope is not None else {})})
+    report["results"] = results if isinstance(results, StoredResults) else redact(results)  # a store's are
+    return report
 
 
 def report_parts(report: dict[str, Any]) -> Iterator[str]:

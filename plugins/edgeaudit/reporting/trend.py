@@ -45,7 +45,8 @@ def _failing(report: dict[str, Any]) -> dict[Key, dict[str, Any]]:
 def mark_failing_since(report: dict[str, Any], previous: dict[str, Any] | None) -> None:
     """Give each failing result the time its failure streak began (carried from report to report)."""
     before = _failing(previous) if previous else {}
-    for result in report["results"]:
+    results = report["results"]
+    for i, result in enumerate(results):
         if result["outcome"] not in FAILING:
             continue
         earlier = before.get((result["control"], result["target"]))
@@ -53,6 +54,7 @@ def mark_failing_since(report: dict[str, Any], previous: dict[str, Any] | None) 
             result["failing_since"] = earlier.get("failing_since") or previous["run"]["started"]
         else:
             result["failing_since"] = report["run"]["started"]
+        results[i] = result  # a stored result is a copy: put it back
 
 
 def measures(report: dict[str, Any]) -> dict[str, float]:
