@@ -417,10 +417,12 @@ class _Policy:
 
 
 class _PolicyStore:
-    """One account's CachePolicy or ResponseHeadersPolicy objects, managed ones included."""
+    """One account's CachePolicy or ResponseHeadersPolicy objects, managed ones included. A name
+    is checked and taken under one lock: moto's server answers requests on many threads."""
 
     def __init__(self, kind: str, managed: dict[str, dict[str, Any]]) -> None:
         self.kind = kind
+        self.lock = threading.Lock()
         self.policies = {
             policy_id: _Policy(copy.deepcopy(config), managed=True, policy_id=policy_id)
             for policy_id, config in managed.items()
@@ -440,31 +442,34 @@ class _PolicyStore:
             )
         return [
             policy
-            for policy in self.policies.values()
+            for policy in list(self.policies.values())
             if policy_type is None or policy.managed == (policy_type == "managed")
         ]
 
     def create(self, config: dict[str, Any]) -> _Policy:
-        self._check_name_is_free(config["Name"], policy_id=None)
-        policy = _Policy(config)
-        self.policies[policy.id] = policy
-        return policy
+        with self.lock:
+            self._check_name_is_free(config["Name"], policy_id=None)
+            policy = _Policy(config)
+            self.policies[policy.id] = policy
+            return policy
 
     def update(self, policy_id: str, config: dict[str, Any], if_match: str | None) -> _Policy:
-        policy = self._changeable(policy_id, if_match, "IllegalUpdate")
-        self._check_name_is_free(config["Name"], policy_id)
-        policy.config = config
-        policy.etag = random_id()
-        policy.last_modified_time = utcnow()
-        return policy
+        with self.lock:
+            policy = self._changeable(policy_id, if_match, "IllegalUpdate")
+            self._check_name_is_free(config["Name"], policy_id)
+            policy.config = config
+            policy.etag = random_id()
+            policy.last_modified_time = utcnow()
+            return policy
 
     def delete(self, policy_id: str, if_match: str | None, in_use: bool) -> None:
-        self._changeable(policy_id, if_match, "IllegalDelete")
-        if in_use:
-            raise CloudFrontException(
-                f"{self.kind}InUse", f"The {self.kind} is attached to a cache behavior."
-            )
-        del self.policies[policy_id]
+        with self.lock:
+            self._changeable(policy_id, if_match, "IllegalDelete")
+            if in_use:
+                raise CloudFrontException(
+                    f"{self.kind}InUse", f"The {self.kind} is attached to a cache behavior."
+                )
+            del self.policies[policy_id]
 
     def _changeable(self, policy_id: str, if_match: str | None, illegal_code: str) -> _Policy:
         policy = self.get(policy_id)
