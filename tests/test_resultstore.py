@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from edgeaudit.reporting.html_render import verdict
+from edgeaudit.reporting.report import build_report
 from edgeaudit.resultstore import ResultStore, StoredResults, ordered
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
 
 
-def _result(control: str, target: str, outcome: str = "passed", **extra) -> dict:
+def _result(control: str, target: str, outcome: str = "passed", severity: str = "P2", **extra) -> dict:
     return {"control": control, "target": target, "nodeid": f"suites/t.py::t[{target}]", "outcome": outcome,
-            "severity": "P2", "evidence": {"n": 1, "ratio": 0.1 + 0.2, "names": ["a", "b"]}, **extra}
+            "severity": severity, "evidence": {"n": 1, "ratio": 0.1 + 0.2, "names": ["a", "b"]}, **extra}
 
 
 def test_a_stored_result_reads_back_as_it_went_in_but_redacted():
@@ -95,3 +97,18 @@ def test_spooled_junit_xml_is_the_document_pytest_writes(pytester, monkeypatch):
     assert "captured before the failure" in documents["0"] and "a_module_that_is_not_there" in documents["0"]
     assert documents["1"] == documents["0"]
     assert "edgeaudit-spooled" not in documents["1"]
+
+
+def test_the_page_verdict_of_stored_results_counts_no_gating_failure_below_the_gate():
+    """A stored result is unpacked afresh at each read: the verdict must not tell a gating
+    failure from one below the gate by object identity."""
+    store = ResultStore()
+    store["1"] = _result("EA-TLS-01", "www", outcome="failed", severity="P1")
+    store["2"] = _result("EA-HDR-02", "www", outcome="failed", severity="P4")
+    store["3"] = _result("EA-S3-01", "www")
+    run = {"started": "2026-12-01T00:00:00Z", "finished": "2026-12-01T00:01:00Z", "fail_on": "P2", "exit_code": 1}
+    summary = {"passed": 1, "warned": 0, "failed": 2, "error": 0, "skipped": 0, "waived": 0}
+    report = build_report(run=run, summary=summary, results=store.view(lambda r: r["control"]), complete=True)
+    css, headline, why = verdict(report)
+    assert (css, headline) == ("not-compliant", "NOT COMPLIANT at P2 and above")
+    assert why == "1 P1 failure: the run fails (--fail-on P2); 1 P4 failure below the gate"

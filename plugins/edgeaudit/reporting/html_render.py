@@ -174,9 +174,13 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     --fail-on level, saying what failed below the gate so that a green build is never unexplained."""
     fail_on, summary, results = gate(report), report["summary"], report["results"]
     at = f"at {fail_on} and above"
-    gating = [r for r in results if gates(r, fail_on)]
-    held = {id(r) for r in gating}
-    below = [r for r in results if r["outcome"] in FAILING and id(r) not in held]
+    gating: list[dict[str, Any]] = []
+    below: list[dict[str, Any]] = []  # failing, but not at the gate
+    for r in results:
+        if gates(r, fail_on):
+            gating.append(r)
+        elif r["outcome"] in FAILING:
+            below.append(r)
     under = f"; {_counted(below)} below the gate" if below else ""
     if any(r["outcome"] == "failed" for r in gating):
         return "not-compliant", f"NOT COMPLIANT {at}", f"{_counted(gating)}: the run fails (--fail-on {fail_on}){under}"
@@ -197,9 +201,10 @@ def _failures(results: list[dict[str, Any]], trend: Trend | None,
               outcomes: tuple[str, ...] = FAILING) -> list[dict[str, Any]]:
     """Results of these outcomes (failed and unevaluated, or warned) by incident level, each
     marked new or failing since."""
+    shown = [r for r in results if r["outcome"] in outcomes]  # one pass: a stored result unpacks at each read
     groups = []
     for level in SEVERITIES:
-        group = [r for r in results if r["outcome"] in outcomes and r["severity"] == level]
+        group = [r for r in shown if r["severity"] == level]
         cards = []
         for r in sorted(group, key=lambda r: (r["control"], r["target"])):
             key = (r["control"], r["target"])
