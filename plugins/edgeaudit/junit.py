@@ -14,8 +14,8 @@ once finalized, and the document is written from it at the end, as pytest would 
 
 from __future__ import annotations
 
+import itertools
 import os
-import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import pytest
 from _pytest.junitxml import LogXML, xml_key
+
+from .reporting.report import stage
 
 SPOOLED = "edgeaudit-spooled-cases"  # where the spooled cases go in the document pytest writes
 
@@ -72,13 +74,13 @@ class SpooledLogXML(LogXML):
 
     def __init__(self, base: LogXML) -> None:  # takes over a configured LogXML with its state
         self.__dict__.update(base.__dict__)
-        self.spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.spool: IO[bytes] = tempfile.TemporaryFile()
 
     def finalize(self, report: pytest.TestReport) -> None:
         reporter = self.node_reporters.get((report.id, getattr(report, "node", None)))
         super().finalize(report)
         if reporter is not None:
-            self.spool.write(ET.tostring(reporter.to_xml(), encoding="unicode"))
+            self.spool.write(ET.tostring(reporter.to_xml(), encoding="utf-8", xml_declaration=False))
             reporter.__dict__.clear()  # an empty reporter: spooled (pytest's list keeps only this shell)
 
     def pytest_sessionfinish(self) -> None:
@@ -86,12 +88,8 @@ class SpooledLogXML(LogXML):
         self.node_reporters_ordered = [*held, _Spooled()]  # type: ignore[list-item]
         super().pytest_sessionfinish()  # the document with every case still held, and the marker
         document = Path(self.logfile)
-        head, tail = document.read_text(encoding="utf-8").split(ET.tostring(ET.Element(SPOOLED), encoding="unicode"))
-        staged = document.with_name(f".{document.name}.{os.getpid()}.tmp")
-        with staged.open("w", encoding="utf-8") as out:
-            out.write(head)
-            self.spool.seek(0)
-            shutil.copyfileobj(self.spool, out)
-            out.write(tail)
-        os.replace(staged, document)
+        head, tail = document.read_bytes().split(ET.tostring(ET.Element(SPOOLED), encoding="utf-8", xml_declaration=False))
+        self.spool.seek(0)
+        cases = iter(lambda: self.spool.read(1 << 16), b"")
+        os.replace(stage(document, itertools.chain([head], cases, [tail])), document)
         self.spool.close()

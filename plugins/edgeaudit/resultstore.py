@@ -40,7 +40,7 @@ class ResultStore(MutableMapping[str, Result]):
 
     def view(self, key: Callable[[Result], Any]) -> StoredResults:
         """Every result, ordered by `key` (each unpacked once to find its place)."""
-        return StoredResults(self, sorted(self._packed, key=lambda nodeid: key(self[nodeid])))
+        return StoredResults(self, list(self._packed)).ordered(key)
 
 
 class StoredResults(Sequence[Result]):
