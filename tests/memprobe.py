@@ -1,8 +1,8 @@
 """A test-only pytest plugin (tests/test_memory.py loads it with -p memprobe): it writes, from
 inside a run, what the run holds for each target at the end of each control's teardown (before
 edgeaudit forgets anything) and once the control is over (after it may have), one JSON line per
-control into $MEMPROBE_LOG.<worker>, and at the session's end what pytest's terminal still keeps
-of the tests' reports, how many of the session's items it holds and how many JUnit XML test
+control into $MEMPROBE_LOG.<worker>, once collected how many parametrizations its items hold, and at the session's end what pytest's terminal still keeps
+of the tests' reports (and of their results), how many of the session's items it holds and how many JUnit XML test
 cases it holds unwritten. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
 that a run forgetting nothing can be compared with one that forgets."""
 
@@ -73,6 +73,13 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
                              "held": _held(item.config)})
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    params = [item.callspec for item in session.items if hasattr(item, "callspec")]
+    _write(session.config, {"when": "collected", "callspecs": len({id(p) for p in params}),
+                            "parametrizations": len({p.id for p in params}), "parametrized": len(params)})
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
     reports = [r for kept in getattr(terminal, "stats", {}).values() for r in kept if isinstance(r, pytest.TestReport)]
@@ -81,6 +88,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                             "silent_setups_and_teardowns": sum(r.when != "call" and r.passed and not r.sections
                                                                for r in reports),
                             "with_keywords": sum(bool(r.keywords) for r in reports),
+                            "whole_results": sum(len(getattr(r, "edgeaudit_result", None) or {}) > 3
+                                                 for r in reports),
                             "items": len(session.items), "ran": len(_RAN),
                             "items_held": sum(isinstance(item, pytest.Item) for item in session.items),
                             "junit_cases_held": sum(bool(case.__dict__) for case in

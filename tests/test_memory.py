@@ -100,9 +100,20 @@ def test_forgetting_costs_no_aws_call_and_changes_no_result(runs, workers):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+def test_a_targets_controls_share_one_parametrization(runs, workers):
+    """pytest makes a callspec per test; once collected, a target's controls hold one."""
+    _, lines = runs["release", workers]
+    collected = [line for line in lines if line["when"] == "collected"]
+    assert len(collected) == max(workers, 1)  # under xdist the workers collect, the controller not
+    for line in collected:
+        assert line["parametrized"] > line["parametrizations"] == line["callspecs"] == len(NAMES), line
+
+
+@pytest.mark.parametrize("workers", [0, 2])
 def test_pytest_keeps_one_slim_report_per_control_once_it_is_logged(runs, workers):
     """pytest's terminal keeps every report to the end of the run, in each process: once logged,
-    a report has no keywords, a passed setup or teardown with no captured output is not kept, no
+    a report has no keywords and at most the three fields of its result read after logging (the
+    run's results hold the whole), a passed setup or teardown with no captured output is not kept, no
     process holds a test it has run (session.items keeps its node id), and the controller holds no
     JUnit XML test case unwritten. Without the release (keep) the terminal holds all three reports
     of each control, with keywords, and every item stays."""
@@ -111,10 +122,12 @@ def test_pytest_keeps_one_slim_report_per_control_once_it_is_logged(runs, worker
     assert len(finish) == 1 + workers  # the controller and each worker
     for line in finish:
         assert line["silent_setups_and_teardowns"] == 0 and line["with_keywords"] == 0, line
+        assert line["whole_results"] == 0, line
         assert line["items_held"] == line["items"] - line["ran"], line  # xdist: those other workers ran
     controller = next(line for line in finish if line["worker"] == "main")
     assert controller["reports"] == len(released.report["results"])  # the call reports only
     assert controller["junit_cases_held"] == 0
     kept = next(line for line in kept_lines if line["when"] == "finish" and line["worker"] == "main")
     assert kept["silent_setups_and_teardowns"] > 0 and kept["with_keywords"] == kept["reports"]
+    assert kept["whole_results"] == len(released.report["results"])
     assert all(line["items_held"] == line["items"] for line in kept_lines if line["when"] == "finish")

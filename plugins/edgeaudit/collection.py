@@ -107,6 +107,22 @@ class TargetMajor:
         ordered = sorted((items[i] for i in slots), key=lambda item: rank[_target_name(item)])  # stable
         for slot, item in zip(slots, ordered):
             items[slot] = item
+        share_callspecs(items)
+
+
+def share_callspecs(items: list[pytest.Item]) -> None:
+    """Equal parametrizations share one `callspec`: pytest makes one per test (a few dicts and
+    lists each), while a target's controls all hold the same one (`target=www`). Read-only once
+    collected, so a fleet's tens of thousands of items can hold one per target."""
+    shared: dict[tuple[Any, ...], Any] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        key = (callspec.id, *map(id, callspec.params.values()))
+        first = shared.setdefault(key, callspec)
+        if first is not callspec and first == callspec:
+            item.callspec = first  # type: ignore[attr-defined]
 
 
 def _target_name(item: pytest.Item) -> str | None:

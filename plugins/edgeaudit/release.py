@@ -15,7 +15,9 @@ thousands of items, with what each kept from its run, would otherwise live until
 pytest keeps every test's reports until the run ends (the terminal, for its summary), three per
 control, in the controller and in each xdist worker. Once every plugin has logged one, it keeps
 no keywords (pytest's -k vocabulary), properties (JUnit XML has written them) or AWS call counts;
-a worker's keeps no result (xdist has sent it); and a passed setup or teardown report with no
+a worker's keeps no result (xdist has sent it), the controller's only the fields read after the
+report is logged (the outcome, for the terminal's summary word and pytest-html's row, and the
+row's control and severity; the run's results hold the whole result); and a passed setup or teardown report with no
 captured output leaves the terminal's list: the terminal shows those only for their captured
 output (-rP, or beside a failure), and such a report has none.
 """
@@ -31,6 +33,7 @@ from .config import Target
 from .crawl import forget as forget_crawl
 from .evidence import jsonable
 from .outcomes import EVIDENCE, RESULT
+from .pytest_html_view import COLUMNS
 from .redact import redact
 from .results import item_target
 from .reporting.report import write_atomic
@@ -51,6 +54,9 @@ class Ran(NamedTuple):
 
     nodeid: str
     location: tuple[str, int | None, str]
+
+
+KEPT_ON_REPORT = tuple(dict.fromkeys(("outcome", *(key for key, _ in COLUMNS))))
 
 
 class Release:
@@ -87,8 +93,9 @@ class Release:
         """After junitxml, pytest-html, xdist, the terminal and the results have read the report."""
         report.keywords, report.user_properties = {}, []
         report.__dict__.pop("edgeaudit_calls", None)
-        if self.run.worker:
-            report.__dict__.pop("edgeaudit_result", None)
+        result = report.__dict__.pop("edgeaudit_result", None)
+        if result and not self.run.worker:
+            report.edgeaudit_result = {key: result[key] for key in KEPT_ON_REPORT if key in result}  # type: ignore[attr-defined]
         kept = getattr(self.terminal, "stats", {}).get("")  # passed setups and teardowns
         if report.passed and report.when != "call" and not report.sections and kept and kept[-1] is report:
             kept.pop()

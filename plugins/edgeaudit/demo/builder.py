@@ -527,15 +527,21 @@ class Builder:
         return arn
 
     def _web_acl(self, name: str, suffix: str) -> str:
-        waf = self.client("wafv2")
-        return waf.create_web_acl(
-            Name=f"{name}-{suffix}-acl", Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
-            VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "site"},
+        return self._create_web_acl(
+            Name=f"{name}-{suffix}-acl",
             Rules=[{"Name": "common", "Priority": 0, "OverrideAction": {"None": {}},
                     "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}},
                     "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                         "MetricName": "common"}}],
-        )["Summary"]["ARN"]
+                                         "MetricName": "common"}}])
+
+    def _create_web_acl(self, **acl: Any) -> str:
+        """One web ACL at a time: moto checks a new name against its others while another
+        thread may be adding one (the check fails with "mutated during iteration")."""
+        with self._lock:
+            return self.client("wafv2").create_web_acl(
+                Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, **acl,
+                VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                                  "MetricName": "site"})["Summary"]["ARN"]
 
     def _headers_policy(self, spec: SiteSpec, suffix: str) -> str:
         security: dict[str, Any] = {"XSSProtection": {"Protection": True, "ModeBlock": True, "Override": True}}
@@ -714,10 +720,7 @@ class Builder:
         if spec.web_acl == "none":
             config["WebACLId"] = ""
         elif spec.web_acl == "empty":
-            config["WebACLId"] = self.client("wafv2").create_web_acl(
-                Name=f"{spec.name}-{suffix}-empty-acl", Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, Rules=[],
-                VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                  "MetricName": "site"})["Summary"]["ARN"]
+            config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-empty-acl", Rules=[])
         origins = config["Origins"]["Items"]
         oac, main = origins[0]["OriginAccessControlId"], origins[0]
         if spec.origin_access == "oai":  # moto has no OAI API and does not check the reference
