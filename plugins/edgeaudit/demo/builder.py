@@ -535,13 +535,10 @@ class Builder:
                                          "MetricName": "common"}}])
 
     def _create_web_acl(self, **acl: Any) -> str:
-        """One web ACL at a time: moto checks a new name against its others while another
-        thread may be adding one (the check fails with "mutated during iteration")."""
-        with self._lock:
-            return self.client("wafv2").create_web_acl(
-                Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, **acl,
-                VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                  "MetricName": "site"})["Summary"]["ARN"]
+        return self.client("wafv2").create_web_acl(
+            Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, **acl,
+            VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                              "MetricName": "site"})["Summary"]["ARN"]
 
     def _headers_policy(self, spec: SiteSpec, suffix: str) -> str:
         security: dict[str, Any] = {"XSSProtection": {"Protection": True, "ModeBlock": True, "Override": True}}

@@ -12,9 +12,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from moto.server import ThreadedMotoServer
 
@@ -42,6 +43,25 @@ ARCHIVE = f"s3://{ARCHIVE_BUCKET}/edgeaudit/"
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
+class OneRequestAtATime:
+    """moto's backends keep their resources in plain dicts, not made for threads: a request that
+    adds a distribution, stack or web ACL while another walks them fails ("changed size during
+    iteration"), as sites built on several threads showed. The demo's server answers one request
+    at a time; moto answers under Python's global lock anyway."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            body = self.app(environ, start_response)
+            try:
+                return list(body)
+            finally:
+                getattr(body, "close", lambda: None)()
+
+
 class DemoEnvironment:
     """A moto server plus the sites built into it; `config_data` is the matching config."""
 
@@ -60,6 +80,7 @@ class DemoEnvironment:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
+        server._server.app = OneRequestAtATime(server._server.app)  # type: ignore[union-attr]
         host, port = server.get_host_and_port()
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="edgeaudit-demo-"))
