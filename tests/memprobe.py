@@ -1,9 +1,10 @@
 """A test-only pytest plugin (tests/test_memory.py loads it with -p memprobe): it writes, from
 inside a run, what the run holds for each target at the end of each control's teardown (before
 edgeaudit forgets anything) and once the control is over (after it may have), one JSON line per
-control into $MEMPROBE_LOG.<worker>, once collected how many parametrizations its items hold, and at the session's end what pytest's terminal still keeps
-of the tests' reports (and of their results), how many of the session's items it holds and how many JUnit XML test
-cases it holds unwritten. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
+control into $MEMPROBE_LOG.<worker>, once collected how many parametrizations its items hold,
+and at the session's end what pytest's terminal still keeps of the tests' reports (and of their
+results), how many of the session's items it holds and how many JUnit XML test cases it holds
+unwritten. With MEMPROBE_KEEP=1 it unregisters edgeaudit's release, so
 that a run forgetting nothing can be compared with one that forgets."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from _pytest.junitxml import xml_key
 
 from edgeaudit import crawl, vitals
 from edgeaudit.outcomes import EVIDENCE
-from edgeaudit.release import own_names
+from edgeaudit.release import KEPT_ON_REPORT, own_names
 from edgeaudit.results import item_target
 from edgeaudit.run import RUN
 
@@ -88,8 +89,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                             "silent_setups_and_teardowns": sum(r.when != "call" and r.passed and not r.sections
                                                                for r in reports),
                             "with_keywords": sum(bool(r.keywords) for r in reports),
-                            "whole_results": sum(len(getattr(r, "edgeaudit_result", None) or {}) > 3
-                                                 for r in reports),
+                            "whole_results": sum(bool(set(getattr(r, "edgeaudit_result", None) or ())
+                                                      - set(KEPT_ON_REPORT)) for r in reports),
                             "items": len(session.items), "ran": len(_RAN),
                             "items_held": sum(isinstance(item, pytest.Item) for item in session.items),
                             "junit_cases_held": sum(bool(case.__dict__) for case in

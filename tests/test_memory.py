@@ -112,8 +112,8 @@ def test_a_targets_controls_share_one_parametrization(runs, workers):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_pytest_keeps_one_slim_report_per_control_once_it_is_logged(runs, workers):
     """pytest's terminal keeps every report to the end of the run, in each process: once logged,
-    a report has no keywords and at most the three fields of its result read after logging (the
-    run's results hold the whole), a passed setup or teardown with no captured output is not kept, no
+    a report has no keywords and of its result only the fields read after logging (the run's
+    results hold the whole), a passed setup or teardown with no captured output is not kept, no
     process holds a test it has run (session.items keeps its node id), and the controller holds no
     JUnit XML test case unwritten. Without the release (keep) the terminal holds all three reports
     of each control, with keywords, and every item stays."""

@@ -17,9 +17,9 @@ control, in the controller and in each xdist worker. Once every plugin has logge
 no keywords (pytest's -k vocabulary), properties (JUnit XML has written them) or AWS call counts;
 a worker's keeps no result (xdist has sent it), the controller's only the fields read after the
 report is logged (the outcome, for the terminal's summary word and pytest-html's row, and the
-row's control and severity; the run's results hold the whole result); and a passed setup or teardown report with no
-captured output leaves the terminal's list: the terminal shows those only for their captured
-output (-rP, or beside a failure), and such a report has none.
+row's control and severity; the run's results hold the whole result); and a passed setup or
+teardown report with no captured output leaves the terminal's list: the terminal shows those
+only for their captured output (-rP, or beside a failure), and such a report has none.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Ran(NamedTuple):
     location: tuple[str, int | None, str]
 
 
+# what is read of a result once its report is logged: the outcome and pytest-html's columns
 KEPT_ON_REPORT = tuple(dict.fromkeys(("outcome", *(key for key, _ in COLUMNS))))
 
 
@@ -95,7 +96,8 @@ class Release:
         report.__dict__.pop("edgeaudit_calls", None)
         result = report.__dict__.pop("edgeaudit_result", None)
         if result and not self.run.worker:
-            report.edgeaudit_result = {key: result[key] for key in KEPT_ON_REPORT if key in result}  # type: ignore[attr-defined]
+            kept_fields = {key: result[key] for key in KEPT_ON_REPORT if key in result}
+            report.edgeaudit_result = kept_fields  # type: ignore[attr-defined]
         kept = getattr(self.terminal, "stats", {}).get("")  # passed setups and teardowns
         if report.passed and report.when != "call" and not report.sections and kept and kept[-1] is report:
             kept.pop()
