@@ -448,7 +448,10 @@ def denied(world, fleet_sites, tmp_path_factory) -> Run:
         iam.put_user_policy(UserName="auditor-no-versions", PolicyName="audit", PolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": "*", "Resource": "*"},
-                {"Effect": "Deny", "Action": "s3:ListBucketVersions", "Resource": "*"}]}))
+                # The IAM action is s3:ListBucketVersions; moto 5.2.6 checks the operation's name
+                # (s3:ListObjectVersions) where 5.2.5 checked the action. A wildcard covers both,
+                # as it would on AWS.
+                {"Effect": "Deny", "Action": "s3:List*Versions", "Resource": "*"}]}))
         key = iam.create_access_key(UserName="auditor-no-versions")["AccessKey"]
     before = settings.INITIAL_NO_AUTH_ACTION_COUNT
     settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
