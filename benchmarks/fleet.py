@@ -43,9 +43,9 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from edgeaudit import tomlwrite  # noqa: E402
 from edgeaudit.demo.builder import SiteSpec  # noqa: E402
 from edgeaudit.demo.environment import DemoEnvironment, attested  # noqa: E402
+from edgeaudit.rules import tomlwrite  # noqa: E402
 
 SELECTION = "daily or weekly"
 # Runs pytest as its child and reports the largest resident set among its descendants (MB).

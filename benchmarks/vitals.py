@@ -18,10 +18,10 @@ import platform
 import time
 from pathlib import Path
 
-from edgeaudit.config import Target
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.demo.environment import DemoEnvironment
-from edgeaudit.vitals import measure
+from edgeaudit.rules.config import Target
+from edgeaudit.web.vitals import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 

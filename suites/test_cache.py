@@ -5,7 +5,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-
 # What CloudFront compresses: text and a few structured types, from 1,000 to 10,000,000 bytes.
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|x-javascript|json|xml|ld\+json|manifest\+json)"
                           r"|image/svg\+xml|font/(ttf|otf))")

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from edgeaudit.crawl import same_origin
 from edgeaudit.checks.origin import Origin
+from edgeaudit.web.crawl import same_origin
 
 
 @pytest.mark.control("EA-DEP-01", severity="P1", reads=("cloudfront:GetDistribution",))

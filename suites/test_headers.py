@@ -7,7 +7,7 @@ import pytest
 
 from edgeaudit.checks import observatory
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.site import PROBE_ORIGIN
+from edgeaudit.web.site import PROBE_ORIGIN
 
 REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
 KNOWN_REFERRER_POLICIES = REFERRER_POLICIES + ("origin", "origin-when-cross-origin", "unsafe-url",

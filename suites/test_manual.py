@@ -4,7 +4,7 @@ A person does these; the config's [[attestations]] prove it (`edgeaudit attest` 
 Each passes only with an attestation whose status is passed and that still counts: until the
 control's cadence is next due, and until its `expires`. The seven share one body; each one's
 marks are written beside it, as on any control: the attestations take its cadence from its
-cadence marker (edgeaudit.catalog reads it there).
+cadence marker (edgeaudit.rules.catalog reads it there).
 """
 
 from typing import Callable

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from edgeaudit.aws import preflight
 from edgeaudit.checks import dependencies
+from edgeaudit.errors import NotEvaluated
 from edgeaudit.reporting import ledger
 from edgeaudit.reporting.store import LocalHistory
-from edgeaudit import preflight
-from edgeaudit.attestations import expiry_state
-from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.attestations import expiry_state
 
 
 @pytest.mark.control("EA-OPS-01", severity="P2", reads=("sts:GetCallerIdentity",))

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edgeaudit.errors import AccessDeniedError, NotEvaluated, SiteUnreachable
-from edgeaudit.site import PROBE_ORIGIN
+from edgeaudit.web.site import PROBE_ORIGIN
 
 FOREIGN_HOST = "evil.example"
 PROBE_BODY = b"edgeaudit-probe"

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from edgeaudit.crawl import read_sitemap
+from edgeaudit.web.crawl import read_sitemap
 
 S3_ERROR_MARKERS = ("<Error>", "<Code>", "<RequestId>", "<HostId>")
 

@@ -6,7 +6,7 @@ import certifi
 import pytest
 
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.site import trust_store
+from edgeaudit.web.site import trust_store
 
 LEGACY_PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1")
 STRONG_SUITE = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$")

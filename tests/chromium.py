@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from edgeaudit.browser import find_chromium, launch
+from edgeaudit.web.browser import find_chromium, launch
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None and os.environ.get("CI"):

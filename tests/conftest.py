@@ -96,7 +96,7 @@ def suite_runner(world: DemoEnvironment, tmp_path: Path):
             env: dict[str, str | None] | None = None) -> Run:
         config = tmp_path / "edgeaudit.toml"
         document = {**(config_extra or {}), "targets": [site.target_entry() for site in sites]}
-        from edgeaudit import tomlwrite
+        from edgeaudit.rules import tomlwrite
 
         config.write_text(tomlwrite.dumps(document))
         return run_suite("suites", "--edgeaudit-config", str(config), *args,

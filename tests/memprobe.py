@@ -17,11 +17,11 @@ from typing import Any, Iterator
 import pytest
 from _pytest.junitxml import xml_key
 
-from edgeaudit import crawl, vitals
-from edgeaudit.outcomes import EVIDENCE
-from edgeaudit.release import KEPT_ON_REPORT, own_names
-from edgeaudit.results import item_target
-from edgeaudit.run import RUN
+from edgeaudit.reporting.results import item_target
+from edgeaudit.run.outcomes import EVIDENCE
+from edgeaudit.run.release import KEPT_ON_REPORT, own_names
+from edgeaudit.run.run import RUN
+from edgeaudit.web import crawl, vitals
 
 _RAN: list[pytest.Item] = []
 

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from test_plugin import PASSING, Project
 
-from edgeaudit import guard
-from edgeaudit.config import ConfigError, parse
+from edgeaudit.aws import guard
 from edgeaudit.reporting.archive import ArchivePlace, archive_set
 from edgeaudit.reporting.step_summary import markdown
-
-from test_plugin import PASSING, Project
+from edgeaudit.rules.config import ConfigError, parse
 
 DAYS = 30
 

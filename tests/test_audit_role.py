@@ -19,8 +19,9 @@ import boto3
 import botocore.session
 import pytest
 
-from edgeaudit import auditrole, cli, guard
-from edgeaudit.aws import iam_action
+from edgeaudit import cli
+from edgeaudit.aws import auditrole, guard
+from edgeaudit.aws.clients import iam_action
 from edgeaudit.checks import policy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def test_the_read_statement_is_every_read_the_guard_lets_through_and_nothing_els
     policy grants the IAM action of each of them but those of the credential provider."""
     reads = {f"{service}:{operation}" for service, operations in guard.READS.items() for operation in operations}
     placed = auditrole.suite_reads() | set(auditrole.CREDENTIAL_READS) | NOT_MADE
-    assert reads == placed, (f"on guard.READS but not placed by edgeaudit.auditrole: {sorted(reads - placed)}; "
+    assert reads == placed, (f"on guard.READS but not placed by edgeaudit.aws.auditrole: {sorted(reads - placed)}; "
                              f"placed but not a read the guard allows: {sorted(placed - reads)}")
     wanted = ({iam_action(*r.split(":", 1)) for r in reads - set(auditrole.CREDENTIAL_READS) - NOT_MADE}
               | set(auditrole.IMPLIED))

@@ -11,15 +11,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from edgeaudit.browser import (LAB_EXTRA_MISSING, PLAYWRIGHT_INSTALL, find_chromium, install_hint, one_browser,
-                               playwright_cache)
-from edgeaudit.config import Target
-from edgeaudit.errors import NotEvaluated
-from edgeaudit.vitals import measure
+from test_demo_extra import UNINSTALL, plugin
 
 from conftest import REPO, run_suite
-from test_demo_extra import UNINSTALL, plugin
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.config import Target
+from edgeaudit.web.browser import (
+    LAB_EXTRA_MISSING,
+    PLAYWRIGHT_INSTALL,
+    find_chromium,
+    install_hint,
+    one_browser,
+    playwright_cache,
+)
+from edgeaudit.web.vitals import measure
 
 
 def executable(path: Path, mode: int = 0o755) -> Path:

@@ -12,9 +12,10 @@ from typing import Any
 import botocore.session
 import pytest
 
-from edgeaudit import auditrole, catalog, guard, preflight, prefetch
-from edgeaudit.aws import iam_action
-from edgeaudit.config import ConfigError, parse
+from edgeaudit.aws import auditrole, guard, prefetch, preflight
+from edgeaudit.aws.clients import iam_action
+from edgeaudit.rules import catalog
+from edgeaudit.rules.config import ConfigError, parse
 
 REPO = Path(__file__).resolve().parents[1]
 SUITES = REPO / "suites"

@@ -12,10 +12,9 @@ import re
 
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.demo.builder import SiteSpec
-
 from conftest import Run, assert_passes, run_suite
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
 
 # target name -> (the switch that breaks it, {control: expected outcome}); every other control passes.
 # Two breaks are outages and so fail more than their own control, as they would on AWS: a disabled

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit import guard, tomlwrite
-from edgeaudit.catalog import known_ids
-from edgeaudit.demo.builder import OTHER_DISTRIBUTION, PARTNER_ACCOUNT, SiteSpec
-
 from conftest import REPO, Run, assert_passes, run_suite
+from edgeaudit.aws import guard
+from edgeaudit.demo.builder import OTHER_DISTRIBUTION, PARTNER_ACCOUNT, SiteSpec
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.catalog import known_ids
 
 MODULES = ("test_s3.py", "test_cloudfront.py", "test_acm.py", "test_iam.py", "test_cost.py", "test_invalidations.py")
 CONTROLS = {

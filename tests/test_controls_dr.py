@@ -23,11 +23,11 @@ from typing import Callable
 import pytest
 import requests
 
-from edgeaudit import guard, tomlwrite
+from conftest import Run, assert_passes, run_suite
+from edgeaudit.aws import guard
 from edgeaudit.demo import motoext
 from edgeaudit.demo.builder import SiteSpec
-
-from conftest import Run, assert_passes, run_suite
+from edgeaudit.rules import tomlwrite
 
 MODULES = ("suites/test_dr.py", "suites/test_ops.py")
 CONTROLS = {"EA-DR-01": "P2", "EA-DR-02": "P2", "EA-DR-03": "P2", "EA-DR-04": "P2", "EA-DR-05": "P3",
@@ -584,7 +584,7 @@ def _target(**extra) -> dict:
 
 
 def test_release_manifest_is_resolved_beside_the_config(tmp_path):
-    from edgeaudit.config import parse
+    from edgeaudit.rules.config import parse
 
     (tmp_path / "releases.json").write_text('{"releases": []}')
     config = parse(tmp_path / "edgeaudit.toml", {"targets": [_target(release_manifest="releases.json")]})
@@ -596,7 +596,7 @@ def test_release_manifest_is_resolved_beside_the_config(tmp_path):
 @pytest.mark.parametrize(("value", "problem"), [("missing.json", "no file at"), ("s3://deploys", "wrong type or value"),
                                                 (42, "wrong type or value")])
 def test_bad_release_manifest_is_a_config_error(tmp_path, value, problem):
-    from edgeaudit.config import ConfigError, parse
+    from edgeaudit.rules.config import ConfigError, parse
 
     with pytest.raises(ConfigError, match=r"targets\[0\] \(\"www\"\)\.release_manifest: " + problem) as error:
         parse(tmp_path / "edgeaudit.toml", {"targets": [_target(release_manifest=value)]})
@@ -605,7 +605,7 @@ def test_bad_release_manifest_is_a_config_error(tmp_path, value, problem):
 
 @pytest.mark.parametrize("value", [-1, "256", True])
 def test_bad_full_restore_limit_is_a_config_error(tmp_path, value):
-    from edgeaudit.config import ConfigError, parse
+    from edgeaudit.rules.config import ConfigError, parse
 
     with pytest.raises(ConfigError, match="thresholds.dr_full_restore_max_mb"):
         parse(tmp_path / "edgeaudit.toml", {"thresholds": {"dr_full_restore_max_mb": value}, "targets": [_target()]})

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from edgeaudit import tomlwrite
-from edgeaudit.browser import find_chromium
-from edgeaudit.demo.builder import SiteSpec
+from test_controls_site import as_run, once
 
 from conftest import Run, assert_finding, assert_passes, run_suite
-from test_controls_site import as_run, once
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
+from edgeaudit.web.browser import find_chromium
 
 if find_chromium() is None and os.environ.get("CI"):
     raise RuntimeError("CI must install Debian's chromium: the lab vitals tests may not skip there")

@@ -16,10 +16,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.demo.builder import CSP, SiteSpec
-
 from conftest import Run, assert_finding, assert_passes, run_suite
+from edgeaudit.demo.builder import CSP, SiteSpec
+from edgeaudit.rules import tomlwrite
 
 MODULES = ("suites/test_site.py", "suites/test_headers.py", "suites/test_tls.py", "suites/test_probes.py",
            "suites/test_deployment.py", "suites/test_cache.py")

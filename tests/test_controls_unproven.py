@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from edgeaudit import guard, tomlwrite
-from edgeaudit.demo.builder import SiteSpec
-
 from conftest import Run, assert_finding, assert_passes, run_suite
+from edgeaudit.aws import guard
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
 
 CONTROLS = {
     "EA-CACHE-04": ("suites/test_cache.py::test_cache_hit_ratio", "P3"),

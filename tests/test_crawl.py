@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from edgeaudit.config import Target
-from edgeaudit.crawl import normalize, parse_page, parse_sitemap, same_origin, shared_crawl, srcset_urls
-from edgeaudit.site import Site
+from edgeaudit.rules.config import Target
+from edgeaudit.web.crawl import normalize, parse_page, parse_sitemap, same_origin, shared_crawl, srcset_urls
+from edgeaudit.web.site import Site
 
 PAGE = """<!doctype html><html><head>
 <base href="/docs/">

@@ -10,14 +10,13 @@ import json
 import pytest
 import responses
 
-from edgeaudit import crux
-from edgeaudit.errors import NotEvaluated
-from edgeaudit.config import Target
-from edgeaudit.evidence import Evidence
-from edgeaudit.thresholds import Thresholds
-from edgeaudit.vitals import PageLab, Vitals, add_field_data
-
 from conftest import REPO
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.evidence import Evidence
+from edgeaudit.rules.config import Target
+from edgeaudit.rules.thresholds import Thresholds
+from edgeaudit.web import crux
+from edgeaudit.web.vitals import PageLab, Vitals, add_field_data
 
 ORIGIN = "https://www.example.com"
 # A queryRecord answer as the API gives it: histograms, p75 per metric (CLS as a string), the period.

@@ -65,7 +65,7 @@ def test_xdist_gives_the_same_results(daily, tmp_path):
 
 
 def test_a_targets_controls_share_one_worker():
-    from edgeaudit.scheduling import target_of
+    from edgeaudit.rules.scheduling import target_of
 
     targets = sorted(["www", "www-2", "shop"], key=len, reverse=True)
     assert target_of("suites/test_s3.py::test_versioning[www]", targets) == "www"
@@ -85,8 +85,8 @@ def test_the_generated_policy_allows_every_call_the_suite_makes(everything):
     """Every operation of a whole demo run is allowed by the audit role's policy (the README's, the
     templates'), judged by the project's IAM evaluator: reads by the read statement, the drills'
     writes by the scratch statement only."""
-    from edgeaudit import auditrole, guard
-    from edgeaudit.aws import iam_action
+    from edgeaudit.aws import auditrole, guard
+    from edgeaudit.aws.clients import iam_action
     from edgeaudit.checks import policy
 
     statements = policy.parse(auditrole.policy("scratch"), "audit role")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit.demo.builder import SiteSpec
-
 from conftest import run_suite
+from edgeaudit.demo.builder import SiteSpec
 
 # A pytest plugin (loaded with -p, before edgeaudit's) that makes the named modules uninstalled.
 UNINSTALL = '''

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-
-from conftest import REPO
 from test_fleet import FLEET, fleet_targets
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+
+from conftest import REPO
 
 WORKFLOW = REPO / "examples" / "github-actions" / "edgeaudit.yml"
 BIN = Path(sys.executable).parent

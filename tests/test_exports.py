@@ -17,13 +17,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from test_plugin import Project
 
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.reporting.findings_csv import COLUMNS, csv_text, safe_cell
 from edgeaudit.reporting.ocsf import findings
 from edgeaudit.reporting.step_summary import append_step_summary, escape, markdown
-
-from test_plugin import Project
 
 SECRET = "plantedexportsecret42"
 
@@ -332,8 +331,8 @@ def test_a_document_made_in_parts_is_the_whole_document_redacted(document):
 
 
 def _small_report(message: str = "", seen: str = "") -> dict:
-    from edgeaudit.frameworks import summary as framework_summary
-    from edgeaudit.results import summarize
+    from edgeaudit.reporting.results import summarize
+    from edgeaudit.rules.frameworks import summary as framework_summary
 
     results = [{"control": "EA-OPS-01", "target": "www", "title": "t", "severity": "P2", "outcome": "failed",
                 "nodeid": "suites/x.py::t[www]", "categories": [], "resource": "", "message": message,

@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from edgeaudit import tomlwrite
-from edgeaudit.config import ConfigError, load, parse
-from edgeaudit.reporting.store import LocalHistory
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
 from conftest import run_suite
-from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+from edgeaudit.reporting.store import LocalHistory
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.config import ConfigError, load, parse
 
 AWS_CONTROLS = '''
 @pytest.mark.control("EA-S3-05", severity="P2")
@@ -185,7 +184,7 @@ def test_signal_during_a_run_leaves_an_incomplete_report(tmp_path, world, site, 
 
 DRILL_STOPPED = """
 import os, pathlib, signal, time
-from edgeaudit.scratch import Scratch
+from edgeaudit.aws.scratch import Scratch
 
 @pytest.mark.control("EA-OPS-02", severity="P3")
 def test_first(target):

@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
-
-from edgeaudit import tomlwrite
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
 from conftest import run_suite
-from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+from edgeaudit.rules import tomlwrite
 
 FLEET = '''
 @pytest.mark.control("EA-OPS-03", severity="P3")
@@ -228,7 +227,7 @@ def test_a_denied_account_and_a_dead_site_leave_the_rest_of_the_fleet_reported(w
     from moto import settings
     from moto.core.responses import ActionAuthenticatorMixin
 
-    from edgeaudit import guard
+    from edgeaudit.aws import guard
     from edgeaudit.demo.builder import SiteSpec
 
     sites = {name: world.add(SiteSpec(name=name)) for name in ("fleet-ok-a", "fleet-ok-b", "fleet-denied", "fleet-down")}

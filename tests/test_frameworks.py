@@ -14,13 +14,13 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import REPO, run_suite
-from edgeaudit import catalog
-from edgeaudit.frameworks import UnknownFramework, requirements, resolve, summary
 from edgeaudit.reporting.html_render import render
 from edgeaudit.reporting.ledger import run_cadences
 from edgeaudit.reporting.merge import MergeError, merge
 from edgeaudit.reporting.report import build_report
-from edgeaudit.results import OUTCOMES, WORST_FIRST, summarize
+from edgeaudit.reporting.results import OUTCOMES, WORST_FIRST, summarize
+from edgeaudit.rules import catalog
+from edgeaudit.rules.frameworks import UnknownFramework, requirements, resolve, summary
 
 SUITES = REPO / "suites"
 EVIL = '<img src=x onerror="alert(1)">'

@@ -14,11 +14,11 @@ import botocore.awsrequest
 import pytest
 import requests
 
-from edgeaudit import guard, tomlwrite
-from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.scratch import ROOT, Scratch
-
 from conftest import run_suite
+from edgeaudit.aws import guard
+from edgeaudit.aws.scratch import ROOT, Scratch
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
 
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -150,7 +150,7 @@ open("{outcome}", "w").write(OUTCOME)
 
 DRILL_ON_THE_ORIGIN = '''
 import pytest
-from edgeaudit.scratch import Scratch
+from edgeaudit.aws.scratch import Scratch
 
 
 @pytest.mark.control("EA-DR-01", severity="P2")

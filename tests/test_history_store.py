@@ -16,11 +16,13 @@ import boto3
 import pytest
 
 from conftest import run_suite
-from edgeaudit import guard, tomlwrite
-from edgeaudit.config import ConfigError, parse
+from edgeaudit.aws import guard
 from edgeaudit.demo.builder import HISTORY_BUCKET, SiteSpec
 from edgeaudit.demo.history import write_history
-from edgeaudit.reporting.store import HistoryUnavailable, LocalHistory, S3History, evidence_place, open_store
+from edgeaudit.reporting.store import HistoryUnavailable, LocalHistory, S3History, open_store
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.config import ConfigError, parse
+from edgeaudit.rules.location import evidence_place
 
 BUCKET = "ci-evidence-bucket"
 LOCATION = f"s3://{BUCKET}/edgeaudit/history.jsonl"

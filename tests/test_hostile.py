@@ -15,14 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from edgeaudit.config import Target
-from edgeaudit.crawl import crawl
+from conftest import REPO, run_suite
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.demo.pki import CertificateAuthority
-from edgeaudit.site import Site
 from edgeaudit.errors import SiteUnreachable
-
-from conftest import REPO, run_suite
+from edgeaudit.rules.config import Target
+from edgeaudit.web.crawl import crawl
+from edgeaudit.web.site import Site
 
 BIG = 50 * 2**20
 

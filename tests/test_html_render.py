@@ -15,13 +15,13 @@ from importlib import resources
 
 import pytest
 
-from edgeaudit.catalog import SEVERITIES
-from edgeaudit.frameworks import summary as framework_summary
 from edgeaudit.reporting.html_render import evidence_view, render, verdict
 from edgeaudit.reporting.ledger import LedgerRow, ledger
 from edgeaudit.reporting.merge import merge
+from edgeaudit.reporting.results import FAILING, OUTCOMES, WORST_FIRST, gates
 from edgeaudit.reporting.trend import Trend
-from edgeaudit.results import FAILING, OUTCOMES, WORST_FIRST, gates
+from edgeaudit.rules.catalog import SEVERITIES
+from edgeaudit.rules.frameworks import summary as framework_summary
 
 EVIL = '<img src=x onerror="alert(1)">'
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit import __version__, catalog, tomlwrite
-from edgeaudit.config import parse
-from edgeaudit.filelock import locked
-
 from conftest import REPO, run_suite
+from edgeaudit import __version__
+from edgeaudit.filelock import locked
+from edgeaudit.rules import catalog, tomlwrite
+from edgeaudit.rules.config import parse
 
 SUITES = REPO / "suites"
 SOURCES = ("pyproject.toml", "README.md", "plugins", "suites")  # what the build reads

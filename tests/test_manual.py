@@ -9,12 +9,11 @@ import tomllib
 
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.attestations import MANUAL_CONTROLS, entry, evaluate
-from edgeaudit.config import Attestation, ConfigError, load
-from edgeaudit.schedule import holds_until, latest_opening
-
 from conftest import REPO, run_suite
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.attestations import MANUAL_CONTROLS, entry, evaluate
+from edgeaudit.rules.config import Attestation, ConfigError, load
+from edgeaudit.rules.schedule import holds_until, latest_opening
 
 TODAY = dt.date.today()
 CONTROLS = {"EA-MAN-01": "P4", "EA-MAN-02": "P4", "EA-MAN-03": "P4", "EA-MAN-04": "P3", "EA-MAN-05": "P4",
@@ -144,7 +143,7 @@ def test_cadence_and_categories_follow_the_catalog(run):
 
 def test_the_seven_controls_share_one_body_and_their_cadence_marker_is_the_catalogs():
     """Each manual control's cadence is written once, as its cadence marker: the attestations'
-    windows read it from there (edgeaudit.catalog), so they cannot disagree."""
+    windows read it from there (edgeaudit.rules.catalog), so they cannot disagree."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_manual_suite", REPO / "suites" / "test_manual.py")

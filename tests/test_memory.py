@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.demo.builder import SiteSpec
-
 from conftest import Run, run_suite
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
 
 TESTS = Path(__file__).resolve().parent
 NAMES = ("mem-a", "mem-b", "mem-c")

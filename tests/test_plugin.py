@@ -12,10 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.demo.builder import SiteSpec
-
 from conftest import Run, run_suite
+from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.rules import tomlwrite
 
 PLANTED_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED0KEY"
 PLANTED_TOKEN = "Bearer planted-token-0123456789abcdef"

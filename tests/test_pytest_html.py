@@ -15,13 +15,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
-
-from edgeaudit.pytest_html_view import report_link
+from test_plugin import Project
+from test_secrets import ALL_PLANTED, EXTERNAL_ID, LEAKY, PLANTED, USERINFO, leaky_site  # noqa: F401 (a fixture)
 
 from chromium import chromium, needs_chromium
 from conftest import REPO, Run, run_suite
-from test_plugin import Project
-from test_secrets import ALL_PLANTED, EXTERNAL_ID, LEAKY, PLANTED, USERINFO, leaky_site  # noqa: F401 (a fixture)
+from edgeaudit.run.html_view import report_link
 
 pytest.importorskip("playwright.sync_api", reason="playwright is part of the lab extras")
 pytest.importorskip("pytest_html", reason="pytest-html is part of the dev extras")

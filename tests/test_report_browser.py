@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit.frameworks import summary as framework_summary
-from edgeaudit.reporting.html_render import render
-
 from chromium import chromium, needs_chromium
 from conftest import REPO, run_suite
+from edgeaudit.reporting.html_render import render
+from edgeaudit.rules.frameworks import summary as framework_summary
 
 pytest.importorskip("playwright.sync_api", reason="playwright is part of the dev extras")
 pytestmark = needs_chromium

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_plugin import Project
 
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.evidence import Evidence
 from edgeaudit.reporting.ledger import ledger, same_environment
-
-from test_plugin import Project
 
 # Three controls whose outcome the test decides through the environment.
 SWITCHED = '''

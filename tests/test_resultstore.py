@@ -1,5 +1,5 @@
-"""The controller's results, held packed (edgeaudit.resultstore), and its JUnit XML, spooled
-(edgeaudit.junit.SpooledLogXML): what a fleet's run holds per test until its report is written."""
+"""The controller's results, held packed (edgeaudit.reporting.resultstore), and its JUnit XML, spooled
+(edgeaudit.run.junit.SpooledLogXML): what a fleet's run holds per test until its report is written."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from edgeaudit.reporting.html_render import verdict
 from edgeaudit.reporting.report import build_report
-from edgeaudit.resultstore import ResultStore, StoredResults, ordered
+from edgeaudit.reporting.resultstore import ResultStore, StoredResults, ordered
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
 
@@ -66,7 +66,7 @@ def test_errors(broken):
 
 SPOOLING = """
 import os
-from edgeaudit.junit import JunitNames
+from edgeaudit.run.junit import JunitNames
 
 def pytest_configure(config):
     if os.environ.get("SPOOL_JUNIT") == "1":

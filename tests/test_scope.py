@@ -12,14 +12,14 @@ import sys
 from html.parser import HTMLParser
 
 import pytest
+from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
 
 import report_schema
 from conftest import REPO, run_suite
-from edgeaudit import catalog
 from edgeaudit.reporting.html_render import render
 from edgeaudit.reporting.merge import MergeError, merge
-from edgeaudit.shards import shard_of
-from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+from edgeaudit.rules import catalog
+from edgeaudit.rules.shards import shard_of
 
 BUILTIN = set(catalog.controls(REPO / "suites"))
 OFF = "the built-in controls are switched off (edgeaudit_builtin_controls = false)"

@@ -13,13 +13,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from edgeaudit import guard, tomlwrite
-from edgeaudit.config import ConfigError, parse
+from conftest import run_suite
+from edgeaudit.aws import guard
+from edgeaudit.aws.scratch import ROOT, Scratch
 from edgeaudit.demo import motoext
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.scratch import ROOT, Scratch
-
-from conftest import run_suite
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.config import ConfigError, parse
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_scratch_bucket_equal_to_the_origin_is_a_usage_error(tmp_path, drill_sit
 
 
 DRILL_OUTSIDE = '''
-from edgeaudit.scratch import Scratch
+from edgeaudit.aws.scratch import Scratch
 
 
 @pytest.mark.control("EA-DR-01", severity="P2")
@@ -177,7 +177,7 @@ def test_a_drill_writing_outside_scratch_fails_the_run(tmp_path, drill_site, wor
 @pytest.fixture
 def drill_aws(world_aws_env, drill_site):
     """The `aws` a control gets for the drill site, in this process."""
-    from edgeaudit.aws import Aws, AwsRegistry
+    from edgeaudit.aws.clients import Aws, AwsRegistry
 
     target = parse(Path("edgeaudit.toml"), {"targets": [drill_site.target_entry()]}).targets[0]
     guard.install()

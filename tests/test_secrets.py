@@ -13,12 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from test_plugin import Project
 
-from edgeaudit import guard
+from edgeaudit.aws import guard
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.redact import REDACTED, redact, redact_text, redact_url
-
-from test_plugin import Project
 
 # every query name the issue lists, in the case a careless caller might use
 QUERY_NAMES = ("api_key", "token", "client_secret", "X-Goog-Signature", "x-goog-signature", "access_token",

@@ -16,13 +16,12 @@ import botocore.session
 import pytest
 import yaml
 from botocore.validate import validate_parameters
-
-from edgeaudit.config import load
-from edgeaudit.options import parse_shard, shared_run_id
-
-from conftest import REPO
 from test_fleet import FLEET, fleet_targets
 from test_plugin import Project, site  # noqa: F401  (the module's site fixture)
+
+from conftest import REPO
+from edgeaudit.rules.config import load
+from edgeaudit.run.options import parse_shard, shared_run_id
 
 # Every variable --shard auto or the run id reads: none leaks in from the machine running the tests.
 ENGINE_VARS = ("EDGEAUDIT_SHARD", "EDGEAUDIT_SHARD_INDEX", "EDGEAUDIT_SHARD_COUNT", "EDGEAUDIT_RUN_ID",
@@ -277,7 +276,7 @@ def test_the_aws_batch_example_is_an_array_job_then_a_merge_after_all_of_it():
 
 
 def test_the_readme_documents_every_source_and_its_examples_parse():
-    from edgeaudit.shards import SOURCES
+    from edgeaudit.rules.shards import SOURCES
 
     section = (REPO / "README.md").read_text().split("#### `--shard auto`", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| (\d) \| `(\w+)` \|", section, re.M)

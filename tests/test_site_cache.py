@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from edgeaudit.config import Target
-from edgeaudit.site import PROBE_ORIGIN, Site, default_timeout
 from edgeaudit.errors import SiteUnreachable
+from edgeaudit.rules.config import Target
+from edgeaudit.web.site import PROBE_ORIGIN, Site, default_timeout
 
 
 class _Counting(BaseHTTPRequestHandler):

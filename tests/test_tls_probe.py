@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeaudit import tomlwrite
-from edgeaudit.config import Target
-from edgeaudit.demo.pki import CertificateAuthority
-from edgeaudit.tls import TlsProbe
-
 from conftest import Run, run_suite
+from edgeaudit.demo.pki import CertificateAuthority
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.config import Target
+from edgeaudit.web.tls import TlsProbe
 
 MODERN = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import boto3
 import pytest
 
-from edgeaudit import guard, limits, tomlwrite
-from edgeaudit.aws import AwsRegistry, iam_action
-from edgeaudit.config import ConfigError, Target, Waiver, load
-from edgeaudit.evidence import Evidence
+from edgeaudit.aws import guard
+from edgeaudit.aws.clients import AwsRegistry, iam_action
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.reporting.ledger import covered_cadences
+from edgeaudit.evidence import Evidence
 from edgeaudit.redact import REDACTED, redact, redact_headers, redact_text
+from edgeaudit.reporting.ledger import covered_cadences
 from edgeaudit.reporting.report import report_stem, selection_name
-from edgeaudit.results import failure_message, gates, waiver_for
-from edgeaudit.thresholds import SPECS, Count
+from edgeaudit.reporting.results import failure_message, gates, waiver_for
+from edgeaudit.rules import limits, tomlwrite
+from edgeaudit.rules.config import ConfigError, Target, Waiver, load
+from edgeaudit.rules.thresholds import SPECS, Count
 
 TARGET = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
 

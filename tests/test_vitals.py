@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from edgeaudit.errors import NotEvaluated
-from edgeaudit.browser import LAB_USER_AGENT
-from edgeaudit.config import ConfigError, Target, parse
 from edgeaudit.checks.ttfb import percentile
-from edgeaudit.vitals import PROFILES, cls_score, lcp_ms, measure, summarize_run, tbt_ms
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.config import ConfigError, Target, parse
+from edgeaudit.web.browser import LAB_USER_AGENT
+from edgeaudit.web.vitals import PROFILES, cls_score, lcp_ms, measure, summarize_run, tbt_ms
 
 
 def shift(t, value):
@@ -88,7 +88,7 @@ def test_one_browser_serves_the_whole_run():
     owner's gets a browser of its own; a closed shared browser starts again on the next use."""
     import threading
 
-    from edgeaudit.browser import SharedBrowser, find_chromium
+    from edgeaudit.web.browser import SharedBrowser, find_chromium
 
     executable = find_chromium()
     if executable is None:

@@ -22,8 +22,8 @@ PROBE = textwrap.dedent('''
 
     sys.modules.pop("fcntl", None)
     sys.meta_path.insert(0, NoFcntl())
-    import edgeaudit.plugin, edgeaudit.cli, edgeaudit.browser, edgeaudit.demo.history
-    from edgeaudit.browser import lab_slot
+    import edgeaudit.plugin, edgeaudit.cli, edgeaudit.web.browser, edgeaudit.demo.history
+    from edgeaudit.web.browser import lab_slot
     from edgeaudit.reporting.store import LocalHistory
 
     folder = Path(tempfile.mkdtemp())

@@ -23,23 +23,24 @@ from typing import Any, Callable
 import botocore.exceptions
 import pytest
 
-from . import __version__, guard
-from .catalog import builtin_folder
-from .attestations import MANUAL_CONTROLS, append, entry
-from .reporting.bundle import BundleError, verify_bundle
-from .crawl import checked_crawl
-from .config import DEFAULT_CONFIG_NAME, ConfigError, s3_folder
-from .frameworks import UnknownFramework, maps_to, resolve
-from .reporting.archive import archive_report
-from .reporting.archive import summary_line as archive_line
-from .reporting.merge import MergeError, merge
-from .reporting.report import report_stem, selection_label, utc_now
-from .reporting.step_summary import append_step_summary
-from .reporting.store import check_location, evidence_place, open_store
-from .reporting.write import OCSF_SUFFIX, History, write_report_set
-from .results import SEVERITY_RANK, ControlSpec
-from .s3location import split
-from .thresholds import DEFAULTS
+from edgeaudit import __version__
+from edgeaudit.aws import guard
+from edgeaudit.reporting.archive import archive_report
+from edgeaudit.reporting.archive import summary_line as archive_line
+from edgeaudit.reporting.bundle import BundleError, verify_bundle
+from edgeaudit.reporting.merge import MergeError, merge
+from edgeaudit.reporting.report import report_stem, selection_label, utc_now
+from edgeaudit.reporting.results import SEVERITY_RANK, ControlSpec
+from edgeaudit.reporting.step_summary import append_step_summary
+from edgeaudit.reporting.store import open_store
+from edgeaudit.reporting.write import OCSF_SUFFIX, History, write_report_set
+from edgeaudit.rules.attestations import MANUAL_CONTROLS, append, entry
+from edgeaudit.rules.catalog import builtin_folder
+from edgeaudit.rules.config import DEFAULT_CONFIG_NAME, ConfigError, s3_folder
+from edgeaudit.rules.frameworks import UnknownFramework, maps_to, resolve
+from edgeaudit.rules.location import check_location, evidence_place, split
+from edgeaudit.rules.thresholds import DEFAULTS
+from edgeaudit.web.crawl import checked_crawl
 
 
 class _CatalogCollector:
@@ -163,11 +164,11 @@ def html_catalog(controls: list[dict[str, Any]]) -> str:
 
 def _snapshot(args: argparse.Namespace) -> int:
     """Write baselines/<target>.json beside the config: the configuration EA-DR-06 compares with."""
-    from .checks import drift
-    from . import guard
-    from .aws import Aws, AwsRegistry
-    from .errors import NotEvaluated
-    from .config import load
+    from edgeaudit.aws import guard
+    from edgeaudit.aws.clients import Aws, AwsRegistry
+    from edgeaudit.checks import drift
+    from edgeaudit.errors import NotEvaluated
+    from edgeaudit.rules.config import load
 
     path = (args.config or Path(os.environ.get("EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME)).resolve()
     try:
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
     args = parser.parse_args(argv)
     if args.command == "audit-role":
-        from .auditrole import render
+        from edgeaudit.aws.auditrole import render
         if args.scratch_bucket and args.format != "policy":
             parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
         if args.suites is not None and not args.suites.is_dir():

@@ -1,12 +1,14 @@
-"""Why a control could not be evaluated: the ground floor every layer raises from.
+"""The errors every floor raises: why a control could not be evaluated, and a config problem.
 
-A control that meets one of these ends as an `error` outcome naming the cause, never a pass and
-never a fail. The AWS layer, the site, the crawl, TLS and the lab all raise them; nothing here
-imports another edgeaudit module.
+A control that meets NotEvaluated (or a subclass) ends as an `error` outcome naming the cause,
+never a pass and never a fail. The AWS layer, the site, the crawl, TLS and the lab all raise
+them. ConfigError is bad input: one message naming the file, the key and the fix, and exit code
+4. Nothing here imports another edgeaudit module.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -28,3 +30,11 @@ class AccessDeniedError(NotEvaluated):
 
 class SiteUnreachable(NotEvaluated):
     """The site could not be asked: refused, reset, timed out, TLS failure."""
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the person who has to fix the file."""
+
+    def __init__(self, path: Path | str, key: str, problem: str, fix: str) -> None:
+        self.path, self.key, self.problem, self.fix = str(path), key, problem, fix
+        super().__init__(f"{path}: {key}: {problem}. Fix: {fix}")

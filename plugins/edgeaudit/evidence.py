@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .redact import redact, redact_text
+from edgeaudit.redact import redact, redact_text
 
 
 def jsonable(value: Any) -> Any:

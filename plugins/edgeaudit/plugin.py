@@ -5,7 +5,7 @@ built-in `edgeaudit.suites`, or the user's `suites/`), or no path given and a co
 an active run collects the built-in controls besides the user's own (edgeaudit_builtin_controls);
 every other pytest run in the same environment behaves as if it were absent, apart from the
 registered markers and options. When active, pytest_configure builds the run object
-(edgeaudit.run: the config or the demo, the results, the end-of-run reports) and registers it
+(edgeaudit.run.run: the config or the demo, the results, the end-of-run reports) and registers it
 with the hooks that need it: collection (a control per target, validation), outcomes (reports
 to results, redaction) and fixtures. None of them then needs to ask whether the run is active.
 """
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import pytest
 
-from . import fixtures, pytest_html_view
-from .catalog import done_with_suites, use_suites
-from .collection import Collection, TargetMajor
-from .early import find_rootdir_again, guard_before_conftests, guard_run
-from .junit import JunitNames
-from .options import add_builtin_controls, add_options, register_markers, suites_dirs
-from .outcomes import Collector, Outcomes
-from .release import Release
-from .run import RUN, Run
+from edgeaudit.rules.catalog import done_with_suites, use_suites
+from edgeaudit.run import fixtures, html_view
+from edgeaudit.run.collection import Collection, TargetMajor
+from edgeaudit.run.early import find_rootdir_again, guard_before_conftests, guard_run
+from edgeaudit.run.junit import JunitNames
+from edgeaudit.run.options import add_builtin_controls, add_options, register_markers, suites_dirs
+from edgeaudit.run.outcomes import Collector, Outcomes
+from edgeaudit.run.release import Release
+from edgeaudit.run.run import RUN, Run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not run.worker:
         plugins.register(Collector(run), "edgeaudit-collector")
         plugins.register(JunitNames(config), "edgeaudit-junit")  # control ids in JUnit XML names
-        pytest_html_view.register(config, run)  # only with pytest-html's --html
+        html_view.register(config, run)  # only with pytest-html's --html
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

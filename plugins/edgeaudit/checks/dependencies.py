@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 
 TIMEOUT_S = 120
 

@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from ..aws import Aws
-from ..config import Target
-from ..preflight import WEB_ACL_ARN
+from edgeaudit.aws.clients import Aws
+from edgeaudit.aws.preflight import WEB_ACL_ARN
+from edgeaudit.rules.config import Target
 
 # The only fields the comparison ignores: each changes without a configuration change.
 VOLATILE = frozenset({

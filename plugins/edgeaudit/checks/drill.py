@@ -20,12 +20,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import manifest, rollback
-from ..aws import Aws
-from ..errors import NotEvaluated
-from ..config import Target
-from .manifest import Manifest
-from ..scratch import Scratch
+from edgeaudit.aws.clients import Aws
+from edgeaudit.aws.scratch import Scratch
+from edgeaudit.checks import manifest, rollback
+from edgeaudit.checks.manifest import Manifest
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.config import Target
 
 
 @dataclass

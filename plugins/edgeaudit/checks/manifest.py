@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws import Aws
-from ..errors import NotEvaluated
-from ..s3location import is_s3, split
+from edgeaudit.aws.clients import Aws
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.location import is_s3, split
 
 FIX = ('write it at the end of every deployment: {"releases": [{"id": ..., "objects": {key: VersionId}}, ...]}, '
        "oldest first, the live release last")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..errors import NotEvaluated
+from edgeaudit.errors import NotEvaluated
 
 NAMESPACE = "AWS/CloudFront"
 REGION = "us-east-1"

@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 import botocore.exceptions
 
-from ..aws import ACCESS_DENIED_CODES, Aws
-from ..errors import AccessDeniedError
-from ..config import Target
+from edgeaudit.aws.clients import ACCESS_DENIED_CODES, Aws
+from edgeaudit.errors import AccessDeniedError
+from edgeaudit.rules.config import Target
 
 _MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 

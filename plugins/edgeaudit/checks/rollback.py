@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
-    from .manifest import Manifest
+    from edgeaudit.checks.manifest import Manifest
 
 DEPLOY_WINDOW_S = 300
 

@@ -10,8 +10,8 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import __version__
-from ..site import Site
+from edgeaudit import __version__
+from edgeaudit.web.site import Site
 
 REQUESTS_PER_PATH = 20
 BROWSER_CONNECTIONS = 6   # what Chromium opens at most to one host over HTTP/1.1

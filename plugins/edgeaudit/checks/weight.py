@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..crawl import parse_page
-from ..site import Site
+from edgeaudit.web.crawl import parse_page
+from edgeaudit.web.site import Site
 
 ACCEPT_ENCODING = "br, gzip"
 

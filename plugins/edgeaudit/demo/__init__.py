@@ -5,6 +5,8 @@ build the sites they need. Nothing here reaches beyond loopback.
 
 moto's server is the optional `demo` extra, so nothing outside this package imports it, and the
 plugin imports this package only for --demo, through `load_environment`.
+
+Imports: reporting/, checks/, aws/, web/, rules/ and the ground.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .environment import DemoEnvironment
+    from edgeaudit.demo.environment import DemoEnvironment
 
 INSTALL = "pip install 'edgeaudit[demo]'"
 
@@ -26,7 +28,7 @@ def load_environment() -> type[DemoEnvironment]:
     try:
         with warnings.catch_warnings():  # moto's own hint when its server's stack is missing: ours follows
             warnings.filterwarnings("ignore", "When using MotoServer", UserWarning)
-            from .environment import DemoEnvironment
+            from edgeaudit.demo.environment import DemoEnvironment
     except ModuleNotFoundError as missing:
         module = (missing.name or "").partition(".")[0]
         if module == "edgeaudit":

@@ -20,12 +20,12 @@ import botocore.config
 import botocore.exceptions
 import requests
 
-from ..checks import cost, rollback
-from .. import guard
-from ..aws import adapt_to_emulator
-from . import motoext
-from .edge import BotoEdgeSource, Edge
-from .pki import CertificateAuthority
+from edgeaudit.aws import guard
+from edgeaudit.aws.clients import adapt_to_emulator
+from edgeaudit.checks import cost, rollback
+from edgeaudit.demo import motoext
+from edgeaudit.demo.edge import BotoEdgeSource, Edge
+from edgeaudit.demo.pki import CertificateAuthority
 
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterable
 
 from moto.server import ThreadedMotoServer
 
-from .. import guard, tomlwrite
-from ..attestations import MANUAL_CONTROLS, entry
-from ..schedule import latest_opening
-from . import motoext
-from .builder import ACCOUNT_ID, ARCHIVE_BUCKET, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
+from edgeaudit.aws import guard
+from edgeaudit.demo import motoext
+from edgeaudit.demo.builder import ACCOUNT_ID, ARCHIVE_BUCKET, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
+from edgeaudit.rules import tomlwrite
+from edgeaudit.rules.attestations import MANUAL_CONTROLS, entry
+from edgeaudit.rules.schedule import latest_opening
 
 
 def attested(today: dt.date | None = None) -> list[dict[str, Any]]:

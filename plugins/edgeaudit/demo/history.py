@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..reporting.ledger import covered_cadences
-from ..reporting.store import HistoryStore
-from ..schedule import window_opening
+from edgeaudit.reporting.ledger import covered_cadences
+from edgeaudit.reporting.store import HistoryStore
+from edgeaudit.rules.schedule import window_opening
 
 DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and its first week)
 # the selection a site's CI runs for each cadence, and when in the day (UTC) it starts

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import copy
 import functools
-
-import botocore.session
 import json
 import threading
 import uuid
@@ -44,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import botocore.session
 import cryptography.hazmat.primitives.asymmetric.rsa
 from moto.acm.models import CertBundle, acm_backends
 from moto.acm.responses import AWSCertificateManagerResponse

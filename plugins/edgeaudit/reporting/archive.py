@@ -26,10 +26,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import guard
-from ..aws import client_config, error_code, iam_action
-from ..s3location import S3_SCHEME, split
-from .report import write_json
+from edgeaudit.aws import guard
+from edgeaudit.aws.clients import client_config, error_code, iam_action
+from edgeaudit.reporting.report import write_json
+from edgeaudit.rules.location import S3_SCHEME, split
 
 CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8",
                  ".zip": "application/zip", ".xml": "application/xml"}

@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .report import write_atomic_bytes
+from edgeaudit.reporting.report import write_atomic_bytes
 
 MANIFEST = "MANIFEST.json"
 SIGNATURE = "MANIFEST.sig"

@@ -9,7 +9,7 @@ import csv
 import io
 from typing import Any
 
-from ..redact import redact_text
+from edgeaudit.redact import redact_text
 
 COLUMNS = ("control", "title", "severity", "target", "outcome", "message", "resource", "measured", "threshold",
            "frameworks", "waiver")

@@ -23,11 +23,11 @@ from typing import Any, Iterable, Iterator
 import jinja2
 from markupsafe import Markup, escape
 
-from ..catalog import INCIDENT_LEVELS, SEVERITIES
-from ..results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
-from ..resultstore import ordered
-from .ledger import LedgerRow, run_cadences
-from .trend import Trend
+from edgeaudit.reporting.ledger import LedgerRow, run_cadences
+from edgeaudit.reporting.results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
+from edgeaudit.reporting.resultstore import ordered
+from edgeaudit.reporting.trend import Trend
+from edgeaudit.rules.catalog import INCIDENT_LEVELS, SEVERITIES
 
 NO_RATIO = 9e9  # a measure without a margin ratio sorts last in the margins table
 WAIVER_LABELS = {"live": "live", "expiring": "expires soon", "expired": "expired: enforced again",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..redact import redact, redact_text
+from edgeaudit.redact import redact, redact_text
 
 
 def array_parts(records: Iterable[Any], level: int = 0) -> Iterator[str]:

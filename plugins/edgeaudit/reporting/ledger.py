@@ -10,9 +10,9 @@ from typing import Any
 
 from _pytest.mark.expression import Expression
 
-from ..catalog import CADENCES
-from ..schedule import SCHEDULES, last_due
-from ..thresholds import DEFAULTS
+from edgeaudit.rules.catalog import CADENCES
+from edgeaudit.rules.schedule import SCHEDULES, last_due
+from edgeaudit.rules.thresholds import DEFAULTS
 
 LEDGER_CADENCES = ("daily", "weekly", "monthly", "quarterly", "dr")
 

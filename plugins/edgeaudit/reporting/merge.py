@@ -8,9 +8,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from .report import SCHEMA, build_report
-from ..scope import merged as merged_scope
-from ..results import OUTCOMES, SEVERITY_RANK, gates, summarize
+from edgeaudit.reporting.report import SCHEMA, build_report
+from edgeaudit.reporting.results import OUTCOMES, SEVERITY_RANK, gates, summarize
+from edgeaudit.rules.shards import SHARD_FLAG
 
 
 class MergeError(ValueError):
@@ -161,3 +161,32 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
                         attestations=_unique([a for r in reports for a in r.get("attestations", [])]),
                         scope=merged_scope([r["scope"] for r in reports if "scope" in r], run["targets"])
                         if any("scope" in r for r in reports) else None)
+
+
+def _by_shard(reason: str) -> bool:
+    return SHARD_FLAG in reason
+
+
+def _better(reason: str, known: str | None) -> bool:
+    """A shard's reason of its own gives way to any other (the first shard's stays otherwise)."""
+    return known is None or (_by_shard(known) and not _by_shard(reason))
+
+
+def merged_scope(scopes: list[dict[str, Any]], targets: Iterable[str]) -> dict[str, Any]:
+    """The scope of shards merged: selected in any shard is selected; a control or target left
+    out by one shard's --shard alone is not left out by the run when another shard has it."""
+    selected = {c for s in scopes for c in s["selected"]}
+    reasons: dict[str, str] = {}
+    for s in scopes:
+        for control, why in s["reasons"].items():
+            if control not in selected and _better(why, reasons.get(control)):
+                reasons[control] = why
+    checked = set(targets)
+    target_reasons: dict[str, str] = {}
+    for s in scopes:
+        for name, why in (s.get("targets") or {}).get("reasons", {}).items():
+            if name not in checked and _better(why, target_reasons.get(name)):
+                target_reasons[name] = why + (" (that report was not merged)" if _by_shard(why) else "")
+    return {"selected": sorted(selected), "not_selected": sorted(reasons), "reasons": dict(sorted(reasons.items())),
+            "targets": {"selected": sorted(checked), "not_selected": sorted(target_reasons),
+                        "reasons": dict(sorted(target_reasons.items()))}}

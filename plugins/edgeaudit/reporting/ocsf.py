@@ -35,8 +35,8 @@ import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from ..redact import redact
-from .jsonparts import array_parts
+from edgeaudit.redact import redact
+from edgeaudit.reporting.jsonparts import array_parts
 
 OCSF_VERSION = "1.1.0"
 CLASS_UID, CATEGORY_UID, ACTIVITY_CREATE = 2004, 2, 1

@@ -7,14 +7,14 @@ import itertools
 import os
 import re
 import tempfile
-from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from ..frameworks import summary as framework_summary
-from ..redact import redact, redact_text
-from ..resultstore import StoredResults
-from .jsonparts import object_parts
+from edgeaudit.redact import redact, redact_text
+from edgeaudit.reporting.jsonparts import object_parts
+from edgeaudit.reporting.resultstore import StoredResults
+from edgeaudit.rules.frameworks import summary as framework_summary
 
 SCHEMA = "edgeaudit.report/1"
 
@@ -113,7 +113,7 @@ def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: Seque
                  scope: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON report; `waivers` and `attestations` list the config's, each with its state. The
     summary gains the per-framework view of the results (of the run's --framework selection).
-    `scope` (edgeaudit.scope) says which controls and targets the run selected, and why not the others."""
+    `scope` (edgeaudit.run.scope) says which controls and targets the run selected, and why not the others."""
     summary = {**summary, "frameworks": framework_summary(results, run.get("frameworks") or ())}
     report = redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": [],
                      "waivers": waivers or [], "attestations": attestations or [],

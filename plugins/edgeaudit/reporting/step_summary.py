@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..redact import redact_text
-from ..results import OUTCOMES, SEVERITY_RANK
-from .archive import summary_line as archive_line
-from .html_render import verdict
+from edgeaudit.redact import redact_text
+from edgeaudit.reporting.archive import summary_line as archive_line
+from edgeaudit.reporting.html_render import verdict
+from edgeaudit.reporting.results import OUTCOMES, SEVERITY_RANK
 
 ENV = "GITHUB_STEP_SUMMARY"
 SHOWN = ("failed", "error", "warned")  # worst first: the rows of the table

@@ -26,35 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import guard
-from ..aws import error_code
-from ..filelock import locked
-from ..redact import redact, redact_text
-from ..s3location import BUCKET_NAME, S3_SCHEME, is_s3, split
-
-RUNS_FOLDER = "history.d/"
+from edgeaudit.aws import guard
+from edgeaudit.aws.clients import error_code
+from edgeaudit.filelock import locked
+from edgeaudit.redact import redact, redact_text
+from edgeaudit.rules.location import S3_SCHEME, is_s3, runs_prefix, split
 
 
 class HistoryUnavailable(RuntimeError):
     """The history could not be read or written (access denied, no such bucket, unreachable)."""
-
-
-def check_location(value: str) -> str:
-    """The value of `[report] history`, checked; raises TypeError(what to write) like the config's
-    other checkers. A folder (ending in '/') means history.jsonl inside it."""
-    if value.endswith("/"):
-        value += "history.jsonl"
-    if is_s3(value):
-        bucket, key = split(value)
-        if not BUCKET_NAME.fullmatch(bucket) or not key.endswith(".jsonl") or "//" in key or ".." in key.split("/"):
-            raise TypeError('"s3://bucket/prefix/history.jsonl" (a bucket name, then a key ending in .jsonl) '
-                            'or a local path')
-    elif "://" in value:
-        raise TypeError('an S3 location "s3://bucket/prefix/history.jsonl" or a local path (no other scheme)')
-    elif not value.endswith(".jsonl"):
-        raise TypeError('a path ending in .jsonl, such as "reports/history.jsonl", or an S3 location '
-                        '"s3://bucket/prefix/history.jsonl"')
-    return value
 
 
 def parse_lines(text: str) -> list[dict[str, Any]]:
@@ -115,8 +95,7 @@ class S3History:
     @property
     def runs_prefix(self) -> str:
         """<prefix>history.d/ beside the configured history.jsonl key."""
-        folder = self.key.rpartition("/")[0]
-        return f"{folder}/{RUNS_FOLDER}" if folder else RUNS_FOLDER
+        return runs_prefix(self.key)
 
     def _client(self) -> Any:
         import boto3
@@ -181,9 +160,3 @@ def open_store(location: str | None, report_dir: Path) -> HistoryStore:
     if is_s3(location):
         return S3History(*split(location))
     return LocalHistory(Path(location))
-
-
-def evidence_place(location: str | None) -> tuple[str, str] | None:
-    """The (bucket, prefix) the guard lets the run write history to, for guard.allow_evidence_in."""
-    store = open_store(location, Path("."))
-    return (store.bucket, store.runs_prefix) if isinstance(store, S3History) else None

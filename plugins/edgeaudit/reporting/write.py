@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..evidence import jsonable
-from ..redact import redact, redact_text
-from .bundle import write_bundle
-from .findings_csv import csv_text
-from .html_render import render_parts
-from .ledger import ledger, run_cadences, same_environment
-from .ocsf import ocsf_parts
-from .report import StagedFiles, report_parts, selection_label, selection_name, utc_now
-from .store import HistoryStore, HistoryUnavailable
-from .trend import compare, mark_failing_since, measures, previous_report
+from edgeaudit.evidence import jsonable
+from edgeaudit.redact import redact, redact_text
+from edgeaudit.reporting.bundle import write_bundle
+from edgeaudit.reporting.findings_csv import csv_text
+from edgeaudit.reporting.html_render import render_parts
+from edgeaudit.reporting.ledger import ledger, run_cadences, same_environment
+from edgeaudit.reporting.ocsf import ocsf_parts
+from edgeaudit.reporting.report import StagedFiles, report_parts, selection_label, selection_name, utc_now
+from edgeaudit.reporting.store import HistoryStore, HistoryUnavailable
+from edgeaudit.reporting.trend import compare, mark_failing_since, measures, previous_report
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,281 @@
+"""The audit role as code: the IAM policy the suite needs, built from what the suite reads, and
+the deployable forms of it (the README's policy, a CloudFormation template, the policy file of
+the Terraform module under deploy/).
+
+The read statement grants the IAM action of every read the controls declare (`reads=` on their
+control markers), of the preflight's probes and of the reads made ahead, and of the few reads
+the suite makes outside any control's declaration (OUTSIDE_CONTROLS, each with its reason), and
+the actions some reads imply (IMPLIED). A read the guard lets through that none of these places
+is a test failure (tests/test_audit_role.py), so the policy cannot silently fall behind the suite.
+The optional scratch statements let the disaster-recovery drills write under `_edgeaudit/` of
+one scratch bucket, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from edgeaudit.aws import guard, prefetch, preflight
+from edgeaudit.aws.clients import iam_action
+from edgeaudit.aws.scratch import ROOT
+from edgeaudit.rules import catalog
+
+READ_SID = "EdgeauditReadOnly"
+SCRATCH_SID = "EdgeauditDrillScratch"
+SCRATCH_LIST_SID = "EdgeauditDrillScratchList"
+# Reads the suite makes that no control declares: EA-DR-06's configuration snapshot
+# (checks/drift.py) reads the distribution's origin access controls and origin request
+# policies; EA-DR-02 asks the replica bucket's region (suites/test_dr.py); the archive of the
+# report set ([report] archive, reporting/archive.py) reads the archive bucket's Object Lock
+# configuration and each archived object's retention.
+OUTSIDE_CONTROLS = ("cloudfront:GetOriginAccessControl", "cloudfront:GetOriginRequestPolicy", "s3:GetBucketLocation",
+                    "s3:GetObjectLockConfiguration", "s3:GetObjectRetention")
+# Reads botocore's credential providers make with the caller's own identity, before the audit
+# role is in use (assuming it, a CI web identity, an SSO profile): the role needs none of them.
+CREDENTIAL_READS = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sso:GetRoleCredentials", "sso-oidc:CreateToken")
+# IAM actions a read needs besides the one its operation maps to: reading an object's earlier
+# version (GetObject/HeadObject with a VersionId, and CopyObject from one, by the rollback check
+# and the drills) needs s3:GetObjectVersion.
+IMPLIED = ("s3:GetObjectVersion",)
+# The Terraform module puts its scratch_bucket variable where this name stands.
+TERRAFORM_BUCKET = "SCRATCH_BUCKET"
+COMMAND = "edgeaudit audit-role"
+CLOUDFORMATION_FILE = Path("deploy/cloudformation/edgeaudit-audit-role.yaml")
+TERRAFORM_POLICY_FILE = Path("deploy/terraform/edgeaudit-audit-role/policy.json")
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+# GitHub's OIDC certificate thumbprints (IAM no longer checks them for GitHub; older APIs ask for one)
+GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
+
+
+def suite_reads(folder: Path | None = None) -> set[str]:
+    """Every "service:Operation" the suite reads with the audit role's identity."""
+    declared = {read for control in catalog.controls(folder).values() for read in control.reads}
+    probes = {f"{p.service}:{preflight.operation_name(p.service, p.method)}" for p in preflight.PROBES}
+    ahead = {read.name for read in prefetch.READS}
+    return declared | probes | ahead | set(OUTSIDE_CONTROLS)
+
+
+def read_actions(folder: Path | None = None) -> list[str]:
+    """The read statement's IAM actions, sorted."""
+    return sorted({iam_action(*read.split(":", 1)) for read in suite_reads(folder)} | set(IMPLIED))
+
+
+def scratch_actions() -> list[str]:
+    """What a drill does inside its scratch prefix (the guard's scratch operations), and reading
+    its copies back."""
+    writes = {iam_action("s3", operation) for operation in guard.SCRATCH_OPERATIONS}
+    return sorted(writes | {iam_action("s3", "GetObject")})
+
+
+def scratch_statements(bucket: str) -> list[dict[str, Any]]:
+    """Writes under the scratch prefix only, and the listing of that prefix only."""
+    return [
+        {"Sid": SCRATCH_SID, "Effect": "Allow", "Action": scratch_actions(),
+         "Resource": f"arn:aws:s3:::{bucket}/{ROOT}*"},
+        {"Sid": SCRATCH_LIST_SID, "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": f"arn:aws:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": f"{ROOT}*"}}},
+    ]
+
+
+def policy(scratch_bucket: str | None = None, folder: Path | None = None) -> dict[str, Any]:
+    """The policy document: the read statement, and the scratch statements for `scratch_bucket`."""
+    statements = [{"Sid": READ_SID, "Effect": "Allow", "Action": read_actions(folder), "Resource": "*"}]
+    if scratch_bucket:
+        statements += scratch_statements(scratch_bucket)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_json(scratch_bucket: str | None = None, folder: Path | None = None) -> str:
+    """The policy document as the README and `--format policy` show it."""
+    return json.dumps(policy(scratch_bucket, folder), indent=2) + "\n"
+
+
+def terraform_policy(folder: Path | None = None) -> str:
+    """deploy/terraform/edgeaudit-audit-role/policy.json: the module replaces TERRAFORM_BUCKET
+    with its scratch_bucket, or leaves the scratch statements out."""
+    return policy_json(TERRAFORM_BUCKET, folder)
+
+
+# --- CloudFormation ------------------------------------------------------------------------------
+
+class Tag:
+    """A CloudFormation short-form function in YAML: !Ref X, !Sub "...", !If [...]."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name, self.value = name, value
+
+
+def _ref(name: str) -> Tag:
+    return Tag("Ref", name)
+
+
+def _sub(text: str) -> Tag:
+    return Tag("Sub", text)
+
+
+def _if(condition: str, then: Any, otherwise: Any) -> Tag:
+    return Tag("If", [condition, then, otherwise])
+
+
+def _not_empty(parameter: str) -> Tag:
+    return Tag("Not", [Tag("Equals", [_ref(parameter), ""])])
+
+
+NO_VALUE = _ref("AWS::NoValue")
+
+
+def cloudformation_template(folder: Path | None = None) -> dict[str, Any]:
+    """The role and its managed policy; the scratch statements and each trust are conditional."""
+    scratch = [dict(s, Resource=_sub(s["Resource"].replace("arn:aws:", "arn:${AWS::Partition}:")
+                                     .replace(TERRAFORM_BUCKET, "${ScratchBucket}")))
+               for s in scratch_statements(TERRAFORM_BUCKET)]
+    read = policy(folder=folder)["Statement"][0]
+    github_provider = _if("CreateGitHubOidcProvider", _ref("GitHubOidcProvider"),
+                          _if("HasGitHubOidcProviderArn", _ref("GitHubOidcProviderArn"),
+                              _sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{GITHUB_OIDC}")))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "edgeaudit's read-only audit role: the reads the controls declare, and (with "
+                       "ScratchBucket) the disaster-recovery drills' writes under _edgeaudit/ of that bucket only",
+        "Parameters": {
+            "RoleName": {"Type": "String", "Default": "edgeaudit-audit", "Description": "name of the role"},
+            "ScratchBucket": {"Type": "String", "Default": "", "AllowedPattern": "^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                              "Description": "the targets' scratch_bucket for pytest -m dr (empty: no drill writes)"},
+            "TrustedPrincipalArn": {"Type": "String", "Default": "",
+                                    "Description": "who may assume the role (an IAM role or user ARN); empty: "
+                                                   "this account's IAM identities, unless GitHubRepository is set"},
+            "GitHubRepository": {"Type": "String", "Default": "", "AllowedPattern": "^$|^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                                 "Description": "owner/repo whose GitHub Actions workflows may assume the role (OIDC)"},
+            "GitHubOidcProviderArn": {"Type": "String", "Default": "",
+                                      "Description": "the account's IAM OIDC provider for GitHub (empty: the one "
+                                                     f"named {GITHUB_OIDC} in this account)"},
+            "CreateGitHubOidcProvider": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+                                         "Description": "create the GitHub OIDC provider (an account holds one)"},
+        },
+        "Conditions": {
+            "HasScratchBucket": _not_empty("ScratchBucket"),
+            "HasTrustedPrincipal": _not_empty("TrustedPrincipalArn"),
+            "HasGitHubRepository": _not_empty("GitHubRepository"),
+            "HasGitHubOidcProviderArn": _not_empty("GitHubOidcProviderArn"),
+            "CreateGitHubOidcProvider": Tag("And", [Tag("Condition", "HasGitHubRepository"),
+                                                    Tag("Equals", [_ref("CreateGitHubOidcProvider"), "true"])]),
+            "TrustAccount": Tag("And", [Tag("Not", [Tag("Condition", "HasTrustedPrincipal")]),
+                                        Tag("Not", [Tag("Condition", "HasGitHubRepository")])]),
+            "TrustAws": Tag("Or", [Tag("Condition", "HasTrustedPrincipal"), Tag("Condition", "TrustAccount")]),
+        },
+        "Resources": {
+            "GitHubOidcProvider": {
+                "Type": "AWS::IAM::OIDCProvider", "Condition": "CreateGitHubOidcProvider",
+                "Properties": {"Url": f"https://{GITHUB_OIDC}", "ClientIdList": ["sts.amazonaws.com"],
+                               "ThumbprintList": list(GITHUB_THUMBPRINTS)},
+            },
+            "AuditRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": _ref("RoleName"),
+                    "Description": "edgeaudit: read-only audit of static sites on S3 + CloudFront",
+                    "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        _if("TrustAws", {"Sid": "TrustedPrincipal", "Effect": "Allow", "Action": "sts:AssumeRole",
+                                         "Principal": {"AWS": _if("HasTrustedPrincipal", _ref("TrustedPrincipalArn"),
+                                                                  _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"))}},
+                            NO_VALUE),
+                        _if("HasGitHubRepository", {
+                            "Sid": "GitHubActions", "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                            "Principal": {"Federated": github_provider},
+                            "Condition": {"StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
+                                          "StringLike": {f"{GITHUB_OIDC}:sub": _sub("repo:${GitHubRepository}:*")}}},
+                            NO_VALUE),
+                    ]},
+                    "ManagedPolicyArns": [_ref("AuditPolicy")],
+                },
+            },
+            "AuditPolicy": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "ManagedPolicyName": _sub("${RoleName}-policy"),
+                    "Description": "edgeaudit: the reads the controls declare; drill writes under _edgeaudit/ only",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        read, *(_if("HasScratchBucket", s, NO_VALUE) for s in scratch)]},
+                },
+            },
+        },
+        "Outputs": {
+            "RoleArn": {"Description": "the role to run edgeaudit with", "Value": Tag("GetAtt", "AuditRole.Arn")},
+            "PolicyArn": {"Description": "the role's managed policy", "Value": _ref("AuditPolicy")},
+        },
+    }
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _scalar(value: Any) -> str:
+    """A string plain when it cannot be read as anything else, else JSON-quoted (valid YAML)."""
+    text = str(value)
+    return text if _PLAIN.match(text) and text.lower() not in _YAML_WORDS else json.dumps(text)
+
+
+def _yaml(value: Any, indent: int) -> list[str]:
+    """Block YAML lines of a value that sits on its own lines at `indent`."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            inline = _inline(item)
+            if inline is not None:
+                lines.append(f"{pad}{_scalar(key)}: {inline}")
+            else:
+                head = f"{pad}{_scalar(key)}:" + (f" !{item.name}" if isinstance(item, Tag) else "")
+                lines += [head, *_yaml(item.value if isinstance(item, Tag) else item, indent + 2)]
+        return lines
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            inline = _inline(item)
+            if inline is not None:
+                lines.append(f"{pad}- {inline}")
+            elif isinstance(item, Tag):
+                lines += [f"{pad}- !{item.name}", *_yaml(item.value, indent + 2)]
+            else:
+                nested = _yaml(item, indent + 2)
+                lines += [f"{pad}- {nested[0].lstrip()}", *nested[1:]]
+        return lines
+    raise TypeError(f"not a block value: {value!r}")
+
+
+def _inline(value: Any) -> str | None:
+    """The value on the key's line, or None when it takes lines of its own."""
+    if isinstance(value, Tag):
+        return f"!{value.name} {_scalar(value.value)}" if isinstance(value.value, str) else None
+    if isinstance(value, (dict, list)):
+        return None if value else ("{}" if isinstance(value, dict) else "[]")
+    return _scalar(value)
+
+
+def cloudformation(folder: Path | None = None) -> str:
+    """deploy/cloudformation/edgeaudit-audit-role.yaml."""
+    header = [f"# Generated by `{COMMAND} --format cloudformation` from the reads the controls declare:",
+              "# do not edit; regenerate it when the controls change. Deploy:",
+              "#   aws cloudformation deploy --stack-name edgeaudit-audit-role \\",
+              f"#     --template-file {CLOUDFORMATION_FILE} --capabilities CAPABILITY_NAMED_IAM \\",
+              "#     --parameter-overrides ScratchBucket=<bucket> GitHubRepository=<owner/repo>"]
+    return "\n".join(header + _yaml(cloudformation_template(folder), 0)) + "\n"
+
+
+FORMATS = ("policy", "cloudformation", "terraform-policy")
+
+
+def render(form: str, scratch_bucket: str | None = None, folder: Path | None = None) -> str:
+    """One of FORMATS; only `policy` takes a scratch bucket (the others take it when deployed)."""
+    if form == "cloudformation":
+        return cloudformation(folder)
+    if form == "terraform-policy":
+        return terraform_policy(folder)
+    if form == "policy":
+        return policy_json(scratch_bucket, folder)
+    raise ValueError(f"unknown format {form!r}: one of {', '.join(FORMATS)}")

@@ -1,0 +1,151 @@
+"""The fixtures controls use: the target, its config and thresholds, and the layers that reach
+it (AWS reads, the site over HTTP, its crawl, its TLS endpoint, its vitals), the evidence a
+control records, and the run's history. A plugin module registered only in active runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from edgeaudit.aws import prefetch
+from edgeaudit.aws.clients import Aws
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.evidence import Evidence
+from edgeaudit.reporting.ledger import same_environment
+from edgeaudit.reporting.results import ControlSpec
+from edgeaudit.reporting.store import HistoryUnavailable
+from edgeaudit.rules.attestations import Verdict, evaluate
+from edgeaudit.rules.config import Config, Target
+from edgeaudit.rules.schedule import SCHEDULES
+from edgeaudit.rules.thresholds import Thresholds
+from edgeaudit.run.outcomes import EVIDENCE
+from edgeaudit.run.run import RUN, Run
+from edgeaudit.web.crawl import Crawl, checked_crawl
+from edgeaudit.web.site import Site
+from edgeaudit.web.tls import TlsProbe
+
+
+def _run(request: pytest.FixtureRequest) -> Run:
+    return request.config.stash[RUN]
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> Target:
+    """The site under check; controls in suites/ are parametrized with every configured target."""
+    raise pytest.UsageError("the `target` fixture is for controls: mark the test with "
+                            "@pytest.mark.control and run it from suites/ with a config or --demo")
+
+
+@pytest.fixture
+def edgeaudit_config(request: pytest.FixtureRequest) -> Config:
+    """The run's config: its targets, thresholds, waivers and attestations."""
+    return _run(request).config
+
+
+@pytest.fixture
+def thresholds(edgeaudit_config: Config) -> Thresholds:
+    """The catalog's thresholds with the config's overrides."""
+    return edgeaudit_config.thresholds
+
+
+@pytest.fixture
+def aws(request: pytest.FixtureRequest, target: Target, thresholds: Thresholds) -> Aws:
+    """Cached, read-only AWS clients for the target: aws.s3, aws.cloudfront, aws.client(name, region).
+    The target's first control also starts the reads the selected controls will make, side by side."""
+    run = _run(request)
+    client = Aws(run.registry, target)
+    if target.name not in run.warmed:
+        run.warmed.add(target.name)
+        prefetch.warm(client, run.selected, thresholds.http_concurrency)
+    return client
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, target: Target) -> Site:
+    """The live site over HTTP(S), shared by every control of the target."""
+    return _run(request).site(target)
+
+
+@pytest.fixture
+def crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Callable[[], Crawl]:
+    """The target's crawl, made once per run and shared: a control calls `crawl()` where it reads
+    it, so that what it asks before (and a skip) comes first, as in its own body."""
+    return lambda: checked_crawl(site, evidence, thresholds)
+
+
+@pytest.fixture
+def selected_controls(request: pytest.FixtureRequest) -> list[str]:
+    """The ids of the controls this run collected, sorted (EA-OPS-01 tries the reads they make)."""
+    return sorted(_run(request).selected)
+
+
+@pytest.fixture
+def tls_probe(request: pytest.FixtureRequest, target: Target) -> TlsProbe:
+    """The target's TLS endpoint: the served certificate."""
+    return _run(request).probe(target)
+
+
+@pytest.fixture
+def vitals(request: pytest.FixtureRequest, target: Target, thresholds: Thresholds) -> Any:
+    """The target's Core Web Vitals (lab in headless Chromium, field from CrUX when configured),
+    measured on first use and shared by every EA-PERF control of the run."""
+    from edgeaudit.web.vitals import measured
+
+    return measured(request.config, target, thresholds)
+
+
+@pytest.fixture
+def report_dir(request: pytest.FixtureRequest) -> Path:
+    """Where this run writes its reports and reads reports/history.jsonl (EA-OPS-02, EA-OPS-03)."""
+    return _run(request).report_dir
+
+
+@pytest.fixture
+def history_location(request: pytest.FixtureRequest) -> str:
+    """Where the run keeps its history: `[report] history` (a path or s3://...), else
+    <report dir>/history.jsonl."""
+    return _run(request).history_store().where
+
+
+@pytest.fixture
+def run_history(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """The earlier runs in the run's history (history_location) against the same kind of
+    environment (a demo run's lines never count for a site, nor a site's for the demo), oldest
+    first (EA-OPS-02). A history out of reach leaves the control not evaluated."""
+    run = _run(request)
+    try:
+        lines = run.history_store().read()
+    except HistoryUnavailable as exc:
+        raise NotEvaluated(str(exc)) from None
+    return same_environment(lines, demo=bool(run.shared.get("demo")))
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
+    """Observed values for the report: evidence.record(key, value), evidence.warn(message)."""
+    collected = Evidence(resource=target.url)
+    request.node.stash[EVIDENCE] = collected
+    return collected
+
+
+@pytest.fixture
+def attestation(request: pytest.FixtureRequest, target: Target, edgeaudit_config: Config,
+                evidence: Evidence) -> Verdict:
+    """For a manual control (EA-MAN-*): what the attestations say for this target, recorded
+    as evidence. It counts until the control's cadence (its marker) is next due; one whose
+    `expires` ends it sooner, within waiver_warn_days, warns."""
+    control = ControlSpec.of(request.node)
+    assert control is not None, "the attestation fixture is for controls"
+    cadences = [c for c in control.cadence if c in SCHEDULES]
+    assert cadences, f"{control.id} carries no cadence marker ({', '.join(SCHEDULES)}): its attestations cannot lapse"
+    verdict = evaluate(edgeaudit_config.attestations, control.id, cadences[0], target.name, dt.date.today(),
+                       edgeaudit_config.thresholds.waiver_warn_days)
+    evidence.resource = f"attestation of {control.id}"
+    for key, value in verdict.evidence.items():
+        evidence.record(key, value)
+    if verdict.ok and verdict.expiring:
+        evidence.warn(f"attestation expires in {verdict.evidence['days_until_expiry']} days")
+    return verdict
