@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +27,7 @@ from edgeaudit.aws import guard
 from edgeaudit.reporting.archive import archive_report
 from edgeaudit.reporting.archive import summary_line as archive_line
 from edgeaudit.reporting.bundle import BundleError, verify_bundle
+from edgeaudit.reporting.html_render import catalog_page
 from edgeaudit.reporting.merge import MergeError, merge
 from edgeaudit.reporting.report import report_stem, selection_label, utc_now
 from edgeaudit.reporting.results import SEVERITY_RANK, ControlSpec
@@ -48,6 +48,7 @@ class _CatalogCollector:
 
     def __init__(self) -> None:
         self.controls: dict[str, dict[str, Any]] = {}
+        self.reads: dict[str, list[str]] = {}  # for the Markdown page only: the JSON listing keeps its shape
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -60,6 +61,12 @@ class _CatalogCollector:
                     "frameworks": spec.frameworks, "thresholds": threshold_keys(item),
                     "remediation": spec.remediation, "test": item.nodeid.split("[", 1)[0],
                 })
+                marker = item.get_closest_marker("control")
+                self.reads.setdefault(spec.id, list(marker.kwargs.get("reads") or ()) if marker else [])
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The controls in catalog order: by family, then id."""
+        return sorted(self.controls.values(), key=lambda c: (c["id"].rsplit("-", 1)[0], c["id"]))
 
 
 def threshold_keys(item: pytest.Item) -> list[str]:
@@ -75,6 +82,12 @@ def threshold_keys(item: pytest.Item) -> list[str]:
 
 
 def catalog(suites: str) -> list[dict[str, Any]]:
+    """The controls of a folder, in catalog order (what `--format json` lists)."""
+    return collect(suites).listing()
+
+
+def collect(suites: str) -> _CatalogCollector:
+    """The controls of a folder as pytest collects them (without running any)."""
     collector = _CatalogCollector()
     args = [suites, "--collect-only", "--edgeaudit-catalog", "-p", "no:cacheprovider", "-p", "no:terminal",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
@@ -83,19 +96,44 @@ def catalog(suites: str) -> list[dict[str, Any]]:
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         sys.stderr.write(output.getvalue())
         raise SystemExit(1)
-    return sorted(collector.controls.values(), key=lambda c: (c["id"].rsplit("-", 1)[0], c["id"]))
+    return collector
 
 
-def markdown(controls: list[dict[str, Any]]) -> str:
-    lines = ["| id | severity | title | cadence | categories | frameworks | thresholds |",
-             "|---|---|---|---|---|---|---|"]
-    for c in controls:
-        frameworks = ", ".join(f"{k} {v}" for k, v in c["frameworks"].items())
-        lines.append(f"| {c['id']} | {c['severity']} | {c['title']} | {', '.join(c['cadence'])} | "
-                     f"{', '.join(c['categories'])} | {frameworks} | {', '.join(c['thresholds'])} |")
+MD_COMMAND = "edgeaudit controls --format md"
+
+
+def _cell(text: str) -> str:
+    """Text that stays in its Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(controls: list[dict[str, Any]], reads: dict[str, list[str]] | None = None,
+             command: str = MD_COMMAND) -> str:
+    """The catalog as a Markdown page, one table per family of controls: the documentation's
+    controls page is this output (tests/test_docs.py holds it to the controls)."""
+    reads = reads or {}
     counts = {level: sum(c["severity"] == level for c in controls) for level in SEVERITY_RANK}
-    lines.append("")
-    lines.append(f"{len(controls)} controls: " + ", ".join(f"{n} {level}" for level, n in counts.items()))
+    lines = ["# Controls", "",
+             f"Generated from the controls themselves by `{command}`; do not edit it by hand: change the "
+             "controls, then run the command again.", "",
+             "Each control's id, severity, cadence and category markers, frameworks and AWS reads are those "
+             "written on it (`@pytest.mark.control(...)` and its markers), its title the first line of its "
+             "docstring. Its thresholds are the `thresholds.<key>` names its function reads (and the crawl's, "
+             "when it reads the crawl), each with its default; `[thresholds]` in the config overrides them.", "",
+             f"{len(controls)} controls: " + ", ".join(f"{n} {level}" for level, n in counts.items())]
+    family = None
+    for c in controls:
+        if c["id"].rsplit("-", 1)[0] != family:
+            family = c["id"].rsplit("-", 1)[0]
+            lines += ["", f"## {family}", "",
+                      "| id | title | severity | cadences | categories | frameworks | thresholds | reads |",
+                      "|---|---|---|---|---|---|---|---|"]
+        frameworks = ", ".join(f"{k} {v}" for k, v in c["frameworks"].items())
+        thresholds = ", ".join(f"`{key} = {DEFAULTS[key]}`" for key in c["thresholds"])
+        declared = ", ".join(f"`{read}`" for read in reads.get(c["id"], ()))
+        cells = [c["id"], _cell(c["title"]), c["severity"], ", ".join(c["cadence"]), ", ".join(c["categories"]),
+                 _cell(frameworks), thresholds, declared]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -143,23 +181,6 @@ def _verify(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{args.bundle}: not verified. Fix: give --public-key (the signer's Ed25519 public key), "
                      "or --unsigned-ok to accept an integrity-only check\n")
     return 1
-
-
-def html_catalog(controls: list[dict[str, Any]]) -> str:
-    """A printable page of the catalog for auditors."""
-    rows = "".join(
-        f"<tr><td>{escape(c['id'])}</td><td>{escape(c['severity'])}</td><td>{escape(c['title'])}</td>"
-        f"<td>{escape(', '.join(c['cadence']))}</td><td>{escape(', '.join(c['categories']))}</td>"
-        f"<td>{escape(', '.join(f'{k} {v}' for k, v in c['frameworks'].items()))}</td>"
-        f"<td>{escape(', '.join(c['thresholds']))}</td><td>{escape(c['remediation'])}</td></tr>" for c in controls)
-    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>edgeaudit control catalog</title>"
-            "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-            "<style>body{font:13px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}th{background:#eee}"
-            "</style></head><body><h1>edgeaudit control catalog</h1>"
-            f"<p>{len(controls)} controls</p><table><tr><th>id</th><th>severity</th><th>title</th><th>cadence</th>"
-            "<th>categories</th><th>frameworks</th><th>thresholds</th><th>remediation</th></tr>"
-            f"{rows}</table></body></html>")
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -360,13 +381,16 @@ def main(argv: list[str] | None = None) -> int:
         args.suites = args.suites or ("suites" if Path("suites").is_dir() else str(builtin_folder()))
         if not Path(args.suites).exists():
             parser.error(f"no folder of controls at {args.suites}")
-        found = catalog(args.suites)
+        collected = collect(args.suites)
+        found = collected.listing()
         try:
             chosen = resolve(args.framework, {name for c in found for name in c["frameworks"]})
         except UnknownFramework as exc:
             controls.error(f"--framework: {exc}")
         found = [c for c in found if maps_to(c["frameworks"], chosen)]
-        render = {"json": lambda c: json.dumps(c, indent=2), "html": html_catalog, "md": markdown}[args.format]
+        command = " ".join([MD_COMMAND, *(f"--framework {name}" for name in args.framework)])
+        render = {"json": lambda c: json.dumps(c, indent=2), "html": catalog_page,
+                  "md": lambda c: markdown(c, collected.reads, command)}[args.format]
         sys.stdout.write(render(found) + "\n")
     return 0
 

@@ -139,7 +139,8 @@ def _static(name: str) -> Markup:
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def _environment() -> jinja2.Environment:
+    """The one Jinja2 environment of edgeaudit's pages (templates/), escaping every value."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader(__package__, "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined,          # a missing report field fails, never renders blank
@@ -150,7 +151,16 @@ def _template() -> jinja2.Template:
     environment.filters["script_json"] = _json_for_script
     environment.filters["evidence_view"] = evidence_view
     environment.filters["raw_json"] = _raw_json
-    return environment.get_template("report.html")
+    return environment
+
+
+def _template() -> jinja2.Template:
+    return _environment().get_template("report.html")
+
+
+def catalog_page(controls: list[dict[str, Any]]) -> str:
+    """The printable catalog of controls for auditors (`edgeaudit controls --format html`)."""
+    return _environment().get_template("catalog.html").render(controls=controls)
 
 
 def gate(report: dict[str, Any]) -> str:
