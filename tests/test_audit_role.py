@@ -1,4 +1,4 @@
-"""The audit role as code: the README's policy, the CloudFormation template and the Terraform
+"""The audit role as code: the documented policy (docs/iam-policy.md), the CloudFormation template and the Terraform
 module's policy are what the generator writes from the controls' reads; the policy grants every
 read the guard lets through and no write outside `_edgeaudit/` of the scratch bucket, judged by
 the project's own IAM evaluator (the one behind EA-S3-02 and EA-IAM-*)."""
@@ -25,11 +25,11 @@ from edgeaudit.aws.clients import iam_action
 from edgeaudit.checks import policy
 
 REPO = Path(__file__).resolve().parents[1]
-README_SCRATCH = "example-www-drills"
+DOCS_SCRATCH = "example-www-drills"
 SCRATCH = "www-drills"
 TERRAFORM_MODULE = REPO / "deploy/terraform/edgeaudit-audit-role"
 REGENERATE = {
-    "policy": f"{auditrole.COMMAND} --format policy --scratch-bucket {README_SCRATCH} (into README.md's "
+    "policy": f"{auditrole.COMMAND} --format policy --scratch-bucket {DOCS_SCRATCH} (into docs/iam-policy.md's "
               "'## The read-only IAM policy' block)",
     "cloudformation": f"{auditrole.COMMAND} --format cloudformation > {auditrole.CLOUDFORMATION_FILE}",
     "terraform-policy": f"{auditrole.COMMAND} --format terraform-policy > {auditrole.TERRAFORM_POLICY_FILE}",
@@ -49,9 +49,9 @@ SERVICES = ("acm", "budgets", "ce", "cloudformation", "cloudfront", "cloudtrail"
             "secretsmanager", "ssm", "logs", "events")
 
 
-def readme_block() -> str:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    return readme.split("## The read-only IAM policy", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+def documented_policy() -> str:
+    page = (REPO / "docs" / "iam-policy.md").read_text(encoding="utf-8")
+    return page.split("## The read-only IAM policy", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
 
 
 def allows(document: dict[str, Any], action: str, resource: str) -> list[policy.Statement]:
@@ -70,8 +70,8 @@ def mutating_actions(service: str) -> set[str]:
 
 # --- the generated files are the generator's ------------------------------------------------------
 
-def test_the_readme_policy_is_the_generated_one():
-    assert readme_block() == auditrole.policy_json(README_SCRATCH), f"regenerate: {REGENERATE['policy']}"
+def test_the_documented_policy_is_the_generated_one():
+    assert documented_policy() == auditrole.policy_json(DOCS_SCRATCH), f"regenerate: {REGENERATE['policy']}"
 
 
 @pytest.mark.parametrize("form, path", [("cloudformation", auditrole.CLOUDFORMATION_FILE),
@@ -82,8 +82,8 @@ def test_the_deploy_files_are_the_generated_ones(form, path):
 
 
 def test_the_command_prints_what_the_generator_writes(capsys):
-    assert cli.main(["audit-role", "--format", "policy", "--scratch-bucket", README_SCRATCH]) == 0
-    assert capsys.readouterr().out == readme_block()
+    assert cli.main(["audit-role", "--format", "policy", "--scratch-bucket", DOCS_SCRATCH]) == 0
+    assert capsys.readouterr().out == documented_policy()
     assert cli.main(["audit-role", "--format", "cloudformation"]) == 0
     assert capsys.readouterr().out == (REPO / auditrole.CLOUDFORMATION_FILE).read_text(encoding="utf-8")
     with pytest.raises(SystemExit) as exited, contextlib.redirect_stderr(io.StringIO()) as err:

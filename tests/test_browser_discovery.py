@@ -154,7 +154,7 @@ def test_without_playwright_the_lab_is_not_evaluated_with_the_fix(monkeypatch):
 
 def test_first_run_without_the_lab_extra(tmp_path):
     """`pytest -m daily --demo` with Playwright uninstalled: the lab controls end `error` with one
-    line saying how to add the extra; every other control ends as the README documents."""
+    line saying how to add the extra; every other control ends as docs/getting-started.md documents."""
     env = {**plugin(tmp_path, "uninstall", UNINSTALL), "GONE_MODULES": "playwright"}
     run = run_suite("-p", "uninstall", "-m", "daily", "--demo", cwd=REPO, env=env, report_dir=tmp_path / "reports")
     assert run.returncode == 1, run.output

@@ -82,7 +82,7 @@ def everything(tmp_path_factory):
 
 
 def test_the_generated_policy_allows_every_call_the_suite_makes(everything):
-    """Every operation of a whole demo run is allowed by the audit role's policy (the README's, the
+    """Every operation of a whole demo run is allowed by the audit role's policy (docs/iam-policy.md's, the
     templates'), judged by the project's IAM evaluator: reads by the read statement, the drills'
     writes by the scratch statement only."""
     from edgeaudit.aws import auditrole, guard
@@ -105,7 +105,7 @@ def test_the_generated_policy_allows_every_call_the_suite_makes(everything):
 
 # --- the documented findings, and a past the demo brings like any site ---------------------------
 
-DOCUMENTED = {"EA-TLS-01": "warned", "EA-HDR-06": "failed", "EA-SITE-04": "failed"}  # README's table
+DOCUMENTED = {"EA-TLS-01": "warned", "EA-HDR-06": "failed", "EA-SITE-04": "failed"}  # docs/getting-started.md's table
 
 
 def findings(run) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """examples/github-actions/edgeaudit.yml: valid for GitHub (its published schema, and actionlint
-where installed), shaped as the README says (OIDC, the schedule, shards merged, evidence kept on
+where installed), shaped as docs/ci.md says (OIDC, the schedule, shards merged, evidence kept on
 failure, one history), every option it passes exists, and its own shell steps, run as written,
 shard a fleet and merge it into one report with one history line."""
 
@@ -88,7 +88,7 @@ def test_actionlint_where_installed():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-# --- shaped as the README says -------------------------------------------------------------------
+# --- shaped as docs/ci.md says -------------------------------------------------------------------
 
 def test_credentials_come_from_oidc_and_no_key_is_stored(workflow):
     assert workflow["permissions"] == {"id-token": "write", "contents": "read"}

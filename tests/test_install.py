@@ -1,5 +1,5 @@
 """The package as a user gets it: the built wheel installed in a fresh venv outside the checkout,
-used from an empty folder the way the README's set-up says, with the controls shipped inside
+used from an empty folder the way the set-up of docs/getting-started.md says, with the controls shipped inside
 it (edgeaudit.suites) and a user's own controls beside them.
 
 It builds and installs for real (pip's cache keeps it to a minute or two) and runs in the
@@ -125,8 +125,8 @@ def _findings(report: dict) -> set[tuple[str, str]]:
 
 
 def _setup_commands() -> list[str]:
-    """The code block of the README's "Set-up and a first run": the install, then the run."""
-    section = REPO.joinpath("README.md").read_text().split("## Set-up and a first run", 1)[1]
+    """The code block of docs/getting-started.md's "Set-up and a first run": the install, then the run."""
+    section = REPO.joinpath("docs", "getting-started.md").read_text().split("## Set-up and a first run", 1)[1]
     block = section.split("```", 2)[1]
     return [line.strip() for line in block.strip().splitlines() if line.strip()]
 
@@ -178,9 +178,9 @@ def _suite_tests() -> set[str]:
     return found
 
 
-# --- the README's set-up, in an empty folder ----------------------------------------------------------
+# --- the documented set-up, in an empty folder ----------------------------------------------------------
 
-def test_the_readme_set_up_gives_the_documented_findings(venv, empty):
+def test_the_documented_set_up_gives_the_documented_findings(venv, empty):
     install, run = _setup_commands()
     assert install.startswith("pip install ") and "[demo,lab]" in install, install
     assert run == "pytest -m daily --demo"

@@ -275,10 +275,10 @@ def test_the_aws_batch_example_is_an_array_job_then_a_merge_after_all_of_it():
     assert "name=ARRAY_JOB_ID" in script and "$ARRAY_JOB_ID" in merge["containerProperties"]["command"][2]
 
 
-def test_the_readme_documents_every_source_and_its_examples_parse():
+def test_the_docs_document_every_source_and_its_examples_parse():
     from edgeaudit.rules.shards import SOURCES
 
-    section = (REPO / "README.md").read_text().split("#### `--shard auto`", 1)[1].split("\n## ", 1)[0]
+    section = (REPO / "docs" / "shards.md").read_text().split("\n## `--shard auto`", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| (\d) \| `(\w+)` \|", section, re.M)
     assert rows == [(s.index, str(s.base), s.count or "EDGEAUDIT_SHARD_COUNT") for s in SOURCES], "in precedence order"
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
