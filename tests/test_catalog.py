@@ -150,7 +150,7 @@ def test_the_documented_policy_is_the_generated_one_and_grants_every_declared_re
     page = (REPO / "docs" / "iam-policy.md").read_text()
     block = page.split("## The read-only IAM policy", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
     assert block == auditrole.policy_json("example-www-drills"), (
-        "regenerate the policy of docs/iam-policy.md: edgeaudit audit-role --format policy --scratch-bucket example-www-drills")
+        "regenerate docs/iam-policy.md: edgeaudit audit-role --format policy --scratch-bucket example-www-drills")
     granted = set(json.loads(block)["Statement"][0]["Action"])
     needed = {iam_action(*read.split(":")) for read in _declared_reads()}
     assert needed <= granted, f"missing from the generated policy: {sorted(needed - granted)}"

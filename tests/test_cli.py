@@ -77,3 +77,14 @@ def test_version_prints_the_package_version():
     done = edgeaudit("--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"edgeaudit {__version__}"
+
+
+def test_catalog_page_escapes_what_the_controls_say():
+    from edgeaudit.reporting.html_render import catalog_page
+
+    control = {"id": "EA-X-01", "severity": "P1", "title": "<script>alert(1)</script>", "cadence": ["daily"],
+               "categories": ["security"], "frameworks": {"FSBP": "S3.1", "CIS": "2.1"}, "thresholds": ["lcp_s"],
+               "remediation": "a & b"}
+    page = catalog_page([control])
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a &amp; b" in page
+    assert "<td>FSBP S3.1, CIS 2.1</td>" in page and "<p>1 controls</p>" in page

@@ -77,7 +77,7 @@ def test_demo_report_in_chromium(browser, demo_report):
     assert page.page.locator("#failures .card table").count() >= 3  # every failure shows its evidence as a table
     assert "FSBP" in page.page.inner_text("#frameworks")
     assert "controls of the catalog selected" in page.page.inner_text("#scope")
-    if os.environ.get("EDGEAUDIT_UPDATE_SCREENSHOT"):  # the docs' picture (README, Reports): the verdict down to the first failure
+    if os.environ.get("EDGEAUDIT_UPDATE_SCREENSHOT"):  # the docs' picture: the verdict down to the first failure
         page.page.screenshot(path=str(REPO / "docs" / "report.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 1500},
                              full_page=True)
 
