@@ -53,7 +53,7 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 def suite_reads(folder: Path | None = None) -> set[str]:
     """Every "service:Operation" the suite reads with the audit role's identity."""
     declared = {read for control in catalog.controls(folder).values() for read in control.reads}
-    probes = {f"{p.service}:{preflight.operation_name(p.service, p.method)}" for p in preflight.PROBES}
+    probes = {f"{p.service}:{p.operation}" for p in preflight.PROBES}
     ahead = {read.name for read in prefetch.READS}
     return declared | probes | ahead | set(OUTSIDE_CONTROLS)
 
