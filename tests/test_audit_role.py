@@ -499,3 +499,11 @@ def test_the_terraform_module_refuses_a_wildcard_scratch_bucket(tmp_path):
         refused = plan(bucket)
         assert refused.returncode != 0 and "no wildcards" in refused.stdout + refused.stderr, bucket
     assert plan(SCRATCH).returncode == 0 and plan("").returncode == 0
+
+
+def test_a_config_the_command_cannot_read_is_exit_4_naming_the_file(tmp_path):
+    path = tmp_path / "edgeaudit.toml"
+    path.write_text('[[targets]]\nname = "www"\nurl = "https://www.example.com/"\ndistribution_id = "E1"\n')
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        assert cli.main(["audit-role", "--config", str(path)]) == 4
+    assert str(path) in err.getvalue() and "bucket" in err.getvalue(), err.getvalue()
