@@ -243,7 +243,7 @@ def cloudformation_template(folder: Path | None = None) -> dict[str, Any]:
                        "ScratchBucket) the disaster-recovery drills' writes under _edgeaudit/ of that bucket only",
         "Parameters": {
             "RoleName": {"Type": "String", "Default": "edgeaudit-audit", "Description": "name of the role"},
-            "ScratchBucket": {"Type": "String", "Default": "", "AllowedPattern": "^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            "ScratchBucket": {"Type": "String", "Default": "", "AllowedPattern": "^$|^(?!.*[.][.])[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                               "Description": "the targets' scratch_bucket for pytest -m dr (empty: no drill writes)"},
             "TrustedPrincipalArn": {"Type": "String", "Default": "",
                                     "Description": "who may assume the role (an IAM role or user ARN); empty: "
