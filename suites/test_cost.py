@@ -11,11 +11,17 @@ from edgeaudit.errors import NotEvaluated
 
 def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:
     """Day -> USD of the site's S3 and CloudFront spend (one Cost Explorer call per run)."""
+    return _daily_answer(aws, target, evidence, day)[0]
+
+
+def _daily_answer(aws, target, evidence, day: dt.date) -> tuple[dict[dt.date, float], set[dt.date]]:
+    """(day -> USD, the days whose figure is still estimated)."""
     evidence.resource = f"ce:{target.cost_tag[0]}={target.cost_tag[1]}" if target.cost_tag else "ce:account"
     evidence.record("scope", {"services": list(cost.SERVICES),
                               "tag": dict(zip(("key", "value"), target.cost_tag)) if target.cost_tag else None})
     request = cost.daily_costs_request(day, target.cost_tag)
-    amounts = cost.daily_amounts(aws.client("ce", "us-east-1").get_cost_and_usage(**request))
+    answer = aws.client("ce", "us-east-1").get_cost_and_usage(**request)
+    amounts = cost.daily_amounts(answer)
     period = f"{request['TimePeriod']['Start']} to {request['TimePeriod']['End']} (exclusive)"
     if not amounts:
         raise NotEvaluated(f"Cost Explorer returned no daily costs from {period} for "
@@ -28,7 +34,7 @@ def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:
                            "filter matches nothing; check the target's cost_tag against the tag on its bucket and "
                            "distribution, and that it is activated as a cost allocation tag (Billing > Cost "
                            "allocation tags; it applies from activation on)")
-    return amounts
+    return amounts, cost.estimated_days(answer)
 
 
 def _daily_requests(aws, target, day: dt.date) -> dict[dt.date, float]:
@@ -86,33 +92,45 @@ def test_month_within_budget(aws, target, thresholds, evidence):
 @pytest.mark.daily
 @pytest.mark.cost
 def test_no_cost_spike(aws, target, thresholds, evidence):
-    """Yesterday's spend is at most cost_spike_factor times the mean of the seven days before.
+    """The newest complete day's spend is at most cost_spike_factor times the mean of the seven
+    complete days before it.
 
-    Remediation: look for what changed yesterday: a traffic surge or bot (WAF rate limits), a
+    Remediation: look for what changed that day: a traffic surge or bot (WAF rate limits), a
     deployment that invalidated everything or stopped caching, a bulk upload.
     """
     day = cost.today()
-    amounts = _daily_costs(aws, target, evidence, day)
-    yesterday = amounts.get(day - dt.timedelta(days=1), 0.0)
-    before = [amounts.get(day - dt.timedelta(days=n), 0.0) for n in range(2, cost.HISTORY_DAYS + 1)]
-    mean = sum(before) / len(before)
-    evidence.record("yesterday_usd", round(yesterday, 2))
+    amounts, estimated = _daily_answer(aws, target, evidence, day)
+    complete = cost.complete_days(amounts, estimated)
+    evidence.record("left_out", {d.isoformat(): "Estimated" for d in sorted(estimated)})
+    if len(complete) < cost.BASELINE_DAYS + 1:
+        raise NotEvaluated(f"Cost Explorer has {len(complete)} complete days (not Estimated) from "
+                           f"{min(amounts)} to {max(amounts)}, fewer than the newest and the {cost.BASELINE_DAYS} "
+                           "before it: run again when the estimated days are final")
+    newest, before = complete[0], complete[1:cost.BASELINE_DAYS + 1]
+    spent = amounts[newest]
+    mean = sum(amounts[d] for d in before) / len(before)
+    evidence.record("day", newest.isoformat())
+    evidence.record("day_usd", round(spent, 2))
+    evidence.record("days_before", [d.isoformat() for d in before])
     evidence.record("mean_of_7_days_before_usd", round(mean, 2))
-    evidence.record("factor", round(yesterday / mean, 2) if mean else None)
+    evidence.record("factor", round(spent / mean, 2) if mean else None)
     evidence.record("spike_factor", thresholds.cost_spike_factor)
-    if mean:
-        evidence.measure("yesterday_usd", round(yesterday, 2), round(thresholds.cost_spike_factor * mean, 2), unit="USD")
     requests = _daily_requests(aws, target, day)
-    evidence.record("requests_yesterday", requests.get(day - dt.timedelta(days=1), 0))
-    evidence.record("requests_mean_of_7_days_before",
-                    sum(requests.get(day - dt.timedelta(days=n), 0) for n in range(2, cost.HISTORY_DAYS + 1)) / 7)
+    evidence.record("requests_on_day", requests.get(newest, 0))
+    evidence.record("requests_mean_of_7_days_before", sum(requests.get(d, 0) for d in before) / len(before))
+    if not spent and not mean:
+        raise NotEvaluated(f"Cost Explorer answered 0 USD for {newest} and the {len(before)} complete days before it "
+                           f"({before[-1]} to {before[0]}) for {cost.describe_filter(target.cost_tag)}: with no "
+                           "spend there is nothing to compare; check the target's cost_tag, and that the site "
+                           "still serves")
+    if mean:
+        evidence.measure("day_usd", round(spent, 2), round(thresholds.cost_spike_factor * mean, 2), unit="USD")
     if not mean:
-        if yesterday:
-            evidence.warn(f"spend started yesterday ({yesterday:.2f} USD) after seven days without any")
+        evidence.warn(f"spend started on {newest} ({spent:.2f} USD) after seven days without any")
         return
-    assert yesterday <= thresholds.cost_spike_factor * mean, (
-        f"yesterday's spend {yesterday:.2f} USD is {yesterday / mean:.1f} times the mean of the seven days before "
-        f"({mean:.2f} USD), over the factor of {thresholds.cost_spike_factor}")
+    assert spent <= thresholds.cost_spike_factor * mean, (
+        f"the spend of {newest} (the newest complete day) {spent:.2f} USD is {spent / mean:.1f} times the mean of "
+        f"the seven complete days before ({mean:.2f} USD), over the factor of {thresholds.cost_spike_factor}")
 
 
 @pytest.mark.control("EA-COST-03", severity="P4",

@@ -163,24 +163,30 @@ def test_writers_least_privilege(aws, target, evidence):
 
 
 @pytest.mark.control("EA-IAM-05", severity="P2", frameworks={"FSBP": "CloudTrail.1, CloudTrail.4"},
-                     reads=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"))
+                     reads=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"))
 @pytest.mark.quarterly
 @pytest.mark.security
 def test_trail_logging(aws, target, evidence):
-    """A multi-region CloudTrail trail is logging, with log file validation on.
+    """A multi-region CloudTrail trail is logging every management event, read and write, with
+    log file validation on.
 
-    Remediation: create (or fix) a multi-region trail with log file validation, and start its
-    logging; an organization trail from the management account counts.
+    Remediation: create (or fix) a multi-region trail with log file validation, record all
+    management events (read and write, no event source left out) and start its logging; an
+    organization trail from the management account counts.
     """
     region = target.region or "us-east-1"
     evidence.resource = f"cloudtrail:{region}"
     candidates = {t["Name"]: t for t in trails.trails(aws, region) if t.get("IsMultiRegionTrail")}
     seen = {name: {"log_file_validation": bool(t.get("LogFileValidationEnabled")),
-                   "logging": trails.is_logging(aws, t)} for name, t in candidates.items()}
+                   "logging": trails.is_logging(aws, t),
+                   "management_events": sorted(trails.management_events(trails.selectors(aws, t)))}
+            for name, t in candidates.items()}
     evidence.record("multi_region_trails", seen)
-    good = [name for name, state in seen.items() if state["log_file_validation"] and state["logging"]]
-    assert good, ("no multi-region trail is logging with log file validation"
-                  + (": " + "; ".join(f"{n} (validation {s['log_file_validation']}, logging {s['logging']})"
+    good = [name for name, state in seen.items() if state["log_file_validation"] and state["logging"]
+            and state["management_events"] == [trails.READ, trails.WRITE]]
+    assert good, ("no multi-region trail is logging read and write management events with log file validation"
+                  + (": " + "; ".join(f"{n} (validation {s['log_file_validation']}, logging {s['logging']}, "
+                                      f"management events {', '.join(s['management_events']) or 'none'})"
                                       for n, s in seen.items()) if seen else ""))
 
 
@@ -197,6 +203,7 @@ def test_object_writes_recorded(aws, target, evidence):
     events = trails.unlogged_bucket_events(aws, target, evidence)
     if events is None:
         return
-    assert any(trails.WRITE in kinds for kinds in events.values()), (
-        "no server access logging, and no logging trail records the bucket's object writes"
-        + (f" (trails with read events only: {', '.join(events)})" if events else ""))
+    assert any(trails.WRITE in trail["kinds"] for trail in events.values()), (
+        "no server access logging, and no logging trail records all of the bucket's object writes"
+        + (" (" + "; ".join(f"{name} leaves out {', '.join(trail['left_out'][trails.WRITE])}"
+                            for name, trail in events.items()) + ")" if events else ""))

@@ -21,7 +21,8 @@ def test_preflight(selected_controls, aws, target, evidence):
     """The credentials work and allow every read the selected controls make.
 
     Remediation: attach the read-only audit policy of the README to the auditing principal
-    (or the role in role_arn); the evidence lists each missing IAM action.
+    (or the role in role_arn); the evidence lists each missing IAM action, the controls that
+    need it, and the actions that could not be tried (no resource to try them on, or billed).
     """
     evidence.resource = f"credentials for {target.name}"
     try:
@@ -30,12 +31,15 @@ def test_preflight(selected_controls, aws, target, evidence):
         raise AssertionError(f"expected working AWS credentials; STS GetCallerIdentity: {exc}") from None
     evidence.record("identity", {"account": identity["Account"], "arn": identity["Arn"]})
     probes = preflight.probes_for(selected_controls)
-    allowed, missing = preflight.try_all(aws, target, probes)
+    allowed, missing, not_probed = preflight.try_all(aws, target, probes)
+    needed_by = preflight.needed_by(selected_controls)
     evidence.record("actions_tried", len(probes))
     evidence.record("allowed", allowed)
     evidence.record("missing", missing)
-    assert not missing, (f"expected every read the selected controls make to be allowed; "
-                         f"{identity['Arn']} lacks {', '.join(missing)}")
+    evidence.record("missing_for", {action: needed_by.get(action, []) for action in missing})
+    evidence.record("not_probed", {**preflight.unprobed(selected_controls), **not_probed})
+    assert not missing, (f"expected every read the selected controls make to be allowed; {identity['Arn']} lacks "
+                         + "; ".join(f"{a} (for {', '.join(needed_by.get(a, []))})" for a in missing))
 
 
 @pytest.mark.control("EA-OPS-02", severity="P3")

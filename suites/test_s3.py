@@ -213,9 +213,10 @@ def test_access_is_logged(aws, target, evidence):
     events = trails.unlogged_bucket_events(aws, target, evidence)
     if events is None:
         return
-    assert any(trails.READ in kinds for kinds in events.values()), (
-        "no server access logging, and no logging trail records the bucket's object reads"
-        + (f" (trails with write events only: {', '.join(events)})" if events else ""))
+    assert any(trails.READ in trail["kinds"] for trail in events.values()), (
+        "no server access logging, and no logging trail records all of the bucket's object reads"
+        + (" (" + "; ".join(f"{name} leaves out {', '.join(trail['left_out'][trails.READ])}"
+                            for name, trail in events.items()) + ")" if events else ""))
 
 
 @pytest.mark.control("EA-S3-08", severity="P3", frameworks={"FSBP": "S3.12"},

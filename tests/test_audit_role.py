@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -382,3 +383,127 @@ def test_the_terraform_module_deploys_the_generated_policy_and_its_trust(tmp_pat
         "StringLike": {"token.actions.githubusercontent.com:sub": "repo:example/www:*"}})
     account, = trusts["edgeaudit-plain"]["Statement"]
     assert (account["Action"], account["Principal"]) == ("sts:AssumeRole", {"AWS": "arn:aws:iam::123456789012:root"})
+
+
+# --- the policy scoped to a config ------------------------------------------------------------------
+
+SCOPED_CONFIG = """
+[report]
+history = "s3://audit-history/edgeaudit/history.jsonl"
+
+[[targets]]
+name = "www"
+url = "https://www.example.com/"
+bucket = "www-origin"
+distribution_id = "E2ABCDEF123456"
+replica_bucket = "www-replica"
+scratch_bucket = "www-drills"
+stack_name = "www-site"
+
+[[targets]]
+name = "docs"
+url = "https://docs.example.com/"
+bucket = "docs-origin"
+distribution_id = "E3ABCDEF654321"
+"""
+
+
+@pytest.fixture
+def scoped(tmp_path) -> tuple[Path, dict[str, Any]]:
+    from edgeaudit.rules.config import load
+
+    path = tmp_path / "edgeaudit.toml"
+    path.write_text(SCOPED_CONFIG)
+    return path, auditrole.scoped_policy(load(path))
+
+
+def test_a_config_scopes_object_reads_to_its_buckets(scoped):
+    _, document = scoped
+    buckets = ("www-origin", "www-replica", "www-drills", "docs-origin", "audit-history")
+    for bucket in buckets:
+        assert allows(document, "s3:GetObject", f"arn:aws:s3:::{bucket}/index.html"), bucket
+        assert allows(document, "s3:GetBucketPolicy", f"arn:aws:s3:::{bucket}"), bucket
+    assert not allows(document, "s3:GetObject", "arn:aws:s3:::payroll-exports/2026/salaries.csv")
+    assert not allows(document, "s3:ListBucket", "arn:aws:s3:::payroll-exports")
+    assert not allows(document, "s3:GetBucketPolicy", "arn:aws:s3:::payroll-exports")
+
+
+def test_a_config_scopes_distribution_and_stack_reads(scoped):
+    _, document = scoped
+    for distribution in ("E2ABCDEF123456", "E3ABCDEF654321"):
+        assert allows(document, "cloudfront:GetDistributionConfig",
+                      f"arn:aws:cloudfront::123456789012:distribution/{distribution}")
+    assert not allows(document, "cloudfront:GetDistributionConfig", "arn:aws:cloudfront::123456789012:distribution/EOTHER")
+    assert allows(document, "cloudformation:DetectStackDrift",
+                  "arn:aws:cloudformation:eu-west-1:123456789012:stack/www-site/0a1b")
+    assert not allows(document, "cloudformation:DetectStackDrift",
+                      "arn:aws:cloudformation:eu-west-1:123456789012:stack/payroll/0a1b")
+
+
+def test_a_config_keeps_every_read_and_is_account_wide_only_without_a_resource_type(scoped):
+    _, document = scoped
+    granted = {action for s in document["Statement"] for action in s["Action"]}
+    assert set(auditrole.read_actions()) <= granted
+    [account] = [s for s in document["Statement"] if s["Resource"] == "*"]
+    assert not set(account["Action"]) & set(auditrole.SCOPES), account["Action"]
+    assert "s3:GetObject" not in account["Action"]
+    scratch = allows(document, "s3:PutObject", "arn:aws:s3:::www-drills/_edgeaudit/drill/x")
+    assert scratch and not allows(document, "s3:PutObject", "arn:aws:s3:::www-origin/_edgeaudit/drill/x")
+
+
+def test_parliament_finds_nothing_in_the_scoped_policy(scoped):
+    import parliament
+
+    _, document = scoped
+    findings = parliament.analyze_policy_string(json.dumps(document)).findings
+    assert not findings, [(f.issue, f.detail, f.location) for f in findings]
+    account_wide = parliament.analyze_policy_string(auditrole.policy_json()).findings
+    assert "RESOURCE_STAR" in {f.issue for f in account_wide}  # the lint sees what the scoping removes
+
+
+def test_the_command_scopes_with_a_config_and_says_when_it_is_account_wide(scoped, capsys):
+    path, document = scoped
+    assert cli.main(["audit-role", "--config", str(path)]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == document and "account-wide" not in printed.err
+    assert cli.main(["audit-role"]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == auditrole.policy() and "account-wide" in printed.err
+
+
+@pytest.mark.parametrize("bucket", ["*", "www-*", "Www-Drills", "a..b", "ab"])
+def test_a_wildcard_or_invalid_scratch_bucket_is_refused(bucket):
+    with pytest.raises(SystemExit) as exited, contextlib.redirect_stderr(io.StringIO()) as err:
+        cli.main(["audit-role", "--scratch-bucket", bucket])
+    assert exited.value.code == 2 and "is not an S3 bucket name" in err.getvalue() and "no wildcards" in err.getvalue()
+    pattern = auditrole.cloudformation_template()["Parameters"]["ScratchBucket"]["AllowedPattern"]
+    assert not re.fullmatch(pattern, bucket)  # CloudFormation refuses the same names
+    assert re.fullmatch(pattern, SCRATCH) and re.fullmatch(pattern, "")
+
+
+@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform is not installed")
+def test_the_terraform_module_refuses_a_wildcard_scratch_bucket(tmp_path):
+    """The module's own scratch_bucket variable (its validation block) in a root module that needs
+    no provider: `terraform plan` refuses a wildcard and takes a bucket name."""
+    variables = (TERRAFORM_MODULE / "variables.tf").read_text(encoding="utf-8")
+    block = variables[variables.index('variable "scratch_bucket"'):]
+    (tmp_path / "main.tf").write_text(block[:block.index("\n}\n") + 3])
+    env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
+
+    def plan(bucket: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["terraform", "plan", "-var", f"scratch_bucket={bucket}"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+
+    assert subprocess.run(["terraform", "init", "-backend=false"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    for bucket in ("*", "www-*", "a..b"):
+        refused = plan(bucket)
+        assert refused.returncode != 0 and "no wildcards" in refused.stdout + refused.stderr, bucket
+    assert plan(SCRATCH).returncode == 0 and plan("").returncode == 0
+
+
+def test_a_config_the_command_cannot_read_is_exit_4_naming_the_file(tmp_path):
+    path = tmp_path / "edgeaudit.toml"
+    path.write_text('[[targets]]\nname = "www"\nurl = "https://www.example.com/"\ndistribution_id = "E1"\n')
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        assert cli.main(["audit-role", "--config", str(path)]) == 4
+    assert str(path) in err.getvalue() and "bucket" in err.getvalue(), err.getvalue()

@@ -8,6 +8,7 @@ One run of these suites checks the whole fleet of sites as targets; the tests re
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import functools
 import importlib.util
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import REPO, Run, assert_passes, run_suite
 from edgeaudit.aws import guard
+from edgeaudit.demo import motoext
 from edgeaudit.demo.builder import OTHER_DISTRIBUTION, PARTNER_ACCOUNT, SiteSpec
 from edgeaudit.rules import tomlwrite
 from edgeaudit.rules.catalog import known_ids
@@ -51,6 +53,10 @@ FLEET = {
     "no-lifecycle": ({"lifecycle": False}, {"EA-S3-06": "failed"}, None),
     "writes-trail": ({"access_logging": False, "data_events": "WriteOnly"}, {"EA-S3-07": "failed"}, "-objects"),
     "reads-trail": ({"access_logging": False, "data_events": "ReadOnly"}, {"EA-IAM-06": "failed"}, "-objects"),
+    "advanced-trail": ({"access_logging": False, "data_events": "AdvancedAll"}, {}, None),
+    # an advanced selector limited to GetObject records neither the writes nor every read (HeadObject)
+    "get-only-trail": ({"access_logging": False, "data_events": "AdvancedGetObject"},
+                       {"EA-IAM-06": "failed", "EA-S3-07": "failed"}, "-objects leaves out"),
     "acls-on": ({"object_ownership": "BucketOwnerPreferred"}, {"EA-S3-08": "failed"}, "BucketOwnerPreferred"),
     "website": ({"website_hosting": True}, {"EA-S3-09": "failed"}, "index.html"),
     "partner-read": ({"bucket_policy_extra": ("partner-read",)}, {"EA-S3-10": "failed"}, PARTNER_ACCOUNT),
@@ -75,7 +81,6 @@ FLEET = {
                         "shop.example.com"),
     # the offender is named with its age, 40 minutes and whatever the build and run took since
     "stuck-invalidation": ({"stuck_invalidation_minutes": 40}, {"EA-DEP-03": "failed"}, "InProgress for more than"),
-    "many-invalidations": ({"invalidation_paths": (600, 500)}, {"EA-CACHE-05": "failed"}, "1100"),
     "extra-writer": ({"extra_writer": True}, {"EA-IAM-01": "failed"}, ":user/intern-"),
     "old-key": ({"deploy_user_key_age_days": 120}, {"EA-IAM-02": "failed"}, "(120 days)"),
     "wildcard-deploy": ({"deploy_actions": ("s3:*",)}, {"EA-IAM-04": "failed"}, "every S3 action"),
@@ -84,6 +89,8 @@ FLEET = {
     "over-budget": ({"monthly_budget_usd": 10.0}, {"EA-COST-01": "failed"}, "10.00 USD"),
     "new-account": ({"cost_forecast": False}, {"EA-COST-01": "warned"}, "no forecast"),
     "spike": ({"cost_spike": True}, {"EA-COST-02": "failed"}, "4.0 times"),
+    # spend before, none in the days compared: nothing to judge (EA-COST-01 still sees the month)
+    "spend-stopped": ({"cost_stopped_days": 10}, {"EA-COST-02": "error"}, "nothing to compare"),
     "silent-budget": ({"budget": "silent"}, {"EA-COST-03": "failed"}, "notify nobody"),
     "all-edges": ({"price_class": "PriceClass_All"}, {"EA-COST-04": "failed"}, "PriceClass_All"),
 }
@@ -216,14 +223,64 @@ def test_cost_evidence(fleet):
     assert near["budget_usd"] == 13.5 and 0.8 < near["ratio"] <= 1
     assert near["month_usd"] == pytest.approx(near["month_to_date_usd"] + near["forecast_rest_of_month_usd"], abs=0.02)
     spike = fleet.result("EA-COST-02", "spike")["evidence"]
-    assert (spike["yesterday_usd"], spike["mean_of_7_days_before_usd"]) == (1.6, 0.4)
-    assert spike["requests_yesterday"] == 4 * spike["requests_mean_of_7_days_before"]
+    assert (spike["day_usd"], spike["mean_of_7_days_before_usd"]) == (1.6, 0.4)
+    assert spike["requests_on_day"] == 4 * spike["requests_mean_of_7_days_before"]
+
+
+def test_cost_spike_judges_complete_days_only(fleet):
+    """Yesterday's figure is Estimated at a morning run: the day before is the one judged."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    for target in ("ok", "spike"):
+        evidence = fleet.result("EA-COST-02", target)["evidence"]
+        assert evidence["left_out"] == {(today - dt.timedelta(days=1)).isoformat(): "Estimated"}
+        assert evidence["day"] == (today - dt.timedelta(days=2)).isoformat()
+        assert evidence["days_before"] == [(today - dt.timedelta(days=n)).isoformat() for n in range(3, 10)]
+    stopped = fleet.result("EA-COST-02", "spend-stopped")
+    assert stopped["outcome"] == "error" and "0 USD for " in stopped["message"], stopped
+
+
+@pytest.fixture(scope="module")
+def many_invalidations(world, tmp_path_factory) -> SharedRun:
+    """A run over three sites of one account: two that invalidated 550 paths each this month
+    (each within the free 1,000, not together) and a quiet one. Their batches are moved to last
+    month right after, so that later runs in the account are not over."""
+
+    def invalidate_and_run(workdir: Path) -> SharedRun:
+        sites = [world.add(SiteSpec(name=name).but(invalidation_paths=(300, 250))) for name in ("busy-a", "busy-b")]
+        sites.append(world.add(SiteSpec(name="quiet")))
+        try:
+            return _run(world, workdir, sites)
+        finally:
+            cloudfront = world.builder.client("cloudfront")
+            last_month = dt.datetime.now(dt.timezone.utc).replace(day=1) - dt.timedelta(days=1)
+            with guard.local_seeding():
+                for site in sites[:2]:
+                    for batch in cloudfront.list_invalidations(DistributionId=site.distribution_id)[
+                            "InvalidationList"].get("Items") or []:
+                        motoext.set_invalidation_status(site.distribution_id, batch["Id"], "Completed",
+                                                        create_time=last_month)
+
+    return _once(tmp_path_factory, "aws-invalidations", invalidate_and_run)
+
+
+def _distribution_id(run: SharedRun, target: str) -> str:
+    return run.result("EA-CACHE-05", target)["resource"].rsplit("/", 1)[1]
+
+
+def test_invalidation_paths_are_counted_over_the_account(many_invalidations):
+    busy = {name: many_invalidations.result("EA-CACHE-05", name) for name in ("busy-a", "busy-b", "quiet")}
+    assert {name: r["outcome"] for name, r in busy.items()} == dict.fromkeys(busy, "failed")
+    evidence = busy["quiet"]["evidence"]
+    ids = {_distribution_id(many_invalidations, name) for name in ("busy-a", "busy-b")}
+    assert {d: evidence["per_distribution"][d] for d in ids} == dict.fromkeys(ids, {"batches": 2, "paths": 550})
+    assert evidence["paths"] >= 1100 and evidence["cost_so_far_usd"] >= 0.5 and evidence["distributions"] >= 3
+    assert busy["quiet"]["severity"] == "P4" and all(d + " 550" in busy["quiet"]["message"] for d in ids)
 
 
 def test_invalidation_evidence(fleet):
-    many = fleet.result("EA-CACHE-05", "many-invalidations")["evidence"]
-    assert (many["batches"], many["paths"], many["cost_so_far_usd"]) == (2, 1100, 0.5)
-    assert fleet.result("EA-CACHE-05", "ok")["evidence"]["wildcards"] == 1
+    ok = fleet.result("EA-CACHE-05", "ok")["evidence"]
+    assert ok["per_distribution"][_distribution_id(fleet, "ok")] == {"batches": 2, "paths": 3}
+    assert ok["wildcards"] >= 1 and ok["batches"] >= 2 * len(FLEET)
     none_running = fleet.result("EA-DEP-03", "ok")["margins"]["longest_in_progress_min"]
     assert (none_running["observed"], none_running["limit"], none_running["margin"]) == (0, 15, 15)
     stuck = fleet.result("EA-DEP-03", "stuck-invalidation")["margins"]["longest_in_progress_min"]
@@ -274,7 +331,49 @@ def test_account_wide_breaks_fail_their_controls(account_breaks):
     assert mfa["severity"] == "P2" and mfa["evidence"]["offenders"] == ["console-without-mfa"]
     trail = account_breaks.result("EA-IAM-05", "account")
     assert trail["severity"] == "P2"
-    assert trail["evidence"]["multi_region_trails"]["org-trail"] == {"log_file_validation": True, "logging": False}
+    assert trail["evidence"]["multi_region_trails"]["org-trail"] == {
+        "log_file_validation": True, "logging": False, "management_events": ["read", "write"]}
+
+
+@pytest.fixture(scope="module")
+def trail_reads_only(world, tmp_path_factory) -> SharedRun:
+    """A run over a compliant site while the account's trail records read management events
+    only (an advanced selector); its default selector is put back right after."""
+
+    def narrow_and_run(workdir: Path) -> SharedRun:
+        site = world.add(SiteSpec(name="trail-reads"))
+        trail = world.builder.client("cloudtrail")
+        with guard.local_seeding():
+            trail.put_event_selectors(TrailName="org-trail", AdvancedEventSelectors=[{"Name": "reads", "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "readOnly", "Equals": ["true"]}]}])
+        try:
+            return _run(world, workdir, [site])
+        finally:
+            with guard.local_seeding():
+                trail.put_event_selectors(TrailName="org-trail", EventSelectors=[
+                    {"ReadWriteType": "All", "IncludeManagementEvents": True}])
+
+    return _once(tmp_path_factory, "aws-trail-reads", narrow_and_run)
+
+
+def test_trail_without_write_management_events_fails(trail_reads_only, account_breaks):
+    outcomes = trail_reads_only.outcomes("trail-reads")
+    assert {c: o for c, o in outcomes.items() if o != "passed"} == {"EA-IAM-05": "failed"}
+    result = trail_reads_only.result("EA-IAM-05", "trail-reads")
+    assert result["severity"] == "P2" and "org-trail (validation True, logging True, management events read)" \
+        in result["message"], result["message"]
+    assert result["evidence"]["multi_region_trails"]["org-trail"]["management_events"] == ["read"]
+    passed = account_breaks.result("EA-IAM-05", "account")  # the same trail, every management event recorded
+    assert passed["evidence"]["multi_region_trails"]["org-trail"]["management_events"] == ["read", "write"]
+
+
+def test_data_events_judged_by_event_name(fleet):
+    writes = fleet.result("EA-IAM-06", "get-only-trail")["message"]
+    assert "leaves out " in writes and "PutObject" in writes and "DeleteObject" in writes, writes
+    reads = fleet.result("EA-S3-07", "get-only-trail")["message"]
+    assert "HeadObject" in reads and "GetObject," not in reads, reads
+    recorded = fleet.result("EA-IAM-06", "advanced-trail")["evidence"]["data_event_trails"]
+    assert [trail["kinds"] for trail in recorded.values()] == [["read", "write"]]
 
 
 # --- AccessDenied: one action denied per service, with moto enforcing IAM ---------------------------
@@ -423,3 +522,72 @@ def test_marker_selects_exactly_the_catalogs_controls(catalog, marker):
 def test_these_controls_carry_exactly_the_catalogs_markers(catalog):
     present = suite_markers()
     assert {c: present.get(c) for c in CONTROLS} == {c: catalog[c] for c in CONTROLS}
+
+
+# --- preflight: every declared read is tried, a refusal names the controls that need it -----------
+
+# IAM action -> a control that needs it (none had a probe before)
+PREFLIGHT_DENIED = {
+    "cloudwatch:GetMetricData": "EA-COST-02", "cloudwatch:GetMetricStatistics": "EA-CACHE-04",
+    "route53:ListHostedZones": "EA-PEN-09", "kms:DescribeKey": "EA-S3-04", "iam:ListUsers": "EA-IAM-03",
+    "iam:ListAccessKeys": "EA-IAM-02", "cloudtrail:GetEventSelectors": "EA-IAM-06",
+    "cloudfront:GetResponseHeadersPolicy": "EA-CF-08", "cloudfront:GetCachePolicy": "EA-CACHE-03",
+}
+PREFLIGHT_SELECTION = ("preflight or no_cost_spike or cache_hit_ratio or dangling_dns or default_encryption "
+                       "or console_users or writer_keys or object_writes or security_headers_policy "
+                       "or minimal_cache_key")
+
+
+@pytest.fixture(scope="module")
+def preflight_denied(world, tmp_path_factory) -> SharedRun:
+    """EA-OPS-01 and the controls above, run by an auditor allowed everything but PREFLIGHT_DENIED."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    def deny_and_run(workdir: Path) -> SharedRun:
+        site = world.add(SiteSpec(name="preflight"))
+        iam = world.builder.client("iam")
+        with guard.local_seeding():
+            iam.create_user(UserName="auditor-preflight")
+            iam.put_user_policy(UserName="auditor-preflight", PolicyName="audit", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": sorted(PREFLIGHT_DENIED), "Resource": "*"}]}))
+            key = iam.create_access_key(UserName="auditor-preflight")["AccessKey"]
+        before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+        try:
+            return _run(world, workdir, [site], "suites/test_ops.py", "suites/test_probes.py", "suites/test_cache.py",
+                        "-k", PREFLIGHT_SELECTION,
+                        env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+        finally:
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+            with guard.local_seeding():  # a user who may write every bucket would fail EA-IAM-01 of later runs
+                iam.delete_access_key(UserName="auditor-preflight", AccessKeyId=key["AccessKeyId"])
+                iam.delete_user_policy(UserName="auditor-preflight", PolicyName="audit")
+                iam.delete_user(UserName="auditor-preflight")
+
+    return _once(tmp_path_factory, "aws-preflight", deny_and_run)
+
+
+def test_preflight_tries_every_declared_read(preflight_denied):
+    result = preflight_denied.result("EA-OPS-01", "preflight")
+    assert (result["outcome"], result["severity"]) == ("failed", "P2"), result
+    evidence = result["evidence"]
+    assert evidence["missing"] == sorted(PREFLIGHT_DENIED), evidence
+    for action, control in PREFLIGHT_DENIED.items():
+        assert control in evidence["missing_for"][action], (action, evidence["missing_for"])
+        assert f"{action} (for " in result["message"], result["message"]
+    assert {"cloudfront:ListDistributions", "iam:GetLoginProfile"} <= set(evidence["allowed"])
+    assert "bucket is not encrypted with a KMS key" in evidence["not_probed"]["kms:GetKeyPolicy"]
+    assert "bills every request" in evidence["not_probed"]["ce:GetCostAndUsage"]
+    assert "need route53:ListHostedZones, which is denied" in evidence["not_probed"]["route53:ListResourceRecordSets"]
+
+
+def test_preflight_operations_come_from_the_loaded_clients():
+    """No botocore session of its own: the probes name their operations, the clients call them."""
+    from edgeaudit.aws import preflight
+
+    assert not hasattr(preflight, "operation_name")
+    assert {p.action for p in preflight.probes_for(sorted(known_ids()))} >= set(PREFLIGHT_DENIED)
+    assert set(preflight.unprobed(sorted(known_ids()))) == {"ce:GetCostAndUsage", "ce:GetCostForecast"}

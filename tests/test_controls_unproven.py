@@ -126,7 +126,7 @@ def test_real_cost_data_is_judged(run):
     month = run.result("EA-COST-01", "ok")["evidence"]
     assert month["month_usd"] > 0 and month["budget_usd"] == 40.0
     spike = run.result("EA-COST-02", "ok")["evidence"]
-    assert (spike["yesterday_usd"], spike["mean_of_7_days_before_usd"]) == (0.4, 0.4)
+    assert (spike["day_usd"], spike["mean_of_7_days_before_usd"]) == (0.4, 0.4)
 
 
 # --- skips: only where the config declares the thing absent -----------------------------------------

@@ -183,6 +183,35 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _audit_role(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Print the audit role's policy (scoped to a config when given) or its deployable forms."""
+    from edgeaudit.aws.auditrole import ACCOUNT_WIDE_NOTE, bucket_name_problem, render
+    from edgeaudit.rules.config import load
+    if (args.scratch_bucket or args.config) and args.format != "policy":
+        option = "--scratch-bucket" if args.scratch_bucket else "--config"
+        parser.error(f"{option} goes with --format policy; {args.format} takes the bucket when deployed")
+    if args.scratch_bucket and args.config:
+        parser.error("--scratch-bucket and --config: the config's targets name their scratch_bucket")
+    if args.scratch_bucket and bucket_name_problem(args.scratch_bucket):
+        parser.error(f"--scratch-bucket: {bucket_name_problem(args.scratch_bucket)}")
+    if args.suites is not None and not args.suites.is_dir():
+        parser.error(f"no folder of controls at {args.suites}")
+    config = None
+    if args.config is not None:
+        try:
+            config = load(args.config.resolve())
+        except ConfigError as exc:
+            sys.stderr.write(f"edgeaudit audit-role: {exc}\n")
+            return 4
+    try:
+        sys.stdout.write(render(args.format, args.scratch_bucket, args.suites, config))
+    except ValueError as exc:  # a bucket name the config let through that IAM cannot scope
+        parser.error(f"--config {args.config}: {exc}")
+    if config is None:
+        sys.stderr.write(f"edgeaudit audit-role: {ACCOUNT_WIDE_NOTE}\n")
+    return 0
+
+
 def _snapshot(args: argparse.Namespace) -> int:
     """Write baselines/<target>.json beside the config: the configuration EA-DR-06 compares with."""
     from edgeaudit.aws import guard
@@ -360,15 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     role.add_argument("--scratch-bucket", help="with --format policy: also allow the DR drills' writes under "
                       "_edgeaudit/ of this bucket (the templates take it as a parameter)")
     role.add_argument("--suites", type=Path, default=None, help="folder of controls (default: ./suites, else edgeaudit's)")
+    role.add_argument("--config", type=Path, default=None,
+                      help="with --format policy: scope the policy to this config's buckets, distributions and "
+                           "stacks (without it the policy is account-wide)")
     args = parser.parse_args(argv)
     if args.command == "audit-role":
-        from edgeaudit.aws.auditrole import render
-        if args.scratch_bucket and args.format != "policy":
-            parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
-        if args.suites is not None and not args.suites.is_dir():
-            parser.error(f"no folder of controls at {args.suites}")
-        sys.stdout.write(render(args.format, args.scratch_bucket, args.suites))
-        return 0
+        return _audit_role(parser, args)
     if args.command == "snapshot":
         return _snapshot(args)
     if args.command == "merge":

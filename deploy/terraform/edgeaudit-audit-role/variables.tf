@@ -8,6 +8,11 @@ variable "scratch_bucket" {
   description = "The targets' scratch_bucket for the disaster-recovery drills (pytest -m dr): writes under _edgeaudit/ of it only. Empty: no drill writes."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.scratch_bucket == "" || (can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.scratch_bucket)) && length(regexall("\\.\\.", var.scratch_bucket)) == 0)
+    error_message = "The scratch_bucket must be one S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens; no wildcards such as *), or empty."
+  }
 }
 
 variable "trusted_principal_arn" {

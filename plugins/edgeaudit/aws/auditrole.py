@@ -9,6 +9,11 @@ the actions some reads imply (IMPLIED). A read the guard lets through that none 
 is a test failure (tests/test_audit_role.py), so the policy cannot silently fall behind the suite.
 The optional scratch statements let the disaster-recovery drills write under `_edgeaudit/` of
 one scratch bucket, and nowhere else.
+
+Without a config the read statement is account-wide (`Resource: "*"`: every object of every
+bucket). With one, `scoped_policy` names the resources: bucket reads on the config's buckets,
+distribution reads on its distributions, stack reads on its stacks, other reads on their
+resource type, and `Resource: "*"` only for the reads AWS gives no resource type.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from edgeaudit.aws import guard, prefetch, preflight
 from edgeaudit.aws.clients import iam_action
 from edgeaudit.aws.scratch import ROOT
 from edgeaudit.rules import catalog
+from edgeaudit.rules.config import Config
+from edgeaudit.rules.location import is_s3, split
 
 READ_SID = "EdgeauditReadOnly"
 SCRATCH_SID = "EdgeauditDrillScratch"
@@ -53,7 +60,7 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 def suite_reads(folder: Path | None = None) -> set[str]:
     """Every "service:Operation" the suite reads with the audit role's identity."""
     declared = {read for control in catalog.controls(folder).values() for read in control.reads}
-    probes = {f"{p.service}:{preflight.operation_name(p.service, p.method)}" for p in preflight.PROBES}
+    probes = {f"{p.service}:{p.operation}" for p in preflight.PROBES}
     ahead = {read.name for read in prefetch.READS}
     return declared | probes | ahead | set(OUTSIDE_CONTROLS)
 
@@ -86,6 +93,99 @@ def policy(scratch_bucket: str | None = None, folder: Path | None = None) -> dic
     statements = [{"Sid": READ_SID, "Effect": "Allow", "Action": read_actions(folder), "Resource": "*"}]
     if scratch_bucket:
         statements += scratch_statements(scratch_bucket)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+ACCOUNT_WIDE_NOTE = ("this policy is account-wide (Resource \"*\": every bucket's objects, every distribution); "
+                     "pass --config to scope it to the config's buckets and distributions")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` is not one S3 bucket name (wildcards included), or None."""
+    if not BUCKET_NAME.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        return (f"{name!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, "
+                "starting and ending with a letter or digit (no wildcards)")
+    return None
+
+
+# IAM action -> what it is granted on with a config: "bucket", "object", "distribution", "stack"
+# (the config's own), or its resource type's ARN pattern. Actions absent here have no resource
+# type in AWS's service authorization reference (ListBuckets, DescribeTrails, GetMetricData, ...).
+BUCKET, OBJECT, DISTRIBUTION, STACK = "bucket", "object", "distribution", "stack"
+SCOPES = {
+    **dict.fromkeys(("s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketLogging",
+                     "s3:GetBucketObjectLockConfiguration", "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy",
+                     "s3:GetBucketPublicAccessBlock", "s3:GetBucketVersioning", "s3:GetBucketWebsite",
+                     "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
+                     "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:ListBucketVersions"), BUCKET),
+    **dict.fromkeys(("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"), OBJECT),
+    **dict.fromkeys(("cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:GetInvalidation",
+                     "cloudfront:ListInvalidations"), DISTRIBUTION),
+    **dict.fromkeys(("cloudformation:DetectStackDrift", "cloudformation:DescribeStackResourceDrifts",
+                     "cloudformation:ListStackResources"), STACK),
+    "acm:DescribeCertificate": "arn:aws:acm:*:*:certificate/*",
+    "budgets:ViewBudget": "arn:aws:budgets::*:budget/*",
+    "cloudfront:GetCachePolicy": "arn:aws:cloudfront::*:cache-policy/*",
+    "cloudfront:GetOriginAccessControl": "arn:aws:cloudfront::*:origin-access-control/*",
+    "cloudfront:GetOriginRequestPolicy": "arn:aws:cloudfront::*:origin-request-policy/*",
+    "cloudfront:GetResponseHeadersPolicy": "arn:aws:cloudfront::*:response-headers-policy/*",
+    "cloudtrail:GetEventSelectors": "arn:aws:cloudtrail:*:*:trail/*",
+    "cloudtrail:GetTrailStatus": "arn:aws:cloudtrail:*:*:trail/*",
+    "iam:GetLoginProfile": "arn:aws:iam::*:user/*",
+    "iam:ListAccessKeys": "arn:aws:iam::*:user/*",
+    "iam:ListMFADevices": "arn:aws:iam::*:user/*",
+    "iam:GetPolicy": "arn:aws:iam::*:policy/*",
+    "iam:GetPolicyVersion": "arn:aws:iam::*:policy/*",
+    "kms:DescribeKey": "arn:aws:kms:*:*:key/*",
+    "kms:GetKeyPolicy": "arn:aws:kms:*:*:key/*",
+    "route53:ListResourceRecordSets": "arn:aws:route53:::hostedzone/*",
+    "wafv2:GetWebACL": "arn:aws:wafv2:*:*:global/webacl/*/*",
+}
+
+
+def config_buckets(config: Config) -> list[str]:
+    """Every bucket the config names: targets', replicas', scratch buckets, release manifests',
+    and the report history's and archive's."""
+    names = {name for t in config.targets for name in (t.bucket, t.replica_bucket, t.scratch_bucket) if name}
+    locations = [t.release_manifest for t in config.targets] + [config.history, config.archive]
+    names |= {split(location)[0] for location in locations if location and is_s3(location)}
+    return sorted(names)
+
+
+def _sid(scope: str) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", scope.split(":")[-1] if scope.startswith("arn:") else scope)
+    return READ_SID + "".join(w.capitalize() for w in words if w)
+
+
+def scoped_policy(config: Config, folder: Path | None = None) -> dict[str, Any]:
+    """The policy for the config's targets: each read on the resources it needs, not account-wide."""
+    buckets = config_buckets(config)
+    for name in buckets:
+        problem = bucket_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+    resources = {
+        BUCKET: [f"arn:aws:s3:::{b}" for b in buckets],
+        OBJECT: [f"arn:aws:s3:::{b}/*" for b in buckets],
+        DISTRIBUTION: sorted({f"arn:aws:cloudfront::*:distribution/{t.distribution_id}" for t in config.targets}),
+        STACK: sorted({f"arn:aws:cloudformation:*:*:stack/{t.stack_name}/*" for t in config.targets if t.stack_name}),
+    }
+    grouped: dict[str, list[str]] = {}
+    for action in read_actions(folder):
+        scope = SCOPES.get(action, "*")
+        if scope == STACK and not resources[STACK]:
+            continue  # no target has a stack: EA-DR-06 has nothing to read
+        grouped.setdefault(scope, []).append(action)
+    statements = []
+    for scope, actions in grouped.items():
+        resource: Any = resources.get(scope, scope)
+        statements.append({"Sid": READ_SID + "AccountLevel" if scope == "*" else _sid(scope), "Effect": "Allow",
+                           "Action": actions, "Resource": resource})
+    scratch = sorted({t.scratch_bucket for t in config.targets if t.scratch_bucket})
+    for statement in scratch_statements(TERRAFORM_BUCKET) if scratch else []:
+        statement["Resource"] = [statement["Resource"].replace(TERRAFORM_BUCKET, b) for b in scratch]
+        statements.append(statement)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -143,7 +243,7 @@ def cloudformation_template(folder: Path | None = None) -> dict[str, Any]:
                        "ScratchBucket) the disaster-recovery drills' writes under _edgeaudit/ of that bucket only",
         "Parameters": {
             "RoleName": {"Type": "String", "Default": "edgeaudit-audit", "Description": "name of the role"},
-            "ScratchBucket": {"Type": "String", "Default": "", "AllowedPattern": "^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            "ScratchBucket": {"Type": "String", "Default": "", "AllowedPattern": "^$|^(?!.*[.][.])[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                               "Description": "the targets' scratch_bucket for pytest -m dr (empty: no drill writes)"},
             "TrustedPrincipalArn": {"Type": "String", "Default": "",
                                     "Description": "who may assume the role (an IAM role or user ARN); empty: "
@@ -270,8 +370,14 @@ def cloudformation(folder: Path | None = None) -> str:
 FORMATS = ("policy", "cloudformation", "terraform-policy")
 
 
-def render(form: str, scratch_bucket: str | None = None, folder: Path | None = None) -> str:
-    """One of FORMATS; only `policy` takes a scratch bucket (the others take it when deployed)."""
+def render(form: str, scratch_bucket: str | None = None, folder: Path | None = None,
+           config: Config | None = None) -> str:
+    """One of FORMATS; only `policy` takes a scratch bucket or a config (the others take the
+    bucket when deployed)."""
+    if config is not None:
+        if form != "policy":
+            raise ValueError(f"a config scopes the policy only: --format policy, not {form}")
+        return json.dumps(scoped_policy(config, folder), indent=2) + "\n"
     if form == "cloudformation":
         return cloudformation(folder)
     if form == "terraform-policy":

@@ -35,9 +35,10 @@ class Read:
 
     @property
     def name(self) -> str:
-        """service:Operation, as a control declares it."""
+        """service:Operation, as a control declares it (get_bucket_policy -> GetBucketPolicy; no
+        service model is loaded for it)."""
         method = self.method.removeprefix("paginate:")
-        return f"{self.service}:{preflight.operation_name(self.service, method)}"
+        return f"{self.service}:{''.join(word.capitalize() for word in method.split('_'))}"
 
     def needed(self, target: Target, declared: set[str]) -> bool:
         return self.name in declared and all(self.params(target).values())

@@ -1,54 +1,67 @@
-"""Preflight: each read API the selected controls use, tried once with the target's credentials,
-so that a missing permission shows up as one list of IAM actions before it shows up as errors
-scattered over the report.
+"""Preflight: each IAM action the selected controls' reads need, tried once with the target's
+credentials, so that a missing permission shows up as one list of IAM actions (and the controls
+that need each) before it shows up as errors scattered over the report.
 
-The probes tried are those whose IAM action a selected control needs: each control declares
-the reads it makes (`reads=` on its control marker) and the probe stands for every read that
-needs the same action (HeadObject tries s3:GetObject for the controls that read objects).
+Every read a selected control declares (`reads=` on its control marker) has a probe here: one
+call that needs the same IAM action, with the controls' own parameters where it can (the read
+cache then answers the controls later). Reads that share an action share one call. A probe that
+needs a resource the target lacks (no stack, no trail, no KMS key, no hosted zone, ...) is reported
+as not probed, with the reason. Cost Explorer is not tried: AWS bills every request to it.
 
 Answers other than AccessDenied (NoSuchBucketPolicy, ReplicationConfigurationNotFoundError, ...)
-mean the call was allowed. The calls are the controls' own (same parameters), so the read cache
-answers the controls later. Cost Explorer is not tried: AWS bills every request to it.
+mean the call was allowed.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import botocore.exceptions
-import botocore.session
 from botocore import xform_name
 
 from edgeaudit.aws.clients import Aws, iam_action
-from edgeaudit.errors import AccessDeniedError
+from edgeaudit.errors import AccessDeniedError, NotEvaluated
+from edgeaudit.rules.catalog import controls as declared_controls
 from edgeaudit.rules.catalog import reads_of
 from edgeaudit.rules.config import Target
 
-Params = Callable[[Target, Aws], "dict[str, Any] | None"]  # None: the resource is not there to try
+# The call's parameters, or why it cannot be made for this target.
+Params = Callable[[Target, Aws], "dict[str, Any] | str"]
 WEB_ACL_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$")
-
-
-@functools.cache
-def operation_name(service: str, method: str) -> str:
-    """botocore's operation name of a client method: ('wafv2', 'get_web_acl') -> GetWebACL."""
-    model = botocore.session.get_session().get_service_model(service)
-    return next(name for name in model.operation_names if xform_name(name) == method)
+HOME_REGION = {"acm": "us-east-1", "wafv2": "us-east-1", "cloudwatch": "us-east-1", "budgets": "us-east-1"}
+UNPROBED = {"ce": "Cost Explorer bills every request (0.01 USD each): not tried; its controls report a refusal"}
+MANAGED_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"  # in every account
+PROBE_USER = "edgeaudit-preflight-probe"
 
 
 @dataclass(frozen=True)
 class Probe:
-    service: str
-    method: str
+    read: str                   # "service:Operation", as controls declare it
     params: Params
-    regional: bool = True       # a client in the target's region (else the service's home region)
+    call: str | None = None     # another operation of the same IAM action (HeadObject for GetObject)
+    paginate: bool = False
+    region: Callable[[Target, Aws], str | None] | None = None  # else the service's home or target region
+
+    @property
+    def service(self) -> str:
+        return self.read.split(":", 1)[0]
+
+    @property
+    def operation(self) -> str:
+        """The operation called."""
+        return self.call or self.read.split(":", 1)[1]
+
+    @property
+    def method(self) -> str:
+        return xform_name(self.operation)
 
     @property
     def action(self) -> str:
         """The IAM action this call needs."""
-        return iam_action(self.service, operation_name(self.service, self.method))
+        return iam_action(*self.read.split(":", 1))
 
 
 def _bucket(target: Target, _: Aws) -> dict[str, Any]:
@@ -63,40 +76,160 @@ def _distribution_config(target: Target, aws: Aws) -> dict[str, Any]:
     return aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
 
 
-def _certificate(target: Target, aws: Aws) -> dict[str, Any] | None:
+def _certificate(target: Target, aws: Aws) -> dict[str, Any] | str:
     arn = _distribution_config(target, aws).get("ViewerCertificate", {}).get("ACMCertificateArn")
-    return {"CertificateArn": arn} if arn else None
+    return {"CertificateArn": arn} if arn else "the distribution has no ACM certificate"
 
 
-def _web_acl(target: Target, aws: Aws) -> dict[str, Any] | None:
+def _web_acl(target: Target, aws: Aws) -> dict[str, Any] | str:
     match = WEB_ACL_ARN.match(_distribution_config(target, aws).get("WebACLId") or "")
-    return {"Name": match["name"], "Id": match["id"], "Scope": "CLOUDFRONT"} if match else None
+    return {"Name": match["name"], "Id": match["id"], "Scope": "CLOUDFRONT"} if match else "no WAF web ACL"
 
 
+def _behaviour_policy(field: str) -> Params:
+    def params(target: Target, aws: Aws) -> dict[str, Any] | str:
+        config = _distribution_config(target, aws)
+        behaviours = [config.get("DefaultCacheBehavior", {}), *(config.get("CacheBehaviors", {}).get("Items") or [])]
+        ids = [b[field] for b in behaviours if b.get(field)]
+        return {"Id": ids[0]} if ids else f"no cache behaviour of the distribution has a {field}"
+    return params
+
+
+def _invalidation(target: Target, aws: Aws) -> dict[str, Any] | str:
+    pages = aws.cloudfront.paginate("list_invalidations", DistributionId=target.distribution_id)
+    ids = [i["Id"] for page in pages for i in page["InvalidationList"].get("Items") or []]
+    return {"DistributionId": target.distribution_id, "Id": ids[0]} if ids else "the distribution has no invalidation"
+
+
+def _trail_region(target: Target, _: Aws) -> str:
+    return target.region or "us-east-1"
+
+
+def _first_trail(target: Target, aws: Aws) -> dict[str, Any] | None:
+    found = aws.client("cloudtrail", _trail_region(target, aws)).describe_trails(includeShadowTrails=True)["trailList"]
+    return found[0] if found else None
+
+
+def _trail(key: str) -> Params:
+    def params(target: Target, aws: Aws) -> dict[str, Any] | str:
+        trail = _first_trail(target, aws)
+        return {key: trail["TrailARN"]} if trail else "no CloudTrail trail covers the region"
+    return params
+
+
+def _trail_home(target: Target, aws: Aws) -> str | None:
+    trail = _first_trail(target, aws)
+    return trail["HomeRegion"] if trail else None
+
+
+def _user(target: Target, aws: Aws) -> dict[str, Any]:
+    """A user name no account holds: IAM authorizes before it looks the user up (NoSuchEntity:
+    allowed), so the probe needs neither a user nor iam:ListUsers."""
+    return {"UserName": PROBE_USER}
+
+
+def _kms_key(target: Target, aws: Aws) -> str | None:
+    try:
+        rules = aws.s3.get_bucket_encryption(Bucket=target.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except botocore.exceptions.ClientError:
+        return None
+    keys = [r["ApplyServerSideEncryptionByDefault"].get("KMSMasterKeyID") for r in rules
+            if "ApplyServerSideEncryptionByDefault" in r]
+    return keys[0] if keys and keys[0] else None
+
+
+def _key_region(target: Target, aws: Aws) -> str | None:
+    key = _kms_key(target, aws) or ""
+    return key.split(":")[3] if key.startswith("arn:") else target.region
+
+
+def _key_policy(target: Target, aws: Aws) -> dict[str, Any] | str:
+    key = _kms_key(target, aws)
+    if not key:
+        return "the bucket is not encrypted with a KMS key of its own"
+    if not key.startswith("arn:") or ":alias/" in key:
+        key = aws.client("kms", _key_region(target, aws)).describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    return {"KeyId": key, "PolicyName": "default"}
+
+
+def _stack(target: Target, _: Aws) -> dict[str, Any] | str:
+    return {"StackName": target.stack_name} if target.stack_name else "the target has no stack_name"
+
+
+def _drift_detection(target: Target, aws: Aws) -> dict[str, Any] | str:
+    stack = _stack(target, aws)
+    if isinstance(stack, str):
+        return stack
+    return {"StackDriftDetectionId": aws.cloudformation.detect_stack_drift(**stack)["StackDriftDetectionId"]}
+
+
+def _hosted_zone(target: Target, aws: Aws) -> dict[str, Any] | str:
+    zones = [z["Id"] for page in aws.route53.paginate("list_hosted_zones") for z in page["HostedZones"]]
+    return {"HostedZoneId": zones[0], "MaxItems": "1"} if zones else "the account has no hosted zone"
+
+
+def _requests_metric(target: Target) -> dict[str, Any]:
+    return {"Namespace": "AWS/CloudFront", "MetricName": "Requests",
+            "Dimensions": [{"Name": "DistributionId", "Value": target.distribution_id},
+                           {"Name": "Region", "Value": "Global"}]}
+
+
+def _metric_data(target: Target, _: Aws) -> dict[str, Any]:
+    end = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return {"MetricDataQueries": [{"Id": "requests", "MetricStat": {
+        "Metric": _requests_metric(target), "Period": 3600, "Stat": "Sum"}}],
+        "StartTime": end - dt.timedelta(hours=1), "EndTime": end}
+
+
+def _metric_statistics(target: Target, _: Aws) -> dict[str, Any]:
+    end = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return {**_requests_metric(target), "StartTime": end - dt.timedelta(hours=1), "EndTime": end,
+            "Period": 3600, "Statistics": ["Sum"]}
+
+
+_BUCKET_READS = ("GetBucketPolicy", "GetBucketAcl", "GetBucketVersioning", "GetBucketEncryption",
+                 "GetPublicAccessBlock", "GetBucketLifecycleConfiguration", "GetBucketOwnershipControls",
+                 "GetBucketLogging", "GetBucketWebsite", "GetBucketReplication", "HeadBucket")
 PROBES: tuple[Probe, ...] = (
-    Probe("s3", "get_bucket_policy", _bucket),
-    Probe("s3", "get_bucket_acl", _bucket),
-    Probe("s3", "get_bucket_versioning", _bucket),
-    Probe("s3", "get_bucket_encryption", _bucket),
-    Probe("s3", "get_public_access_block", _bucket),
-    Probe("s3", "get_bucket_lifecycle_configuration", _bucket),
-    Probe("s3", "get_bucket_ownership_controls", _bucket),
-    Probe("s3", "get_bucket_logging", _bucket),
-    Probe("s3", "get_bucket_website", _bucket),
-    Probe("s3", "list_objects_v2", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
-    Probe("s3", "list_object_versions", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
-    Probe("s3", "get_bucket_replication", _bucket),
-    Probe("cloudformation", "list_stack_resources", lambda t, _: {"StackName": t.stack_name} if t.stack_name else None),
-    Probe("s3", "head_object", lambda t, a: {"Bucket": t.bucket, "Key": "index.html"}),
-    Probe("cloudfront", "get_distribution_config", _distribution),
-    Probe("cloudfront", "list_invalidations", lambda t, _: {"DistributionId": t.distribution_id}),
-    Probe("acm", "describe_certificate", lambda t, a: _certificate(t, a), regional=False),
-    Probe("wafv2", "get_web_acl", lambda t, a: _web_acl(t, a), regional=False),
-    Probe("iam", "get_account_authorization_details", lambda t, _: {"MaxItems": 1}),
-    Probe("cloudtrail", "describe_trails", lambda t, _: {}),
-    Probe("budgets", "describe_budgets", lambda t, a: {"AccountId": a.account_id, "MaxResults": 1}),
+    Probe("sts:GetCallerIdentity", lambda t, _: {}),
+    *(Probe(f"s3:{operation}", _bucket) for operation in _BUCKET_READS),
+    Probe("s3:ListObjectsV2", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
+    Probe("s3:ListObjectVersions", lambda t, _: {"Bucket": t.bucket, "MaxKeys": 1}),
+    Probe("s3:GetObject", lambda t, _: {"Bucket": t.bucket, "Key": "index.html"}, call="HeadObject"),
+    Probe("s3:ListBuckets", lambda t, _: {}, paginate=True),
+    Probe("s3control:GetPublicAccessBlock", lambda t, a: {"AccountId": a.account_id}),
+    Probe("cloudformation:ListStackResources", _stack),
+    Probe("cloudformation:DetectStackDrift", _stack),
+    Probe("cloudformation:DescribeStackDriftDetectionStatus", _drift_detection),
+    Probe("cloudformation:DescribeStackResourceDrifts", _stack),
+    Probe("cloudfront:GetDistributionConfig", _distribution),
+    Probe("cloudfront:GetDistribution", _distribution),
+    Probe("cloudfront:ListDistributions", lambda t, _: {}, paginate=True),
+    Probe("cloudfront:ListInvalidations", lambda t, _: {"DistributionId": t.distribution_id}, paginate=True),
+    Probe("cloudfront:GetInvalidation", _invalidation),
+    Probe("cloudfront:GetCachePolicy", _behaviour_policy("CachePolicyId")),
+    Probe("cloudfront:GetResponseHeadersPolicy", _behaviour_policy("ResponseHeadersPolicyId")),
+    Probe("acm:DescribeCertificate", _certificate),
+    Probe("wafv2:GetWebACL", _web_acl),
+    Probe("iam:GetAccountAuthorizationDetails", lambda t, _: {"MaxItems": 1}),
+    Probe("iam:ListUsers", lambda t, _: {}, paginate=True),
+    Probe("iam:GetLoginProfile", _user),
+    Probe("iam:ListAccessKeys", _user, paginate=True),
+    Probe("iam:ListMFADevices", _user, paginate=True),
+    Probe("iam:GetPolicy", lambda t, _: {"PolicyArn": MANAGED_POLICY}),
+    Probe("iam:GetPolicyVersion", lambda t, _: {"PolicyArn": MANAGED_POLICY, "VersionId": "v1"}),
+    Probe("kms:DescribeKey", lambda t, a: {"KeyId": _kms_key(t, a) or "alias/aws/s3"}, region=_key_region),
+    Probe("kms:GetKeyPolicy", _key_policy, region=_key_region),
+    Probe("cloudtrail:DescribeTrails", lambda t, _: {"includeShadowTrails": True}, region=_trail_region),
+    Probe("cloudtrail:GetTrailStatus", _trail("Name"), region=_trail_home),
+    Probe("cloudtrail:GetEventSelectors", _trail("TrailName"), region=_trail_home),
+    Probe("cloudwatch:GetMetricData", _metric_data),
+    Probe("cloudwatch:GetMetricStatistics", _metric_statistics),
+    Probe("route53:ListHostedZones", lambda t, _: {}, paginate=True),
+    Probe("route53:ListResourceRecordSets", _hosted_zone),
+    Probe("budgets:DescribeBudgets", lambda t, a: {"AccountId": a.account_id, "MaxResults": 1}),
 )
-HOME_REGION = {"acm": "us-east-1", "wafv2": "us-east-1"}  # CloudFront's certificates and web ACLs
+_BY_READ = {probe.read: probe for probe in PROBES}
 
 
 def actions_of(control_ids: list[str]) -> set[str]:
@@ -104,31 +237,70 @@ def actions_of(control_ids: list[str]) -> set[str]:
     return {iam_action(*read.split(":", 1)) for read in reads_of(control_ids)}
 
 
+def needed_by(control_ids: list[str]) -> dict[str, list[str]]:
+    """IAM action -> the given controls whose reads need it."""
+    declared = declared_controls()
+    needs: dict[str, set[str]] = {}
+    for control in control_ids:
+        for read in declared[control].reads if control in declared else ():
+            needs.setdefault(iam_action(*read.split(":", 1)), set()).add(control)
+    return {action: sorted(ids) for action, ids in sorted(needs.items())}
+
+
 def probes_for(control_ids: list[str]) -> list[Probe]:
-    """One probe per IAM action the controls need that a probe can try."""
-    wanted = actions_of(control_ids)
-    return [p for p in PROBES if p.action in wanted]
+    """One probe per IAM action the controls' declared reads need (reads of one action share it)."""
+    chosen: dict[str, Probe] = {}
+    for read in sorted(reads_of(control_ids)):
+        probe = _BY_READ.get(read)
+        if probe is not None:
+            chosen.setdefault(probe.action, probe)
+    return list(chosen.values())
 
 
-def try_all(aws: Aws, target: Target, probes: list[Probe]) -> tuple[list[str], list[str]]:
-    """(allowed actions, missing actions): each probe's call made once."""
-    allowed, missing = [], []
+def unprobed(control_ids: list[str]) -> dict[str, str]:
+    """IAM action -> why no probe tries it (no call can be made without a cost)."""
+    tried = {probe.action for probe in probes_for(control_ids)}
+    return {iam_action(*read.split(":", 1)): UNPROBED.get(read.split(":", 1)[0], "no probe for " + read)
+            for read in sorted(reads_of(control_ids)) if iam_action(*read.split(":", 1)) not in tried}
+
+
+def _region(probe: Probe, target: Target, aws: Aws) -> str | None:
+    return probe.region(target, aws) if probe.region else HOME_REGION.get(probe.service)
+
+
+def _parameters(probe: Probe, target: Target, aws: Aws) -> tuple[dict[str, Any] | None, str | None]:
+    """(the call's parameters, None) or (None, why it cannot be made)."""
+    try:
+        params = probe.params(target, aws)
+    except AccessDeniedError as exc:
+        return None, f"its parameters need {exc.action}, which is denied"
+    except (NotEvaluated, botocore.exceptions.ClientError) as exc:
+        return None, f"its parameters could not be read: {exc}"
+    return (None, params) if isinstance(params, str) else (params, None)
+
+
+def try_all(aws: Aws, target: Target, probes: list[Probe]) -> tuple[list[str], list[str], dict[str, str]]:
+    """(allowed actions, missing actions, {action not probed: why}): each probe's call made once.
+    Any failure other than a refusal (throttling, timeouts) is NotEvaluated, raised."""
+    allowed, missing, not_probed = [], [], {}
     for probe in probes:
-        client = aws.client(probe.service, None if probe.regional else HOME_REGION.get(probe.service))
-        operation = client.raw.meta.method_to_api_mapping[probe.method]
-        action = iam_action(probe.service, operation)
+        params, why = _parameters(probe, target, aws)
+        if params is None:
+            not_probed[probe.action] = why or ""
+            continue
+        client = aws.client(probe.service, _region(probe, target, aws))
         try:
-            params = probe.params(target, aws)
-            if params is None:
-                continue
-            getattr(client, probe.method)(**params)
-        except AccessDeniedError as exc:
-            missing.append(exc.action)
+            if probe.paginate:
+                client.paginate(probe.method, **params)
+            else:
+                getattr(client, probe.method)(**params)
+        except AccessDeniedError:
+            missing.append(probe.action)
             continue
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:  # HEAD: no error code
-                missing.append(action)
+                missing.append(probe.action)
                 continue
             # any other answer: the action is allowed (the resource may simply not exist)
-        allowed.append(action)
-    return sorted(set(allowed)), sorted(set(missing))
+        allowed.append(probe.action)
+    return sorted(set(allowed)), sorted(set(missing)), not_probed

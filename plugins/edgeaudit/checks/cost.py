@@ -2,7 +2,8 @@
 day, and the month's forecast. They are built here, in one place, so that the demo seeds
 exactly the requests the controls make.
 
-Cost Explorer works in UTC days; `End` is exclusive, so the latest full day is yesterday.
+Cost Explorer works in UTC days; `End` is exclusive, so the latest full day is yesterday. Its
+newest figures are incomplete and marked `Estimated`: the spike check judges complete days only.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import datetime as dt
 from typing import Any
 
 SERVICES = ("Amazon Simple Storage Service", "Amazon CloudFront")
-# Days of history the spike check compares: yesterday and the seven days before.
-HISTORY_DAYS = 8
+# Days of history asked for: the newest complete day and the seven before it, with up to six
+# newer days still estimated.
+HISTORY_DAYS = 14
+BASELINE_DAYS = 7
 
 
 def today() -> dt.date:
@@ -54,6 +57,17 @@ def daily_amounts(response: dict[str, Any]) -> dict[dt.date, float]:
     """Day -> USD from a DAILY GetCostAndUsage answer."""
     return {dt.date.fromisoformat(r["TimePeriod"]["Start"]): float(r["Total"]["UnblendedCost"]["Amount"])
             for r in response.get("ResultsByTime", [])}
+
+
+def estimated_days(response: dict[str, Any]) -> set[dt.date]:
+    """The days of a DAILY GetCostAndUsage answer whose figures are not final yet."""
+    return {dt.date.fromisoformat(r["TimePeriod"]["Start"]) for r in response.get("ResultsByTime", [])
+            if r.get("Estimated")}
+
+
+def complete_days(amounts: dict[dt.date, float], estimated: set[dt.date]) -> list[dt.date]:
+    """The days with a final figure, newest first."""
+    return sorted((d for d in amounts if d not in estimated), reverse=True)
 
 
 def daily_results(request: dict[str, Any], amounts: dict[dt.date, float]) -> dict[str, Any]:

@@ -106,6 +106,7 @@ class SiteSpec:
     lifecycle: bool = True
     access_logging: bool = True
     data_events: str | None = None           # a trail records the bucket's object events: All/ReadOnly/WriteOnly
+                                             # (basic selector), AdvancedAll, AdvancedGetObject (advanced)
     object_ownership: str = "BucketOwnerEnforced"
     website_hosting: bool = False
     # distribution configuration (EA-CF-02..11, EA-CACHE-03, EA-COST-04)
@@ -138,7 +139,9 @@ class SiteSpec:
     extra_writer: bool = False               # a user who may write through a group's policy, not allowed
     # cost (EA-COST-*)
     daily_cost_usd: float = 0.40
-    cost_spike: bool = False                 # yesterday cost four times the usual
+    cost_spike: bool = False                 # the newest complete day (the day before yesterday, as
+                                             # yesterday is Estimated) cost four times the usual
+    cost_stopped_days: int = 0               # no spend on the last N days (spend before them)
     cost_forecast: bool = True               # off: Cost Explorer has too little history to forecast
     monthly_budget_usd: float = 40.0
     budget: str = "notified"                 # "silent" (no notification), "none"
@@ -700,9 +703,18 @@ class Builder:
         if spec.data_events:
             trail, name = self.client("cloudtrail", spec.region), f"{spec.name}-{suffix}-objects"
             trail.create_trail(Name=name, S3BucketName="audit-logs-123456789012")
-            trail.put_event_selectors(TrailName=name, EventSelectors=[{
-                "ReadWriteType": spec.data_events, "IncludeManagementEvents": False,
-                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket}/"]}]}])
+            if spec.data_events.startswith("Advanced"):
+                fields = [{"Field": "eventCategory", "Equals": ["Data"]},
+                          {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                          {"Field": "resources.ARN", "StartsWith": [f"arn:aws:s3:::{bucket}/"]}]
+                if spec.data_events == "AdvancedGetObject":
+                    fields.append({"Field": "eventName", "Equals": ["GetObject"]})
+                trail.put_event_selectors(TrailName=name, AdvancedEventSelectors=[
+                    {"Name": "bucket objects", "FieldSelectors": fields}])
+            else:
+                trail.put_event_selectors(TrailName=name, EventSelectors=[{
+                    "ReadWriteType": spec.data_events, "IncludeManagementEvents": False,
+                    "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket}/"]}]}])
             trail.start_logging(Name=name)
 
     def _distribution_switches(self, spec: SiteSpec, config: dict[str, Any], bucket: str, suffix: str) -> None:
@@ -799,8 +811,10 @@ class Builder:
             request = cost.daily_costs_request(day, tag)
             start = dt.date.fromisoformat(request["TimePeriod"]["Start"])
             amounts = {start + dt.timedelta(days=n): spec.daily_cost_usd for n in range((day - start).days)}
+            for n in range(1, spec.cost_stopped_days + 1):
+                amounts[day - dt.timedelta(days=n)] = 0.0
             if spec.cost_spike:
-                amounts[day - dt.timedelta(days=1)] = 4 * spec.daily_cost_usd
+                amounts[day - dt.timedelta(days=2)] = 4 * spec.daily_cost_usd
             with self._lock:  # the queued answer binds to the next request: no other site's in between
                 requests.post(f"{self.endpoint_url}/moto-api/static/ce/cost-and-usage-results", timeout=10,
                               json={"results": [cost.daily_results(request, amounts)]}).raise_for_status()
@@ -820,7 +834,7 @@ class Builder:
         noon = dt.datetime.combine(today, dt.time(12), dt.timezone.utc)
         self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
             {"MetricName": "Requests", "Dimensions": dimensions, "Timestamp": noon - dt.timedelta(days=n),
-             "Unit": "None", "Value": 12000.0 * (4 if spec.cost_spike and n == 1 else 1)}
+             "Unit": "None", "Value": 12000.0 * (4 if spec.cost_spike and n == 2 else 1)}
             for n in range(1, cost.HISTORY_DAYS + 1)])
         self._edge_metrics(spec, dimensions)
         return tag[1]

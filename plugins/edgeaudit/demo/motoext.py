@@ -6,7 +6,8 @@ box moto 5.2.5 drops or misreports several fields the controls read, has no
 CloudFront cache policy or response headers policy API at all, lets no cache
 behaviour target an origin group, lets a
 bucket policy's ``Condition`` block the bucket owner's own reads, has no Cost
-Explorer forecast nor ACM validation and renewal states, and, when it enforces
+Explorer forecast nor ACM validation and renewal states, starts CloudTrail trails without
+AWS's default event selector, and, when it enforces
 IAM, refuses every CloudFront read and answers refusals in a shape botocore
 cannot read.  A control would then pass or fail for moto's reasons rather than
 the site's.
@@ -52,6 +53,7 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.cloudfront import urls as cloudfront_urls
+from moto.cloudtrail.models import Trail
 from moto.cloudfront.exceptions import CloudFrontException, OriginDoesNotExist
 from moto.cloudfront.models import (
     CloudFrontBackend,
@@ -102,6 +104,7 @@ def install() -> None:
     _keep_certificate_validation_and_renewal()
     _one_key_for_requested_certificates()
     _add_cost_forecast()
+    _event_selectors_as_aws_keeps_them()
     _add_stack_drift_detection()
     _add_resource_import()
     _authorization_as_aws_does_it()
@@ -972,6 +975,31 @@ def _add_cost_forecast() -> None:
 
 
 # --- CloudFormation drift detection ---------------------------------------------
+
+
+# --- CloudTrail event selectors ----------------------------------------------
+
+
+_DEFAULT_EVENT_SELECTOR = {"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                           "ExcludeManagementEventSources": []}
+
+
+def _event_selectors_as_aws_keeps_them() -> None:
+    """A new trail records every management event (AWS's default basic selector; moto starts
+    with none), and basic and advanced selectors replace each other (moto keeps advanced
+    selectors beside later basic ones). GetEventSelectors answers with the kind in use."""
+
+    def default(trail: Trail, *_: Any, **__: Any) -> None:
+        trail.event_selectors = [copy.deepcopy(_DEFAULT_EVENT_SELECTOR)]
+
+    def put_event_selectors(trail: Trail, event_selectors: list[dict[str, Any]] | None,
+                            advanced_event_selectors: list[dict[str, Any]] | None) -> None:
+        trail.event_selectors = [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                                  "ExcludeManagementEventSources": [], **s} for s in event_selectors or []]
+        trail.advanced_event_selectors = [] if event_selectors else list(advanced_event_selectors or [])
+
+    _after_init(Trail, default)
+    Trail.put_event_selectors = put_event_selectors  # type: ignore[method-assign]
 
 
 def set_stack_drift(stack_name: str, drifts: list[dict[str, Any]] | None, region: str = "us-east-1",

@@ -14,7 +14,8 @@ from edgeaudit.aws.clients import ACCESS_DENIED_CODES
 from edgeaudit.aws.guard import ReadOnlyViolation
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.redact import redact, redact_text
-from edgeaudit.rules.catalog import CADENCES, CATEGORIES, FAILING, OUTCOMES, SEVERITY_RANK, WORST_FIRST
+from edgeaudit.rules.catalog import (  # noqa: F401  (the outcome vocabulary, read from here too)
+    CADENCES, CATEGORIES, FAILING, OUTCOMES, SEVERITY_RANK, WORST_FIRST)
 from edgeaudit.rules.config import Target, Waiver
 
 
