@@ -117,7 +117,7 @@ def markdown(controls: list[dict[str, Any]], reads: dict[str, list[str]] | None 
              f"Generated from the controls themselves by `{command}`; do not edit it by hand: change the "
              "controls, then run the command again.", "",
              "Each control's id, severity, cadence and category markers, frameworks and AWS reads are those "
-             "written on it (`@pytest.mark.control(...)` and its markers), its title the first line of its "
+             "written on it (`@pytest.mark.control(...)` and its markers), its title the first paragraph of its "
              "docstring. Its thresholds are the `thresholds.<key>` names its function reads (and the crawl's, "
              "when it reads the crawl), each with its default; `[thresholds]` in the config overrides them.", "",
              f"{len(controls)} controls: " + ", ".join(f"{n} {level}" for level, n in counts.items())]

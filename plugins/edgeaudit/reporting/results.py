@@ -47,13 +47,13 @@ class ControlSpec:
             return None
         control_id = marker.args[0] if marker.args else marker.kwargs.get("id", "")
         doc = inspect.getdoc(getattr(item, "obj", None)) or ""
-        title, _, rest = doc.partition("\n")
+        title, _, rest = doc.partition("\n\n")  # the title is the first paragraph, however it is wrapped
         remediation = ""
         if "Remediation:" in rest:
             remediation = " ".join(rest.split("Remediation:", 1)[1].split())
         names = {m.name for m in item.iter_markers()}
         return cls(
-            id=str(control_id), severity=str(marker.kwargs.get("severity", "")), title=title.strip(),
+            id=str(control_id), severity=str(marker.kwargs.get("severity", "")), title=" ".join(title.split()),
             remediation=remediation,
             cadence=tuple(c for c in CADENCES if c in names),
             categories=tuple(c for c in CATEGORIES if c in names),
