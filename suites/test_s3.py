@@ -129,7 +129,7 @@ def test_bucket_refuses_plain_http(aws, target, evidence):
               and "false" in [v.lower() for v in s.condition_values("aws:SecureTransport", SECURE_TRANSPORT) or []]
               and all(name.lower() == "aws:securetransport" for block in s.conditions.values() for name in block)]
     every_action = [s for s in denies if policy.covers_every_action(s, "s3")]
-    bucket_arn = f"arn:aws:s3:::{target.bucket}"
+    bucket_arn, objects = f"arn:aws:s3:::{target.bucket}", policy.objects_prefix(target.bucket)
     if not denies:
         uncovered = ["every S3 action, on the bucket and its objects"]
     elif not every_action:
@@ -138,7 +138,7 @@ def test_bucket_refuses_plain_http(aws, target, evidence):
     else:
         uncovered = [f"{what} ({arn})" for what, arn, covered in (
             ("the bucket", bucket_arn, any(policy.covers_resource(s, bucket_arn) for s in every_action)),
-            ("its objects", f"{bucket_arn}/*", any(s.covers(policy.objects_prefix(target.bucket)) for s in every_action)),
+            ("its objects", f"{bucket_arn}/*", any(s.covers(objects) for s in every_action)),
         ) if not covered]
     evidence.record("insecure_transport_denies", {s.label(): list(s.actions) for s in denies})
     evidence.record("covering_every_action", [s.label() for s in every_action])

@@ -46,9 +46,9 @@ READ_NAMED_OTHERWISE = {
 NOT_MADE = {"s3:ListObjects"}
 READ_PREFIXES = ("Get", "List", "Describe", "View")
 # The policy's own services, and a sample of others an account holds.
-SERVICES = ("accessanalyzer", "acm", "budgets", "ce", "cloudformation", "cloudfront", "cloudtrail", "cloudwatch", "iam", "kms",
-            "route53", "s3", "s3control", "sts", "wafv2", "ec2", "lambda", "dynamodb", "sns", "sqs", "organizations",
-            "secretsmanager", "ssm", "logs", "events")
+SERVICES = ("accessanalyzer", "acm", "budgets", "ce", "cloudformation", "cloudfront", "cloudtrail", "cloudwatch",
+            "iam", "kms", "route53", "s3", "s3control", "sts", "wafv2", "ec2", "lambda", "dynamodb", "sns", "sqs",
+            "organizations", "secretsmanager", "ssm", "logs", "events")
 
 
 def readme_block() -> str:

@@ -45,7 +45,8 @@ FLEET = {
     # everyone from one office network, a Deny of plain HTTP for every action (*), versions kept just the window
     "variants": ({"extra_origins": ("s3-global", "s3-dash", "custom-https"), "encryption": "aws:kms",
                   "bucket_policy_extra": ("partner-write", "ip-office"), "insecure_transport_denied": ("*",),
-                  "noncurrent_days": 30, "origin_group": False}, {}, None),  # no replica origin
+                  "noncurrent_days": 30, "newer_noncurrent_versions": 3,
+                  "origin_group": False}, {}, None),  # no replica origin
     "oac-unbound": ({"bucket_policy_extra": ("cloudfront-any",)}, {"EA-S3-02": "failed"}, "AllowAnyCloudFront"),
     "oac-other": ({"bucket_policy_extra": ("cloudfront-other",)}, {"EA-S3-02": "failed"}, OTHER_DISTRIBUTION),
     "ip-halves": ({"bucket_policy_extra": ("ip-halves",)}, {"EA-S3-02": "failed"}, "0.0.0.0/1, 128.0.0.0/1"),
@@ -58,7 +59,9 @@ FLEET = {
                            "other than s3:GetObject, s3:PutObject"),
     "kms-closed": ({"encryption": "aws:kms-no-cloudfront"}, {"EA-S3-04": "failed"}, ":key/"),
     "no-lifecycle": ({"lifecycle": False}, {"EA-S3-06": "failed"}, None),
-    "early-expiry": ({"noncurrent_days": 1}, {"EA-S3-06": "failed"}, "rule 'expire-old-versions' after 1 day"),
+    # keeping the 3 newest noncurrent versions does not make up for expiring the others after a day
+    "early-expiry": ({"noncurrent_days": 1, "newer_noncurrent_versions": 3}, {"EA-S3-06": "failed"},
+                     "rule 'expire-old-versions' after 1 day"),
     "writes-trail": ({"access_logging": False, "data_events": "WriteOnly"}, {"EA-S3-07": "failed"}, "-objects"),
     "reads-trail": ({"access_logging": False, "data_events": "ReadOnly"}, {"EA-IAM-06": "failed"}, "-objects"),
     "acls-on": ({"object_ownership": "BucketOwnerPreferred"}, {"EA-S3-08": "failed"}, "BucketOwnerPreferred"),

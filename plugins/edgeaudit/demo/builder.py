@@ -110,6 +110,7 @@ class SiteSpec:
     encryption: str = "AES256"               # "aws:kms" (CloudFront may decrypt), "aws:kms-no-cloudfront", "none"
     lifecycle: bool = True
     noncurrent_days: int = 90                # NoncurrentVersionExpiration of the lifecycle rule
+    newer_noncurrent_versions: int | None = None  # ... and how many noncurrent versions it keeps anyway
     access_logging: bool = True
     data_events: str | None = None           # a trail records the bucket's object events: All/ReadOnly/WriteOnly
     object_ownership: str = "BucketOwnerEnforced"
@@ -698,7 +699,9 @@ class Builder:
         if spec.lifecycle:
             s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
                 "ID": "expire-old-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_days, **(
+                    {"NewerNoncurrentVersions": spec.newer_noncurrent_versions}
+                    if spec.newer_noncurrent_versions else {})},
                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
         if spec.access_logging:
             s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {
