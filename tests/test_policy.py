@@ -1,9 +1,11 @@
-"""The IAM policy evaluation behind EA-S3-02/10 and EA-IAM-01/04: wildcards, NotAction, Deny
-overriding Allow, and the conditions that bind a statement to particular callers."""
+"""The IAM policy evaluation behind EA-S3-02/03/10 and EA-IAM-01/04: wildcards, NotAction, Deny
+overriding Allow, and the conditions that bind a statement to particular callers; EA-S3-02's
+ACL sample and Access Analyzer's second opinion, and the thresholds these controls read."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -11,6 +13,8 @@ from moto import mock_aws
 
 from edgeaudit.aws.clients import Breaker, CachedClient, ReadCache
 from edgeaudit.checks import policy, publicaccess
+from edgeaudit.rules.config import ConfigError, parse
+from edgeaudit.rules.thresholds import DEFAULTS
 
 BUCKET = "www-origin"
 ACCOUNT = "123456789012"
@@ -321,3 +325,16 @@ def test_access_analyzer_disagreeing_is_a_finding_with_both_reasons():
     assert publicaccess.disagreement(own, fail) is None                         # both say public
     assert publicaccess.disagreement([], publicaccess.Opinion(True, "PASS")) is None
     assert publicaccess.disagreement(own, publicaccess.Opinion(False, why_not="AccessDenied")) is None
+
+
+@pytest.mark.parametrize("name, value", [
+    ("public_ip_prefix_v4", 33), ("public_ip_prefix_v6", 7.5), ("public_acl_sample_objects", 0),
+    ("rollback_window_days", 0), ("rollback_window_days", "30"),
+])
+def test_the_new_thresholds_refuse_values_out_of_range(name, value):
+    target = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
+    assert parse(Path("/nowhere/edgeaudit.toml"), {"targets": [target]}).thresholds[name] == DEFAULTS[name]
+    with pytest.raises(ConfigError) as raised:
+        parse(Path("/nowhere/edgeaudit.toml"), {"thresholds": {name: value}, "targets": [target]})
+    assert raised.value.key == f"thresholds.{name}" and raised.value.path == "/nowhere/edgeaudit.toml"
+    assert "whole number from" in raised.value.fix
