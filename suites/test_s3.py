@@ -3,11 +3,9 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit.checks import policy, trails
+from edgeaudit.checks import policy, publicaccess, trails
 
 BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
-                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 SECURE_TRANSPORT = frozenset({"bool", "boolifexists"})
 
 
@@ -72,27 +70,44 @@ def _distribution_arn(aws, target) -> str:
 
 
 @pytest.mark.control("EA-S3-02", severity="P1", frameworks={"FSBP": "S3.2, S3.3"},
-                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "s3:GetBucketAcl"))
+                     reads=("sts:GetCallerIdentity", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:ListObjectsV2",
+                            "s3:GetObjectAcl", "accessanalyzer:CheckNoPublicAccess"))
 @pytest.mark.weekly
 @pytest.mark.monthly
 @pytest.mark.security
 @pytest.mark.infrastructure
-def test_no_public_access(aws, target, evidence):
+def test_no_public_access(aws, target, thresholds, evidence):
     """Nobody can read or write the origin bucket except through this distribution.
 
-    Remediation: remove ACL grants to AllUsers and AuthenticatedUsers, and bucket policy
-    statements that allow "*"; give the cloudfront.amazonaws.com service principal s3:GetObject
-    only with a condition {"StringEquals": {"AWS:SourceArn": "<this distribution's ARN>"}}.
-    Without it any CloudFront distribution, in any account, can read the bucket.
+    Remediation: remove ACL grants to AllUsers and AuthenticatedUsers (of the bucket and of its
+    objects), and bucket policy statements that allow "*" unless a condition names fixed callers
+    (no wildcard, no IfExists, Null or negated form) or a few networks; give the
+    cloudfront.amazonaws.com service principal s3:GetObject only with a condition
+    {"StringEquals": {"AWS:SourceArn": "<this distribution's ARN>"}}. Without it any CloudFront
+    distribution, in any account, can read the bucket.
     """
     evidence.resource = f"s3://{target.bucket}"
     grants = aws.s3.get_bucket_acl(Bucket=target.bucket)["Grants"]
-    acl = [f"ACL grant {g['Permission']} to {g['Grantee'].get('URI')}" for g in grants
-           if g["Grantee"].get("URI") in PUBLIC_GROUPS]
-    found = policy.public_grants(policy.bucket_statements(aws.s3, target.bucket), _distribution_arn(aws, target))
-    offenders = acl + [f"{statement.label()}: {reason}" for statement, reason in found]
+    acl = [f"ACL grant {grant}" for grant in publicaccess.public_acl_grants(grants)]
+    keys = [o["Key"] for page in aws.s3.paginate("list_objects_v2", Bucket=target.bucket)
+            for o in page.get("Contents", [])]
+    sampled = publicaccess.sample(keys, int(thresholds.public_acl_sample_objects))
+    objects = publicaccess.public_object_grants(aws.s3, target.bucket, sampled)
+    acl += [f"object ACL grant {grant} on {key}" for key, found in objects.items() for grant in found]
+    document = policy.bucket_policy_document(aws.s3, target.bucket)
+    statements = policy.parse(document, "bucket policy") if document else []
+    ip_prefixes = (int(thresholds.public_ip_prefix_v4), int(thresholds.public_ip_prefix_v6))
+    found = policy.public_grants(statements, _distribution_arn(aws, target), ip_prefixes)
+    own = [f"{statement.label()}: {reason}" for statement, reason in found]
+    opinion = publicaccess.ask_access_analyzer(aws.client("accessanalyzer", target.region), document)
+    disagreement = publicaccess.disagreement(own, opinion)
+    offenders = acl + own + ([disagreement] if disagreement else [])
     evidence.record("acl_grantees", [g["Grantee"].get("URI") or g["Grantee"].get("ID") for g in grants])
+    evidence.record("object_acls_read", f"{len(sampled)} of {len(keys)} objects")
     evidence.record("distribution", _distribution_arn(aws, target))
+    evidence.record("source_ip_limits", f"IPv4 /{ip_prefixes[0]}, IPv6 /{ip_prefixes[1]}")
+    evidence.record("policy_verdict", "; ".join(own) if own else ("not public" if document else "no bucket policy"))
+    evidence.record("access_analyzer_verdict", opinion.summary())
     evidence.require_none(offenders, "public access to the bucket: " + "; ".join(offenders))
 
 
@@ -109,16 +124,26 @@ def test_bucket_refuses_plain_http(aws, target, evidence):
     objects, with the condition {"Bool": {"aws:SecureTransport": "false"}}.
     """
     evidence.resource = f"s3://{target.bucket}"
-    objects = policy.objects_prefix(target.bucket)
     denies = [s for s in policy.bucket_statements(aws.s3, target.bucket)
               if not s.allow and policy.EVERYONE in (s.principals or ())
-              and "false" in [v.lower() for v in s.condition_values("aws:SecureTransport", SECURE_TRANSPORT) or []]]
-    covering = [s for s in denies if s.matches_action("s3:GetObject") and s.matches_action("s3:PutObject")
-                and s.covers(objects)]
-    evidence.record("insecure_transport_denies", [s.label() for s in denies])
-    evidence.record("covering_reads_and_writes", [s.label() for s in covering])
-    assert covering, ("no Deny of aws:SecureTransport = false for everyone on the bucket's object reads and writes"
-                      + (f" ({', '.join(s.label() for s in denies)} cover less)" if denies else ""))
+              and "false" in [v.lower() for v in s.condition_values("aws:SecureTransport", SECURE_TRANSPORT) or []]
+              and all(name.lower() == "aws:securetransport" for block in s.conditions.values() for name in block)]
+    every_action = [s for s in denies if policy.covers_every_action(s, "s3")]
+    bucket_arn, objects = f"arn:aws:s3:::{target.bucket}", policy.objects_prefix(target.bucket)
+    if not denies:
+        uncovered = ["every S3 action, on the bucket and its objects"]
+    elif not every_action:
+        named = ", ".join(sorted({a for s in denies for a in s.actions}))
+        uncovered = [f"the S3 actions other than {named} (deletes, listings, ...)"]
+    else:
+        uncovered = [f"{what} ({arn})" for what, arn, covered in (
+            ("the bucket", bucket_arn, any(policy.covers_resource(s, bucket_arn) for s in every_action)),
+            ("its objects", f"{bucket_arn}/*", any(s.covers(objects) for s in every_action)),
+        ) if not covered]
+    evidence.record("insecure_transport_denies", {s.label(): list(s.actions) for s in denies})
+    evidence.record("covering_every_action", [s.label() for s in every_action])
+    evidence.require_none(uncovered, "no Deny of aws:SecureTransport = false for everyone covers "
+                          + "; ".join(uncovered) + ": plain HTTP is still allowed there")
 
 
 @pytest.mark.control("EA-S3-04", severity="P3",
@@ -167,12 +192,12 @@ def test_default_encryption(aws, target, evidence):
 @pytest.mark.security
 @pytest.mark.infrastructure
 @pytest.mark.cost
-def test_lifecycle_cleans_up(aws, target, evidence):
-    """Old versions expire and incomplete multipart uploads are aborted.
+def test_lifecycle_cleans_up(aws, target, thresholds, evidence):
+    """Old versions expire, after the rollback window, and incomplete multipart uploads are aborted.
 
     Remediation: add an enabled lifecycle rule for the whole bucket with
-    NoncurrentVersionExpiration (keep enough days for rollback and restore drills) and
-    AbortIncompleteMultipartUpload (e.g. 7 days).
+    NoncurrentVersionExpiration (NoncurrentDays at least rollback_window_days, so that rollback
+    and restore drills find the previous release) and AbortIncompleteMultipartUpload (e.g. 7 days).
     """
     evidence.resource = f"s3://{target.bucket}"
     try:
@@ -181,12 +206,23 @@ def test_lifecycle_cleans_up(aws, target, evidence):
         if _bucket_error(exc) != "NoSuchLifecycleConfiguration":
             raise
         rules = []
-    whole = [r for r in rules if r.get("Status") == "Enabled" and _whole_bucket(r)]
+    window = int(thresholds.rollback_window_days)
+    enabled = [r for r in rules if r.get("Status") == "Enabled"]
+    whole = [r for r in enabled if _whole_bucket(r)]
     expiring = [r.get("ID", "") for r in whole if r.get("NoncurrentVersionExpiration")]
     aborting = [r.get("ID", "") for r in whole if r.get("AbortIncompleteMultipartUpload")]
+    kept = {r.get("ID", ""): r["NoncurrentVersionExpiration"].get("NoncurrentDays")
+            for r in enabled if r.get("NoncurrentVersionExpiration")}
+    early = {rule: days for rule, days in kept.items() if days is None or days < window}
     evidence.record("rules", {r.get("ID", ""): r.get("Status") for r in rules})
     evidence.record("expire_noncurrent_versions", expiring)
     evidence.record("abort_incomplete_uploads", aborting)
+    evidence.record("rollback_window_days", window)
+    evidence.record("noncurrent_days", kept)
+    assert not early, ("noncurrent versions expire before the rollback window of "
+                       f"{window} days, so rollback finds nothing to restore: "
+                       + ", ".join(f"rule {rule!r} " + (f"after {days} day{'s' * (days != 1)}" if days is not None else
+                                                        "with no NoncurrentDays") for rule, days in early.items()))
     missing = [what for what, ids in (("expiry of noncurrent versions", expiring),
                                       ("abort of incomplete multipart uploads", aborting)) if not ids]
     assert not missing, "no enabled whole-bucket lifecycle rule for: " + ", ".join(missing)

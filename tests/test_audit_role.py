@@ -39,15 +39,17 @@ REGENERATE = {
 READ_NAMED_OTHERWISE = {
     # starts a drift detection: compares the stack with its resources and changes neither
     "cloudformation:DetectStackDrift",
+    # judges a policy document handed to it (is it public?) and keeps nothing
+    "access-analyzer:CheckNoPublicAccess",
 }
 # On guard.READS, made by no part of the suite: ListObjects, the first version of ListObjectsV2
 # (its IAM action, s3:ListBucket, is granted for ListObjectsV2).
 NOT_MADE = {"s3:ListObjects"}
 READ_PREFIXES = ("Get", "List", "Describe", "View")
 # The policy's own services, and a sample of others an account holds.
-SERVICES = ("acm", "budgets", "ce", "cloudformation", "cloudfront", "cloudtrail", "cloudwatch", "iam", "kms",
-            "route53", "s3", "s3control", "sts", "wafv2", "ec2", "lambda", "dynamodb", "sns", "sqs", "organizations",
-            "secretsmanager", "ssm", "logs", "events")
+SERVICES = ("accessanalyzer", "acm", "budgets", "ce", "cloudformation", "cloudfront", "cloudtrail", "cloudwatch",
+            "iam", "kms", "route53", "s3", "s3control", "sts", "wafv2", "ec2", "lambda", "dynamodb", "sns", "sqs",
+            "organizations", "secretsmanager", "ssm", "logs", "events")
 
 
 def documented_policy() -> str:

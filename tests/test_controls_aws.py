@@ -43,14 +43,27 @@ ORIGIN_CACHE_CONTROL_WITH_QUERIES = "4cc15a8a-d715-48a4-82b8-cc0b614638fe"  # ma
 # EA-S3-01, EA-S3-05 and EA-CF-01 fail on the sites of test_controls.py.
 FLEET = {
     "ok": ({}, {}, None),
-    # compliant alternatives: other S3 domain forms, a TLS custom origin, SSE-KMS, an allowed partner writer
+    # compliant alternatives: other S3 domain forms, a TLS custom origin, SSE-KMS, an allowed partner writer,
+    # everyone from one office network, a Deny of plain HTTP for every action (*), versions kept just the window
     "variants": ({"extra_origins": ("s3-global", "s3-dash", "custom-https"), "encryption": "aws:kms",
-                  "bucket_policy_extra": ("partner-write",), "origin_group": False}, {}, None),  # no replica origin
+                  "bucket_policy_extra": ("partner-write", "ip-office"), "insecure_transport_denied": ("*",),
+                  "noncurrent_days": 30, "newer_noncurrent_versions": 3,
+                  "origin_group": False}, {}, None),  # no replica origin
     "oac-unbound": ({"bucket_policy_extra": ("cloudfront-any",)}, {"EA-S3-02": "failed"}, "AllowAnyCloudFront"),
     "oac-other": ({"bucket_policy_extra": ("cloudfront-other",)}, {"EA-S3-02": "failed"}, OTHER_DISTRIBUTION),
+    "ip-halves": ({"bucket_policy_extra": ("ip-halves",)}, {"EA-S3-02": "failed"}, "0.0.0.0/1, 128.0.0.0/1"),
+    "open-conditions": ({"bucket_policy_extra": ("open-conditions",)}, {"EA-S3-02": "failed"}, "LooselyBoundRead"),
+    # objects uploaded public-read: ACLs on (EA-S3-08) and Block Public Access off (EA-S3-01) let it happen
+    "public-objects": ({"public_object_acl": True, "object_ownership": "ObjectWriter", "block_public_access": False},
+                       {"EA-S3-01": "failed", "EA-S3-02": "failed", "EA-S3-08": "failed"}, None),
     "http-allowed": ({"deny_insecure_transport": False}, {"EA-S3-03": "failed"}, None),
+    "http-partly-denied": ({"insecure_transport_denied": ("s3:GetObject", "s3:PutObject")}, {"EA-S3-03": "failed"},
+                           "other than s3:GetObject, s3:PutObject"),
     "kms-closed": ({"encryption": "aws:kms-no-cloudfront"}, {"EA-S3-04": "failed"}, ":key/"),
     "no-lifecycle": ({"lifecycle": False}, {"EA-S3-06": "failed"}, None),
+    # keeping the 3 newest noncurrent versions does not make up for expiring the others after a day
+    "early-expiry": ({"noncurrent_days": 1, "newer_noncurrent_versions": 3}, {"EA-S3-06": "failed"},
+                     "rule 'expire-old-versions' after 1 day"),
     "writes-trail": ({"access_logging": False, "data_events": "WriteOnly"}, {"EA-S3-07": "failed"}, "-objects"),
     "reads-trail": ({"access_logging": False, "data_events": "ReadOnly"}, {"EA-IAM-06": "failed"}, "-objects"),
     "advanced-trail": ({"access_logging": False, "data_events": "AdvancedAll"}, {}, None),
@@ -67,6 +80,7 @@ FLEET = {
     "dangling-origin": ({"extra_origins": ("dangling",)}, {"EA-CF-03": "failed"}, "-legacy"),
     "old-tls": ({"minimum_protocol_version": "TLSv1.2_2019"}, {"EA-CF-04": "failed"}, "TLSv1.2_2019"),
     "empty-waf": ({"web_acl": "empty"}, {"EA-CF-05": "failed"}, "-empty-acl"),
+    "counting-waf": ({"web_acl": "count"}, {"EA-CF-05": "failed"}, "only count: common, rate-limit"),
     "no-cf-logs": ({"cloudfront_logging": False}, {"EA-CF-06": "failed"}, None),
     "no-root": ({"default_root_object": ""}, {"EA-CF-07": "failed"}, None),
     "assets-no-headers": ({"assets_headers_policy": False}, {"EA-CF-08": "failed"}, "/assets/*"),
@@ -198,6 +212,66 @@ def test_cloudfront_grant_is_private_only_with_this_distributions_source_arn(fle
     assert "AllowAnyCloudFront" in unbound and "no AWS:SourceArn condition" in unbound
     [other] = fleet.result("EA-S3-02", "oac-other")["evidence"]["offenders"]
     assert OTHER_DISTRIBUTION in other and "not only this distribution" in other
+
+
+def test_conditions_that_name_nobody_make_the_bucket_public(fleet):
+    variants = fleet.result("EA-S3-02", "variants")["evidence"]
+    assert variants["offenders"] == [] and variants["policy_verdict"] == "not public"  # one office /24
+    [halves] = fleet.result("EA-S3-02", "ip-halves")["evidence"]["offenders"]
+    assert "HalvesRead" in halves and "4,277,075,968 public IPv4 addresses, more than one /8" in halves
+    [loose] = fleet.result("EA-S3-02", "open-conditions")["evidence"]["offenders"]
+    assert "arn:aws:cloudfront::*:distribution/*: a wildcard" in loose
+    assert "a request without aws:SourceVpce passes" in loose
+    assert f"StringNotEquals aws:SourceAccount {PARTNER_ACCOUNT}: lets in every caller but the ones named" in loose
+
+
+def test_public_object_acls_are_public_access(fleet):
+    result = fleet.result("EA-S3-02", "public-objects")
+    evidence = result["evidence"]
+    read, listed = re.fullmatch(r"(\d+) of (\d+) objects", evidence["object_acls_read"]).groups()
+    assert int(read) == min(20, int(listed)) and int(listed) > 0  # public_acl_sample_objects
+    assert evidence["offenders"] and all(o.startswith("object ACL grant READ to http://acs.amazonaws.com/groups/"
+                                                      "global/AllUsers on ") for o in evidence["offenders"])
+    assert evidence["offenders"][0].endswith(" on 404.html") and "object ACL grant" in result["message"]
+    assert not any(o.endswith(" on robots.txt") for o in evidence["offenders"])  # written later, private
+    assert fleet.result("EA-S3-02", "ok")["evidence"]["object_acls_read"].startswith(read + " of ")
+
+
+def test_access_analyzer_unavailable_is_recorded_and_the_own_analysis_decides(fleet):
+    """moto has no IAM Access Analyzer: its server answers 500, and the control says so."""
+    for target, outcome in (("ok", "passed"), ("ip-halves", "failed")):
+        result = fleet.result("EA-S3-02", target)
+        assert result["outcome"] == outcome
+        verdict = result["evidence"]["access_analyzer_verdict"]
+        assert verdict.startswith("not asked: accessanalyzer:CheckNoPublicAccess answered 500"), verdict
+    assert fleet.result("EA-S3-02", "ip-halves")["evidence"]["policy_verdict"].startswith("bucket policy (HalvesRead)")
+
+
+def test_plain_http_must_be_refused_for_every_action(fleet):
+    ok = fleet.result("EA-S3-03", "ok")["evidence"]
+    assert ok["covering_every_action"] == ["bucket policy (DenyInsecureTransport)"] and ok["offenders"] == []
+    assert fleet.result("EA-S3-03", "variants")["evidence"]["insecure_transport_denies"] == {
+        "bucket policy (DenyInsecureTransport)": ["*"]}
+    partly = fleet.result("EA-S3-03", "http-partly-denied")["evidence"]
+    assert partly["covering_every_action"] == []
+    assert partly["offenders"] == ["the S3 actions other than s3:GetObject, s3:PutObject (deletes, listings, ...)"]
+
+
+def test_noncurrent_versions_are_kept_for_the_rollback_window(fleet):
+    variants = fleet.result("EA-S3-06", "variants")["evidence"]
+    assert (variants["noncurrent_days"], variants["rollback_window_days"]) == ({"expire-old-versions": 30}, 30)
+    early = fleet.result("EA-S3-06", "early-expiry")
+    assert early["evidence"]["noncurrent_days"] == {"expire-old-versions": 1}
+    assert "before the rollback window of 30 days" in early["message"]
+
+
+def test_a_web_acl_that_only_counts_blocks_nothing(fleet):
+    ok = fleet.result("EA-CF-05", "ok")["evidence"]
+    assert ok["blocking_rules"] == ["common"] and ok["counting_rules"] == []
+    counting = fleet.result("EA-CF-05", "counting-waf")
+    assert counting["evidence"]["rules"] == {"common": "Count", "rate-limit": "Count"}
+    assert counting["evidence"]["counting_rules"] == ["common", "rate-limit"]
+    assert counting["evidence"]["default_action"] == "Allow" and "blocks nothing" in counting["message"]
 
 
 def test_allowed_cross_account_writer_is_accepted(fleet):

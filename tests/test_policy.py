@@ -1,13 +1,20 @@
-"""The IAM policy evaluation behind EA-S3-02/10 and EA-IAM-01/04: wildcards, NotAction, Deny
-overriding Allow, and the conditions that bind a statement to particular callers."""
+"""The IAM policy evaluation behind EA-S3-02/03/10 and EA-IAM-01/04: wildcards, NotAction, Deny
+overriding Allow, and the conditions that bind a statement to particular callers; EA-S3-02's
+ACL sample and Access Analyzer's second opinion, and the thresholds these controls read."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from edgeaudit.checks import policy
+from edgeaudit.aws.clients import Breaker, CachedClient, ReadCache
+from edgeaudit.checks import policy, publicaccess
+from edgeaudit.rules.config import ConfigError, parse
+from edgeaudit.rules.thresholds import DEFAULTS
 
 BUCKET = "www-origin"
 ACCOUNT = "123456789012"
@@ -186,3 +193,148 @@ def test_wildcards_of_a_grant(raw, wild_action, wild_resource):
     [statement] = statements(raw)
     assert policy.wildcard_action(statement, "s3") is wild_action
     assert policy.wildcard_resource(statement, "arn:aws:s3:::") is wild_resource
+
+
+# --- conditions that name nobody (EA-S3-02) ---------------------------------------------------------
+
+def everyone(condition: dict, sid: str = "Open") -> dict:
+    return allow("s3:GetObject", Principal="*", Sid=sid, Condition=condition)
+
+
+@pytest.mark.parametrize("condition, reason", [
+    ({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, None),
+    ({"IpAddress": {"aws:SourceIp": "1.0.0.0/8"}}, None),                          # exactly a /8: S3's limit
+    ({"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}, "0.0.0.0/1, 128.0.0.0/1 cover"),
+    ({"IpAddress": {"aws:SourceIp": ["1.0.0.0/8", "2.0.0.0/24"]}}, "more than one /8"),  # the sum counts
+    ({"IpAddress": {"aws:SourceIp": ["1.0.0.0/8", "1.0.0.0/9"]}}, None),           # overlaps count once
+    ({"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "1.0.0.0/8"]}}, None),          # RFC 1918 is not counted
+    ({"IpAddress": {"aws:SourceIp": "2001:db8::/32"}}, None),
+    ({"IpAddress": {"aws:SourceIp": "2001:db8::/31"}}, "IPv6 addresses, more than one /32"),
+    ({"IpAddress": {"aws:SourceIp": "::/0"}}, "IPv6"),
+    ({"StringLike": {"aws:SourceArn": "arn:aws:cloudfront::*:distribution/*"}}, "a wildcard"),
+    ({"StringEquals": {"aws:SourceAccount": "12345678901?"}}, "a wildcard"),
+    ({"StringEquals": {"aws:PrincipalOrgID": "${aws:PrincipalOrgID}"}}, "policy variable"),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, None),
+    ({"StringLike": {"aws:userid": "AROAEXAMPLEID:*"}}, None),                     # one role's sessions
+    ({"StringLike": {"aws:userid": "*:alice"}}, "a wildcard"),
+    ({"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c"}}, "a request without aws:SourceVpce passes"),
+    ({"Null": {"aws:SourceVpce": "false"}}, "a request without aws:SourceVpce passes"),
+    ({"StringNotEquals": {"aws:SourceAccount": ACCOUNT}}, "every caller but the ones named"),
+    ({"ArnNotLike": {"aws:PrincipalArn": DEPLOY}}, "every caller but the ones named"),
+    ({"NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}}, "every caller but the ones named"),
+    # conditions add up: one that names a fixed caller is enough
+    ({"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}, "NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}}, None),
+    ({"Bool": {"aws:SecureTransport": "true"}}, "no condition that binds the caller"),
+])
+def test_conditions_bind_the_caller_only_with_fixed_values_and_few_addresses(condition, reason):
+    found = policy.public_grants(statements(everyone(condition)), DISTRIBUTION)
+    if reason is None:
+        assert found == []
+    else:
+        [(statement, why)] = found
+        assert statement.sid == "Open" and reason in why and "everyone (*)" in why
+
+
+def test_source_ip_ranges_of_all_statements_count_together():
+    three = [everyone({"IpAddress": {"aws:SourceIp": f"{n}.0.0.0/9"}}, sid=f"Net{n}") for n in (1, 2, 3)]
+    found = policy.public_grants(statements(*three), DISTRIBUTION)
+    assert [s.sid for s, _ in found] == ["Net1", "Net2", "Net3"]
+    assert all("together cover 25,165,824 public IPv4 addresses, more than one /8" in why for _, why in found)
+    assert policy.public_grants(statements(*three[:2]), DISTRIBUTION) == []      # two /9 make one /8
+    bound = everyone({"IpAddress": {"aws:SourceIp": "4.0.0.0/9"},
+                      "StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}}, sid="Vpce")
+    assert policy.public_grants(statements(*three[:2], bound), DISTRIBUTION) == []  # bound by its endpoint
+
+
+def test_the_source_ip_limit_is_configurable():
+    office = statements(everyone({"IpAddress": {"aws:SourceIp": "1.0.0.0/8"}}))
+    assert policy.public_grants(office, DISTRIBUTION) == []
+    [(_, why)] = policy.public_grants(office, DISTRIBUTION, ip_prefixes=(16, 48))
+    assert "16,777,216 public IPv4 addresses, more than one /16 (65,536)" in why
+
+
+# --- the Deny of plain HTTP (EA-S3-03) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, every_action", [
+    (deny("s3:*"), True),
+    (deny("*"), True),
+    (deny("S3:*"), True),
+    (deny(["s3:GetObject", "s3:PutObject"]), False),
+    (deny("s3:Get*"), False),
+    ({"Effect": "Deny", "NotAction": "iam:*", "Resource": "*"}, True),
+    ({"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"}, False),
+])
+def test_a_deny_covers_every_s3_action(raw, every_action):
+    [statement] = statements(raw)
+    assert policy.covers_every_action(statement, "s3") is every_action
+
+
+def test_a_deny_covers_the_bucket_itself_only_when_it_names_it():
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    [objects_only] = statements(deny("s3:*"))
+    [both] = statements(deny("s3:*", [bucket, f"{bucket}/*"]))
+    [wildcard] = statements(deny("s3:*", "arn:aws:s3:::www-*"))
+    assert not policy.covers_resource(objects_only, bucket) and policy.covers_resource(both, bucket)
+    assert policy.covers_resource(wildcard, bucket) and wildcard.covers(policy.objects_prefix(BUCKET))  # * spans "/"
+
+
+# --- ACLs and Access Analyzer's second opinion (EA-S3-02) ------------------------------------------------
+
+def test_object_acl_sample_spreads_over_the_sorted_keys():
+    keys = [f"k{n:03d}" for n in range(100)]
+    assert publicaccess.sample(list(reversed(keys)), 4) == ["k000", "k025", "k050", "k075"]
+    assert publicaccess.sample(keys[:3], 20) == keys[:3]
+
+
+def test_public_acl_grants_name_the_group():
+    grants = [{"Grantee": {"Type": "CanonicalUser", "ID": "owner"}, "Permission": "FULL_CONTROL"},
+              {"Grantee": {"Type": "Group", "URI": publicaccess.PUBLIC_GROUPS[0]}, "Permission": "READ"}]
+    assert publicaccess.public_acl_grants(grants) == [f"READ to {publicaccess.PUBLIC_GROUPS[0]}"]
+
+
+def test_access_analyzer_not_offered_by_moto_is_not_asked(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("accessanalyzer", region_name="eu-west-1")
+        opinion = publicaccess.ask_access_analyzer(client, json.dumps({"Statement": [OAC_GRANT]}))
+    assert not opinion.asked
+    assert opinion.summary() == "not asked: accessanalyzer:CheckNoPublicAccess answered 404 (Not yet implemented)"
+    assert publicaccess.ask_access_analyzer(client, None).summary() == "not asked: the bucket has no policy"
+
+
+def test_access_analyzer_refused_or_unreachable_is_not_asked(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    breaker = Breaker()
+    breaker.trip("audit", "the AWS credentials were refused (ExpiredToken from sts:GetCallerIdentity)")
+    with mock_aws():
+        client = CachedClient(boto3.client("accessanalyzer", region_name="eu-west-1"), ReadCache(), "audit", breaker)
+        opinion = publicaccess.ask_access_analyzer(client, json.dumps({"Statement": [OAC_GRANT]}))
+    assert opinion.summary() == ("not asked: the AWS credentials were refused (ExpiredToken from "
+                                 "sts:GetCallerIdentity) (not asked again)")
+
+
+def test_access_analyzer_disagreeing_is_a_finding_with_both_reasons():
+    fail = publicaccess.Opinion(True, "FAIL", ["grants public access (statement OfficeRead)"])
+    own = ["bucket policy (Open): Allow to everyone (*) with no condition that binds the caller"]
+    why = publicaccess.disagreement([], fail)
+    assert why and "Access Analyzer says FAIL (grants public access (statement OfficeRead))" in why
+    assert "this control says no statement grants public access" in why
+    assert own[0] in publicaccess.disagreement(own, publicaccess.Opinion(True, "PASS"))
+    assert publicaccess.disagreement(own, fail) is None                         # both say public
+    assert publicaccess.disagreement([], publicaccess.Opinion(True, "PASS")) is None
+    assert publicaccess.disagreement(own, publicaccess.Opinion(False, why_not="AccessDenied")) is None
+
+
+@pytest.mark.parametrize("name, value", [
+    ("public_ip_prefix_v4", 33), ("public_ip_prefix_v6", 7.5), ("public_acl_sample_objects", 0),
+    ("rollback_window_days", 0), ("rollback_window_days", "30"),
+])
+def test_the_new_thresholds_refuse_values_out_of_range(name, value):
+    target = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
+    assert parse(Path("/nowhere/edgeaudit.toml"), {"targets": [target]}).thresholds[name] == DEFAULTS[name]
+    with pytest.raises(ConfigError) as raised:
+        parse(Path("/nowhere/edgeaudit.toml"), {"thresholds": {name: value}, "targets": [target]})
+    assert raised.value.key == f"thresholds.{name}" and raised.value.path == "/nowhere/edgeaudit.toml"
+    assert "whole number from" in raised.value.fix

@@ -51,6 +51,10 @@ S3_ACTIONS = {
 }
 
 S3CONTROL_ACTIONS = {"GetPublicAccessBlock": "GetAccountPublicAccessBlock"}
+# Services whose IAM prefix is not botocore's service name.
+IAM_PREFIXES = {"accessanalyzer": "access-analyzer"}
+# Second opinions: asked once, since an answer they cannot give is recorded, not waited for.
+SINGLE_ATTEMPT = frozenset({"accessanalyzer"})
 # AWS Budgets authorises every read with one action.
 BUDGETS_READS = frozenset({"DescribeBudgets", "DescribeBudget", "DescribeNotificationsForBudget",
                            "DescribeSubscribersForNotification"})
@@ -64,7 +68,7 @@ def iam_action(service: str, operation: str) -> str:
         return f"s3:{S3CONTROL_ACTIONS.get(operation, operation)}"
     if service == "budgets" and operation in BUDGETS_READS:
         return "budgets:ViewBudget"
-    return f"{service}:{operation}"
+    return f"{IAM_PREFIXES.get(service, service)}:{operation}"
 
 
 def aws_limits() -> tuple[float, float, int]:
@@ -79,7 +83,7 @@ def client_config(service: str) -> botocore.config.Config:
     overridden = endpoint_overridden(service)
     connect, read, attempts = aws_limits()
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": attempts},
+        retries={"mode": "adaptive", "max_attempts": 1 if service in SINGLE_ATTEMPT else attempts},
         connect_timeout=connect, read_timeout=read,
         user_agent_extra=f"edgeaudit/{__version__}",
         inject_host_prefix=not overridden,

@@ -38,6 +38,8 @@ import botocore.signers
 # is written out here, not gathered from the controls' `reads=`: what a control declares of itself
 # cannot widen what the guard lets through (tests/test_catalog.py checks it holds every such read).
 READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for service, operations in {
+    # CheckNoPublicAccess judges a policy document handed to it and changes nothing
+    "accessanalyzer": "CheckNoPublicAccess",
     "acm": "DescribeCertificate",
     "budgets": "DescribeBudgets DescribeNotificationsForBudget",
     "ce": "GetCostAndUsage GetCostForecast",
@@ -55,7 +57,7 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     "route53": "ListHostedZones ListResourceRecordSets",
     "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "
           "GetBucketLogging GetBucketOwnershipControls GetBucketPolicy GetBucketReplication "
-          "GetBucketVersioning GetBucketWebsite GetObject GetObjectLockConfiguration GetObjectRetention "
+          "GetBucketVersioning GetBucketWebsite GetObject GetObjectAcl GetObjectLockConfiguration GetObjectRetention "
           "GetPublicAccessBlock HeadBucket HeadObject "
           "ListBuckets ListObjectVersions ListObjects ListObjectsV2",
     "s3control": "GetPublicAccessBlock",

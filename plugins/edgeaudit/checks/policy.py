@@ -9,12 +9,19 @@ the conditions that bind a statement to particular callers (`aws:SourceArn`,
 does not count as a refusal, unless the condition only names principals: an audit must not
 miss a grant because of a condition it cannot judge.
 
+A condition binds the caller the way S3's Block Public Access judges "public": a fixed value
+(no wildcard, no policy variable) of a caller key under a positive operator, or aws:SourceIp
+ranges that together stay within a /8 (IPv4) or /32 (IPv6) of public addresses. `...IfExists`
+and `Null` forms let a request without the key through; negated operators let in everyone
+but the named.
+
 Permission boundaries, session policies and organization SCPs are not evaluated; they can
 only narrow what is reported here.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -37,7 +44,12 @@ _BINDING_KEYS = frozenset({
 _POSITIVE_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike",
                                  "ipaddress"})
 _NEGATIVE_OPERATORS = frozenset({"stringnotequals", "stringnotlike", "arnnotequals", "arnnotlike"})
-_OPEN_NETWORKS = frozenset({"0.0.0.0/0", "::/0"})
+# RFC 1918: no request from the internet comes from these, so S3 leaves them out of the count.
+_PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# S3's own limits of a "non-public" aws:SourceIp condition (the thresholds' defaults).
+DEFAULT_IP_PREFIXES = (8, 32)
+# aws:userid "<role id>:*" names the sessions of one role (S3 accepts it as fixed).
+_ROLE_SESSIONS = re.compile(r"^[A-Z0-9]+:\*$")
 
 
 # --- wildcards --------------------------------------------------------------------------------
@@ -145,18 +157,6 @@ class Statement:
                     found = (found or []) + [str(v) for v in _as_list(values)]
         return found
 
-    def binds_caller(self) -> bool:
-        """A condition restricts the statement to known callers (accounts, ARNs, networks)."""
-        for operator, block in self.conditions.items():
-            if operator.lower() not in _POSITIVE_OPERATORS or not isinstance(block, dict):
-                continue
-            for name, values in block.items():
-                values = [str(v) for v in _as_list(values)]
-                if (name.lower() in _BINDING_KEYS and values
-                        and not any(v == "*" or v in _OPEN_NETWORKS for v in values)):
-                    return True
-        return False
-
     def only_principal_conditions(self) -> bool:
         return all(isinstance(block, dict) and all(name.lower() == "aws:principalarn" for name in block)
                    for block in self.conditions.values())
@@ -179,6 +179,76 @@ class Statement:
         if negative is not None and any(matches(v, principal_arn) for v in negative):
             return False
         return True
+
+
+@dataclass
+class CallerBinding:
+    """What a statement's conditions say about the caller: fixed callers they name, the
+    aws:SourceIp ranges they allow, and why the other caller conditions name nobody."""
+
+    fixed: list[str] = field(default_factory=list)
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    open: list[str] = field(default_factory=list)
+
+
+def _fixed(key: str, value: str) -> bool:
+    """A value that names one caller: no wildcard, no policy variable."""
+    if key == "aws:userid" and _ROLE_SESSIONS.match(value):
+        return True
+    return value != "" and not any(mark in value for mark in ("*", "?", "${"))
+
+
+def caller_binding(statement: Statement) -> CallerBinding:
+    """Judge each condition on a caller key (`_BINDING_KEYS`) of the statement."""
+    binding = CallerBinding()
+    for operator, block in statement.conditions.items():
+        if not isinstance(block, dict):
+            continue
+        op = operator.lower()
+        for name, raw in block.items():
+            key = name.lower()
+            if key not in _BINDING_KEYS:
+                continue
+            values = [str(v) for v in _as_list(raw)]
+            where = f"{operator} {name} {', '.join(values)}"
+            if op.endswith("ifexists") or op == "null":
+                binding.open.append(f"{where}: a request without {name} passes")
+            elif op in _NEGATIVE_OPERATORS or op == "notipaddress":
+                binding.open.append(f"{where}: lets in every caller but the ones named")
+            elif op not in _POSITIVE_OPERATORS:
+                binding.open.append(f"{where}: not an operator that names callers")
+            elif key == "aws:sourceip":
+                if op != "ipaddress":
+                    binding.open.append(f"{where}: not an IpAddress condition")
+                    continue
+                try:
+                    binding.networks += [ipaddress.ip_network(v, strict=False) for v in values]
+                except ValueError:
+                    binding.open.append(f"{where}: not a list of address ranges")
+            elif values and all(_fixed(key, v) for v in values):
+                binding.fixed.append(where)
+            else:
+                binding.open.append(f"{where}: a wildcard or policy variable matches callers not named")
+    return binding
+
+
+def public_addresses(networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> tuple[int, int]:
+    """(IPv4, IPv6) public addresses the ranges cover together, overlaps counted once."""
+    networks = list(networks)
+    v4 = list(ipaddress.collapse_addresses(n for n in networks if n.version == 4))
+    v6 = list(ipaddress.collapse_addresses(n for n in networks if n.version == 6))
+    private = sum(min(n.num_addresses, p.num_addresses) for n in v4 for p in _PRIVATE_NETWORKS if n.overlaps(p))
+    return sum(n.num_addresses for n in v4) - private, sum(n.num_addresses for n in v6)
+
+
+def too_broad(networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network],
+              ip_prefixes: tuple[int, int] = DEFAULT_IP_PREFIXES) -> str:
+    """Why the ranges together are too broad to name a network ("" when they are not)."""
+    v4, v6 = public_addresses(networks)
+    broad = [f"{count:,} public IPv{version} addresses, more than one /{prefix} ({2 ** (bits - prefix):,})"
+             for version, count, prefix, bits in ((4, v4, ip_prefixes[0], 32), (6, v6, ip_prefixes[1], 128))
+             if count > 2 ** (bits - prefix)]
+    return " and ".join(broad)
 
 
 def _same_principal(principal: str, arn: str) -> bool:
@@ -256,19 +326,30 @@ def write_grants(statements: Iterable[Statement], bucket: str, principal_arn: st
     return grants
 
 
-def public_grants(statements: Iterable[Statement], distribution_arn: str) -> list[tuple[Statement, str]]:
+def public_grants(statements: Iterable[Statement], distribution_arn: str,
+                  ip_prefixes: tuple[int, int] = DEFAULT_IP_PREFIXES) -> list[tuple[Statement, str]]:
     """Allow statements of a bucket policy that let anyone (or any CloudFront distribution) in,
     with the reason. The CloudFront service principal is private only when an AWS:SourceArn
-    condition names this distribution and nothing else."""
+    condition names this distribution and nothing else. The aws:SourceIp ranges of all the
+    statements to everyone bound by address alone count together."""
     found = []
+    by_address: list[tuple[Statement, CallerBinding]] = []
     for statement in statements:
         if not statement.allow or statement.principals is None:
             continue
         if statement.not_principal:
             found.append((statement, "Allow with NotPrincipal grants everyone else"))
             continue
-        if EVERYONE in statement.principals and not statement.binds_caller():
-            found.append((statement, "Allow to everyone (*) with no condition that binds the caller"))
+        if EVERYONE in statement.principals:
+            binding = caller_binding(statement)
+            broad = too_broad(binding.networks, ip_prefixes) if binding.networks else ""
+            if binding.networks and not binding.fixed and not broad:
+                by_address.append((statement, binding))
+            elif not binding.fixed:
+                ranges = ", ".join(str(n) for n in binding.networks)
+                why = binding.open + ([f"aws:SourceIp {ranges} cover {broad}"] if broad else [])
+                found.append((statement, "Allow to everyone (*) with no condition that binds the caller"
+                                         + (f" ({'; '.join(why)})" if why else "")))
         if "service:cloudfront.amazonaws.com" in statement.principals:
             named = statement.condition_values("aws:SourceArn", _POSITIVE_OPERATORS)
             if not named:
@@ -278,6 +359,11 @@ def public_grants(statements: Iterable[Statement], distribution_arn: str) -> lis
                 others = ", ".join(arn for arn in named if arn != distribution_arn)
                 found.append((statement, f"Allow to the CloudFront service for {others}, "
                                          f"not only this distribution ({distribution_arn})"))
+    broad = too_broad([n for _, binding in by_address for n in binding.networks], ip_prefixes)
+    if broad:
+        labels = ", ".join(statement.label() for statement, _ in by_address)
+        found += [(statement, f"Allow to everyone (*) from the aws:SourceIp ranges of {labels}, which together "
+                              f"cover {broad}") for statement, _ in by_address]
     return found
 
 
@@ -333,20 +419,38 @@ def wildcard_action(statement: Statement, service: str) -> bool:
     return statement.not_action or any(matches(a, f"{service}:{ANY_NAME}", fold=True) for a in statement.actions)
 
 
+def covers_every_action(statement: Statement, service: str) -> bool:
+    """The statement names every action of the service (`*`, `s3:*`, or a NotAction outside it)."""
+    if statement.not_action:
+        return not any(matches_some_under(a, f"{service}:", fold=True) for a in statement.actions)
+    return any(matches(a, f"{service}:{ANY_NAME}", fold=True) for a in statement.actions)
+
+
+def covers_resource(statement: Statement, arn: str) -> bool:
+    """The statement's resources include this one ARN."""
+    hit = any(matches(r, arn) for r in statement.resources)
+    return hit != statement.not_resource
+
+
 def wildcard_resource(statement: Statement, prefix: str) -> bool:
     """The statement's resources include any name after `prefix` (or are a NotResource)."""
     return statement.not_resource or any(has_wildcard_name(r, prefix) for r in statement.resources)
 
 
-def bucket_statements(s3: Any, bucket: str) -> list[Statement]:
-    """The statements of a bucket's policy (none when it has no policy); `s3` is a client."""
+def bucket_policy_document(s3: Any, bucket: str) -> str | None:
+    """The text of a bucket's policy, None when it has none; `s3` is a client."""
     try:
-        document = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        return s3.get_bucket_policy(Bucket=bucket)["Policy"]
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
-            return []
+            return None
         raise
-    return parse(document, "bucket policy")
+
+
+def bucket_statements(s3: Any, bucket: str) -> list[Statement]:
+    """The statements of a bucket's policy (none when it has no policy); `s3` is a client."""
+    document = bucket_policy_document(s3, bucket)
+    return parse(document, "bucket policy") if document else []
 
 
 # --- identities (users, groups, roles) ---------------------------------------------------------

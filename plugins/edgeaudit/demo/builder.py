@@ -100,10 +100,17 @@ class SiteSpec:
     block_public_access: bool = True
     versioning: bool = True
     bucket_policy_extra: tuple[str, ...] = ()  # "public-read", "cloudfront-any", "cloudfront-other",
-                                               # "partner-read", "partner-write" (allowed)
+                                               # "partner-read", "partner-write" (allowed), "ip-office"
+                                               # (everyone from one /24: allowed), "ip-halves" (everyone
+                                               # from 0.0.0.0/1 and 128.0.0.0/1), "open-conditions"
+                                               # (everyone, under conditions that name nobody)
     deny_insecure_transport: bool = True
+    insecure_transport_denied: tuple[str, ...] = ("s3:*",)  # the actions the Deny of plain HTTP names
+    public_object_acl: bool = False          # objects uploaded with the canned ACL public-read
     encryption: str = "AES256"               # "aws:kms" (CloudFront may decrypt), "aws:kms-no-cloudfront", "none"
     lifecycle: bool = True
+    noncurrent_days: int = 90                # NoncurrentVersionExpiration of the lifecycle rule
+    newer_noncurrent_versions: int | None = None  # ... and how many noncurrent versions it keeps anyway
     access_logging: bool = True
     data_events: str | None = None           # a trail records the bucket's object events: All/ReadOnly/WriteOnly
                                              # (basic selector), AdvancedAll, AdvancedGetObject (advanced)
@@ -115,7 +122,7 @@ class SiteSpec:
                                              # "custom-http", "dangling" (a bucket that does not exist)
     minimum_protocol_version: str = "TLSv1.2_2021"
     ssl_support_method: str = "sni-only"
-    web_acl: str = "rules"                   # "empty" (no rules), "none"
+    web_acl: str = "rules"                   # "empty" (no rules), "none", "count" (rules that only count)
     cloudfront_logging: bool = True
     default_root_object: str = "index.html"
     assets_headers_policy: bool = True
@@ -344,6 +351,9 @@ class Builder:
             else:
                 s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
         motoext.put_objects(bucket, bulk)
+        if spec.public_object_acl:
+            for key in site_objects(spec):
+                s3.put_object_acl(Bucket=bucket, Key=key, ACL="public-read")
 
         cert = self._certificate(spec)
         cert_arn = self._acm_certificate(spec, cert)
@@ -692,7 +702,9 @@ class Builder:
         if spec.lifecycle:
             s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
                 "ID": "expire-old-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_days, **(
+                    {"NewerNoncurrentVersions": spec.newer_noncurrent_versions}
+                    if spec.newer_noncurrent_versions else {})},
                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
         if spec.access_logging:
             s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {
@@ -730,6 +742,8 @@ class Builder:
             config["WebACLId"] = ""
         elif spec.web_acl == "empty":
             config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-empty-acl", Rules=[])
+        elif spec.web_acl == "count":
+            config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-count-acl", Rules=_counting_rules())
         origins = config["Origins"]["Items"]
         oac, main = origins[0]["OriginAccessControlId"], origins[0]
         if spec.origin_access == "oai":  # moto has no OAI API and does not check the reference
@@ -860,10 +874,24 @@ def _custom_origin(protocol_policy: str) -> dict[str, Any]:
             "OriginSslProtocols": {"Quantity": len(protocols), "Items": protocols}}
 
 
+def _counting_rules() -> list[dict[str, Any]]:
+    """A managed rule group and a rate limit, both set to count: the web ACL blocks nothing."""
+    def visibility(name: str) -> dict[str, Any]:
+        return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+
+    return [{"Name": "common", "Priority": 0, "OverrideAction": {"Count": {}}, "VisibilityConfig": visibility("common"),
+             "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}}},
+            {"Name": "rate-limit", "Priority": 1, "Action": {"Count": {}}, "VisibilityConfig": visibility("rate"),
+             "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}}}]
+
+
 def _policy_switches(spec: SiteSpec, bucket: str, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The bucket policy's statements with the switches of EA-S3-02, 03 and 10 applied."""
     if not spec.deny_insecure_transport:
         statements = [s for s in statements if s.get("Sid") != "DenyInsecureTransport"]
+    statements = [{**s, "Action": list(spec.insecure_transport_denied) if len(spec.insecure_transport_denied) > 1
+                   else spec.insecure_transport_denied[0]} if s.get("Sid") == "DenyInsecureTransport" else s
+                  for s in statements]
     objects = f"arn:aws:s3:::{bucket}/*"
     cloudfront = {"Service": "cloudfront.amazonaws.com"}
     extra = {
@@ -874,6 +902,14 @@ def _policy_switches(spec: SiteSpec, bucket: str, statements: list[dict[str, Any
         "partner-read": {"Sid": "PartnerRead", "Principal": {"AWS": PARTNER_ACCOUNT}, "Action": "s3:GetObject"},
         "partner-write": {"Sid": "PartnerDeploy", "Principal": {"AWS": PARTNER_WRITER},
                           "Action": ["s3:PutObject", "s3:DeleteObject"]},
+        "ip-office": {"Sid": "OfficeRead", "Principal": "*", "Action": "s3:GetObject",
+                      "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}},
+        "ip-halves": {"Sid": "HalvesRead", "Principal": "*", "Action": "s3:GetObject",
+                      "Condition": {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}},
+        "open-conditions": {"Sid": "LooselyBoundRead", "Principal": "*", "Action": "s3:GetObject", "Condition": {
+            "StringLike": {"aws:SourceArn": "arn:aws:cloudfront::*:distribution/*"},
+            "StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"},
+            "StringNotEquals": {"aws:SourceAccount": PARTNER_ACCOUNT}}},
     }
     return statements + [{"Effect": "Allow", "Resource": objects, **extra[name]} for name in spec.bucket_policy_extra]
 

@@ -71,6 +71,12 @@ SPECS: Mapping[str, Number] = MappingProxyType(
         "rto_min": Number(60, 0, 525_600),
         "dr_sample_objects": Count(5, 1, 1000),
         "dr_full_restore_max_mb": Number(256, 0, 1_000_000),
+        "rollback_window_days": Count(30, 1, 3650),
+        # S3's "The meaning of public": aws:SourceIp ranges that together cover more public
+        # addresses than one IPv4 /8 or one IPv6 /32 do not restrict the caller
+        "public_ip_prefix_v4": Count(8, 0, 32),
+        "public_ip_prefix_v6": Count(32, 0, 128),
+        "public_acl_sample_objects": Count(20, 1, 1000),
         "waiver_warn_days": Number(14, 0, 3650),
         "cadence_grace_h": Number(12, 0, 720),
     }
