@@ -2,7 +2,7 @@
 
 A person does these; the config's [[attestations]] prove it (`edgeaudit attest` records one).
 Each passes only with an attestation whose status is passed and that still counts: until the
-control's cadence is next due, and until its `expires`. The seven share one body; each one's
+control's cadence is next due, and until its `expires`. The nine share one body; each one's
 marks are written beside it, as on any control: the attestations take its cadence from its
 cadence marker (edgeaudit.rules.catalog reads it there).
 """
@@ -53,3 +53,13 @@ test_dr_communication_practised = manual_control(
     "DR communication procedures were practised and the team trained this quarter.",
     "practise the DR communication procedures during the quarterly drill and train the team",
     pytest.mark.control("EA-MAN-07", severity="P3"), pytest.mark.quarterly, pytest.mark.dr)
+test_knowledge_audited = manual_control(
+    "The annual knowledge audit was done this year.",
+    "audit the team's knowledge of the site and its procedures (who can run each runbook, what is "
+    "written down, what lives in one head) and plan the gaps",
+    pytest.mark.control("EA-MAN-08", severity="P4"), pytest.mark.annually)
+test_processes_overhauled = manual_control(
+    "The annual process overhaul was done this year.",
+    "review every operational procedure against the year's incidents, metrics and changes, and "
+    "rewrite what no longer fits",
+    pytest.mark.control("EA-MAN-09", severity="P4"), pytest.mark.annually)

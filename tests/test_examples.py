@@ -24,6 +24,9 @@ from conftest import REPO
 
 WORKFLOW = REPO / "examples" / "github-actions" / "edgeaudit.yml"
 BIN = Path(sys.executable).parent
+# `uses: owner/action@<40 hex>  # vN.N.N`: the version each pinned commit stands for, from the comment
+PINNED_VERSION = {m["uses"]: int(m["major"]) for m in re.finditer(
+    r"uses: (?P<uses>[\w./-]+@[0-9a-f]{40})  # v(?P<major>\d+)\.\d+\.\d+$", WORKFLOW.read_text(), re.M)}
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +94,14 @@ def test_actionlint_where_installed():
 # --- shaped as docs/ci.md says -------------------------------------------------------------------
 
 def test_credentials_come_from_oidc_and_no_key_is_stored(workflow):
-    assert workflow["permissions"] == {"id-token": "write", "contents": "read"}
+    assert workflow["permissions"] == {}, "nothing granted to every job"
+    assert workflow["jobs"]["audit"]["permissions"] == {"id-token": "write", "contents": "read"}
+    for job in ("plan", "merge"):
+        assert "id-token" not in workflow["jobs"][job].get("permissions", {}), f"{job} assumes no role"
     configured = uses(workflow, "audit", "aws-actions/configure-aws-credentials")
     assert len(configured) == 1
     action = configured[0]
-    assert int(re.fullmatch(r"v(\d+).*", action["uses"].split("@")[1]).group(1)) >= 4
+    assert PINNED_VERSION[action["uses"]] >= 4
     assert action["with"]["role-to-assume"] == "${{ vars.EDGEAUDIT_ROLE_ARN }}"
     assert "aws-region" in action["with"]
     text = WORKFLOW.read_text()
@@ -132,7 +138,7 @@ def test_evidence_is_uploaded_before_any_job_fails(workflow):
     for job in ("audit", "merge"):
         names = [s.get("name", s.get("uses", "")) for s in steps(workflow, job)]
         [upload] = uses(workflow, job, "actions/upload-artifact")
-        assert upload["uses"].endswith("@v4") and upload["if"] == "always()"
+        assert PINNED_VERSION[upload["uses"]] == 4 and upload["if"] == "always()"
         failing = [s for s in steps(workflow, job) if "exit 1" in s.get("run", "")]
         assert failing and all(names.index(s["name"]) > names.index(upload.get("name", upload["uses"]))
                                for s in failing), f"{job}: a failing step before the upload"
@@ -144,7 +150,7 @@ def test_the_merge_job_merges_every_shard_even_after_failures(workflow):
     merge = workflow["jobs"]["merge"]
     assert "audit" in merge["needs"] and merge["if"].startswith("always()")
     [download] = uses(workflow, "merge", "actions/download-artifact")
-    assert download["uses"].endswith("@v4") and download["with"]["pattern"] == "edgeaudit-shard-*"
+    assert PINNED_VERSION[download["uses"]] == 4 and download["with"]["pattern"] == "edgeaudit-shard-*"
     [upload_shard] = uses(workflow, "audit", "actions/upload-artifact")
     assert upload_shard["with"]["name"] == "edgeaudit-shard-${{ matrix.shard }}"
     [line] = commands(workflow, "edgeaudit merge")
@@ -167,11 +173,41 @@ def test_only_the_merge_job_saves_the_history(workflow):
     assert line[line.index("--history") + 1] == save["with"]["path"]
 
 
-def test_edgeaudit_is_pinned_through_one_variable(workflow):
-    assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["env"]["EDGEAUDIT_VERSION"])
+def test_edgeaudit_is_installed_from_a_reviewed_commit_not_by_name(workflow):
+    assert re.fullmatch(r"[0-9a-f]{40}", workflow["env"]["EDGEAUDIT_COMMIT"])
+    assert workflow["env"]["EDGEAUDIT_SOURCE"] == "${{ vars.EDGEAUDIT_SOURCE }}"
     installs = [s["run"] for job in workflow["jobs"] for s in steps(workflow, job) if "pip install" in s.get("run", "")]
-    assert installs == ['python -m pip install "edgeaudit[lab]==$EDGEAUDIT_VERSION"',
-                        'python -m pip install "edgeaudit==$EDGEAUDIT_VERSION"']
+    assert installs == ['python -m pip install "edgeaudit[lab] @ git+$EDGEAUDIT_SOURCE@$EDGEAUDIT_COMMIT"',
+                        'python -m pip install "edgeaudit @ git+$EDGEAUDIT_SOURCE@$EDGEAUDIT_COMMIT"']
+
+
+@pytest.mark.parametrize(("source", "commit", "code"), [
+    ("https://git.example/edgeaudit.git", "c4623aa28e4b62f5c054b7cfb803db7688befcca", 0),
+    ("", "c4623aa28e4b62f5c054b7cfb803db7688befcca", 1),
+    ("https://git.example/edgeaudit.git", "main", 1),
+])
+def test_the_plan_refuses_an_unset_source_or_a_moving_commit(workflow, tmp_path, source, commit, code):
+    [check] = [s for s in steps(workflow, "plan") if s.get("name") == "Check where edgeaudit comes from"]
+    done, _ = _run_step(check["run"], tmp_path, {"EDGEAUDIT_SOURCE": source, "EDGEAUDIT_COMMIT": commit})
+    assert done == code
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_beside_it(workflow):
+    used = [s["uses"] for job in workflow["jobs"] for s in steps(workflow, job) if "uses" in s]
+    assert used and set(used) <= set(PINNED_VERSION), set(used) - set(PINNED_VERSION)
+    for checkout in uses(workflow, "audit", "actions/checkout"):
+        assert checkout["with"]["persist-credentials"] is False
+
+
+def test_zizmor_finds_nothing_in_the_examples_workflows():
+    """zizmor (the dev extra) with its auditor persona, the strictest: every finding counts. It
+    collects a folder's workflows only under .github/workflows/, so the files are named."""
+    zizmor = str(BIN / "zizmor") if (BIN / "zizmor").exists() else shutil.which("zizmor")
+    workflows = sorted(str(path) for path in (REPO / "examples").rglob("*.yml"))
+    assert str(WORKFLOW) in workflows
+    done = subprocess.run([zizmor, "--offline", "--persona", "auditor", *workflows], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "No findings" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 # --- every option it passes exists ---------------------------------------------------------------
@@ -233,7 +269,7 @@ def test_the_plan_picks_the_procedures_cadences(workflow, tmp_path, event, sched
     clock.mkdir()
     (clock / "date").write_text(f'#!/bin/sh\ncase "$*" in *%-d*) echo {day} ;; *%-m*) echo {month} ;; esac\n')
     (clock / "date").chmod(0o755)
-    [select] = steps(workflow, "plan")
+    [select] = [s for s in steps(workflow, "plan") if s.get("id") == "select"]
     env = {"EVENT": event, "SCHEDULE": schedule, "ASKED": "weekly and security" if event != "schedule" else ""}
     script = f'PATH="{clock}:$PATH"\n' + select["run"]
     code, outputs = _run_step(script, tmp_path, env)
@@ -242,7 +278,7 @@ def test_the_plan_picks_the_procedures_cadences(workflow, tmp_path, event, sched
 
 
 def test_the_plan_refuses_a_schedule_it_does_not_know(workflow, tmp_path):
-    [select] = steps(workflow, "plan")
+    [select] = [s for s in steps(workflow, "plan") if s.get("id") == "select"]
     code, outputs = _run_step(select["run"], tmp_path, {"EVENT": "schedule", "SCHEDULE": "5 4 * * *", "ASKED": ""})
     assert code == 1 and "markers" not in outputs
 
@@ -266,7 +302,8 @@ def test_its_shards_and_merge_check_a_fleet_as_one_run(workflow, tmp_path, world
     shards = audit["strategy"]["matrix"]["shard"]
     run = step(workflow, "audit", "pytest ")
     fail = next(s for s in steps(workflow, "audit") if s.get("name") == "Fail on a run that did not complete")
-    github = {"github.run_id": "4242", "github.run_attempt": "1", "strategy.job-total": str(len(shards))}
+    github = {"github.run_id": "4242", "github.run_attempt": "1", "strategy.job-total": str(len(shards)),
+              "vars.EDGEAUDIT_SOURCE": "https://git.example/edgeaudit.git"}
     env = {key: _expressions(str(value), github) for key, value in workflow["env"].items()}
     env.update(world.aws_env, MARKERS="monthly", EDGEAUDIT_BUILTIN_CONTROLS="false")
     downloaded = tmp_path / "runner" / "shards"

@@ -30,7 +30,7 @@ from edgeaudit.rules import catalog, tomlwrite
 from edgeaudit.rules.config import parse
 
 SUITES = REPO / "suites"
-SOURCES = ("pyproject.toml", "README.md", "plugins", "suites")  # what the build reads
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "plugins", "suites")  # what the build reads
 DOCUMENTED = {("EA-TLS-01", "warned"), ("EA-HDR-06", "failed"), ("EA-SITE-04", "failed")}
 
 MINE = '''
@@ -68,7 +68,8 @@ class Venv:
 
 
 def _build_and_install(where: Path) -> Venv:
-    """`python -m build --wheel` of a copy of the sources, then `pip install '<wheel>[demo,lab]'`."""
+    """`python -m build` (sdist and wheel) of a copy of the sources, its output kept in build.log,
+    then `pip install '<wheel>[demo,lab]'`."""
     for stale in ("source", "dist", "venv"):  # what a failed attempt left
         shutil.rmtree(where / stale, ignore_errors=True)
     source = where / "source"
@@ -80,8 +81,9 @@ def _build_and_install(where: Path) -> Venv:
             shutil.copytree(path, source / name, ignore=ignore, symlinks=False)
         else:
             shutil.copy2(path, source / name)
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(where / "dist"), str(source)],
-                   check=True, capture_output=True, text=True, timeout=900)
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(where / "dist"), str(source)],
+                           check=True, capture_output=True, text=True, timeout=900)
+    (where / "build.log").write_text(built.stdout + built.stderr)
     wheel, = (where / "dist").glob("edgeaudit-*.whl")
     venv = Venv(where / "venv", wheel)
     subprocess.run([sys.executable, "-m", "venv", str(venv.root)], check=True, capture_output=True, timeout=300)
@@ -142,6 +144,40 @@ def test_the_wheel_carries_the_controls_and_every_package(venv):
     missing = {package for package in packages if f"{package}/__init__.py" not in names}
     assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml"
     assert {"edgeaudit/markers.ini", "edgeaudit/reporting/templates/report.html"} <= names
+
+
+def test_the_build_warns_of_nothing(venv):
+    log = (venv.wheel.parent.parent / "build.log").read_text()
+    warnings = [line for line in log.splitlines() if "warning" in line.lower() or "would be ignored" in line]
+    assert not warnings, "\n".join(warnings)
+
+
+def test_the_distributions_pass_twine_check_strict(venv):
+    dist = sorted(str(path) for path in venv.wheel.parent.iterdir())
+    assert any(name.endswith(".tar.gz") for name in dist), dist
+    done = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *dist], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_metadata_says_the_license_and_pytest(venv):
+    with zipfile.ZipFile(venv.wheel) as wheel:
+        [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        text = wheel.read(metadata).decode()
+        assert any(n.endswith("licenses/LICENSE") for n in wheel.namelist())
+        assert "edgeaudit/py.typed" in wheel.namelist() and "edgeaudit/edgeaudit.example.toml" in wheel.namelist()
+    assert "License-Expression: Apache-2.0" in text
+    assert "Classifier: Framework :: Pytest" in text and "Classifier: Operating System :: OS Independent" in text
+    assert "Requires-Dist: pytest<10,>=9.0" in text and "Requires-Dist: botocore<2,>=1.34" in text
+
+
+def test_mypy_reads_the_installed_package_as_typed(venv, empty):
+    (empty / "mine.py").write_text("from edgeaudit.errors import NotEvaluated\n\n"
+                                   "def check() -> None:\n    raise NotEvaluated('no data')\n")
+    python = venv.bin / "python"
+    done = subprocess.run([sys.executable, "-m", "mypy", "--python-executable", str(python), "--strict",
+                           "--no-incremental", "mine.py"], cwd=empty, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_version_and_the_package_come_from_the_venv(venv, empty):

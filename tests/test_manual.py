@@ -17,7 +17,7 @@ from edgeaudit.rules.schedule import holds_until, latest_opening
 
 TODAY = dt.date.today()
 CONTROLS = {"EA-MAN-01": "P4", "EA-MAN-02": "P4", "EA-MAN-03": "P4", "EA-MAN-04": "P3", "EA-MAN-05": "P4",
-            "EA-MAN-06": "P3", "EA-MAN-07": "P3"}
+            "EA-MAN-06": "P3", "EA-MAN-07": "P3", "EA-MAN-08": "P4", "EA-MAN-09": "P4"}
 
 
 def target(name: str) -> dict:
@@ -136,12 +136,14 @@ def test_cadence_and_categories_follow_the_catalog(run):
     monthly = {r["control"] for r in run.report["results"] if "monthly" in r["cadence"]}
     quarterly = {r["control"] for r in run.report["results"] if "quarterly" in r["cadence"]}
     assert monthly == {"EA-MAN-01", "EA-MAN-02", "EA-MAN-03"}
+    annual = {r["control"] for r in run.report["results"] if "annually" in r["cadence"]}
     assert quarterly == {"EA-MAN-04", "EA-MAN-05", "EA-MAN-06", "EA-MAN-07"}
+    assert annual == {"EA-MAN-08", "EA-MAN-09"}
     assert "dr" in run.result("EA-MAN-07", "good")["categories"]
     assert "cost" in run.result("EA-MAN-03", "good")["categories"]
 
 
-def test_the_seven_controls_share_one_body_and_their_cadence_marker_is_the_catalogs():
+def test_the_nine_controls_share_one_body_and_their_cadence_marker_is_the_catalogs():
     """Each manual control's cadence is written once, as its cadence marker: the attestations'
     windows read it from there (edgeaudit.rules.catalog), so they cannot disagree."""
     import importlib.util
@@ -150,11 +152,12 @@ def test_the_seven_controls_share_one_body_and_their_cadence_marker_is_the_catal
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     tests = [f for name, f in vars(module).items() if name.startswith("test_")]
-    assert len(tests) == 7 and len({f.__code__ for f in tests}) == 1
+    assert len(tests) == 9 and len({f.__code__ for f in tests}) == 1
     for function in tests:
         marks = {m.name: m for m in function.pytestmark}
         control = marks["control"].args[0]
-        assert MANUAL_CONTROLS[control] in marks and ({"monthly", "quarterly"} - {MANUAL_CONTROLS[control]}).isdisjoint(marks)
+        assert MANUAL_CONTROLS[control] in marks
+        assert ({"monthly", "quarterly", "annually"} - {MANUAL_CONTROLS[control]}).isdisjoint(marks)
 
 
 # --- the cadence window -----------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def test_an_old_attestation_never_passes_whatever_its_expiry():
 # --- validation -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, key", [
-    ({"control": "EA-MAN-09"}, "attestations[0].control"),
+    ({"control": "EA-MAN-10"}, "attestations[0].control"),
     ({"attested_by": None}, "attestations[0].attested_by"),
     ({"date": TODAY + dt.timedelta(days=3)}, "attestations[0].date"),
     ({"expires": TODAY - dt.timedelta(days=30)}, "attestations[0].expires"),
@@ -307,3 +310,12 @@ def test_attest_refuses_control_characters_in_any_field(tmp_path, option, key, s
     assert done.returncode == 2, done.stdout
     assert f"attestations[0].{key}" in done.stderr or (key == "target" and "target" in done.stderr)
     assert (tmp_path / "edgeaudit.toml").read_text() == before
+
+
+def test_the_annual_window_is_the_first_week_of_january():
+    from edgeaudit.rules.schedule import window_opening
+
+    assert window_opening("annually", dt.date(2027, 1, 1)) == (dt.date(2027, 1, 1), dt.date(2027, 1, 7))
+    assert all(window_opening("annually", dt.date(2027, month, 1)) is None for month in range(2, 13))
+    # done in this year's window, it holds until the end of next year's
+    assert holds_until("annually", dt.date(2027, 1, 5)) == dt.date(2028, 1, 7)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -329,3 +331,21 @@ def test_settings_from_environment_and_ini(project, tmp_path):
     run = project.run()
     assert run.returncode == 0, run.output
     assert set((project.root / "reports").glob("all-*")) == reports, "no new report with edgeaudit_no_report"
+
+
+def test_every_option_has_an_edgeaudit_spelling_under_its_heading(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    section = done.stdout.split("edgeaudit compliance suite:", 1)[1].split("\n\n", 1)[0]
+    for short in ("--demo", "--target", "--framework", "--report-dir", "--fail-on", "--no-report", "--shard",
+                  "--bundle", "--sign-key"):
+        assert f"--edgeaudit-{short[2:]}" in section and short in section, short
+
+
+def test_the_edgeaudit_spelling_does_what_the_short_one_does(project):
+    project.control("x", PASSING)
+    run = project.run("--edgeaudit-target", "nosuchtarget")
+    short = project.run("--target", "nosuchtarget")
+    assert run.returncode == short.returncode == 4, run.output
+    assert "nosuchtarget" in run.output and "nosuchtarget" in short.output

@@ -238,11 +238,66 @@ def test_the_kubernetes_pods_and_merge_check_a_fleet_as_one_run(fleet, world, tm
         assert done.returncode == 0, done.stdout + done.stderr  # findings alone complete the pod
         [report] = (volume / uid / f"shard-{index}").glob("*Z.json")
         assert json.loads(report.read_text())["run"]["run_id"] == uid
-    done = _sh(merger["args"][0], tmp_path, {**base, **_env(merger), "RUN_ID": uid, "REPORTS": str(volume)})
+    history = tmp_path / "history" / "history.jsonl"  # in the cluster: the S3 location of [report] history
+    done = _sh(merger["args"][0], tmp_path, {**base, **_env(merger), "RUN_ID": uid, "REPORTS": str(volume),
+                                             "HISTORY": str(history)})
     assert done.returncode == 1, done.stdout + done.stderr  # shop-07's finding: the Job's verdict
+    assert len(history.read_text().splitlines()) == 1, "the merge adds the run's one line to the history"
     merged = json.loads(next((volume / uid / "merged").glob("*-merged.json")).read_text())
     assert merged["complete"] is True and merged["run"]["shards"] == {"count": 4, "missing": []}
     assert sorted(merged["run"]["targets"]) == [f"shop-{i:02d}" for i in range(8)]
+
+
+def test_the_kubernetes_jobs_run_locked_down_and_bounded():
+    for name in ("edgeaudit-shards.yaml", "edgeaudit-merge.yaml"):
+        job = _yaml(name)
+        spec, pod = job["spec"], job["spec"]["template"]["spec"]
+        assert spec["activeDeadlineSeconds"] > 0 and spec["ttlSecondsAfterFinished"] > 0, name
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert container["resources"]["limits"]["memory"], name
+            assert re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", container["image"].split()[0]), "the image by digest"
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert "/tmp" in mounts, "a writable /tmp beside the read-only root"
+    [merger] = _yaml("edgeaudit-merge.yaml")["spec"]["template"]["spec"]["containers"]
+    assert "--history" in merger["args"][0] and _env(merger)["HISTORY"].startswith("s3://"), "history kept between runs"
+
+
+def test_the_kubernetes_manifests_validate_against_the_kubernetes_schema():
+    import kubernetes_validate
+
+    for name in ("edgeaudit-shards.yaml", "edgeaudit-merge.yaml"):
+        kubernetes_validate.validate(_yaml(name), "1.30.0", strict=True)
+
+
+def test_a_kubernetes_manifest_with_a_wrong_field_does_not_validate():
+    import kubernetes_validate
+
+    job = _yaml("edgeaudit-merge.yaml")
+    job["spec"]["ttlSecondsAfterFinish"] = 60  # misspelt
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, "1.30.0", strict=True)
+
+
+def test_an_aws_batch_shard_reads_its_config_from_s3_and_a_missing_one_is_not_retried(tmp_path):
+    shard = json.loads((EXAMPLES / "aws-batch" / "edgeaudit-shard.json").read_text())
+    env = {e["name"]: e["value"] for e in shard["containerProperties"]["environment"]}
+    assert env["CONFIG_S3"].startswith("s3://")
+    assert shard["retryStrategy"]["evaluateOnExit"][0] == {"onExitCode": "4", "action": "EXIT"}
+    # the shard's command as AWS Batch starts it, with an `aws` that finds no such object
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "aws").write_text("#!/bin/sh\necho 'fatal error: An error occurred (404)' >&2\nexit 1\n")
+    (fake / "aws").chmod(0o755)
+    done = _sh(shard["containerProperties"]["command"][2], tmp_path,
+               {**os.environ, **env, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}",
+                "AWS_BATCH_JOB_ID": "3f6e1c2a:0", "AWS_BATCH_JOB_ARRAY_INDEX": "0"})
+    assert done.returncode == 4 and "no config at s3://" in done.stderr
+    assert shard["containerProperties"]["image"].split("@")[1].startswith("sha256:")
 
 
 def _sh(script: str, cwd: Path, env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,15 @@
 #   aws batch register-job-definition --cli-input-json file://edgeaudit-shard.json
 #   aws batch register-job-definition --cli-input-json file://edgeaudit-merge.json
 # with jobRoleArn a role that has the audit role's read-only policy plus s3:ListBucket,
-# s3:GetObject, s3:PutObject and s3:DeleteObject on the reports prefix (REPORTS_S3), and an
-# image with edgeaudit and the AWS CLI installed.
+# s3:GetObject, s3:PutObject and s3:DeleteObject on the reports prefix (REPORTS_S3) and
+# s3:GetObject on the config object (CONFIG_S3), and the image of the repository's Dockerfile
+# (edgeaudit, Chromium and the AWS CLI) in your registry, by digest.
+#
+# The config: edgeaudit.toml is an S3 object, CONFIG_S3 in edgeaudit-shard.json; every shard
+# copies it at its start (aws s3 cp "$CONFIG_S3" edgeaudit.toml). A shard that cannot read it
+# exits 4 (usage error) and is not retried: retrying cannot make a missing config appear. Only a
+# lost host is retried. A child that fails leaves the merge job FAILED (its dependency failed):
+# the run has no report then, and the failed child's log says why.
 #
 # --shard auto reads AWS_BATCH_JOB_ARRAY_INDEX (0..N-1) and AWS_BATCH_JOB_ARRAY_SIZE, which AWS
 # Batch sets in every child; the run id is the array job's id, the part of AWS_BATCH_JOB_ID

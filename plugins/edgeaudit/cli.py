@@ -16,6 +16,8 @@ import json
 import os
 import re
 import sys
+import urllib.parse
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Callable
 
@@ -244,6 +246,54 @@ def _snapshot(args: argparse.Namespace) -> int:
     return failed
 
 
+def _init(args: argparse.Namespace) -> int:
+    """Write a commented edgeaudit.toml for one site: what was not given is found with read calls
+    (the distribution serving the URL's host, its S3 origin, the bucket's region)."""
+    import boto3
+
+    from edgeaudit.aws import discover
+    from edgeaudit.rules.config import parse, read_toml
+    from edgeaudit.rules.starter import starter_config
+
+    output = args.output
+    if output.exists() and not args.force:
+        sys.stderr.write(f"edgeaudit init: {output} exists; pass --force to replace it\n")
+        return 2
+    host = urllib.parse.urlsplit(args.url).hostname or ""
+    found = (args.distribution_id, args.bucket, args.region, None)
+    if not all(found[:3]):
+        guard.install()  # finding the site only reads
+        try:
+            found = astuple(discover.discover(boto3.session.Session(), host, *found[:3]))
+        except discover.NotFound as exc:
+            sys.stderr.write(f"edgeaudit init: {exc}\n")
+            return 2
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            sys.stderr.write(f"edgeaudit init: could not look the site up in AWS ({exc}): pass --distribution-id, "
+                             "--bucket and --region\n")
+            return 2
+        finally:
+            guard.uninstall()
+    distribution_id, bucket, region, replica = found
+    site = {"name": args.name or host.split(".")[0] or "www", "url": args.url, "bucket": bucket, "region": region,
+            "distribution_id": distribution_id, "paths": args.path or ["/"]}
+    if replica:
+        site["replica_bucket"] = replica
+    if args.ca_bundle:
+        site["ca_bundle"] = str(args.ca_bundle.resolve())
+    text = starter_config(site)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    try:
+        parse(output, read_toml(output))  # what init writes, the suite reads
+    except ConfigError as exc:
+        sys.stderr.write(f"edgeaudit init: {exc}\n")
+        return 2
+    sys.stdout.write(f"{output}: {site['name']} ({args.url}): distribution {distribution_id}, bucket {bucket} in "
+                     f"{region}\nNext: read the file's comments, then run: pytest -m daily\n")
+    return 0
+
+
 def _checked_as_config(check: Callable[[str], str]) -> Callable[[str], str]:
     """An argparse type from the config's checker of the same value (--history as [report]
     history, --archive as [report] archive): it raises TypeError naming what to write."""
@@ -342,6 +392,18 @@ def main(argv: list[str] | None = None) -> int:
                           help="folder of controls (default: ./suites with the built-in controls, else the built-in ones)")
     controls.add_argument("--framework", action="append", default=[], metavar="ID",
                           help="only the controls mapped to this framework, e.g. FSBP (repeatable; any case)")
+    initial = commands.add_parser("init", help="write a commented edgeaudit.toml for a site, found from its URL "
+                                  "with read calls where credentials allow")
+    initial.add_argument("--url", required=True, help="the site as viewers reach it, e.g. https://www.example.com/")
+    initial.add_argument("--name", help="the target's short name (default: the host's first label)")
+    initial.add_argument("--distribution-id", help="the CloudFront distribution (default: the one whose aliases "
+                         "include the URL's host)")
+    initial.add_argument("--bucket", help="the origin bucket (default: the distribution's S3 origin)")
+    initial.add_argument("--region", help="the bucket's region (default: asked of S3)")
+    initial.add_argument("--path", action="append", metavar="PATH", help="a critical page (repeatable; default /)")
+    initial.add_argument("--ca-bundle", type=Path, help="extra trusted CAs for the site (staging, a private CA)")
+    initial.add_argument("--output", type=Path, default=Path(DEFAULT_CONFIG_NAME), help="default: ./edgeaudit.toml")
+    initial.add_argument("--force", action="store_true", help="replace an existing file")
     attest = commands.add_parser("attest", help="record that a manual control (EA-MAN-*) was done")
     attest.add_argument("control", choices=sorted(MANUAL_CONTROLS), metavar="CONTROL",
                         help="the manual control, e.g. EA-MAN-04")
@@ -397,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         return _audit_role(parser, args)
     if args.command == "snapshot":
         return _snapshot(args)
+    if args.command == "init":
+        return _init(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "verify":

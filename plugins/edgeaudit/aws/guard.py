@@ -51,8 +51,9 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
                   "GetResponseHeadersPolicy ListDistributions ListInvalidations",
     "cloudtrail": "DescribeTrails GetEventSelectors GetTrailStatus",
     "cloudwatch": "GetMetricData GetMetricStatistics",
-    "iam": "GetAccountAuthorizationDetails GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys "
-           "ListMFADevices ListUsers",
+    # GenerateCredentialReport asks IAM to refresh the report it keeps (IAM's access level: Read)
+    "iam": "GenerateCredentialReport GetAccountAuthorizationDetails GetAccountSummary GetCredentialReport "
+           "GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys ListMFADevices ListUsers",
     "kms": "DescribeKey GetKeyPolicy",
     "route53": "ListHostedZones ListResourceRecordSets",
     "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "

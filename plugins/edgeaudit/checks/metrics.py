@@ -11,6 +11,7 @@ from edgeaudit.errors import NotEvaluated
 
 NAMESPACE = "AWS/CloudFront"
 REGION = "us-east-1"
+AVAILABILITY_DAYS = 30  # EA-MET-02's period, the procedures' monthly review
 
 
 def average_rate(aws: Any, distribution_id: str, metric: str, hours: int,
@@ -39,3 +40,35 @@ def require_rate(aws: Any, distribution_id: str, metric: str, hours: int,
         raise NotEvaluated(f"CloudWatch has no {metric} datapoints for distribution {distribution_id} "
                            f"({NAMESPACE}, {REGION}, Region=Global) in the last {hours} h: {fix}")
     return rate
+
+
+def series(aws: Any, distribution_id: str, metric: str, statistic: str, start: dt.datetime, end: dt.datetime,
+           period_s: int) -> dict[dt.datetime, float]:
+    """`metric`'s `statistic` per period between start and end: period start -> value."""
+    answer = aws.client("cloudwatch", REGION).get_metric_statistics(
+        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period_s,
+        Statistics=[statistic],
+        Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}])
+    return {point["Timestamp"]: point[statistic] for point in answer.get("Datapoints", [])}
+
+
+def availability(aws: Any, distribution_id: str, days: int, period_s: int = 3600,
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """The share of requests the edge answered without a 5xx over the last `days`: each period's
+    requests (Sum) weighed by its 5xx rate (Average). Periods with requests and no rate are
+    counted apart (`unmeasured_requests`), never as served."""
+    end = now or dt.datetime.now(dt.timezone.utc)
+    start = end - dt.timedelta(days=days)
+    requests = series(aws, distribution_id, "Requests", "Sum", start, end, period_s)
+    rates = series(aws, distribution_id, "5xxErrorRate", "Average", start, end, period_s)
+    periods = [(moment, count, rates[moment] / 100) for moment, count in requests.items() if moment in rates]
+    total = sum(count for _, count, _ in periods)
+    failed = sum(count * rate for _, count, rate in periods)
+    worst = sorted(periods, key=lambda p: p[1] * p[2], reverse=True)[:5]
+    return {
+        "requests": total, "failed_requests": round(failed, 1),
+        "availability": None if not total else round(1 - failed / total, 6),
+        "periods": len(periods), "unmeasured_requests": sum(c for m, c in requests.items() if m not in rates),
+        "worst_periods": [{"start": moment.isoformat(), "requests": count, "error_rate_5xx": round(rate, 6)}
+                          for moment, count, rate in worst if rate > 0],
+    }

@@ -23,6 +23,7 @@ import requests
 from edgeaudit.aws import guard
 from edgeaudit.aws.clients import adapt_to_emulator
 from edgeaudit.checks import cost, rollback
+from edgeaudit.checks.metrics import AVAILABILITY_DAYS
 from edgeaudit.demo import motoext
 from edgeaudit.demo.edge import BotoEdgeSource, Edge
 from edgeaudit.demo.pki import CertificateAuthority
@@ -304,7 +305,8 @@ class Builder:
             return self._clients[service, region]
 
     def _seed_account(self) -> None:
-        """Account-wide parts: Block Public Access, a multi-region trail, its log bucket."""
+        """Account-wide parts: Block Public Access, a multi-region trail, its log bucket, a root
+        user with MFA and no access keys."""
         self.client("s3control").put_public_access_block(AccountId=ACCOUNT_ID, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
         s3 = self.client("s3")
@@ -317,6 +319,7 @@ class Builder:
         trail.create_trail(Name="org-trail", S3BucketName="audit-logs-123456789012", IsMultiRegionTrail=True,
                            EnableLogFileValidation=True)
         trail.start_logging(Name="org-trail")
+        motoext.set_root_user(mfa=True, access_keys=False)  # set in the console on AWS; no API does it
         self._account_seeded = True
 
     def build(self, spec: SiteSpec) -> BuiltSite:
@@ -846,10 +849,14 @@ class Builder:
                 "CostFilters": {"TagKeyValue": [f"user:{tag[0]}${tag[1]}"]}})
         dimensions = [{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}]
         noon = dt.datetime.combine(today, dt.time(12), dt.timezone.utc)
+        # a day's requests at its noon, and the 5xx rate of that hour: the month's availability (EA-MET-02)
         self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
             {"MetricName": "Requests", "Dimensions": dimensions, "Timestamp": noon - dt.timedelta(days=n),
              "Unit": "None", "Value": 12000.0 * (4 if spec.cost_spike and n == 2 else 1)}
-            for n in range(1, cost.HISTORY_DAYS + 1)])
+            for n in range(1, max(cost.HISTORY_DAYS, AVAILABILITY_DAYS) + 1)])
+        self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
+            {"MetricName": "5xxErrorRate", "Dimensions": dimensions, "Timestamp": noon - dt.timedelta(days=n),
+             "Unit": "Percent", "Value": spec.error_rate_5xx} for n in range(1, AVAILABILITY_DAYS + 1)])
         self._edge_metrics(spec, dimensions)
         return tag[1]
 

@@ -22,7 +22,8 @@ moto has no API to move a distribution or an invalidation between states, so
 ``set_distribution_status()`` and ``set_invalidation_status()`` change the
 in-process backend directly (the threaded server shares it); so do
 ``set_certificate_status()`` (ACM validation and renewal),
-``set_access_key_create_date()`` (an old IAM access key),
+``set_access_key_create_date()`` (an old IAM access key), ``set_access_key_last_used()``,
+``set_root_user()`` (the root user's MFA and access keys, which no API changes),
 ``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks),
 ``set_object_last_modified()`` (past writes: deployment history, replication lag),
 ``put_objects()`` and ``copy_objects()`` (a fleet's bulk data and its replica, without an HTTP
@@ -186,6 +187,27 @@ def set_access_key_create_date(
     for key in user.access_keys:
         if key.access_key_id == access_key_id:
             key.create_date = _utc(created)
+            return
+    raise KeyError(f"no access key {access_key_id} for user {user_name}")
+
+
+def set_root_user(mfa: bool, access_keys: bool, account_id: str = "123456789012") -> None:
+    """What GetAccountSummary says of the root user (AccountMFAEnabled, AccountAccessKeysPresent).
+    moto reports a root user without MFA and has no call that changes it; on AWS a person sets
+    both in the console, so the demo's account says what a kept account says."""
+    summary = iam_backends[account_id]["global"].account_summary
+    summary._account_mfa_enabled = int(mfa)
+    summary._account_access_keys_present = int(access_keys)
+
+
+def set_access_key_last_used(
+    user_name: str, access_key_id: str, used: datetime | None, account_id: str = "123456789012"
+) -> None:
+    """When an IAM access key was last used (None: never), as the credential report shows it."""
+    user = iam_backends[account_id]["global"].get_user(user_name)
+    for key in user.access_keys:
+        if key.access_key_id == access_key_id:
+            key.last_used = None if used is None else _utc(used)
             return
     raise KeyError(f"no access key {access_key_id} for user {user_name}")
 

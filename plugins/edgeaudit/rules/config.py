@@ -505,7 +505,8 @@ def load(path: Path, known_controls: frozenset[str] | None = None) -> Config:
     """Read and validate one config file."""
     if not path.is_file():
         raise ConfigError(path, "file", "no config file here",
-                          f"copy edgeaudit.example.toml to {DEFAULT_CONFIG_NAME} and describe your site, "
+                          f"write one with `edgeaudit init --url https://your.site/` (it finds the distribution and "
+                          "bucket where your credentials allow, and explains every key), "
                           "or run with --demo to try the suite on the embedded demo environment")
     return parse(path, read_toml(path), known_controls)
 

@@ -1,8 +1,9 @@
 """The procedures' schedule (operational-procedures.md): on which days each cadence is due.
 
 daily = every business day (Monday to Friday), weekly = each Monday, monthly = the first Monday
-of each month, quarterly and dr = the first week of each quarter. Days are UTC days; there is no
-holiday calendar. EA-OPS-02 (runs) and the manual controls (attestations) read the same schedule.
+of each month, quarterly and dr = the first week of each quarter, annually = the first week of
+January. Days are UTC days; there is no holiday calendar. EA-OPS-02 (runs) and the manual
+controls (attestations) read the same schedule.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SCHEDULES = {
     "monthly": "the first Monday of the month",
     "quarterly": "the first week of the quarter",
     "dr": "the first week of the quarter",
+    "annually": "the first week of the year",
 }
 _LOOKBACK_DAYS = 400  # more than any gap between two scheduled windows
 
@@ -30,6 +32,8 @@ def window_opening(cadence: str, day: dt.date) -> tuple[dt.date, dt.date] | None
     if cadence == "monthly" and day.weekday() == 0 and day.day <= 7:
         return day, day
     if cadence in ("quarterly", "dr") and day.day == 1 and day.month in (1, 4, 7, 10):
+        return day, day + dt.timedelta(days=6)
+    if cadence == "annually" and day.day == 1 and day.month == 1:
         return day, day + dt.timedelta(days=6)
     return None
 

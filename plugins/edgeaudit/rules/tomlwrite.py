@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 
-def _value(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """One value as TOML writes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -18,14 +19,14 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {value_text(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 def _table(header: str, table: dict[str, Any]) -> str:
-    lines = [header] + [f"{k} = {_value(v)}" for k, v in table.items() if v is not None]
+    lines = [header] + [f"{k} = {value_text(v)}" for k, v in table.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 
@@ -38,5 +39,5 @@ def dumps(document: dict[str, Any]) -> str:
         elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
             parts.extend(_table(f"[[{key}]]", entry) for entry in value)
         else:
-            parts.insert(0, f"{key} = {_value(value)}\n")
+            parts.insert(0, f"{key} = {value_text(value)}\n")
     return "\n".join(parts)

@@ -27,30 +27,31 @@ _LISTS = ("edgeaudit_targets", "edgeaudit_frameworks")  # their environment vari
 
 
 def add_options(parser: pytest.Parser) -> None:
-    """The `edgeaudit` option group and its ini twins."""
+    """The `edgeaudit` option group and its ini twins. Every option has an --edgeaudit- spelling,
+    which no other plugin will take; the short one beside it is an alias."""
     group = parser.getgroup("edgeaudit", "edgeaudit compliance suite")
     group.addoption("--edgeaudit-config", dest="edgeaudit_config", metavar="PATH",
                     help=f"config file (default ./{DEFAULT_CONFIG_NAME}; env EDGEAUDIT_CONFIG)")
-    group.addoption("--demo", dest="edgeaudit_demo", action="store_true", default=None,
+    group.addoption("--edgeaudit-demo", "--demo", dest="edgeaudit_demo", action="store_true", default=None,
                     help="run against the embedded demo environment (moto + a local HTTPS edge)")
-    group.addoption("--target", dest="edgeaudit_targets", action="append", metavar="NAME",
+    group.addoption("--edgeaudit-target", "--target", dest="edgeaudit_targets", action="append", metavar="NAME",
                     help="check only this target (repeatable; default all; env EDGEAUDIT_TARGET, comma-separated)")
-    group.addoption("--framework", dest="edgeaudit_frameworks", action="append", metavar="ID",
+    group.addoption("--edgeaudit-framework", "--framework", dest="edgeaudit_frameworks", action="append", metavar="ID",
                     help="run only the controls mapped to this framework, e.g. FSBP (repeatable; any case; "
                          "default all; env EDGEAUDIT_FRAMEWORK, comma-separated)")
-    group.addoption("--report-dir", dest="edgeaudit_report_dir", metavar="DIR",
+    group.addoption("--edgeaudit-report-dir", "--report-dir", dest="edgeaudit_report_dir", metavar="DIR",
                     help="where reports are written (default reports/; env EDGEAUDIT_REPORT_DIR)")
-    group.addoption("--fail-on", dest="edgeaudit_fail_on", choices=SEVERITIES,
+    group.addoption("--edgeaudit-fail-on", "--fail-on", dest="edgeaudit_fail_on", choices=SEVERITIES,
                     help="lowest severity whose failures or errors make the exit code 1 (default P4: all)")
-    group.addoption("--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
+    group.addoption("--edgeaudit-no-report", "--no-report", dest="edgeaudit_no_report", action="store_true", default=None,
                     help="write no report files")
-    group.addoption("--shard", dest="edgeaudit_shard", metavar="K/N",
+    group.addoption("--edgeaudit-shard", "--shard", dest="edgeaudit_shard", metavar="K/N",
                     help="check only shard K of N of the targets (deterministic; a CI matrix of N jobs); "
                          "auto: K and N from the engine (EDGEAUDIT_SHARD_INDEX/EDGEAUDIT_SHARD_COUNT, an "
                          "AWS Batch array job, a Kubernetes Indexed Job, GitLab parallel; env EDGEAUDIT_SHARD)")
-    group.addoption("--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
+    group.addoption("--edgeaudit-bundle", "--bundle", dest="edgeaudit_bundle", action="store_true", default=None,
                     help="also write the evidence bundle reports/<name>.bundle.zip (config: [report] bundle = true)")
-    group.addoption("--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
+    group.addoption("--edgeaudit-sign-key", "--sign-key", dest="edgeaudit_sign_key", metavar="PATH",
                     help="Ed25519 private key (PEM) that signs the bundle's manifest (env EDGEAUDIT_SIGN_KEY)")
     group.addoption("--edgeaudit-catalog", dest="edgeaudit_catalog", action="store_true", default=False,
                     help=argparse.SUPPRESS)  # `edgeaudit controls`: collect with a placeholder target
