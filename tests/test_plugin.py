@@ -345,6 +345,7 @@ def test_every_option_has_an_edgeaudit_spelling_under_its_heading(tmp_path):
 
 def test_the_edgeaudit_spelling_does_what_the_short_one_does(project):
     project.control("x", PASSING)
+    project.config()
     run = project.run("--edgeaudit-target", "nosuchtarget")
     short = project.run("--target", "nosuchtarget")
     assert run.returncode == short.returncode == 4, run.output

@@ -20,10 +20,16 @@ DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and it
 # the selection a site's CI runs for each cadence, and when in the day (UTC) it starts
 SCHEDULED_RUNS = (("daily", 6), ("weekly", 7), ("monthly", 8), ("quarterly", 9), ("dr", 10))
 NOTE = "a scheduled run of the demo site, as its CI keeps them (provided by the demo environment)"
+# what the weekly runs measured of each critical page in the lab (EA-PERF-08's baseline)
+WEEKLY_LAB = {"lcp_s": 2.4, "ttfb_ms": 600.0}
 
 
-def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT) -> list[dict[str, Any]]:
-    """A history line for every scheduled run that started in the `days` days before `now`."""
+def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT,
+              paths: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """A history line for every scheduled run that started in the `days` days before `now`; the
+    weekly ones with the lab measurements of each target's critical `paths`."""
+    weekly = {f"EA-PERF-08|{target}|{metric} {path}": value for target in targets
+              for path in (paths or {}).get(target, []) for metric, value in WEEKLY_LAB.items()}
     lines = []
     for back in range(days, -1, -1):
         day = now.date() - dt.timedelta(days=back)
@@ -36,15 +42,18 @@ def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT) -> li
                 "finished": (started + dt.timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "selection": selection, "complete": True, "demo": True, "targets": targets,
                 "cadences": covered_cadences(selection), "note": NOTE,
+                **({"measures": weekly} if selection == "weekly" and weekly else {}),
             })
     return lines
 
 
-def write_history(store: HistoryStore, targets: list[str], now: dt.datetime | None = None) -> int:
+def write_history(store: HistoryStore, targets: list[str], now: dt.datetime | None = None,
+                  paths: dict[str, list[str]] | None = None) -> int:
     """Append the past runs `store` does not hold yet (a demo run after another adds only the
     days between), in one append; returns how many lines were added."""
     now = now or dt.datetime.now(dt.timezone.utc)
     known = {(e["started"], e.get("selection")) for e in store.read() if e.get("demo")}
-    missing = [line for line in past_runs(now, targets) if (line["started"], line["selection"]) not in known]
+    missing = [line for line in past_runs(now, targets, paths=paths)
+               if (line["started"], line["selection"]) not in known]
     store.append(missing)
     return len(missing)

@@ -57,6 +57,7 @@ SPECS: Mapping[str, Number] = MappingProxyType(
         "error_rate_5xx_max": Number(0.001, 0, 1),
         "error_rate_4xx_max": Number(0.05, 0, 1),
         "availability_min": Number(0.999, 0, 1),
+        "trend_regression_pct": Number(20, 0, 1000),
         "immutable_min_age_s": Number(31536000, 0, TEN_YEARS_S),
         "html_max_age_s": Number(3600, 0, TEN_YEARS_S),
         "invalidation_free_paths": Count(1000, 0, 10_000_000),

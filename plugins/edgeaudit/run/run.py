@@ -346,4 +346,5 @@ def _demo_history(state: Run) -> None:
     the demo account, as a site's CI keeps it between runs on fresh runners)."""
     from edgeaudit.demo.history import write_history
 
-    write_history(state.history_store(), [site.spec.name for site in state.demo.sites])
+    write_history(state.history_store(), [site.spec.name for site in state.demo.sites],
+                  paths={site.spec.name: list(site.spec.paths) for site in state.demo.sites})
