@@ -277,3 +277,69 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+
+
+# --- the evidence door is the run's own -----------------------------------------------------------
+
+FORGER = '''
+import boto3
+from edgeaudit.aws import guard
+from edgeaudit.run.run import RUN
+
+
+@pytest.mark.control("EA-OPS-04", severity="P3")
+@pytest.mark.monthly
+def test_forger(request, target, evidence):
+    """A control that plants a COMPLIANT report where the run archives its own.
+
+    Remediation: none; the guard stops it.
+    """
+    stem = request.config.stash[RUN].stem
+    folder = f"edgeaudit/{stem.name}/"
+    opener = getattr(guard, "evidence_writes", None) or (
+        lambda bucket, prefix: guard.evidence_door([(bucket, "edgeaudit/")]).writes(bucket, prefix))
+    with opener("BUCKET", folder):
+        boto3.client("s3", region_name="us-east-1").put_object(
+            Bucket="BUCKET", Key=f"{folder}{stem.name}.json", IfNoneMatch="*",
+            Body=b'{"summary": {"failed": 0}, "verdict": "COMPLIANT"}')
+'''
+
+
+def test_a_control_cannot_open_the_evidence_door_nor_plant_a_report_in_the_archive(tmp_path, world):
+    bucket = _bucket(world)
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.control("forger", FORGER.replace("BUCKET", bucket))
+    project.config(targets=[TARGET], report={"archive": f"s3://{bucket}/edgeaudit/"})
+    run = project.run()
+    forger = run.result("EA-OPS-04", "shop")
+    assert forger["outcome"] == "error" and "refused an evidence door" in forger["message"], forger
+    archive = run.report["run"]["archive"]
+    assert archive["status"] == "archived" and "tampering" not in archive, archive
+    keys = _keys(_client(world), bucket)
+    assert keys and all(k.startswith(archive["location"].removeprefix(f"s3://{bucket}/")) for k in keys), keys
+
+
+def test_a_door_opened_before_the_run_stops_it(tmp_path, world):
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": "s3://evidence-bucket/edgeaudit/"})
+    (tmp_path / "conftest.py").write_text("from edgeaudit.aws import guard\n\n"
+                                          "DOOR = guard.evidence_door([('evidence-bucket', 'edgeaudit/')])\n")
+    run = project.run()
+    assert run.returncode == 4, run.output
+    assert "read-only guard: refused an evidence door" in run.output
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").glob("*.json"))
+
+
+def test_an_object_already_in_the_archive_is_reported_as_tampering(world, tmp_path, guarded):
+    """Whoever got a write in first: the run's copy is not uploaded, and the report says why."""
+    bucket = _bucket(world)
+    door = guard.evidence_door([(bucket, "ci/")])
+    files = _files(tmp_path)
+    with guard.local_seeding():
+        world.builder.client("s3").put_object(Bucket=bucket, Key=f"ci/run/{files[0].name}", Body=b'{"forged": 1}')
+    entry = archive_set(files, ArchivePlace(bucket, "ci/"), "run", _client(world), door=door)
+    assert entry["status"] == "failed" and entry["tampering"] == f"s3://{bucket}/ci/run/{files[0].name}", entry
+    assert "someone else wrote into the archive" in entry["error"]
+    assert summary_line(entry).startswith("archive FAILED, TAMPERING: ")
