@@ -20,8 +20,11 @@ def _request(method: str, url: str, data: bytes = b"", **headers: str) -> botoco
     ("http://127.0.0.1:5000/scratch/_edgeaudit/r/x", [("scratch", "_edgeaudit/r/x")]),
     ("https://scratch.s3.eu-west-1.amazonaws.com/_edgeaudit/r/x", [("scratch", "_edgeaudit/r/x")]),
     ("https://my.scratch.s3-accelerate.amazonaws.com/k", [("my.scratch", "k")]),
-    # a bucket named like an S3 host: both readings, so a grant must cover both
-    ("https://s3-origin.s3.amazonaws.com/scratch/k", [("scratch", "k"), ("s3-origin", "scratch/k")]),
+    ("https://s3-origin.s3.amazonaws.com/scratch/k", [("s3-origin", "scratch/k")]),
+    ("https://s3-eu-west-1.amazonaws.com/scratch/k", [("scratch", "k")]),
+    ("https://s3-fips.dualstack.us-gov-west-1.amazonaws.com/scratch/k", [("scratch", "k")]),
+    ("https://scratch.s3.cn-north-1.amazonaws.com.cn/k", [("scratch", "k")]),
+    ("https://b.localhost:5000/k", [("b", "k")]),
     ("https://minio.internal:9000/scratch/k", []),      # a host of no S3 shape: no reading
     ("http://127.0.0.1:5000//scratch/k", [("", "scratch/k")]),
     ("http://127.0.0.1:5000/scratch%2F..%2Forigin/k", [("scratch", "../origin/k")]),

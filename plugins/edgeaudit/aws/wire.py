@@ -18,8 +18,10 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree
 
 # An S3 service host: s3.amazonaws.com, s3.eu-west-1.amazonaws.com, s3-eu-west-1.amazonaws.com,
-# s3.dualstack.eu-west-1.amazonaws.com, s3-accelerate.amazonaws.com, s3.cn-north-1.amazonaws.com.cn
-S3_HOST = re.compile(r"s3(-[a-z0-9-]+)?(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?")
+# s3.dualstack.eu-west-1.amazonaws.com, s3-accelerate.amazonaws.com, s3-fips.us-gov-west-1.amazonaws.com,
+# s3.cn-north-1.amazonaws.com.cn (a bucket named s3-www is no region: s3-www.s3.amazonaws.com is virtual-hosted)
+REGION = r"[a-z]{2}(-[a-z]+)+-\d+"
+S3_HOST = re.compile(rf"s3(-fips|-accelerate|-external-1|-{REGION})?(\.dualstack)?(\.{REGION})?\.amazonaws\.com(\.cn)?")
 # The smithy RPC v2 path (CloudWatch): /service/<service>/operation/<operation>
 RPC_PATH = re.compile(r"/service/[^/]+/operation/(?P<operation>[^/]+)")
 # S3 writes on one object: (method, query keys, a copy source?) -> the operation S3 performs
