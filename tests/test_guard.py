@@ -12,6 +12,7 @@ import threading
 import boto3
 import botocore.auth
 import botocore.awsrequest
+import botocore.session
 import pytest
 import requests
 
@@ -220,7 +221,8 @@ def _origin_intact(world, bucket: str) -> None:
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
 def test_a_presigned_read_with_a_write_method_is_refused(world, guarded, method):
     s3 = _client(world)
-    with pytest.raises(guard.ReadOnlyViolation, match=f"refused a presigned URL for {method} .*/{guarded.bucket}/index.html"):
+    refused = f"refused a presigned URL for {method} .*/{guarded.bucket}/index.html"
+    with pytest.raises(guard.ReadOnlyViolation, match=refused):
         s3.generate_presigned_url("get_object", Params={"Bucket": guarded.bucket, "Key": "index.html"},
                                   HttpMethod=method)
     _origin_intact(world, guarded.bucket)
@@ -266,7 +268,8 @@ def test_a_scratch_grant_refuses_a_client_whose_endpoint_names_another_bucket(wo
     sneaky = boto3.Session(**KEYS).client("s3", region_name="us-east-1",
                                           endpoint_url=f"{world.endpoint_url}/{guarded.bucket}")
     with Scratch(_client(world), scratch_bucket) as scratch:
-        with pytest.raises(guard.ReadOnlyViolation, match=f"refused PUT .*/{guarded.bucket}/{scratch_bucket}/_edgeaudit/"):
+        refused = f"refused PUT .*/{guarded.bucket}/{scratch_bucket}/_edgeaudit/"
+        with pytest.raises(guard.ReadOnlyViolation, match=refused):
             sneaky.put_object(Bucket=scratch_bucket, Key=scratch.key("index.html"), Body=b"defaced")
     assert not world.builder.client("s3").list_objects_v2(Bucket=guarded.bucket, Prefix=scratch_bucket).get("KeyCount")
 
@@ -351,3 +354,15 @@ def test_a_query_or_json_request_must_name_the_read_it_is_signed_as(world, guard
     assert "MetricDataResults" in _client(world, "cloudwatch").get_metric_data(
         MetricDataQueries=[metric], StartTime=now - dt.timedelta(days=1), EndTime=now)
     assert not any(u["UserName"] == "intruder" for u in iam.list_users()["Users"])
+
+
+def test_a_rest_read_sent_as_post_passes_only_with_its_own_method_and_path(guarded):
+    """sso-oidc:CreateToken (an SSO profile's credentials) is a POST of a REST API: it passes with
+    its model's method and path, and a POST elsewhere under its name does not."""
+    model = botocore.session.get_session().get_service_model("sso-oidc").operation_model("CreateToken")
+    call = guard._Call("sso-oidc", "CreateToken", model)
+    guard.judge(call, botocore.awsrequest.AWSRequest(method="POST", url="https://oidc.eu-west-1.amazonaws.com/token"))
+    for method, path in (("POST", "/client/register"), ("PUT", "/token"), ("DELETE", "/token")):
+        request = botocore.awsrequest.AWSRequest(method=method, url=f"https://oidc.eu-west-1.amazonaws.com{path}")
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused {method} oidc.eu-west-1.amazonaws.com{path}"):
+            guard.judge(call, request)

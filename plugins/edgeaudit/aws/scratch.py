@@ -2,7 +2,8 @@
 
 A disaster-recovery drill opens it on the target's `scratch_bucket`; it writes under
 `_edgeaudit/<run id>/`, a prefix the read-only guard issued (guard.scratch_prefix(): a caller
-cannot choose another), the guard lets exactly the drill's writes on keys under that prefix through, and every object under the prefix is removed when the context closes, also
+cannot choose another), the guard lets exactly the drill's writes on keys under that prefix
+through, and every object under the prefix is removed when the context closes, also
 after a failure or Ctrl-C (a Ctrl-C pressed again during the removal waits for its end).
 Opening it also removes what earlier runs left behind (a run killed hard cannot clean up)
 once it is older than a day.

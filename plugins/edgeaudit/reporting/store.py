@@ -9,7 +9,8 @@ exclusive lock around its append. In S3 each append is an object of its own,
 oldest first. This was chosen over rewriting one object with conditional writes (If-Match and a
 retry on 412): no read-modify-write cycle means no lost update to guard against; the run needs
 PutObject of new keys only (each with If-None-Match: *; the guard's evidence grant never lets it
-overwrite or delete history, and only a store the run opened with its evidence door appends); and it works on every S3-compatible store, with or without conditional writes. A
+overwrite or delete history, and only a store the run opened with its evidence door appends);
+and it works on every S3-compatible store, with or without conditional writes. A
 history.jsonl object at the configured key itself (one kept by an older version, or uploaded
 from a CI cache) is read too, before the per-run objects. The cost is one GetObject per run on
 each read.

@@ -264,7 +264,8 @@ class Run:
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
-        history = History(self.history_store(appending=True), dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
+        history = History(self.history_store(appending=True),
+                          dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
         if self.config.archive:  # after the local set: a bucket out of reach costs no local report
