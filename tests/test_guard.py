@@ -366,3 +366,15 @@ def test_a_rest_read_sent_as_post_passes_only_with_its_own_method_and_path(guard
         request = botocore.awsrequest.AWSRequest(method=method, url=f"https://oidc.eu-west-1.amazonaws.com{path}")
         with pytest.raises(guard.ReadOnlyViolation, match=f"refused {method} oidc.eu-west-1.amazonaws.com{path}"):
             guard.judge(call, request)
+
+
+def test_a_rest_write_carrying_a_reads_name_in_its_query_or_headers_is_refused(world, guarded):
+    """S3 routes by method and path: an Action= or X-Amz-Target naming a read changes nothing."""
+    s3, url = _client(world), f"{world.endpoint_url}/{guarded.bucket}/index.html"
+    for request in (botocore.awsrequest.AWSRequest(method="PUT", url=f"{url}?Action=GetObject", data=b"defaced"),
+                    botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"defaced",
+                                                   headers={"X-Amz-Target": "AmazonS3.GetObject"}),
+                    botocore.awsrequest.AWSRequest(method="POST", url=f"{url}?uploads&Action=GetObject")):
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused (PUT|POST) .*/{guarded.bucket}/index.html"):
+            s3._request_signer.sign("GetObject", request)
+    _origin_intact(world, guarded.bucket)

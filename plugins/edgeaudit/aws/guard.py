@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 import botocore.auth
 import botocore.client
 import botocore.endpoint
+import botocore.exceptions
+import botocore.session
 import botocore.signers
 
 from edgeaudit.aws import wire
@@ -83,6 +85,8 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
 # A signer knows its service by its id (botocore's ServiceId, hyphenized), which differs from the
 # service's name for these services of READS.
 SERVICE_NAMES = {"cost-explorer": "ce", "route-53": "route53", "s3-control": "s3control"}
+# Protocols that route by method and path: an X-Amz-Target or Action= on their requests names nothing.
+REST_PROTOCOLS = ("rest-xml", "rest-json")
 # What a drill may do inside its scratch prefix, and what a cleanup of an earlier run's may do.
 SCRATCH_OPERATIONS = frozenset({
     "PutObject", "CopyObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload",
@@ -343,13 +347,25 @@ def check(service: str, operation: str, params: dict[str, Any], url: str = "") -
     _refuse(f"{service}:{operation}{' on ' + str(where) if where else ''}")
 
 
+@functools.cache
+def _protocol(service: str) -> str:
+    """The wire protocol of a service of READS, from botocore's model ("" for another service)."""
+    if service not in READS:
+        return ""
+    try:
+        return str(botocore.session.get_session().get_service_model(service).protocol)
+    except botocore.exceptions.BotoCoreError:
+        return ""
+
+
 def judge(call: _Call, request: Any) -> None:
     """Let the HTTP request of `call` through only if it is a read, or a write a grant covers
     (never a presigned one); whatever the operation's name, its request decides."""
     if _seeding_to(request.url or ""):
         return
     what = f"{wire.describe(request)} (as {call.service}:{call.operation})"
-    named = wire.named_operations(request)
+    protocol = call.model.service_model.protocol if call.model is not None else _protocol(call.service)
+    named = set() if protocol in REST_PROTOCOLS else wire.named_operations(request)
     if named:
         if named == {call.operation} and is_read(call.service, call.operation):
             return
