@@ -116,6 +116,7 @@ class ScratchGrant:
     operations: frozenset[str] = SCRATCH_OPERATIONS
 
     def allows(self, service: str, operation: str, params: dict[str, Any]) -> bool:
+        """The first line: the call's name and parameters."""
         if (service != "s3" or operation not in self.operations or params.get("Bucket") != self.bucket
                 or threading.get_ident() != self.thread):
             return False
@@ -126,6 +127,7 @@ class ScratchGrant:
         return bool(keys) and all(k.startswith(self.prefix) for k in keys)
 
     def allows_write(self, write: wire.S3Write) -> bool:
+        """The request as it goes out: its write, every reading of its address, its headers."""
         return (write.operation in self.operations and not write.risky and threading.get_ident() == self.thread
                 and _within(write, self.bucket, self.prefix))
 
