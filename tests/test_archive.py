@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -21,7 +22,7 @@ import pytest
 from test_plugin import PASSING, Project
 
 from edgeaudit.aws import guard
-from edgeaudit.reporting.archive import ArchivePlace, archive_set
+from edgeaudit.reporting.archive import ArchivePlace, archive_set, summary_line
 from edgeaudit.reporting.step_summary import markdown
 from edgeaudit.rules.config import ConfigError, parse
 
@@ -71,10 +72,10 @@ def _keys(s3, bucket: str) -> list[str]:
 
 def test_the_set_lands_under_the_folder_under_the_buckets_default_retention(world, tmp_path, guarded):
     bucket = _bucket(world)
-    guard.allow_evidence_in([(bucket, "audit/edgeaudit/")])
+    door = guard.evidence_door([(bucket, "audit/edgeaudit/")])
     s3, files = _client(world), _files(tmp_path)
     before = dt.datetime.now(dt.timezone.utc)
-    entry = archive_set(files, ArchivePlace(bucket, "audit/edgeaudit/"), "daily-20261201T060000Z", s3)
+    entry = archive_set(files, ArchivePlace(bucket, "audit/edgeaudit/"), "daily-20261201T060000Z", s3, door=door)
     assert entry["status"] == "archived", entry.get("error")
     folder = "audit/edgeaudit/daily-20261201T060000Z/"
     assert entry["location"] == f"s3://{bucket}/{folder}"
@@ -95,30 +96,31 @@ def test_the_set_lands_under_the_folder_under_the_buckets_default_retention(worl
 
 def test_an_archived_object_is_never_overwritten(world, tmp_path, guarded):
     bucket = _bucket(world)
-    guard.allow_evidence_in([(bucket, "ci/")])
+    door = guard.evidence_door([(bucket, "ci/")])
     s3, files = _client(world), _files(tmp_path)
-    assert archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3)["status"] == "archived"
+    assert archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3, door=door)["status"] == "archived"
     first = s3.get_object(Bucket=bucket, Key=f"ci/run-1/{files[0].name}")["Body"].read()
     files[0].write_bytes(b'{"tampered": true}\n')
-    again = archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3)
-    assert again["status"] == "failed"
-    assert again["error"].startswith(f"s3:PutObject on s3://{bucket}/ci/run-1/{files[0].name} refused: "
-                                     "PreconditionFailed"), again["error"]
-    assert "never overwritten" in again["error"]
+    again = archive_set(files, ArchivePlace(bucket, "ci/"), "run-1", s3, door=door)
+    where = f"s3://{bucket}/ci/run-1/{files[0].name}"
+    assert again["status"] == "failed" and again["tampering"] == where, again
+    assert again["error"].startswith(f"TAMPERING: {where} was already there"), again["error"]
+    assert summary_line(again).startswith(f"archive FAILED, TAMPERING: {where}")
     assert s3.get_object(Bucket=bucket, Key=f"ci/run-1/{files[0].name}")["Body"].read() == first
     assert len(s3.list_object_versions(Bucket=bucket, Prefix=f"ci/run-1/{files[0].name}")["Versions"]) == 1
 
 
 def test_a_bucket_without_object_lock_is_archived_and_said_to_be_unlocked(world, tmp_path, guarded):
     bucket = _bucket(world, locked=False)
-    guard.allow_evidence_in([(bucket, "ci/")])
-    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world))
+    door = guard.evidence_door([(bucket, "ci/")])
+    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world), door=door)
     assert entry["status"] == "archived" and entry["object_lock"] is False and entry["retention"] is None, entry
 
 
 def test_a_missing_bucket_is_a_named_error(world, tmp_path, guarded):
-    guard.allow_evidence_in([("no-such-evidence-bucket", "ci/")])
-    entry = archive_set(_files(tmp_path), ArchivePlace("no-such-evidence-bucket", "ci/"), "run", _client(world))
+    door = guard.evidence_door([("no-such-evidence-bucket", "ci/")])
+    entry = archive_set(_files(tmp_path), ArchivePlace("no-such-evidence-bucket", "ci/"), "run", _client(world),
+                        door=door)
     assert entry["status"] == "failed" and entry["objects"] == []
     assert entry["error"].startswith("s3:PutObject on s3://no-such-evidence-bucket/ci/run/"), entry["error"]
     assert "NoSuchBucket (the bucket does not exist)" in entry["error"]
@@ -144,9 +146,10 @@ def _denied_credentials(world):
 
 def test_a_bucket_that_refuses_the_write_is_a_named_error(world, tmp_path, guarded):
     bucket = _bucket(world)
-    guard.allow_evidence_in([(bucket, "ci/")])
+    door = guard.evidence_door([(bucket, "ci/")])
     with _denied_credentials(world) as credentials:
-        entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world, *credentials))
+        entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "ci/"), "run", _client(world, *credentials),
+                            door=door)
     assert entry["status"] == "failed", entry
     assert entry["error"].startswith(f"s3:PutObject on s3://{bucket}/ci/run/"), entry["error"]
     assert "AccessDenied" in entry["error"]
@@ -155,15 +158,15 @@ def test_a_bucket_that_refuses_the_write_is_a_named_error(world, tmp_path, guard
 
 def test_the_guard_refuses_a_write_outside_the_declared_folder(world, tmp_path, guarded):
     bucket = _bucket(world)
-    guard.allow_evidence_in([(bucket, "ci/")])
+    door = guard.evidence_door([(bucket, "ci/")])
     s3 = _client(world)
-    with guard.evidence_writes(bucket, "ci/run/"):
+    with door.writes(bucket, "ci/run/"):
         for other in ("elsewhere/x.json", "ci/other/x.json", "ci/run/../x.json"):
             with pytest.raises(guard.ReadOnlyViolation):
                 s3.put_object(Bucket=bucket, Key=other, Body=b"x")
         with pytest.raises(guard.ReadOnlyViolation):
             s3.delete_object(Bucket=bucket, Key="ci/run/x.json")
-    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "undeclared/"), "run", s3)
+    entry = archive_set(_files(tmp_path), ArchivePlace(bucket, "undeclared/"), "run", s3, door=door)
     assert entry["status"] == "failed" and "not a place the config declared" in entry["error"], entry
     assert _keys(s3, bucket) == []
 
@@ -192,13 +195,17 @@ def test_a_run_archives_its_set_and_says_where_and_under_which_retention(tmp_pat
     assert run.returncode == 0, run.output
     archive = run.report["run"]["archive"]
     stem = run._written(".json").with_suffix("")
-    assert archive["status"] == "archived" and archive["location"] == f"s3://{bucket}/edgeaudit/{stem.name}/"
+    # the folder ends in the archived JSON report's digest: no one could name it before the run ended
+    archived = _client(world).get_object(Bucket=bucket, Key=next(k for k in _keys(_client(world), bucket)
+                                                                   if k.endswith(f"/{stem.name}.json")))
+    folder = f"{stem.name}-{hashlib.sha256(archived['Body'].read()).hexdigest()[:16]}"
+    assert archive["status"] == "archived" and archive["location"] == f"s3://{bucket}/edgeaudit/{folder}/"
     names = {f"{stem.name}{suffix}" for suffix in (".json", ".html", ".ocsf.json", ".csv", ".bundle.zip")}
-    assert set(_keys(_client(world), bucket)) == {f"edgeaudit/{stem.name}/{n}" for n in names}
+    assert set(_keys(_client(world), bucket)) == {f"edgeaudit/{folder}/{n}" for n in names}
     assert archive["retention"]["mode"] == "COMPLIANCE"
-    assert f"archive: s3://{bucket}/edgeaudit/{stem.name}/ (5 files; Object Lock COMPLIANCE until " in run.output
+    assert f"archive: s3://{bucket}/edgeaudit/{folder}/ (5 files; Object Lock COMPLIANCE until " in run.output
     page = markdown(run.report)  # the CI page's summary says it too
-    assert f"archive: s3://{bucket}/edgeaudit/{stem.name}/ (5 files; Object Lock COMPLIANCE until " in page
+    assert f"archive: s3://{bucket}/edgeaudit/{folder}/ (5 files; Object Lock COMPLIANCE until " in page
 
 
 def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits_1(tmp_path, world):
@@ -257,7 +264,7 @@ def test_merge_archives_the_merged_set(tmp_path, world):
     report = json.loads(next((tmp_path / "merged").glob("*-merged.json")).read_text())
     archive = report["run"]["archive"]
     assert archive["status"] == "archived" and archive["location"].startswith(f"s3://{bucket}/merged/")
-    assert archive["location"].endswith("-merged/")
+    assert re.search(r"-merged-[0-9a-f]{16}/$", archive["location"]), archive["location"]
     assert len(_keys(_client(world), bucket)) == 4
     assert f"archive: s3://{bucket}/merged/" in merged.stdout
     bad = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(tmp_path / "shard.json"),
@@ -270,3 +277,69 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+
+
+# --- the evidence door is the run's own -----------------------------------------------------------
+
+FORGER = '''
+import boto3
+from edgeaudit.aws import guard
+from edgeaudit.run.run import RUN
+
+
+@pytest.mark.control("EA-OPS-04", severity="P3")
+@pytest.mark.monthly
+def test_forger(request, target, evidence):
+    """A control that plants a COMPLIANT report where the run archives its own.
+
+    Remediation: none; the guard stops it.
+    """
+    stem = request.config.stash[RUN].stem
+    folder = f"edgeaudit/{stem.name}/"
+    opener = getattr(guard, "evidence_writes", None) or (
+        lambda bucket, prefix: guard.evidence_door([(bucket, "edgeaudit/")]).writes(bucket, prefix))
+    with opener("BUCKET", folder):
+        boto3.client("s3", region_name="us-east-1").put_object(
+            Bucket="BUCKET", Key=f"{folder}{stem.name}.json", IfNoneMatch="*",
+            Body=b'{"summary": {"failed": 0}, "verdict": "COMPLIANT"}')
+'''
+
+
+def test_a_control_cannot_open_the_evidence_door_nor_plant_a_report_in_the_archive(tmp_path, world):
+    bucket = _bucket(world)
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.control("forger", FORGER.replace("BUCKET", bucket))
+    project.config(targets=[TARGET], report={"archive": f"s3://{bucket}/edgeaudit/"})
+    run = project.run()
+    forger = run.result("EA-OPS-04", "shop")
+    assert forger["outcome"] == "error" and "refused an evidence door" in forger["message"], forger
+    archive = run.report["run"]["archive"]
+    assert archive["status"] == "archived" and "tampering" not in archive, archive
+    keys = _keys(_client(world), bucket)
+    assert keys and all(k.startswith(archive["location"].removeprefix(f"s3://{bucket}/")) for k in keys), keys
+
+
+def test_a_door_opened_before_the_run_stops_it(tmp_path, world):
+    project = Project(tmp_path, world, None)
+    project.control("archived", PASSING)
+    project.config(targets=[TARGET], report={"archive": "s3://evidence-bucket/edgeaudit/"})
+    (tmp_path / "conftest.py").write_text("from edgeaudit.aws import guard\n\n"
+                                          "DOOR = guard.evidence_door([('evidence-bucket', 'edgeaudit/')])\n")
+    run = project.run()
+    assert run.returncode == 4, run.output
+    assert "read-only guard: refused an evidence door" in run.output
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").glob("*.json"))
+
+
+def test_an_object_already_in_the_archive_is_reported_as_tampering(world, tmp_path, guarded):
+    """Whoever got a write in first: the run's copy is not uploaded, and the report says why."""
+    bucket = _bucket(world)
+    door = guard.evidence_door([(bucket, "ci/")])
+    files = _files(tmp_path)
+    with guard.local_seeding():
+        world.builder.client("s3").put_object(Bucket=bucket, Key=f"ci/run/{files[0].name}", Body=b'{"forged": 1}')
+    entry = archive_set(files, ArchivePlace(bucket, "ci/"), "run", _client(world), door=door)
+    assert entry["status"] == "failed" and entry["tampering"] == f"s3://{bucket}/ci/run/{files[0].name}", entry
+    assert "someone else wrote into the archive" in entry["error"]
+    assert summary_line(entry).startswith("archive FAILED, TAMPERING: ")

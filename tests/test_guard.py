@@ -5,12 +5,14 @@ and nothing reaches the bucket."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 import threading
 
 import boto3
 import botocore.auth
 import botocore.awsrequest
+import botocore.session
 import pytest
 import requests
 
@@ -207,3 +209,172 @@ def test_a_run_that_collects_no_control_is_not_guarded(tmp_path, site, world):
     assert _exists(world, site.extra["scratch_bucket"], "at-import.html")
     with guard.local_seeding():
         world.builder.client("s3").delete_object(Bucket=site.extra["scratch_bucket"], Key="at-import.html")
+
+
+# --- the request decides, not the operation's name ----------------------------------------------
+
+def _origin_intact(world, bucket: str) -> None:
+    body = world.builder.client("s3").get_object(Bucket=bucket, Key="index.html")["Body"].read()
+    assert body and b"defaced" not in body
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
+def test_a_presigned_read_with_a_write_method_is_refused(world, guarded, method):
+    s3 = _client(world)
+    refused = f"refused a presigned URL for {method} .*/{guarded.bucket}/index.html"
+    with pytest.raises(guard.ReadOnlyViolation, match=refused):
+        s3.generate_presigned_url("get_object", Params={"Bucket": guarded.bucket, "Key": "index.html"},
+                                  HttpMethod=method)
+    _origin_intact(world, guarded.bucket)
+
+
+def test_a_write_signed_under_a_reads_name_is_refused(world, guarded):
+    s3 = _client(world)
+    url = f"{world.endpoint_url}/{guarded.bucket}/index.html"
+    request = botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"defaced")
+    with pytest.raises(guard.ReadOnlyViolation, match=f"refused PUT .*/{guarded.bucket}/index.html .as s3:GetObject"):
+        s3._request_signer.sign("GetObject", request)
+    model = s3.meta.service_model.operation_model("GetObject")
+    request_dict = s3._convert_to_request_dict(
+        api_params={"Bucket": guarded.bucket, "Key": "index.html"}, operation_model=model,
+        endpoint_url=world.endpoint_url, context={"client_region": "us-east-1", "auth_type": "v4"})
+    request_dict.update(method="PUT", body=b"defaced")
+    with pytest.raises(guard.ReadOnlyViolation, match=f"refused PUT .*/{guarded.bucket}/index.html .as s3:GetObject"):
+        s3._endpoint.make_request(model, request_dict)
+    _origin_intact(world, guarded.bucket)
+
+
+def test_a_request_changed_after_the_name_check_is_refused(world, guarded):
+    """A handler turns a read into a delete before it is signed, or after (the demo's moto does not
+    check signatures, so a changed request would go through): the request that goes out decides."""
+    s3 = _client(world)
+
+    def to_delete(request, **_):
+        request.method = "DELETE"
+
+    for event in ("before-sign.s3.GetObject", "before-send.s3.GetObject"):
+        s3.meta.events.register(event, to_delete)
+        try:
+            with pytest.raises(guard.ReadOnlyViolation, match=f"refused DELETE .*/{guarded.bucket}/index.html"):
+                s3.get_object(Bucket=guarded.bucket, Key="index.html")
+        finally:
+            s3.meta.events.unregister(event, to_delete)
+    _origin_intact(world, guarded.bucket)
+
+
+def test_a_scratch_grant_refuses_a_client_whose_endpoint_names_another_bucket(world, guarded):
+    """Path style: <endpoint>/<origin>/<scratch>/_edgeaudit/... is a key of the origin bucket."""
+    scratch_bucket = guarded.extra["scratch_bucket"]
+    sneaky = boto3.Session(**KEYS).client("s3", region_name="us-east-1",
+                                          endpoint_url=f"{world.endpoint_url}/{guarded.bucket}")
+    with Scratch(_client(world), scratch_bucket) as scratch:
+        refused = f"refused PUT .*/{guarded.bucket}/{scratch_bucket}/_edgeaudit/"
+        with pytest.raises(guard.ReadOnlyViolation, match=refused):
+            sneaky.put_object(Bucket=scratch_bucket, Key=scratch.key("index.html"), Body=b"defaced")
+    assert not world.builder.client("s3").list_objects_v2(Bucket=guarded.bucket, Prefix=scratch_bucket).get("KeyCount")
+
+
+def test_a_scratch_grant_refuses_what_its_request_does_beyond_its_keys(world, guarded):
+    """Inside the grant, a put whose request gains ?acl or ?tagging, or a delete whose body names
+    another key, is refused; the drill's own writes pass."""
+    s3, bucket = _client(world), guarded.extra["scratch_bucket"]
+
+    def with_query(query):
+        def change(request, **_):
+            request.url += ("&" if "?" in request.url else "?") + query
+        return change
+
+    def other_keys(request, **_):
+        request.data = request.data.replace(b"<Key>_edgeaudit/", b"<Key>kept/_edgeaudit/")
+
+    with guard.local_seeding():
+        world.builder.client("s3").put_object(Bucket=bucket, Key="kept/x", Body=b"kept")
+    with Scratch(s3, bucket) as scratch:
+        s3.put_object(Bucket=bucket, Key=scratch.key("x"), Body=b"restored")
+        for query in ("acl", "tagging", "retention", "legal-hold"):
+            handler = with_query(query)
+            s3.meta.events.register("before-sign.s3.PutObject", handler)
+            try:
+                with pytest.raises(guard.ReadOnlyViolation, match=rf"refused PUT .*/_edgeaudit/.*\?{query}"):
+                    s3.put_object(Bucket=bucket, Key=scratch.key("x"), Body=b"x")
+            finally:
+                s3.meta.events.unregister("before-sign.s3.PutObject", handler)
+        with pytest.raises(guard.ReadOnlyViolation, match="public or undeletable|no grant covers"):
+            s3.put_object(Bucket=bucket, Key=scratch.key("y"), Body=b"y", ObjectLockLegalHoldStatus="ON")
+        s3.meta.events.register("before-sign.s3.DeleteObjects", other_keys)
+        try:
+            with pytest.raises(guard.ReadOnlyViolation, match=r"refused POST .*\?delete"):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": scratch.key("x")}]})
+        finally:
+            s3.meta.events.unregister("before-sign.s3.DeleteObjects", other_keys)
+    assert world.builder.client("s3").get_object(Bucket=bucket, Key="kept/x")["Body"].read() == b"kept"
+    with guard.local_seeding():
+        world.builder.client("s3").delete_object(Bucket=bucket, Key="kept/x")
+
+
+def test_a_scratch_prefix_is_the_guards_not_the_callers(world, guarded):
+    bucket = guarded.extra["scratch_bucket"]
+    for prefix in ("not-edgeaudit/", "_edgeaudit/", "_edgeaudit/chosen-by-me/"):
+        with pytest.raises(guard.ReadOnlyViolation, match="its prefix is not one the guard issued"):
+            with guard.scratch(bucket, prefix):
+                pass
+    with pytest.raises(guard.ReadOnlyViolation, match="it is not one run's _edgeaudit/<run id>/"):
+        with guard.scratch_cleanup(bucket, "not-edgeaudit/"):
+            pass
+    s3 = _client(world)
+    with guard.scratch_cleanup(bucket, "_edgeaudit/20200101T000000Z-0badc0de/"):  # deletes only
+        with pytest.raises(guard.ReadOnlyViolation, match="s3:PutObject"):
+            s3.put_object(Bucket=bucket, Key="_edgeaudit/20200101T000000Z-0badc0de/x", Body=b"x")
+    assert Scratch(s3, bucket).prefix.startswith(ROOT) and guard.scratch_prefix() != guard.scratch_prefix()
+
+
+def test_a_query_or_json_request_must_name_the_read_it_is_signed_as(world, guarded):
+    """POST is the transport of the query and JSON protocols: there the Action= or X-Amz-Target
+    must be the read the request is signed as."""
+    iam, kms = _client(world, "iam"), _client(world, "kms")
+    create = botocore.awsrequest.AWSRequest(
+        method="POST", url=f"{world.endpoint_url}/", data={"Action": "CreateUser", "UserName": "intruder"},
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    with pytest.raises(guard.ReadOnlyViolation, match="the request names CreateUser"):
+        iam._request_signer.sign("ListUsers", create)
+    get_create = botocore.awsrequest.AWSRequest(method="GET", url=f"{world.endpoint_url}/?Action=CreateUser&UserName=x")
+    with pytest.raises(guard.ReadOnlyViolation, match="the request names CreateUser"):
+        iam._request_signer.sign("ListUsers", get_create)
+    schedule = botocore.awsrequest.AWSRequest(
+        method="POST", url=f"{world.endpoint_url}/", data=b'{"KeyId": "k"}',
+        headers={"X-Amz-Target": "TrentService.ScheduleKeyDeletion", "Content-Type": "application/x-amz-json-1.1"})
+    with pytest.raises(guard.ReadOnlyViolation, match="the request names ScheduleKeyDeletion"):
+        kms._request_signer.sign("DescribeKey", schedule)
+    # the reads themselves pass, whatever their protocol: query (IAM, STS), RPC v2 CBOR (CloudWatch)
+    assert isinstance(iam.list_users()["Users"], list)
+    assert _client(world, "sts").get_caller_identity()["Account"]
+    now = dt.datetime.now(dt.timezone.utc)
+    metric = {"Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/S3", "MetricName": "BucketSizeBytes"},
+                                        "Period": 86400, "Stat": "Average"}}
+    assert "MetricDataResults" in _client(world, "cloudwatch").get_metric_data(
+        MetricDataQueries=[metric], StartTime=now - dt.timedelta(days=1), EndTime=now)
+    assert not any(u["UserName"] == "intruder" for u in iam.list_users()["Users"])
+
+
+def test_a_rest_read_sent_as_post_passes_only_with_its_own_method_and_path(guarded):
+    """sso-oidc:CreateToken (an SSO profile's credentials) is a POST of a REST API: it passes with
+    its model's method and path, and a POST elsewhere under its name does not."""
+    model = botocore.session.get_session().get_service_model("sso-oidc").operation_model("CreateToken")
+    call = guard._Call("sso-oidc", "CreateToken", model)
+    guard.judge(call, botocore.awsrequest.AWSRequest(method="POST", url="https://oidc.eu-west-1.amazonaws.com/token"))
+    for method, path in (("POST", "/client/register"), ("PUT", "/token"), ("DELETE", "/token")):
+        request = botocore.awsrequest.AWSRequest(method=method, url=f"https://oidc.eu-west-1.amazonaws.com{path}")
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused {method} oidc.eu-west-1.amazonaws.com{path}"):
+            guard.judge(call, request)
+
+
+def test_a_rest_write_carrying_a_reads_name_in_its_query_or_headers_is_refused(world, guarded):
+    """S3 routes by method and path: an Action= or X-Amz-Target naming a read changes nothing."""
+    s3, url = _client(world), f"{world.endpoint_url}/{guarded.bucket}/index.html"
+    for request in (botocore.awsrequest.AWSRequest(method="PUT", url=f"{url}?Action=GetObject", data=b"defaced"),
+                    botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"defaced",
+                                                   headers={"X-Amz-Target": "AmazonS3.GetObject"}),
+                    botocore.awsrequest.AWSRequest(method="POST", url=f"{url}?uploads&Action=GetObject")):
+        with pytest.raises(guard.ReadOnlyViolation, match=f"refused (PUT|POST) .*/{guarded.bucket}/index.html"):
+            s3._request_signer.sign("GetObject", request)
+    _origin_intact(world, guarded.bucket)

@@ -50,14 +50,24 @@ def s3(world, world_aws_env):
                 client.delete_object(Bucket=BUCKET, Key=entry["Key"])
     guard.install()
     try:
-        guard.allow_evidence_in([evidence_place(LOCATION)])
+        DOOR[0] = guard.evidence_door([evidence_place(LOCATION)])
         yield client
     finally:
         guard.uninstall()
 
 
+DOOR: list[guard.EvidenceDoor | None] = [None]  # the door the `s3` fixture minted, as the run holds its own
+
+
+def _reinstall(places: list[tuple[str, str]]) -> None:
+    """A new installation of the guard, whose door opens on `places`."""
+    guard.uninstall()
+    guard.install()
+    DOOR[0] = guard.evidence_door(places)
+
+
 def _store() -> S3History:
-    store = open_store(LOCATION, Path("unused"))
+    store = open_store(LOCATION, Path("unused"), DOOR[0])
     assert isinstance(store, S3History)
     return store
 
@@ -113,12 +123,8 @@ def test_a_history_file_of_an_older_version_in_s3_is_read_before_the_new_lines(s
     """A history.jsonl uploaded at the configured key (from a cache or an older version) counts,
     merged with the per-run objects by start time."""
     _store().append([_line("2026-12-01T06:00:00Z")])
-    guard.uninstall()  # the upload is the test's own, not the run's
-    try:
+    with guard.local_seeding():  # the upload is the test's own, not the run's
         s3.put_object(Bucket=BUCKET, Key="edgeaudit/history.jsonl", Body=(json.dumps(OLD_LINE) + "\n{broken\n").encode())
-    finally:
-        guard.install()
-        guard.allow_evidence_in([evidence_place(LOCATION)])
     assert [e["started"] for e in _store().read()] == [OLD_LINE["started"], "2026-12-01T06:00:00Z"]
     assert _store().read()[0] == OLD_LINE
 
@@ -132,8 +138,10 @@ def test_an_unreachable_history_is_named_not_a_crash(s3):
 # --- the guard ----------------------------------------------------------------------------------
 
 def test_the_guard_lets_the_history_add_objects_only_under_the_declared_prefix(s3):
-    with guard.evidence_writes(BUCKET, "edgeaudit/history.d/"):
-        s3.put_object(Bucket=BUCKET, Key="edgeaudit/history.d/one.json", Body=b"{}")
+    with DOOR[0].writes(BUCKET, "edgeaudit/history.d/"):
+        s3.put_object(Bucket=BUCKET, Key="edgeaudit/history.d/one.json", Body=b"{}", IfNoneMatch="*")
+        with pytest.raises(guard.ReadOnlyViolation, match="PUT .*/edgeaudit/history.d/two.json"):
+            s3.put_object(Bucket=BUCKET, Key="edgeaudit/history.d/two.json", Body=b"{}")  # could replace one
         for key in ("edgeaudit/history.jsonl", "edgeaudit/other/x.json", "edgeaudit/history.d/../history.jsonl"):
             with pytest.raises(guard.ReadOnlyViolation, match="s3:PutObject"):
                 s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
@@ -146,17 +154,17 @@ def test_the_guard_lets_the_history_add_objects_only_under_the_declared_prefix(s
                            CopySource={"Bucket": BUCKET, "Key": "edgeaudit/history.d/one.json"})
         other: list[Exception] = []
         thread = threading.Thread(target=lambda: _capture(other, lambda: s3.put_object(
-            Bucket=BUCKET, Key="edgeaudit/history.d/three.json", Body=b"{}")))
+            Bucket=BUCKET, Key="edgeaudit/history.d/three.json", Body=b"{}", IfNoneMatch="*")))
         thread.start()
         thread.join()
         assert isinstance(other[0], guard.ReadOnlyViolation)  # the grant is the opening thread's only
     with pytest.raises(guard.ReadOnlyViolation, match="s3:PutObject"):  # the context closed
         s3.put_object(Bucket=BUCKET, Key="edgeaudit/history.d/four.json", Body=b"{}")
     with pytest.raises(guard.ReadOnlyViolation, match="not a place the config declared"):
-        with guard.evidence_writes(BUCKET, "elsewhere/"):
+        with DOOR[0].writes(BUCKET, "elsewhere/"):
             pass
     with pytest.raises(guard.ReadOnlyViolation, match="not a place the config declared"):
-        with guard.evidence_writes("another-bucket", "edgeaudit/history.d/"):
+        with DOOR[0].writes("another-bucket", "edgeaudit/history.d/"):
             pass
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["edgeaudit/history.d/one.json"]
 
@@ -169,7 +177,7 @@ def _capture(errors: list[Exception], call) -> None:
 
 
 def test_an_undeclared_history_location_cannot_be_written(s3):
-    guard.allow_evidence_in([])
+    _reinstall([])
     with pytest.raises(guard.ReadOnlyViolation, match="not a place the config declared"):
         _store().append([_line("2026-12-01T06:00:00Z")])
 
@@ -223,7 +231,6 @@ def test_merge_takes_the_same_history_values(tmp_path, capsys):
 # --- the demo's history ---------------------------------------------------------------------
 
 def test_the_demo_adds_only_the_scheduled_runs_its_history_lacks(s3):
-    guard.allow_evidence_in([evidence_place(LOCATION)])
     now = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
     added = write_history(_store(), ["www"], now=now)
     assert added > 50 and len(_store().read()) == added

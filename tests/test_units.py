@@ -169,15 +169,16 @@ def test_guard_allows_reads_and_refuses_writes(guarded_s3):
 def test_scratch_grant_covers_only_its_prefix(guarded_s3):
     s3, bucket = guarded_s3
     guard.allow_scratch_in([bucket])
-    with guard.scratch(bucket, "_edgeaudit/run1/"):
-        s3.put_object(Bucket=bucket, Key="_edgeaudit/run1/probe", Body=b"x")
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "_edgeaudit/run1/probe"}]})
+    prefix = guard.scratch_prefix()
+    with guard.scratch(bucket, prefix):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}probe", Body=b"x")
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"{prefix}probe"}]})
         with pytest.raises(guard.ReadOnlyViolation):
             s3.put_object(Bucket=bucket, Key="index.html", Body=b"defaced")
         with pytest.raises(guard.ReadOnlyViolation):
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     with pytest.raises(guard.ReadOnlyViolation):
-        s3.put_object(Bucket=bucket, Key="_edgeaudit/run1/late", Body=b"x")
+        s3.put_object(Bucket=bucket, Key=f"{prefix}late", Body=b"x")
 
 
 def test_local_seeding_only_reaches_loopback():

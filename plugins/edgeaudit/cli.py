@@ -305,18 +305,26 @@ def _checked_as_config(check: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
-def _merged_history(location: str | None, output: Path) -> History | None:
+def _merged_history(location: str | None, output: Path, door: guard.EvidenceDoor) -> History | None:
     """The history the merged run joins (--history)."""
     if not location:
         return None
-    return History(open_store(location, output), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]))
+    return History(open_store(location, output, door), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]))
 
 
 def _merge(args: argparse.Namespace) -> int:
+    """The merge under the read-only guard: it writes its own evidence only, through its door to
+    the places it may write in S3 (--history, --archive), declared together."""
+    guard.install()
+    try:
+        return _merge_with(args, guard.evidence_door([place for place in (
+            evidence_place(args.history), split(args.archive) if args.archive else None) if place]))
+    finally:
+        guard.uninstall()
+
+
+def _merge_with(args: argparse.Namespace, door: guard.EvidenceDoor) -> int:
     reports = []
-    # the places the merge may write its evidence to in S3, declared together (guard.evidence_writes)
-    guard.allow_evidence_in([place for place in (evidence_place(args.history),
-                                                 split(args.archive) if args.archive else None) if place])
     # `reports/*.json` also names the OCSF exports written beside each report: they are the
     # reports' own findings again, not shards
     args.reports = [path for path in args.reports if not path.name.endswith(OCSF_SUFFIX)]
@@ -334,7 +342,7 @@ def _merge(args: argparse.Namespace) -> int:
         # with --history the merged run joins the run history (its one line, the trend, the cadence
         # ledger) as a single run would; without, it renders before it writes (a malformed report
         # writes nothing). The shards were checked field by field before either.
-        history = _merged_history(args.history, args.output)
+        history = _merged_history(args.history, args.output, door)
         written = write_report_set(merged, stem, history=history)
     except MergeError as exc:  # unreadable, not a report, or not the shards of one run
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
@@ -342,7 +350,7 @@ def _merge(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
         sys.stderr.write(f"edgeaudit merge: a report holds a malformed entry ({type(exc).__name__}: {exc})\n")
         return 2
-    archive = _archive_merged(merged, stem, written, args.archive) if args.archive else None
+    archive = archive_report(merged, stem, written, args.archive, stem.name, door=door) if args.archive else None
     append_step_summary(merged, written)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
     summary = merged["summary"]
     sys.stdout.write(f"merged {len(reports)} reports: {len(merged['results'])} results "
@@ -356,16 +364,6 @@ def _merge(args: argparse.Namespace) -> int:
     if archive is not None:  # a failed archive made the exit code 1 (archive_report)
         sys.stdout.write(archive_line(archive) + "\n")
     return merged["run"]["exit_code"]
-
-
-def _archive_merged(report: dict[str, Any], stem: Path, written: list[Path], url: str) -> dict[str, Any]:
-    """--archive: the merged set uploaded under the guard, whose evidence door opens on the
-    declared folders only."""
-    guard.install()
-    try:
-        return archive_report(report, stem, written, url, stem.name)
-    finally:
-        guard.uninstall()
 
 
 def run(args: list[str]) -> int:

@@ -1,8 +1,9 @@
 """The scratch context: the only way a control writes to AWS.
 
 A disaster-recovery drill opens it on the target's `scratch_bucket`; it writes under
-`_edgeaudit/<run id>/`, the read-only guard lets exactly the drill's writes on keys under that
-prefix through, and every object under the prefix is removed when the context closes, also
+`_edgeaudit/<run id>/`, a prefix the read-only guard issued (guard.scratch_prefix(): a caller
+cannot choose another), the guard lets exactly the drill's writes on keys under that prefix
+through, and every object under the prefix is removed when the context closes, also
 after a failure or Ctrl-C (a Ctrl-C pressed again during the removal waits for its end).
 Opening it also removes what earlier runs left behind (a run killed hard cannot clean up)
 once it is older than a day.
@@ -11,19 +12,13 @@ once it is older than a day.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from edgeaudit.aws import guard
 from edgeaudit.interrupts import Deferred
 
-ROOT = "_edgeaudit/"
+ROOT = guard.SCRATCH_ROOT
 LEFTOVER_AGE = dt.timedelta(days=1)
-
-
-def new_run_id() -> str:
-    """A prefix-safe id that sorts by time: 20261127T190000Z-1a2b3c4d."""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
 def _keys_under(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -41,11 +36,11 @@ class Scratch:
     """`with Scratch(raw_s3_client, bucket) as scratch:` then `scratch.key("index.html")` names a
     key under the run's prefix; writes go through `client` (a raw boto3 S3 client)."""
 
-    def __init__(self, client: Any, bucket: str, run_id: str | None = None) -> None:
+    def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
-        self.run_id = run_id or new_run_id()
-        self.prefix = f"{ROOT}{self.run_id}/"
+        self.prefix = guard.scratch_prefix()  # _edgeaudit/<run id>/, which sorts by time
+        self.run_id = self.prefix[len(ROOT):-1]
         self.leftovers_removed: list[str] = []
         self._grant: Any = None
 
@@ -74,7 +69,8 @@ class Scratch:
         return [o["Key"] for o in _keys_under(self.client, self.bucket, self.prefix)]
 
     def _remove_old_runs(self) -> list[str]:
-        """Objects of earlier runs older than a day, removed run by run (each under its own grant)."""
+        """Objects of earlier runs older than a day, removed run by run (each under its own
+        delete-only grant)."""
         cutoff = dt.datetime.now(dt.timezone.utc) - LEFTOVER_AGE
         by_run: dict[str, list[str]] = {}
         for obj in _keys_under(self.client, self.bucket, ROOT):
@@ -83,6 +79,6 @@ class Scratch:
             if run and slash and run_prefix != self.prefix and obj["LastModified"] < cutoff:
                 by_run.setdefault(run_prefix, []).append(obj["Key"])
         for run_prefix, keys in by_run.items():
-            with guard.scratch(self.bucket, run_prefix):
+            with guard.scratch_cleanup(self.bucket, run_prefix):
                 _delete(self.client, self.bucket, keys)
         return sorted(k for keys in by_run.values() for k in keys)

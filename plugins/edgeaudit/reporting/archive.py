@@ -2,13 +2,17 @@
 `edgeaudit merge --archive`): a CI runner is thrown away after the run, so the evidence an
 auditor asks for later is uploaded to a bucket the organisation keeps.
 
-The set goes under `<folder><report name>/`, one object per file, after it was written locally.
-Each upload is a PutObject of a new key only: it carries a SHA-256 checksum (which S3 checks,
-and which an Object Lock bucket requires) and `If-None-Match: *`, so that an object already
-there is never replaced; nothing is ever deleted. The writes pass the read-only guard through
-its evidence door (guard.evidence_writes), which lets them under the declared folder and
-nowhere else. Then the bucket's Object Lock configuration and each object's retention are read
-back, so that the report says under which retention (mode and until-date) the evidence lies.
+The set goes under `<folder><report name>-<digest>/`, one object per file, after it was written
+locally; the digest is the start of the JSON report's SHA-256, so no one can know the folder
+before the run has ended (a control cannot plant a forged report there in advance). Each upload
+is a PutObject of a new key only: it carries a SHA-256 checksum (which S3 checks, and which an
+Object Lock bucket requires) and `If-None-Match: *`, so that an object already there is never
+replaced; nothing is ever deleted. An object already there is tampering: someone wrote into a
+folder only the run could name; the result says so loudly. The writes pass the read-only guard
+through the run's evidence door (guard.EvidenceDoor, which the run hands in), which lets them
+under the declared folder and nowhere else. Then the bucket's Object Lock configuration and each
+object's retention are read back, so that the report says under which retention (mode and
+until-date) the evidence lies.
 
 An archive that could not complete is a safety check that failed: the result says so (status
 "failed" and an error naming the IAM action and the bucket), and the run's exit code is 1.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8
                  ".zip": "application/zip", ".xml": "application/xml"}
 # GetObjectLockConfiguration on a bucket without Object Lock; GetObjectRetention on an object without retention
 NO_LOCK = ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration", "InvalidRequest")
+DIGEST_CHARS = 16  # of the JSON report's SHA-256, in the folder's name
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,21 @@ class ArchiveFailed(RuntimeError):
     """One step of the archive could not be done; the message names the IAM action and the bucket."""
 
 
-def archive_set(files: list[Path], place: ArchivePlace, name: str, s3: Any = None) -> dict[str, Any]:
-    """Upload `files` under <folder><name>/ and read their retention back; the `run.archive`
-    entry of the report: status "archived" or "failed" (with `error`), where, and under what."""
+class ArchiveTampered(ArchiveFailed):
+    """An object was already at a key of the set: someone else wrote there."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"TAMPERING: {url} was already there before the run uploaded its evidence to a folder "
+                         "no one could name before the run ended (it holds the report's digest): someone else "
+                         "wrote into the archive. It was left as found, and the run's copy was not uploaded")
+        self.url = url
+
+
+def archive_set(files: list[Path], place: ArchivePlace, name: str, s3: Any = None, *,
+                door: guard.EvidenceDoor | None) -> dict[str, Any]:
+    """Upload `files` under <folder><name>/ through the run's evidence `door` and read their
+    retention back; the `run.archive` entry of the report: status "archived" or "failed" (with
+    `error`, and `tampering` naming an object someone else put there), where, and under what."""
     folder = place.folder(name)
     entry: dict[str, Any] = {"status": "failed", "location": f"{S3_SCHEME}{place.bucket}/{folder}",
                              "objects": [], "object_lock": None, "retention": None}
@@ -69,7 +87,9 @@ def archive_set(files: list[Path], place: ArchivePlace, name: str, s3: Any = Non
         entry["error"] = f"no S3 client for the archive in bucket {place.bucket}: {exc}"
         return entry
     try:
-        with guard.evidence_writes(place.bucket, folder):
+        if door is None:
+            raise ArchiveFailed("the archive is written by the run's own end-of-run code only (no evidence door)")
+        with door.writes(place.bucket, folder):
             for path in files:
                 entry["objects"].append(_put(s3, place.bucket, folder + path.name, _read(path)))
         entry["object_lock"], default = _lock_configuration(s3, place.bucket)
@@ -79,6 +99,8 @@ def archive_set(files: list[Path], place: ArchivePlace, name: str, s3: Any = Non
         entry["status"] = "archived"
     except (ArchiveFailed, guard.ReadOnlyViolation) as exc:  # the guard: the folder is not a declared one
         entry["error"] = str(exc)
+        if isinstance(exc, ArchiveTampered):
+            entry["tampering"] = exc.url
     return entry
 
 
@@ -101,6 +123,8 @@ def _put(s3: Any, bucket: str, key: str, body: bytes) -> dict[str, Any]:
                                ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
                                ContentType=CONTENT_TYPES.get(Path(key).suffix, "application/octet-stream"))
     except (ClientError, BotoCoreError) as exc:
+        if isinstance(exc, ClientError) and error_code(exc) == "PreconditionFailed":
+            raise ArchiveTampered(f"{S3_SCHEME}{bucket}/{key}") from None
         raise ArchiveFailed(_refused("PutObject", bucket, exc, key)) from None
     return {"key": key, "sha256": digest.hex(), "version_id": answer.get("VersionId")}
 
@@ -164,6 +188,8 @@ def _refused(operation: str, bucket: str, exc: Exception, key: str = "") -> str:
 
 def summary_line(entry: dict[str, Any]) -> str:
     """The terminal's line for the archive: where, and under which retention, or why it failed."""
+    if entry.get("tampering"):
+        return f"archive FAILED, {entry['error']} (the local reports are written)"
     if entry["status"] != "archived":
         return f"archive FAILED: {entry.get('error', 'not archived')} (the local reports are written)"
     retention = entry.get("retention")
@@ -176,11 +202,23 @@ def summary_line(entry: dict[str, Any]) -> str:
     return f"archive: {entry['location']} ({len(entry['objects'])} files; {held})"
 
 
-def archive_report(report: dict[str, Any], stem: Path, written: list[Path], url: str, name: str) -> dict[str, Any]:
-    """Archive the written set, then record `run.archive` in the local JSON report (the archived
-    copy is the report as it was before the upload: it cannot name its own retention). A failed
-    archive turns an exit code 0 into 1: evidence that was to be kept and is not fails closed."""
-    entry = archive_set(written, ArchivePlace.parse(url), name)
+def report_digest(path: Path) -> str:
+    """The start of the JSON report's SHA-256: the archive folder's last part, known only once the
+    run has ended (a report that cannot be read gets a random part; the upload then names it)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:DIGEST_CHARS]
+    except OSError:
+        return secrets.token_hex(DIGEST_CHARS // 2)
+
+
+def archive_report(report: dict[str, Any], stem: Path, written: list[Path], url: str, name: str, *,
+                   door: guard.EvidenceDoor | None) -> dict[str, Any]:
+    """Archive the written set under <folder><name>-<digest>/, then record `run.archive` in the
+    local JSON report (the archived copy is the report as it was before the upload: it cannot name
+    its own retention). A failed archive turns an exit code 0 into 1: evidence that was to be
+    kept and is not fails closed."""
+    name = f"{name}-{report_digest(stem.with_suffix('.json'))}"
+    entry = archive_set(written, ArchivePlace.parse(url), name, door=door)
     report["run"]["archive"] = entry
     if entry["status"] != "archived" and report["run"].get("exit_code") == 0:
         report["run"]["exit_code"] = 1

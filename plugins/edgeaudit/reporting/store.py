@@ -8,8 +8,9 @@ exclusive lock around its append. In S3 each append is an object of its own,
 `<prefix>history.d/<started>-<random>.json`, and a read lists the prefix and merges what it finds,
 oldest first. This was chosen over rewriting one object with conditional writes (If-Match and a
 retry on 412): no read-modify-write cycle means no lost update to guard against; the run needs
-PutObject of new keys only (the guard's evidence grant never lets it overwrite or delete
-history); and it works on every S3-compatible store, with or without conditional writes. A
+PutObject of new keys only (each with If-None-Match: *; the guard's evidence grant never lets it
+overwrite or delete history, and only a store the run opened with its evidence door appends);
+and it works on every S3-compatible store, with or without conditional writes. A
 history.jsonl object at the configured key itself (one kept by an older version, or uploaded
 from a CI cache) is read too, before the per-run objects. The cost is one GetObject per run on
 each read.
@@ -22,7 +23,7 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,11 @@ class LocalHistory:
 @dataclass(frozen=True)
 class S3History:
     """The history in S3: `key` (an older single file, read only) and one object per append under
-    `runs_prefix`."""
+    `runs_prefix`. Only a store holding the run's evidence door appends."""
 
     bucket: str
     key: str
+    door: guard.EvidenceDoor | None = field(default=None, compare=False, repr=False)
 
     @property
     def where(self) -> str:
@@ -142,9 +144,12 @@ class S3History:
 
         if not entries:
             return
+        if self.door is None:
+            raise HistoryUnavailable(f"the run's line could not be added to {self.where} (only the run's own "
+                                     "end-of-run code adds history)")
         try:
-            with guard.evidence_writes(self.bucket, self.runs_prefix):
-                self._client().put_object(Bucket=self.bucket, Key=self.new_key(entries),
+            with self.door.writes(self.bucket, self.runs_prefix):
+                self._client().put_object(Bucket=self.bucket, Key=self.new_key(entries), IfNoneMatch="*",
                                           Body=_text(entries).encode("utf-8"), ContentType="application/x-ndjson")
         except (ClientError, BotoCoreError) as exc:
             raise HistoryUnavailable(f"the run's line could not be added to {self.where} ({error_code(exc)})") from None
@@ -153,10 +158,11 @@ class S3History:
 HistoryStore = LocalHistory | S3History
 
 
-def open_store(location: str | None, report_dir: Path) -> HistoryStore:
-    """The store of a checked `[report] history` value; none set: <report dir>/history.jsonl."""
+def open_store(location: str | None, report_dir: Path, door: guard.EvidenceDoor | None = None) -> HistoryStore:
+    """The store of a checked `[report] history` value; none set: <report dir>/history.jsonl. An S3
+    store appends only with the run's evidence `door`."""
     if not location:
         return LocalHistory(report_dir / "history.jsonl")
     if is_s3(location):
-        return S3History(*split(location))
+        return S3History(*split(location), door=door)
     return LocalHistory(Path(location))

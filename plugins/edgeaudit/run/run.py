@@ -94,6 +94,8 @@ class Run:
     shard: tuple[int, int] = (1, 1)
     aws_account: str | None = None
     report: dict[str, Any] | None = None
+    # the run's own door to its evidence places, handed only to the end-of-run code (and the demo's history)
+    _evidence: guard.EvidenceDoor | None = field(default=None, init=False, repr=False)
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -161,7 +163,11 @@ class Run:
             check_sign_key(config, self.sign_key)
         guard_run(config, True)
         guard.allow_scratch_in(target.scratch_bucket or "" for target in self.config.targets)
-        guard.allow_evidence_in(self.config.evidence_places())
+        try:  # minted before any control runs: a second door is refused (a conftest's is caught here)
+            self._evidence = guard.evidence_door(self.config.evidence_places())
+        except guard.ReadOnlyViolation as exc:
+            raise pytest.UsageError(f"edgeaudit: read-only guard: {exc}; something imported before the run "
+                                    "(a conftest or a plugin) tried to open it") from None
         if self.demo is not None:
             _demo_history(self)
         if not self.worker:
@@ -182,9 +188,10 @@ class Run:
     def probe(self, target: Target) -> TlsProbe:
         return self.probes.setdefault(target.name, TlsProbe(target))
 
-    def history_store(self) -> HistoryStore:
-        """Where the run reads and adds its history: [report] history, else the report folder's."""
-        return open_store(self.config.history, self.report_dir)
+    def history_store(self, *, appending: bool = False) -> HistoryStore:
+        """Where the run reads its history: [report] history, else the report folder's; a store
+        `appending` (the run's end-of-run code only) holds the run's evidence door."""
+        return open_store(self.config.history, self.report_dir, self._evidence if appending else None)
 
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
@@ -257,12 +264,14 @@ class Run:
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
-        history = History(self.history_store(), dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
+        history = History(self.history_store(appending=True),
+                          dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
         if self.config.archive:  # after the local set: a bucket out of reach costs no local report
             shard = f"-shard{self.shard[0]}of{self.shard[1]}" if self.shard[1] > 1 else ""
-            archive_report(self.report, self.stem, written, self.config.archive, self.stem.name + shard)
+            archive_report(self.report, self.stem, written, self.config.archive, self.stem.name + shard,
+                           door=self._evidence)
             session.exitstatus = self.report["run"]["exit_code"]
         xml = session.config.option.xmlpath
         append_step_summary(self.report, [*written, *([xml] if xml else [])])
@@ -346,5 +355,5 @@ def _demo_history(state: Run) -> None:
     the demo account, as a site's CI keeps it between runs on fresh runners)."""
     from edgeaudit.demo.history import write_history
 
-    write_history(state.history_store(), [site.spec.name for site in state.demo.sites],
+    write_history(state.history_store(appending=True), [site.spec.name for site in state.demo.sites],
                   paths={site.spec.name: list(site.spec.paths) for site in state.demo.sites})
