@@ -120,6 +120,8 @@ class SiteSpec:
     assets_headers_policy: bool = True
     assets_allowed_methods: tuple[str, ...] | None = None   # None: as the default behaviour
     assets_cache_policy: str | None = None                  # None: CachingOptimized
+    html_cache_ttls: tuple[int, int, int] | None = None     # the default behaviour's own cache policy
+                                                            # (MinTTL, DefaultTTL, MaxTTL); None: CachingOptimized
     http_version: str = "http2and3"
     ipv6: bool = True
     price_class: str = "PriceClass_100"
@@ -747,6 +749,13 @@ class Builder:
                                         "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}
         if spec.assets_cache_policy:
             assets["CachePolicyId"] = spec.assets_cache_policy
+        if spec.html_cache_ttls:
+            low, default, high = spec.html_cache_ttls
+            managed = self.client("cloudfront").get_cache_policy(Id=CACHING_OPTIMIZED)["CachePolicy"]
+            policy = {**managed["CachePolicyConfig"], "Name": f"{spec.name}-{suffix}-html", "MinTTL": low,
+                      "DefaultTTL": default, "MaxTTL": high}
+            created = self.client("cloudfront").create_cache_policy(CachePolicyConfig=policy)
+            config["DefaultCacheBehavior"]["CachePolicyId"] = created["CachePolicy"]["Id"]
 
     def _other_writers(self, spec: SiteSpec, suffix: str, bucket: str) -> list[str]:
         """Writers besides the deploy role; returns those the target allows: a deploy user with an
