@@ -42,7 +42,9 @@ BROKEN = {
     "heavy": ({"heavy_kb": 1000}, {"EA-PERF-07": "failed"}),
     "no-browser": ({}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
     # a missing page cannot be measured: the lab errors; without a browser's numbers, EA-PERF-07 fetches
-    "no-about": ({"missing_objects": ("about.html",)}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
+    # (and its 404s, however fast, are no answer for the TTFB benchmark)
+    "no-about": ({"missing_objects": ("about.html",)},
+                 {**{f"EA-PERF-0{n}": "error" for n in range(1, 6)}, "EA-PERF-06": "failed"}),
 }
 TARGET_KEYS = {"no-browser": {"browser_path": "/nonexistent/chromium"}}  # what the config says, per target
 # CloudWatch's rates are percentages: 0.5 % of 5xx is over the 0.1 % limit, 8 % of 4xx over 5 %.
@@ -202,3 +204,43 @@ def test_an_error_page_is_not_measured(fleet):
     message = fleet.result("EA-PERF-03", "no-about")["message"]
     assert message.startswith(fleet.result("EA-PERF-03", "no-about")["evidence"]["lab"])
     assert "/about.html answered 404" in message
+
+
+# --- EA-PERF-06: the full time to first byte, and answers only ------------------------------------
+
+# A distant edge (each new connection takes a second to set up, answers on it are instant) and an
+# origin that is down (the edge answers 503 at once): both were fast on kept-alive connections.
+TTFB_SITES = {"far": {"connect_delay_s": 1.0}, "down": {"unavailable": True}, "near": {}}
+
+
+@pytest.fixture(scope="module")
+def ttfb_run(request) -> Run:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, switch in TTFB_SITES.items()]
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+        run = run_suite(MODULE, "-k", "time_to_first_byte", "--edgeaudit-config", str(config), env=world.aws_env,
+                        report_dir=workdir / "reports")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+    return as_run(once(request, "ttfb", produce))
+
+
+def test_ttfb_judges_a_new_connection_and_shows_the_warm_one(ttfb_run):
+    near = ttfb_run.result("EA-PERF-06", "near")
+    assert_passes(near, "P3")
+    far = ttfb_run.result("EA-PERF-06", "far")
+    assert far["outcome"] == "failed", ttfb_run.output
+    assert_finding(far, "P3")
+    page = far["evidence"]["pages"]["/"]
+    assert page["requests"] == 20 and page["p50_ms"] >= 1000 and page["warm"]["p95_ms"] < 800
+    assert page["warm"]["requests"] == 20 and "new connection" in far["evidence"]["source"]
+    assert "full TTFB p95 <= 800ms" in far["message"] and "/about.html" in far["evidence"]["offenders"]
+
+
+def test_ttfb_fails_on_fast_errors(ttfb_run):
+    down = ttfb_run.result("EA-PERF-06", "down")
+    assert down["outcome"] == "failed", ttfb_run.output
+    assert_finding(down, "P3")
+    assert down["evidence"]["offenders"] == {"/": "answered 503", "/about.html": "answered 503"}
+    assert down["evidence"]["pages"]["/"]["p95_ms"] < 800  # fast, and still no answer

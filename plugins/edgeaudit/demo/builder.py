@@ -92,6 +92,8 @@ class SiteSpec:
     layout_shift: bool = False               # a banner pushes the content down after load (CLS > 0.25)
     long_task_ms: int = 0                    # a script blocks the main thread this long after load (TBT)
     heavy_kb: int = 0                        # the home page loads a script of this size (KB)
+    connect_delay_s: float = 0.0             # each new connection waits this long to be set up (a distant edge)
+    unavailable: bool = False                # the edge answers every GET with a quick 503 (an origin that is down)
     # CloudWatch, in percent as CloudFront reports them (EA-SITE-07, EA-CACHE-04)
     error_rate_5xx: float = 0.02             # last 24 h
     error_rate_4xx: float = 1.5
@@ -365,7 +367,8 @@ class Builder:
         edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
                     extra_headers=dict(spec.origin_headers), cors_reflection=spec.cors_reflection,
                     open_redirect=spec.open_redirect, bucket_listing=spec.bucket_listing,
-                    accepts_writes=spec.public_write, html_delay_s=spec.html_delay_s).start()
+                    accepts_writes=spec.public_write, html_delay_s=spec.html_delay_s,
+                    connect_delay_s=spec.connect_delay_s, unavailable=spec.unavailable).start()
         self._publish_after_start(spec, s3, bucket, edge)
         self._dns(spec, distribution_id, suffix)
         return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
