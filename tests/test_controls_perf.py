@@ -244,3 +244,46 @@ def test_ttfb_fails_on_fast_errors(ttfb_run):
     assert_finding(down, "P3")
     assert down["evidence"]["offenders"] == {"/": "answered 503", "/about.html": "answered 503"}
     assert down["evidence"]["pages"]["/"]["p95_ms"] < 800  # fast, and still no answer
+
+
+# --- the lab's deadline and its same-origin rule ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab_limits_run(request) -> dict[str, Any]:
+    """EA-PERF-03 with http_deadline_s = 2: over a page slower than that, and over a site whose
+    second critical page redirects to another origin (another edge on loopback)."""
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        elsewhere = world.add(SiteSpec(name="elsewhere"))
+        stalled = world.add(SiteSpec(name="stalled", html_delay_s=4.0, paths=("/",)))
+        leaves = world.add(SiteSpec(name="leaves", open_redirect=True,
+                                    paths=("/", f"/?next={elsewhere.edge.url}")))
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({
+            "thresholds": {"vitals_runs": 1, "http_deadline_s": 2},
+            "targets": [{**site.target_entry(), "device": "desktop"} for site in (stalled, leaves)]}))
+        run = run_suite(MODULE, "-k", "largest_contentful_paint", "--edgeaudit-config", str(config),
+                        env=world.aws_env, report_dir=workdir / "reports")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir),
+                "elsewhere": elsewhere.edge.url, "elsewhere_seen": elsewhere.edge.measurements_seen}
+    return once(request, "lab-limits", produce)
+
+
+def test_the_lab_keeps_the_http_deadline(lab_limits_run):
+    run = as_run(lab_limits_run)
+    result = run.result("EA-PERF-03", "stalled")
+    assert result["outcome"] == "error", run.output
+    assert "did not load within the 2 s deadline (http_deadline_s" in result["message"]
+
+
+def test_a_critical_page_that_leaves_the_site_is_a_finding_not_measured(lab_limits_run):
+    run = as_run(lab_limits_run)
+    result = run.result("EA-PERF-03", "leaves")
+    assert result["outcome"] == "failed", run.output
+    assert_finding(result, "P3")
+    path = f"/?next={lab_limits_run['elsewhere']}"
+    assert list(result["evidence"]["offenders"]) == [path]
+    assert f"redirects to {lab_limits_run['elsewhere']}, another origin" in result["evidence"]["offenders"][path]
+    assert set(result["evidence"]["pages"]) == {"/"}  # the other origin's page was not measured
+    assert lab_limits_run["elsewhere_seen"] == []  # nor even asked
+
