@@ -287,3 +287,48 @@ def test_a_critical_page_that_leaves_the_site_is_a_finding_not_measured(lab_limi
     assert set(result["evidence"]["pages"]) == {"/"}  # the other origin's page was not measured
     assert lab_limits_run["elsewhere_seen"] == []  # nor even asked
 
+
+# --- EA-SITE-07 right after a deployment -------------------------------------------------------------
+
+# target -> (switches, outcome in the daily run, outcome in the post-deployment run). CloudWatch's
+# rates are percentages; the day before the release holds twelve datapoints, the release one.
+AFTER_RELEASE = {
+    "steady": ({}, "passed", "passed"),
+    # 1 % of 5xx since the release, diluted to 0.095 % by the day before it
+    "release-broke": ({"error_rates_after_release": (1.0, 1.5)}, "passed", "failed"),
+    # 0.5 % of 5xx all day, none since the release fixed it
+    "release-fixed": ({"error_rate_5xx": 0.5, "error_rates_after_release": (0.0, 1.5)}, "failed", "passed"),
+}
+
+
+@pytest.fixture(scope="module")
+def release_runs(request) -> dict[str, Any]:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _, _) in AFTER_RELEASE.items()]
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+        runs = {}
+        for selection in ("daily", "deploy"):
+            run = run_suite("suites/test_site.py", "-m", selection, "-k", "edge_error_rates", "--edgeaudit-config",
+                            str(config), env=world.aws_env, report_dir=workdir / selection)
+            runs[selection] = {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+        return runs
+    return once(request, "after-release", produce)
+
+
+@pytest.mark.parametrize("target", sorted(AFTER_RELEASE))
+def test_after_a_deployment_the_error_rate_since_it_is_judged(release_runs, target):
+    _, daily, deploy = AFTER_RELEASE[target]
+    for selection, expected in (("daily", daily), ("deploy", deploy)):
+        run = as_run(release_runs[selection])
+        result = run.result("EA-SITE-07", target)
+        assert result["outcome"] == expected, (selection, run.output)
+        if expected == "failed":
+            assert_finding(result, "P2")
+    after = as_run(release_runs["deploy"]).result("EA-SITE-07", target)
+    assert after["evidence"]["period"]["since"].startswith("the latest release in s3://")
+    assert as_run(release_runs["daily"]).result("EA-SITE-07", target)["evidence"]["period"] == "the last 24 h"
+    if deploy == "failed":
+        assert after["message"].startswith("error rates since the deployment (")
+        assert "5xx rate 1.000% over 0.100%" in after["message"] and after["evidence"]["error_rate_5xx"] == 0.01

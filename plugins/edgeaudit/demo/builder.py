@@ -97,6 +97,8 @@ class SiteSpec:
     # CloudWatch, in percent as CloudFront reports them (EA-SITE-07, EA-CACHE-04)
     error_rate_5xx: float = 0.02             # last 24 h
     error_rate_4xx: float = 1.5
+    error_rates_after_release: tuple[float, float] | None = None  # (5xx, 4xx) once the release is live;
+                                                                   # None: as before it
     cache_hit_rate: float | None = 93.0      # None: the distribution's additional metrics are off
     # bucket (EA-S3-*)
     block_public_access: bool = True
@@ -371,11 +373,22 @@ class Builder:
                     connect_delay_s=spec.connect_delay_s, unavailable=spec.unavailable).start()
         self._publish_after_start(spec, s3, bucket, edge)
         self._dns(spec, distribution_id, suffix)
-        return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
-                         {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
-                          "other_writers": other_writers, "cost_tag": cost_tag,
-                          **self._disaster_recovery(spec, s3, bucket, suffix),
-                          **self._stack(spec, bucket, distribution_id, suffix)})
+        built = BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
+                          {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
+                           "other_writers": other_writers, "cost_tag": cost_tag,
+                           **self._disaster_recovery(spec, s3, bucket, suffix),
+                           **self._stack(spec, bucket, distribution_id, suffix)})
+        self._traffic_after_release(spec, distribution_id)
+        return built
+
+    def _traffic_after_release(self, spec: SiteSpec, distribution_id: str) -> None:
+        """Error rates of the first minute after the release went live (after the last write)."""
+        rate_5xx, rate_4xx = spec.error_rates_after_release or (spec.error_rate_5xx, spec.error_rate_4xx)
+        dimensions = [{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}]
+        now = dt.datetime.now(dt.timezone.utc)
+        self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": now, "Unit": "Percent", "Value": value}
+            for name, value in (("5xxErrorRate", rate_5xx), ("4xxErrorRate", rate_4xx))])
 
     def _publish_after_start(self, spec: SiteSpec, s3: Any, bucket: str, edge: Edge) -> None:
         """robots.txt and sitemap.xml name the edge's URL; a stale edge keeps the old bytes of
