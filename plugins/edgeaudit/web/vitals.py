@@ -245,6 +245,12 @@ def _stay_on_origin(cdp: Any, url: str) -> list[str]:
     return refused
 
 
+def _stayed(url: str, left: list[str]) -> None:
+    """PageLeavesSite when the page tried to go to another origin."""
+    if left:
+        raise PageLeavesSite(f"{url} redirects to {left[0]}, another origin: not measured")
+
+
 def _load(browser: Any, url: str, profile: dict[str, Any], private_ca: bool, settle_ms: int,
           deadline_s: float = DEADLINE_S) -> dict[str, Any]:
     """One load in a fresh context. A target with its own CA (`ca_bundle`) is loaded without the
@@ -270,15 +276,14 @@ def _load(browser: Any, url: str, profile: dict[str, Any], private_ca: bool, set
         try:
             response = page.goto(url, wait_until="load", timeout=deadline_s * 1000)
         except PlaywrightError:
-            if left:
-                raise PageLeavesSite(f"{url} redirects to {left[0]}, another origin: not measured") from None
+            _stayed(url, left)
             raise
-        if left:
-            raise PageLeavesSite(f"{url} redirects to {left[0]}, another origin: not measured")
+        _stayed(url, left)
         if response is None or response.status >= 400:
             raise PageNotServed(f"{url} answered {response.status if response else 'nothing'}: the speed of an "
                                 "error page is not the page's (EA-SITE-01 checks that it is served)")
         page.wait_for_timeout(settle_ms)
+        _stayed(url, left)  # a script may send the page away after load
         return page.evaluate(COLLECT_JS)
     finally:
         context.close()
