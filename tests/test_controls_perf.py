@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from test_controls_site import as_run, once
 
-from conftest import Run, assert_finding, assert_passes, run_suite
+from conftest import REPO, Run, assert_finding, assert_passes, run_suite
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.rules import tomlwrite
 from edgeaudit.web.browser import find_chromium
@@ -332,3 +332,39 @@ def test_after_a_deployment_the_error_rate_since_it_is_judged(release_runs, targ
     if deploy == "failed":
         assert after["message"].startswith("error rates since the deployment (")
         assert "5xx rate 1.000% over 0.100%" in after["message"] and after["evidence"]["error_rate_5xx"] == 0.01
+
+
+# --- field data beside the lab, in real Chromium -----------------------------------------------------
+
+def test_a_slow_page_fails_lcp_though_the_origin_is_fine_in_the_field(world, monkeypatch):
+    """The lab loads a slow home page in Chromium against the demo edge; CrUX (through `responses`)
+    reports a fast origin. The page's lab LCP fails the control; the field is shown beside it."""
+    import importlib.util
+
+    import responses
+
+    from edgeaudit.evidence import Evidence
+    from edgeaudit.rules.config import parse
+    from edgeaudit.rules.thresholds import Thresholds
+    from edgeaudit.web import crux
+    from edgeaudit.web.vitals import add_field_data, measure
+
+    site = world.add(SiteSpec(name="slow-but-fine-field", html_delay_s=3.2, paths=("/",)))
+    entry = {**site.target_entry(), "device": "desktop", "crux_api_key_env": "EDGEAUDIT_TEST_CRUX_KEY"}
+    target = parse(Path("edgeaudit.toml"), {"targets": [entry]}).targets[0]
+    vitals = measure(target, runs=1)
+    monkeypatch.setenv("EDGEAUDIT_TEST_CRUX_KEY", "k")
+    with responses.RequestsMock() as api:
+        api.post(crux.ENDPOINT, json={"record": {"metrics": {
+            "largest_contentful_paint": {"percentiles": {"p75": 1200}},
+            "cumulative_layout_shift": {"percentiles": {"p75": "0.01"}}}}})
+        add_field_data(vitals, target)
+    spec = importlib.util.spec_from_file_location("perf_suite", REPO / MODULE)
+    perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(perf)
+    evidence = Evidence()
+    with pytest.raises(AssertionError, match=r"expected LCP under 2.5s; slower: / \d"):
+        perf.test_largest_contentful_paint(vitals, Thresholds(), evidence, False)
+    assert evidence.margins["lcp_s /"]["observed"] > 3.2 and evidence.margins["lcp_s field p75"]["observed"] == 1.2
+    assert evidence.values["source"] == "lab and field" and evidence.values["browser"].startswith("Chromium ")
+    assert list(evidence.values["offenders"]) == ["/"]
