@@ -155,6 +155,8 @@ def test_responsiveness(vitals, thresholds, evidence, post_deploy):
         if not field:
             raise
         lab = {}  # the field fails it whatever the lab would say
+    if vitals.field is not None and not vitals.lab_error:
+        evidence.record("source", "lab (TBT) and field (INP)")
     offenders = {**lab, **field}
     evidence.require_none(offenders, (f"expected lab Total Blocking Time <= {thresholds.tbt_ms}ms and field INP p75 "
                                       f"<= {thresholds.inp_ms}ms; seen {_describe(offenders, 'ms')}"))
