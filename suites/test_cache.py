@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from edgeaudit.checks import edgettl
+
 # What CloudFront compresses: text and a few structured types, from 1,000 to 10,000,000 bytes.
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|x-javascript|json|xml|ld\+json|manifest\+json)"
                           r"|image/svg\+xml|font/(ttf|otf))")
@@ -74,29 +76,46 @@ def test_compression(aws, site, target, crawl, evidence):
     assert not problems, "; ".join(problems)
 
 
-@pytest.mark.control("EA-CACHE-02", severity="P4")
+@pytest.mark.control("EA-CACHE-02", severity="P4",
+                     reads=("cloudfront:GetDistributionConfig", "cloudfront:GetCachePolicy"))
 @pytest.mark.weekly
 @pytest.mark.performance
-def test_cache_lifetimes(site, thresholds, crawl, evidence):
-    """Fingerprinted assets are cached for a year and immutable; HTML is cached briefly or revalidated.
+def test_cache_lifetimes(aws, site, target, thresholds, crawl, evidence):
+    """Fingerprinted assets are cached for a year and immutable; HTML briefly (at the edge too) or revalidated.
 
     Remediation: upload hashed assets with Cache-Control "public, max-age=31536000, immutable"
-    and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync.
+    and HTML with "max-age" of at most html_max_age_s (or "no-cache"), e.g. in the deploy's s3 sync;
+    keep s-maxage, and the HTML behaviour's cache policy MinTTL (and DefaultTTL, for HTML sent
+    without Cache-Control), at most html_max_age_s too, so that the edge does not keep a page longer.
     """
+    config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
+    limits = {}  # path pattern -> its behaviour's TTLs, read once
     crawled = crawl()
-    assets, pages, offenders = {}, {}, {}
+    assets, pages, at_edge, offenders = {}, {}, {}, {}
     for url, found in crawled.fetched.items():
         if found.status != 200:
             continue
-        value = site.get(url).headers.get("Cache-Control")
+        response = site.get(url)
+        value = response.headers.get("Cache-Control")
         directives = _cache_control(value)
         max_age = _max_age(directives)
         if found.is_html:
             pages[url] = value
+            pattern, behaviour = edgettl.behaviour_for(config, urlsplit(url).path)
+            if pattern not in limits:
+                limits[pattern] = edgettl.ttls(aws, behaviour)
+            seconds, why = edgettl.edge_lifetime(directives, response.headers, limits[pattern])
+            at_edge[url] = {"seconds": seconds, "behaviour": pattern, "how": why}
+            problems = []
             if not ("no-cache" in directives or "no-store" in directives
                     or (max_age is not None and max_age <= thresholds.html_max_age_s)):
-                offenders[url] = (f"HTML with Cache-Control {value or 'absent'} "
-                                  f"(max-age <= {thresholds.html_max_age_s} or no-cache)")
+                problems.append(f"HTML with Cache-Control {value or 'absent'} "
+                                f"(max-age <= {thresholds.html_max_age_s} or no-cache)")
+            if seconds > thresholds.html_max_age_s:
+                problems.append(f"kept {seconds} s at the edge by behaviour {pattern}, {why} "
+                                f"(edge lifetime <= {thresholds.html_max_age_s})")
+            if problems:
+                offenders[url] = "; ".join(problems)
         elif FINGERPRINT.search(urlsplit(url).path):
             assets[url] = value
             if max_age is None or max_age < thresholds.immutable_min_age_s or "immutable" not in directives:
@@ -104,6 +123,10 @@ def test_cache_lifetimes(site, thresholds, crawl, evidence):
                                   f"(max-age >= {thresholds.immutable_min_age_s} and immutable)")
     evidence.record("fingerprinted_assets", assets)
     evidence.record("html_pages", pages)
+    evidence.record("html_edge_lifetimes", at_edge)
+    if at_edge:
+        evidence.measure("longest_html_edge_lifetime_s", max(v["seconds"] for v in at_edge.values()),
+                         thresholds.html_max_age_s, unit="s")
     html_ages = [0 if {"no-cache", "no-store"} & set(d) else _max_age(d)
                  for d in map(_cache_control, pages.values())]
     if html_ages and None not in html_ages:  # without a max-age an HTML page has no lifetime to measure

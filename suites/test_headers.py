@@ -15,6 +15,7 @@ KNOWN_REFERRER_POLICIES = REFERRER_POLICIES + ("origin", "origin-when-cross-orig
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 VERSION_NUMBER = re.compile(r"\d+\.\d+|/\s*\d")
 NONCE_OR_HASH = ("'nonce-", "'sha256-", "'sha384-", "'sha512-")
+ANY_SCRIPT_SOURCES = ("*", "https:", "http:", "data:")  # each admits scripts from any host
 
 
 def _header_pages(site, target):
@@ -51,16 +52,31 @@ def _script_problems(policy):
     if sources is None:
         problems.append("no script-src or default-src, so any script (inline too) may run")
     else:
+        directive = "script-src" if "script-src" in policy else "default-src"
         keyed = any(s.startswith(NONCE_OR_HASH) for s in sources)
         if "'unsafe-inline'" in sources and not keyed:
             problems.append("'unsafe-inline' in script sources")
         if "'unsafe-eval'" in sources:
             problems.append("'unsafe-eval' in script sources")
+        problems += _any_script(directive, sources)
+    if "script-src-elem" in policy:  # <script> elements follow it instead of script-src
+        elements = policy["script-src-elem"]
+        if "'unsafe-inline'" in elements and not any(s.startswith(NONCE_OR_HASH) for s in elements):
+            problems.append("'unsafe-inline' in script-src-elem")
+        problems += _any_script("script-src-elem", elements)
     for directive, values in policy.items():
         if directive in ("report-uri", "report-to"):
             continue
         problems += [f"http: source {value} in {directive}" for value in values if value.startswith("http:")]
     return problems
+
+
+def _any_script(directive, sources):
+    """Sources that admit scripts from anywhere (every host, or any URL of a scheme); a nonce or
+    hash with 'strict-dynamic' makes browsers ignore them."""
+    if "'strict-dynamic'" in sources and any(s.startswith(NONCE_OR_HASH) for s in sources):
+        return []
+    return [f"{directive} allows scripts from anywhere: {s}" for s in sources if s in ANY_SCRIPT_SOURCES]
 
 
 def _offenders_message(what, offenders, seen):
@@ -103,11 +119,12 @@ def test_strict_transport_security(site, target, thresholds, evidence):
 @pytest.mark.deploy
 @pytest.mark.security
 def test_content_security_policy(site, target, evidence):
-    """An enforced Content-Security-Policy restricts scripts, without unsafe-inline, unsafe-eval or http:.
+    """An enforced Content-Security-Policy restricts scripts, without unsafe-inline, unsafe-eval, http: or wildcards.
 
     Remediation: set ContentSecurityPolicy in the response headers policy (not only
-    Content-Security-Policy-Report-Only) with script-src (or default-src) limited to 'self' and
-    named https origins; move inline scripts to files, or allow them by nonce or hash.
+    Content-Security-Policy-Report-Only) with script-src (or default-src), and script-src-elem
+    if set, limited to 'self' and named https origins (no *, https:, http: or data:); move
+    inline scripts to files, or allow them by nonce or hash.
     """
     seen, problems = {}, {}
     for url, response in _header_pages(site, target):

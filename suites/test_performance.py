@@ -1,50 +1,72 @@
 """Page speed (seed: core-web-vitals-monitor daily, performance-benchmarking weekly and monthly).
 
-Lab values come from headless Chromium (the median of vitals_runs loads of each critical page);
-field values from the Chrome UX Report (p75 of real Chrome users), which decides LCP, CLS and
-INP when the target has it, since that is what Google assesses. The evidence names the source.
+Lab values come from headless Chromium (the median of vitals_runs loads of each critical page),
+and every critical page is judged on them. Field values from the Chrome UX Report (p75 of real
+Chrome users of the whole origin over 28 days) are a second verdict beside the lab's for LCP,
+CLS and INP when the target has them: either failing fails the control. Right after a
+deployment (the `deploy` selection) field data describes the release before it: it is shown,
+not judged. The evidence names the source of each verdict.
 """
 
 import pytest
 
-from edgeaudit.checks.ttfb import benchmark
+from edgeaudit.checks.ttfb import benchmark, failed_statuses
 from edgeaudit.checks.weight import page_weights
+from edgeaudit.errors import NotEvaluated
 
 
-def _decide(vitals, evidence, metric, limit, unit, *, field_metric=None, field_first=True, inclusive=False):
-    """Offenders of `metric` against `limit`: the field p75 of the origin when there is field data
-    for it (for a lab-first metric, only when the lab could not measure), otherwise each critical
-    page's lab median. Every value is measured in the evidence."""
+def _decide(vitals, evidence, metric, limit, unit, *, field_metric=None, post_deploy=False, inclusive=False):
+    """Offenders of `metric` against `limit`: each critical page's lab median (a page that left
+    the site is one), and the origin's field p75 when there is field data for `field_metric` and
+    the run is not right after a deployment. Every value is measured in the evidence."""
     def over(value):
         return value > limit if inclusive else value >= limit
 
-    field = vitals.field if field_metric and (field_first or vitals.lab_error) else None
-    value = field.p75(field_metric) if field is not None else None
-    if value is not None:
-        evidence.record("source", "field")
-        evidence.record("field", field.evidence())
-        evidence.measure(f"{metric} p75", value, limit, unit=unit)
-        return {field.scope: value} if over(value) else {}
-    if vitals.lab_error:  # what could not be measured, before lab() says so
+    offenders = _field_verdict(vitals, evidence, metric, over, limit, unit, field_metric, post_deploy)
+    if vitals.lab_error:
         evidence.record("lab", vitals.lab_error)
-        evidence.record("field", vitals.field_note or "no CrUX key configured")
+        if offenders:  # the field fails it whatever the lab would say
+            evidence.record("source", "field (the lab could not measure)")
+            return offenders
+        vitals.lab()  # NotEvaluated, naming the cause and the fix
     pages = vitals.lab()
-    evidence.record("source", "lab")
+    evidence.record("source", "lab and field" if field_metric and vitals.field is not None else "lab")
     for key, value in vitals.lab_evidence().items():
-        evidence.record(key, value)
-    if vitals.field_note:
-        evidence.record("field", vitals.field_note)
+        if key != "source":
+            evidence.record(key, value)
     evidence.record("pages", {path: page.evidence(metric) for path, page in pages.items()})
-    offenders = {}
+    lab = {path: f"not measured: {where}" for path, where in vitals.off_host.items()}
     for path, page in pages.items():
         median = page.median(metric)
         if median is None:
-            offenders[path] = "not measured"
+            lab[path] = "not measured"
             continue
         evidence.measure(f"{metric} {path}", median, limit, unit=unit)
         if over(median):
-            offenders[path] = median
-    return offenders
+            lab[path] = median
+    if vitals.off_host:
+        evidence.record("off_host", vitals.off_host)
+    return {**lab, **offenders}
+
+
+def _field_verdict(vitals, evidence, metric, over, limit, unit, field_metric, post_deploy):
+    """{origin (field p75): value} when the field's p75 fails and judges; the field in the evidence."""
+    if not field_metric:
+        return {}
+    field = vitals.field
+    value = field.p75(field_metric) if field is not None else None
+    if value is None:
+        evidence.record("field", vitals.field_note or ("no CrUX key configured" if field is None
+                                                       else f"CrUX has no {field_metric} p75 for {field.scope}"))
+        return {}
+    judged = not post_deploy
+    evidence.record("field", {**field.evidence(), "judged": judged, **({} if judged else {
+        "why_not_judged": "right after a deployment, 28 days of field data describe the releases before it"})})
+    evidence.record(f"{metric} field p75", value)
+    if not judged:
+        return {}
+    evidence.measure(f"{metric} field p75", value, limit, unit=unit)
+    return {f"{field.scope} (field p75)": value} if over(value) else {}
 
 
 def _describe(offenders, unit):
@@ -73,14 +95,13 @@ def test_page_load_time(vitals, thresholds, evidence):
 @pytest.mark.deploy
 @pytest.mark.performance
 def test_first_contentful_paint(vitals, thresholds, evidence):
-    """First Contentful Paint is under fcp_s on every critical page (lab; field p75 without a browser).
+    """First Contentful Paint is under fcp_s on every critical page (lab).
 
     Remediation: shorten the critical path to first paint: fast time to first byte (edge
     caching), fewer render-blocking stylesheets and synchronous scripts in <head>, inline or
     preload the critical CSS, font-display: swap for web fonts.
     """
-    offenders = _decide(vitals, evidence, "fcp_s", thresholds.fcp_s, "s", field_metric="first_contentful_paint",
-                        field_first=False)
+    offenders = _decide(vitals, evidence, "fcp_s", thresholds.fcp_s, "s")
     evidence.require_none(offenders, f"expected FCP under {thresholds.fcp_s}s; slower: {_describe(offenders, 's')}")
 
 
@@ -88,14 +109,15 @@ def test_first_contentful_paint(vitals, thresholds, evidence):
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.performance
-def test_largest_contentful_paint(vitals, thresholds, evidence):
-    """Largest Contentful Paint is under lcp_s (field p75 when available, else lab).
+def test_largest_contentful_paint(vitals, thresholds, evidence, post_deploy):
+    """Largest Contentful Paint is under lcp_s on every critical page (lab), and in the field p75 when available.
 
     Remediation: make the largest element (hero image or heading) arrive early: preload it with
     fetchpriority=high, serve it in a modern format at the right size from the edge, and do not
     lazy-load or render it from script.
     """
-    offenders = _decide(vitals, evidence, "lcp_s", thresholds.lcp_s, "s", field_metric="largest_contentful_paint")
+    offenders = _decide(vitals, evidence, "lcp_s", thresholds.lcp_s, "s", field_metric="largest_contentful_paint",
+                        post_deploy=post_deploy)
     evidence.require_none(offenders, f"expected LCP under {thresholds.lcp_s}s; slower: {_describe(offenders, 's')}")
 
 
@@ -103,14 +125,15 @@ def test_largest_contentful_paint(vitals, thresholds, evidence):
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.performance
-def test_cumulative_layout_shift(vitals, thresholds, evidence):
-    """Cumulative Layout Shift is under cls (field p75 when available, else lab).
+def test_cumulative_layout_shift(vitals, thresholds, evidence, post_deploy):
+    """Cumulative Layout Shift is under cls on every critical page (lab), and in the field p75 when available.
 
     Remediation: reserve space for everything that arrives late: width and height on images
     and embeds, fixed slots for banners and ads, no content inserted above what is already
     shown, font metrics overrides for web fonts.
     """
-    offenders = _decide(vitals, evidence, "cls", thresholds.cls, "", field_metric="cumulative_layout_shift")
+    offenders = _decide(vitals, evidence, "cls", thresholds.cls, "", field_metric="cumulative_layout_shift",
+                        post_deploy=post_deploy)
     evidence.require_none(offenders, f"expected CLS under {thresholds.cls}; larger: {_describe(offenders, '')}")
 
 
@@ -118,22 +141,31 @@ def test_cumulative_layout_shift(vitals, thresholds, evidence):
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.performance
-def test_responsiveness(vitals, thresholds, evidence):
-    """Interaction to Next Paint is at most inp_ms in the field, or lab Total Blocking Time at most tbt_ms.
+def test_responsiveness(vitals, thresholds, evidence, post_deploy):
+    """Lab Total Blocking Time is at most tbt_ms on every critical page; field INP p75 at most inp_ms when known.
 
     Remediation: break long main-thread tasks into pieces under 50 ms (yield to the browser),
     defer scripts that are not needed for the first interaction, move heavy work to a worker.
     """
-    field = vitals.field
-    if field is not None and field.p75("interaction_to_next_paint") is not None:
-        offenders = _decide(vitals, evidence, "inp_ms", thresholds.inp_ms, "ms",
-                            field_metric="interaction_to_next_paint", inclusive=True)
-        evidence.require_none(offenders, f"expected field INP p75 <= {thresholds.inp_ms}ms; "
-                                         f"seen {_describe(offenders, 'ms')}")
-        return
-    offenders = _decide(vitals, evidence, "tbt_ms", thresholds.tbt_ms, "ms", inclusive=True)
-    evidence.require_none(offenders, (f"expected lab Total Blocking Time <= {thresholds.tbt_ms}ms (no field INP); "
-                                      f"seen {_describe(offenders, 'ms')}"))
+    field = _decide_field_only(vitals, evidence, "inp_ms", thresholds.inp_ms, "interaction_to_next_paint",
+                               post_deploy)
+    try:
+        lab = _decide(vitals, evidence, "tbt_ms", thresholds.tbt_ms, "ms", inclusive=True)
+    except NotEvaluated:
+        if not field:
+            raise
+        lab = {}  # the field fails it whatever the lab would say
+    if vitals.field is not None and not vitals.lab_error:
+        evidence.record("source", "lab (TBT) and field (INP)")
+    offenders = {**lab, **field}
+    evidence.require_none(offenders, (f"expected lab Total Blocking Time <= {thresholds.tbt_ms}ms and field INP p75 "
+                                      f"<= {thresholds.inp_ms}ms; seen {_describe(offenders, 'ms')}"))
+
+
+def _decide_field_only(vitals, evidence, metric, limit, field_metric, post_deploy):
+    """The field's verdict on a metric the lab does not measure (INP: the lab's stand-in is TBT)."""
+    return _field_verdict(vitals, evidence, metric, lambda value: value > limit, limit, "ms", field_metric,
+                          post_deploy)
 
 
 @pytest.mark.control("EA-PERF-06", severity="P3")
@@ -141,20 +173,29 @@ def test_responsiveness(vitals, thresholds, evidence):
 @pytest.mark.monthly
 @pytest.mark.performance
 def test_time_to_first_byte(site, target, thresholds, evidence):
-    """Time to first byte, p95 over 20 requests of each critical path, is at most ttfb_p95_ms.
+    """Time to first byte on a new connection, p95 over 20 requests of each critical path, is at most ttfb_p95_ms.
+
+    Every request must be answered (2xx or 3xx). The evidence also shows the warm TTFB of
+    kept-alive connections; the full one (DNS, TCP and TLS included) is judged.
 
     Remediation: let the edge answer from its cache (a cache policy with a TTL for HTML, no
     cookies or query strings in the cache key), enable Origin Shield for a distant origin, and
-    check the origin's own latency in CloudFront's OriginLatency metric.
+    check the origin's own latency in CloudFront's OriginLatency metric; for slow connections,
+    HTTP/3 and TLS 1.3 save round trips. An error status is the origin's or the distribution's.
     """
     results = benchmark(site, target.paths)
+    evidence.record("source", "full TTFB: each request on a new connection (DNS, TCP, TLS included); "
+                              "warm: kept-alive connections")
     evidence.record("pages", results)
     offenders = {}
     for path, result in results.items():
         evidence.measure(f"ttfb_p95_ms {path}", result["p95_ms"], thresholds.ttfb_p95_ms, unit="ms")
-        if result["p95_ms"] > thresholds.ttfb_p95_ms:
+        if failed_statuses(result):
+            offenders[path] = f"answered {', '.join(map(str, failed_statuses(result)))}"
+        elif result["p95_ms"] > thresholds.ttfb_p95_ms:
             offenders[path] = result["p95_ms"]
-    evidence.require_none(offenders, (f"expected TTFB p95 <= {thresholds.ttfb_p95_ms}ms on every critical path; "
+    evidence.require_none(offenders, (f"expected every request answered (2xx/3xx) with a full TTFB p95 <= "
+                                      f"{thresholds.ttfb_p95_ms}ms on every critical path; "
                                       f"seen {_describe(offenders, 'ms')}"))
 
 
@@ -176,7 +217,7 @@ def test_page_weight(vitals, site, target, thresholds, evidence):
         pages = {path: {"weight_kb": page.median("weight_kb"), "requests": page.median("requests")}
                  for path, page in vitals.lab().items()}
     evidence.record("pages", pages)
-    offenders = {}
+    offenders = {path: f"not measured: {where}" for path, where in vitals.off_host.items()}
     for path, page in pages.items():
         evidence.measure(f"weight_kb {path}", page["weight_kb"], thresholds.page_weight_max_kb, unit="KB")
         evidence.measure(f"requests {path}", page["requests"], thresholds.page_requests_max)

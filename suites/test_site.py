@@ -157,22 +157,32 @@ def test_no_mixed_content(crawl, evidence):
         f"{page}: {', '.join(items[:3])}" for page, items in mixed.items())
 
 
-@pytest.mark.control("EA-SITE-07", severity="P2", reads=("cloudwatch:GetMetricStatistics",))
+@pytest.mark.control("EA-SITE-07", severity="P2", reads=("cloudwatch:GetMetricStatistics",
+                                                        "cloudfront:GetDistribution", "s3:ListObjectVersions"))
 @pytest.mark.daily
 @pytest.mark.deploy
 @pytest.mark.availability
-def test_edge_error_rates(aws, target, thresholds, evidence):
-    """The edge's 5xx and 4xx error rates of the last 24 hours are within their limits (CloudWatch).
+def test_edge_error_rates(aws, target, thresholds, evidence, post_deploy):
+    """The edge's 5xx and 4xx error rates (last 24 hours; since the deployment, after one) are within their limits.
 
     Remediation: a 5xx rate points at the origin (bucket policy, OAC, a missing default root
     object) or at the distribution's config; a 4xx rate at broken links, a deployment that
     dropped pages, or scanners: read the distribution's access logs for the failing URLs.
     """
-    from edgeaudit.checks.metrics import require_rate
+    from edgeaudit.checks.metrics import require_rate, require_rate_since
 
     evidence.resource = f"CloudWatch AWS/CloudFront {target.distribution_id}"
-    rate_5xx = require_rate(aws, target.distribution_id, "5xxErrorRate", 24)
-    rate_4xx = require_rate(aws, target.distribution_id, "4xxErrorRate", 24)
+    if post_deploy:
+        since, what = _deployment(aws, target)
+        evidence.record("period", {"from": since, "to": "now", "since": what})
+        rate_5xx = require_rate_since(aws, target.distribution_id, "5xxErrorRate", since, what)
+        rate_4xx = require_rate_since(aws, target.distribution_id, "4xxErrorRate", since, what)
+        period = f"since the deployment ({since:%Y-%m-%d %H:%M} UTC)"
+    else:
+        evidence.record("period", "the last 24 h")
+        rate_5xx = require_rate(aws, target.distribution_id, "5xxErrorRate", 24)
+        rate_4xx = require_rate(aws, target.distribution_id, "4xxErrorRate", 24)
+        period = "of the last 24 h"
     evidence.measure("error_rate_5xx", rate_5xx, thresholds.error_rate_5xx_max)
     evidence.measure("error_rate_4xx", rate_4xx, thresholds.error_rate_4xx_max)
     problems = []
@@ -180,4 +190,18 @@ def test_edge_error_rates(aws, target, thresholds, evidence):
         problems.append(f"5xx rate {rate_5xx:.3%} over {thresholds.error_rate_5xx_max:.3%}")
     if rate_4xx > thresholds.error_rate_4xx_max:
         problems.append(f"4xx rate {rate_4xx:.2%} over {thresholds.error_rate_4xx_max:.2%}")
-    evidence.require_none(problems, "error rates of the last 24 h too high: " + "; ".join(problems))
+    evidence.require_none(problems, f"error rates {period} too high: " + "; ".join(problems))
+
+
+def _deployment(aws, target):
+    """(when, what) of the latest change to the site: the newest of the distribution's
+    LastModifiedTime and the start of the latest release in the bucket's version history."""
+    from edgeaudit.checks import drill, rollback
+
+    changed = aws.cloudfront.get_distribution(Id=target.distribution_id)["Distribution"]["LastModifiedTime"]
+    window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
+    release = rollback.latest_deployment(drill.history(aws, target.bucket), window)
+    if release is not None and release.started > changed:
+        return release.started, (f"the latest release in s3://{target.bucket}: {release.writes} writes from "
+                                 f"{release.started:%Y-%m-%d %H:%M:%S} UTC")
+    return changed, f"the distribution's last change (LastModifiedTime {changed:%Y-%m-%d %H:%M:%S} UTC)"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from test_controls_site import as_run, once
 
-from conftest import Run, assert_finding, assert_passes, run_suite
+from conftest import REPO, Run, assert_finding, assert_passes, run_suite
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.rules import tomlwrite
 from edgeaudit.web.browser import find_chromium
@@ -42,7 +42,9 @@ BROKEN = {
     "heavy": ({"heavy_kb": 1000}, {"EA-PERF-07": "failed"}),
     "no-browser": ({}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
     # a missing page cannot be measured: the lab errors; without a browser's numbers, EA-PERF-07 fetches
-    "no-about": ({"missing_objects": ("about.html",)}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
+    # (and its 404s, however fast, are no answer for the TTFB benchmark)
+    "no-about": ({"missing_objects": ("about.html",)},
+                 {**{f"EA-PERF-0{n}": "error" for n in range(1, 6)}, "EA-PERF-06": "failed"}),
 }
 TARGET_KEYS = {"no-browser": {"browser_path": "/nonexistent/chromium"}}  # what the config says, per target
 # CloudWatch's rates are percentages: 0.5 % of 5xx is over the 0.1 % limit, 8 % of 4xx over 5 %.
@@ -202,3 +204,167 @@ def test_an_error_page_is_not_measured(fleet):
     message = fleet.result("EA-PERF-03", "no-about")["message"]
     assert message.startswith(fleet.result("EA-PERF-03", "no-about")["evidence"]["lab"])
     assert "/about.html answered 404" in message
+
+
+# --- EA-PERF-06: the full time to first byte, and answers only ------------------------------------
+
+# A distant edge (each new connection takes a second to set up, answers on it are instant) and an
+# origin that is down (the edge answers 503 at once): both were fast on kept-alive connections.
+TTFB_SITES = {"far": {"connect_delay_s": 1.0}, "down": {"unavailable": True}, "near": {}}
+
+
+@pytest.fixture(scope="module")
+def ttfb_run(request) -> Run:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, switch in TTFB_SITES.items()]
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+        run = run_suite(MODULE, "-k", "time_to_first_byte", "--edgeaudit-config", str(config), env=world.aws_env,
+                        report_dir=workdir / "reports")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+    return as_run(once(request, "ttfb", produce))
+
+
+def test_ttfb_judges_a_new_connection_and_shows_the_warm_one(ttfb_run):
+    near = ttfb_run.result("EA-PERF-06", "near")
+    assert_passes(near, "P3")
+    far = ttfb_run.result("EA-PERF-06", "far")
+    assert far["outcome"] == "failed", ttfb_run.output
+    assert_finding(far, "P3")
+    page = far["evidence"]["pages"]["/"]
+    assert page["requests"] == 20 and page["p50_ms"] >= 1000 and page["warm"]["p95_ms"] < 800
+    assert page["warm"]["requests"] == 20 and "new connection" in far["evidence"]["source"]
+    assert "full TTFB p95 <= 800ms" in far["message"] and "/about.html" in far["evidence"]["offenders"]
+
+
+def test_ttfb_fails_on_fast_errors(ttfb_run):
+    down = ttfb_run.result("EA-PERF-06", "down")
+    assert down["outcome"] == "failed", ttfb_run.output
+    assert_finding(down, "P3")
+    assert down["evidence"]["offenders"] == {"/": "answered 503", "/about.html": "answered 503"}
+    assert down["evidence"]["pages"]["/"]["p95_ms"] < 800  # fast, and still no answer
+
+
+# --- the lab's deadline and its same-origin rule ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab_limits_run(request) -> dict[str, Any]:
+    """EA-PERF-03 with http_deadline_s = 2: over a page slower than that, and over a site whose
+    second critical page redirects to another origin (another edge on loopback)."""
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        elsewhere = world.add(SiteSpec(name="elsewhere"))
+        stalled = world.add(SiteSpec(name="stalled", html_delay_s=4.0, paths=("/",)))
+        leaves = world.add(SiteSpec(name="leaves", open_redirect=True,
+                                    paths=("/", f"/?next={elsewhere.edge.url}")))
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({
+            "thresholds": {"vitals_runs": 1, "http_deadline_s": 2},
+            "targets": [{**site.target_entry(), "device": "desktop"} for site in (stalled, leaves)]}))
+        run = run_suite(MODULE, "-k", "largest_contentful_paint", "--edgeaudit-config", str(config),
+                        env=world.aws_env, report_dir=workdir / "reports")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir),
+                "elsewhere": elsewhere.edge.url, "elsewhere_seen": elsewhere.edge.measurements_seen}
+    return once(request, "lab-limits", produce)
+
+
+def test_the_lab_keeps_the_http_deadline(lab_limits_run):
+    run = as_run(lab_limits_run)
+    result = run.result("EA-PERF-03", "stalled")
+    assert result["outcome"] == "error", run.output
+    assert "did not load within the 2 s deadline (http_deadline_s" in result["message"]
+
+
+def test_a_critical_page_that_leaves_the_site_is_a_finding_not_measured(lab_limits_run):
+    run = as_run(lab_limits_run)
+    result = run.result("EA-PERF-03", "leaves")
+    assert result["outcome"] == "failed", run.output
+    assert_finding(result, "P3")
+    path = f"/?next={lab_limits_run['elsewhere']}"
+    assert list(result["evidence"]["offenders"]) == [path]
+    assert f"redirects to {lab_limits_run['elsewhere']}, another origin" in result["evidence"]["offenders"][path]
+    assert set(result["evidence"]["pages"]) == {"/"}  # the other origin's page was not measured
+    assert lab_limits_run["elsewhere_seen"] == []  # nor even asked
+
+
+# --- EA-SITE-07 right after a deployment -------------------------------------------------------------
+
+# target -> (switches, outcome in the daily run, outcome in the post-deployment run). CloudWatch's
+# rates are percentages; the day before the release holds twelve datapoints, the release one.
+AFTER_RELEASE = {
+    "steady": ({}, "passed", "passed"),
+    # 1 % of 5xx since the release, diluted to 0.095 % by the day before it
+    "release-broke": ({"error_rates_after_release": (1.0, 1.5)}, "passed", "failed"),
+    # 0.5 % of 5xx all day, none since the release fixed it
+    "release-fixed": ({"error_rate_5xx": 0.5, "error_rates_after_release": (0.0, 1.5)}, "failed", "passed"),
+}
+
+
+@pytest.fixture(scope="module")
+def release_runs(request) -> dict[str, Any]:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _, _) in AFTER_RELEASE.items()]
+        config = workdir / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({"targets": [site.target_entry() for site in sites]}))
+        runs = {}
+        for selection in ("daily", "deploy"):
+            run = run_suite("suites/test_site.py", "-m", selection, "-k", "edge_error_rates", "--edgeaudit-config",
+                            str(config), env=world.aws_env, report_dir=workdir / selection)
+            runs[selection] = {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+        return runs
+    return once(request, "after-release", produce)
+
+
+@pytest.mark.parametrize("target", sorted(AFTER_RELEASE))
+def test_after_a_deployment_the_error_rate_since_it_is_judged(release_runs, target):
+    _, daily, deploy = AFTER_RELEASE[target]
+    for selection, expected in (("daily", daily), ("deploy", deploy)):
+        run = as_run(release_runs[selection])
+        result = run.result("EA-SITE-07", target)
+        assert result["outcome"] == expected, (selection, run.output)
+        if expected == "failed":
+            assert_finding(result, "P2")
+    after = as_run(release_runs["deploy"]).result("EA-SITE-07", target)
+    assert after["evidence"]["period"]["since"].startswith("the latest release in s3://")
+    assert as_run(release_runs["daily"]).result("EA-SITE-07", target)["evidence"]["period"] == "the last 24 h"
+    if deploy == "failed":
+        assert after["message"].startswith("error rates since the deployment (")
+        assert "5xx rate 1.000% over 0.100%" in after["message"] and after["evidence"]["error_rate_5xx"] == 0.01
+
+
+# --- field data beside the lab, in real Chromium -----------------------------------------------------
+
+def test_a_slow_page_fails_lcp_though_the_origin_is_fine_in_the_field(world, monkeypatch):
+    """The lab loads a slow home page in Chromium against the demo edge; CrUX (through `responses`)
+    reports a fast origin. The page's lab LCP fails the control; the field is shown beside it."""
+    import importlib.util
+
+    import responses
+
+    from edgeaudit.evidence import Evidence
+    from edgeaudit.rules.config import parse
+    from edgeaudit.rules.thresholds import Thresholds
+    from edgeaudit.web import crux
+    from edgeaudit.web.vitals import add_field_data, measure
+
+    site = world.add(SiteSpec(name="slow-but-fine-field", html_delay_s=3.2, paths=("/",)))
+    entry = {**site.target_entry(), "device": "desktop", "crux_api_key_env": "EDGEAUDIT_TEST_CRUX_KEY"}
+    target = parse(Path("edgeaudit.toml"), {"targets": [entry]}).targets[0]
+    vitals = measure(target, runs=1)
+    monkeypatch.setenv("EDGEAUDIT_TEST_CRUX_KEY", "k")
+    with responses.RequestsMock() as api:
+        api.post(crux.ENDPOINT, json={"record": {"metrics": {
+            "largest_contentful_paint": {"percentiles": {"p75": 1200}},
+            "cumulative_layout_shift": {"percentiles": {"p75": "0.01"}}}}})
+        add_field_data(vitals, target)
+    spec = importlib.util.spec_from_file_location("perf_suite", REPO / MODULE)
+    perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(perf)
+    evidence = Evidence()
+    with pytest.raises(AssertionError, match=r"expected LCP under 2.5s; slower: / \d"):
+        perf.test_largest_contentful_paint(vitals, Thresholds(), evidence, False)
+    assert evidence.margins["lcp_s /"]["observed"] > 3.2 and evidence.margins["lcp_s field p75"]["observed"] == 1.2
+    assert evidence.values["source"] == "lab and field" and evidence.values["browser"].startswith("Chromium ")
+    assert list(evidence.values["offenders"]) == ["/"]

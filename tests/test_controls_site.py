@@ -348,3 +348,83 @@ def test_source_maps_published_on_purpose_are_not_a_finding(world, tmp_path):
                    "suites/test_probes.py", "-k", "source_maps")
     result = run.result("EA-PEN-08", "maps-on-purpose")
     assert result["outcome"] == "skipped" and "allow_source_maps" in result["message"]
+
+
+# --- EA-HDR-02: sources that admit any script ------------------------------------------------------
+
+# target -> the CSP its edge sends; every one but "keyed" lets scripts from anywhere run.
+ANY_SCRIPT_CSPS = {
+    "csp-star": ("default-src 'self'; script-src 'self' *; frame-ancestors 'none'", "script-src", "*"),
+    "csp-https": ("default-src https:; frame-ancestors 'none'", "default-src", "https:"),
+    "csp-data": ("default-src 'self'; script-src 'self' data:; frame-ancestors 'none'", "script-src", "data:"),
+    "csp-elem": ("default-src 'self'; script-src 'self'; script-src-elem 'self' https:; frame-ancestors 'none'",
+                 "script-src-elem", "https:"),
+    # a nonce with 'strict-dynamic': browsers ignore https: (the fallback for older ones)
+    "csp-keyed": ("default-src 'self'; script-src 'nonce-r4nd0m' 'strict-dynamic' https:; frame-ancestors 'none'",
+                  None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def csp_run(request) -> Run:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name, csp=csp)) for name, (csp, _, _) in ANY_SCRIPT_CSPS.items()]
+        run = run_over(world, workdir, [site.target_entry() for site in sites], "suites/test_headers.py",
+                       "-k", "content_security_policy")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+    return as_run(once(request, "csp-any-script", produce))
+
+
+@pytest.mark.parametrize("target", sorted(ANY_SCRIPT_CSPS))
+def test_csp_sources_that_admit_any_script_fail(csp_run, target):
+    _, directive, source = ANY_SCRIPT_CSPS[target]
+    result = csp_run.result("EA-HDR-02", target)
+    if directive is None:
+        assert_passes(result, "P3")
+        return
+    assert result["outcome"] == "failed", csp_run.output
+    assert_finding(result, "P3")
+    assert f"{directive} allows scripts from anywhere: {source}" in result["message"]
+    assert len(evidence(csp_run, "EA-HDR-02", target)["offenders"]) == 3  # two pages and the 404 page
+
+
+# --- EA-CACHE-02: how long the edge keeps HTML ------------------------------------------------------
+
+# target -> (switches, what the finding names, or None for a compliant site)
+EDGE_LIFETIMES = {
+    "html-s-maxage": ({"html_cache_control": "public, max-age=300, s-maxage=86400"},
+                      "kept 86400 s at the edge by behaviour (default), s-maxage=86400"),
+    "html-min-ttl": ({"html_cache_ttls": (86400, 86400, 31536000)},
+                     "kept 86400 s at the edge by behaviour (default), max-age=300 (cache policy html-min-ttl-"),
+    "html-no-header": ({"html_cache_control": ""}, "no Cache-Control lifetime: DefaultTTL (cache policy "
+                                                   "Managed-CachingOptimized: MinTTL 1, DefaultTTL 86400"),
+    "html-revalidated": ({"html_cache_control": "no-cache", "html_cache_ttls": (0, 0, 31536000)}, None),
+}
+
+
+@pytest.fixture(scope="module")
+def edge_lifetime_run(request) -> Run:
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in EDGE_LIFETIMES.items()]
+        run = run_over(world, workdir, [site.target_entry() for site in sites], "suites/test_cache.py",
+                       "-k", "cache_lifetimes")
+        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+    return as_run(once(request, "edge-lifetimes", produce))
+
+
+@pytest.mark.parametrize("target", sorted(EDGE_LIFETIMES))
+def test_html_is_judged_by_how_long_the_edge_keeps_it(edge_lifetime_run, target):
+    result = edge_lifetime_run.result("EA-CACHE-02", target)
+    expected = EDGE_LIFETIMES[target][1]
+    lifetimes = result["evidence"]["html_edge_lifetimes"]
+    assert len(lifetimes) == 2, result  # the two pages of the site
+    if expected is None:
+        assert_passes(result, "P4")
+        assert {page["seconds"] for page in lifetimes.values()} == {0}
+        return
+    assert result["outcome"] == "failed", edge_lifetime_run.output
+    assert_finding(result, "P4")
+    assert len(result["evidence"]["offenders"]) == 2 and expected in result["message"]
+    assert result["margins"]["longest_html_edge_lifetime_s"]["margin"] < 0

@@ -245,3 +245,23 @@ def test_merge_accepts_reports_without_a_scope_and_refuses_a_malformed_one(four_
     broken[2]["scope"]["reasons"] = ["EA-USR-01"]
     with pytest.raises(MergeError, match=r"report 3: scope.reasons is not a table of reasons"):
         merge(broken)
+
+
+@pytest.mark.parametrize(("selection", "by_deploy"), [("deploy", True), ("deploy and performance", True),
+                                                      ("daily", False), ("daily or deploy", False), ("", False)])
+def test_a_control_knows_when_the_deploy_marker_selected_it(pytester, selection, by_deploy):
+    """`post_deploy`: a control marked daily and deploy is in the post-deployment check only when
+    the -m expression keeps it for its deploy marker."""
+    pytester.makeini("[pytest]\nmarkers =\n    daily\n    deploy\n    performance\n")
+    pytester.makepyfile("""
+        import pytest
+        from edgeaudit.run.scope import selected_by
+
+        @pytest.mark.daily
+        @pytest.mark.deploy
+        @pytest.mark.performance
+        def test_x(request):
+            print("BY-DEPLOY", selected_by(request.config, request.node, "deploy"))
+    """)
+    result = pytester.runpytest("-s", "-p", "no:edgeaudit", *(["-m", selection] if selection else []))
+    result.stdout.fnmatch_lines([f"*BY-DEPLOY {by_deploy}*"])

@@ -5,6 +5,7 @@ this module returns them as fractions, the unit of the thresholds."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from edgeaudit.errors import NotEvaluated
@@ -18,9 +19,18 @@ def average_rate(aws: Any, distribution_id: str, metric: str, hours: int,
                  now: dt.datetime | None = None) -> float | None:
     """The mean of `metric` (a percentage) over the last `hours`, as a fraction; None without datapoints."""
     end = now or dt.datetime.now(dt.timezone.utc)
-    start = end - dt.timedelta(hours=hours)
+    return rate_between(aws, distribution_id, metric, end - dt.timedelta(hours=hours), end)
+
+
+def rate_between(aws: Any, distribution_id: str, metric: str, start: dt.datetime,
+                 end: dt.datetime) -> float | None:
+    """The mean of `metric` (a percentage) from `start` to `end`, as a fraction; None without datapoints.
+    One period spans the window: whole minutes, whole hours past 15 days (CloudWatch keeps
+    minute data that long)."""
+    step = 3600 if end - start > dt.timedelta(days=15) else 60
+    period = max(step, math.ceil((end - start).total_seconds() / step) * step)
     answer = aws.client("cloudwatch", REGION).get_metric_statistics(
-        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=hours * 3600,
+        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period,
         Statistics=["Average", "SampleCount"],
         Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}])
     points = answer.get("Datapoints", [])
@@ -39,6 +49,18 @@ def require_rate(aws: Any, distribution_id: str, metric: str, hours: int,
     if rate is None:
         raise NotEvaluated(f"CloudWatch has no {metric} datapoints for distribution {distribution_id} "
                            f"({NAMESPACE}, {REGION}, Region=Global) in the last {hours} h: {fix}")
+    return rate
+
+
+def require_rate_since(aws: Any, distribution_id: str, metric: str, start: dt.datetime, what: str) -> float:
+    """As rate_between up to now; no datapoints since `start` (`what` names that moment) is
+    NotEvaluated: the traffic since then is not measured yet."""
+    rate = rate_between(aws, distribution_id, metric, start, dt.datetime.now(dt.timezone.utc))
+    if rate is None:
+        raise NotEvaluated(f"CloudWatch has no {metric} datapoints for distribution {distribution_id} "
+                           f"({NAMESPACE}, {REGION}, Region=Global) since {start:%Y-%m-%d %H:%M:%S} UTC ({what}): "
+                           "run the check again once the site has served traffic since then (CloudWatch "
+                           "publishes CloudFront's metrics a few minutes late)")
     return rate
 
 

@@ -93,9 +93,13 @@ class SiteSpec:
     layout_shift: bool = False               # a banner pushes the content down after load (CLS > 0.25)
     long_task_ms: int = 0                    # a script blocks the main thread this long after load (TBT)
     heavy_kb: int = 0                        # the home page loads a script of this size (KB)
+    connect_delay_s: float = 0.0             # each new connection waits this long to be set up (a distant edge)
+    unavailable: bool = False                # the edge answers every GET with a quick 503 (an origin that is down)
     # CloudWatch, in percent as CloudFront reports them (EA-SITE-07, EA-CACHE-04)
     error_rate_5xx: float = 0.02             # last 24 h
     error_rate_4xx: float = 1.5
+    error_rates_after_release: tuple[float, float] | None = None  # (5xx, 4xx) once the release is live;
+                                                                   # None: as before it
     cache_hit_rate: float | None = 93.0      # None: the distribution's additional metrics are off
     # bucket (EA-S3-*)
     block_public_access: bool = True
@@ -129,6 +133,8 @@ class SiteSpec:
     assets_headers_policy: bool = True
     assets_allowed_methods: tuple[str, ...] | None = None   # None: as the default behaviour
     assets_cache_policy: str | None = None                  # None: CachingOptimized
+    html_cache_ttls: tuple[int, int, int] | None = None     # the default behaviour's own cache policy
+                                                            # (MinTTL, DefaultTTL, MaxTTL); None: CachingOptimized
     http_version: str = "http2and3"
     ipv6: bool = True
     price_class: str = "PriceClass_100"
@@ -379,14 +385,26 @@ class Builder:
         edge = Edge(source, cert_file=cert_file, key_file=key_file, name=spec.name,
                     extra_headers=dict(spec.origin_headers), cors_reflection=spec.cors_reflection,
                     open_redirect=spec.open_redirect, bucket_listing=spec.bucket_listing,
-                    accepts_writes=spec.public_write, html_delay_s=spec.html_delay_s).start()
+                    accepts_writes=spec.public_write, html_delay_s=spec.html_delay_s,
+                    connect_delay_s=spec.connect_delay_s, unavailable=spec.unavailable).start()
         self._publish_after_start(spec, s3, bucket, edge)
         self._dns(spec, distribution_id, suffix)
-        return BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
-                         {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
-                          "other_writers": other_writers, "cost_tag": cost_tag,
-                          **self._disaster_recovery(spec, s3, bucket, suffix),
-                          **self._stack(spec, bucket, distribution_id, suffix)})
+        built = BuiltSite(spec, bucket, distribution_id, edge, self.ca_file,
+                          {"deploy_role_arn": role_arn, "certificate_arn": cert_arn, "web_acl_arn": web_acl_arn,
+                           "other_writers": other_writers, "cost_tag": cost_tag,
+                           **self._disaster_recovery(spec, s3, bucket, suffix),
+                           **self._stack(spec, bucket, distribution_id, suffix)})
+        self._traffic_after_release(spec, distribution_id)
+        return built
+
+    def _traffic_after_release(self, spec: SiteSpec, distribution_id: str) -> None:
+        """Error rates of the first minute after the release went live (after the last write)."""
+        rate_5xx, rate_4xx = spec.error_rates_after_release or (spec.error_rate_5xx, spec.error_rate_4xx)
+        dimensions = [{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}]
+        now = dt.datetime.now(dt.timezone.utc)
+        self.client("cloudwatch").put_metric_data(Namespace="AWS/CloudFront", MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": now, "Unit": "Percent", "Value": value}
+            for name, value in (("5xxErrorRate", rate_5xx), ("4xxErrorRate", rate_4xx))])
 
     def _publish_after_start(self, spec: SiteSpec, s3: Any, bucket: str, edge: Edge) -> None:
         """robots.txt and sitemap.xml name the edge's URL; a stale edge keeps the old bytes of
@@ -776,6 +794,13 @@ class Builder:
                                         "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}
         if spec.assets_cache_policy:
             assets["CachePolicyId"] = spec.assets_cache_policy
+        if spec.html_cache_ttls:
+            low, default, high = spec.html_cache_ttls
+            managed = self.client("cloudfront").get_cache_policy(Id=CACHING_OPTIMIZED)["CachePolicy"]
+            policy = {**managed["CachePolicyConfig"], "Name": f"{spec.name}-{suffix}-html", "MinTTL": low,
+                      "DefaultTTL": default, "MaxTTL": high}
+            created = self.client("cloudfront").create_cache_policy(CachePolicyConfig=policy)
+            config["DefaultCacheBehavior"]["CachePolicyId"] = created["CachePolicy"]["Id"]
 
     def _other_writers(self, spec: SiteSpec, suffix: str, bucket: str) -> list[str]:
         """Writers besides the deploy role; returns those the target allows: a deploy user with an

@@ -318,6 +318,8 @@ class Edge:
         bucket_listing: bool = False,
         accepts_writes: bool = False,
         html_delay_s: float = 0.0,
+        connect_delay_s: float = 0.0,
+        unavailable: bool = False,
     ) -> None:
         self.source = source
         self.cert_file = Path(cert_file)
@@ -332,6 +334,8 @@ class Edge:
         self.bucket_listing = bucket_listing
         self.accepts_writes = accepts_writes
         self.html_delay_s = html_delay_s  # a slow origin: HTML answers wait this long before the first byte
+        self.connect_delay_s = connect_delay_s  # a distant edge: each new connection waits this long to be set up
+        self.unavailable = unavailable  # every GET and HEAD answers 503 at once (an origin that is down)
         self.latency_s = 0.0  # a round trip to a distant edge, added to every answer (benchmarks set it)
         self._held: dict[str, S3Object] = {}
         self.requests_seen: list[tuple[str, str, str]] = []
@@ -494,6 +498,8 @@ class Edge:
             return redirect
         if target_origin(config, behaviour) is None:
             return self._edge_error(502, "CloudFront wasn't able to connect to the origin.")
+        if self.unavailable and method in ("GET", "HEAD"):
+            return self._edge_error(503, "The origin is not available.")
         if method == "OPTIONS":
             reply = Reply(200)
             reply.headers.set("Server", self.server_header)
@@ -857,6 +863,8 @@ class _EdgeHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(self.timeout)
+        if self.server.edge.connect_delay_s:
+            time.sleep(self.server.edge.connect_delay_s)
         if isinstance(self.request, ssl.SSLSocket):
             self.request.do_handshake()
         self.server.edge._track(self.request, True)

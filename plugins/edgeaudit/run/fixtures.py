@@ -23,6 +23,7 @@ from edgeaudit.rules.schedule import SCHEDULES
 from edgeaudit.rules.thresholds import Thresholds
 from edgeaudit.run.outcomes import EVIDENCE
 from edgeaudit.run.run import RUN, Run
+from edgeaudit.run.scope import selected_by
 from edgeaudit.web.crawl import Crawl, checked_crawl
 from edgeaudit.web.site import Site
 from edgeaudit.web.tls import TlsProbe
@@ -95,6 +96,14 @@ def vitals(request: pytest.FixtureRequest, target: Target, thresholds: Threshold
     from edgeaudit.web.vitals import measured
 
     return measured(request.config, target, thresholds)
+
+
+@pytest.fixture
+def post_deploy(request: pytest.FixtureRequest) -> bool:
+    """True in the post-deployment check: the run's -m selects this control by its `deploy`
+    marker. Data older than the deployment (28 days of field data, a day of error rates) then
+    describes the release before it."""
+    return selected_by(request.config, request.node, "deploy")
 
 
 @pytest.fixture

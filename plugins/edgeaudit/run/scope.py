@@ -67,6 +67,22 @@ def marks_select(config: pytest.Config, node: pytest.Item) -> bool:
     return expression.evaluate(MarkMatcher.from_markers(node.iter_markers()))
 
 
+def selected_by(config: pytest.Config, node: pytest.Item, marker: str) -> bool:
+    """Whether -m keeps this node only for its `marker` (`-m deploy` for a control marked daily and
+    deploy: yes; no -m, or `-m daily`: no)."""
+    if not config.option.markexpr:
+        return False
+    try:
+        from _pytest.mark import MarkMatcher
+        from _pytest.mark.expression import Expression
+        expression = Expression.compile(config.option.markexpr)
+    except (ImportError, SyntaxError):
+        return False
+    marks = list(node.iter_markers())
+    return (expression.evaluate(MarkMatcher.from_markers(marks))
+            and not expression.evaluate(MarkMatcher.from_markers(m for m in marks if m.name != marker)))
+
+
 def why(run: Run, item: pytest.Item, spec: ControlSpec) -> str:
     """Why pytest deselected this control item: every filter of the run that leaves it out."""
     if not run.config.targets:

@@ -1,9 +1,10 @@
 """Field data: the Chrome UX Report API's p75 of real Chrome users for the target's origin,
-over the last 28 days. It is what Google assesses, so it decides LCP, CLS and INP when present.
+over the last 28 days. It is what Google assesses, so LCP, CLS and INP are judged on it beside
+each critical page's lab values; being origin-wide and 28 days old, it never replaces them.
 
 The key is read from the environment variable the target names (`crux_api_key_env`), never
 from the config. An origin without enough traffic is a 404 from the API: field data is then
-skipped with that reason, and the lab decides.
+skipped with that reason, and the lab alone judges.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 import pytest
 
 from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules import limits
 from edgeaudit.rules.config import Target
 from edgeaudit.rules.thresholds import Thresholds
 from edgeaudit.web.browser import (
@@ -34,9 +35,10 @@ from edgeaudit.web.browser import (
     lab_slot,
     one_browser,
 )
+from edgeaudit.web.crawl import same_origin
 
 SETTLE_MS = 500           # after `load`, how long late shifts, long tasks and LCP candidates are awaited
-NAVIGATION_TIMEOUT_MS = 60_000
+DEADLINE_S = 60.0         # a page's load, when the caller names no deadline (the run passes http_deadline_s)
 LONG_TASK_MS = 50         # the part of a task over this blocks input (TBT)
 CLS_GAP_MS = 1000         # a session window closes after this gap between shifts...
 CLS_WINDOW_MS = 5000      # ...or when it has lasted this long
@@ -81,6 +83,10 @@ COLLECT_JS = """() => {
 
 class PageNotServed(Exception):
     """A critical page answered an error: there is nothing to measure."""
+
+
+class PageLeavesSite(Exception):
+    """A critical page redirects to another origin: that origin's speed is not the page's."""
 
 
 def lcp_ms(candidates: list[float], hidden_ms: float | None = None) -> float | None:
@@ -153,6 +159,7 @@ class Vitals:
     pages: dict[str, PageLab] = field(default_factory=dict)
     browser: str | None = None
     lab_error: str | None = None
+    off_host: dict[str, str] = field(default_factory=dict)  # critical paths that redirect to another origin
     field: Any = None           # a crux.FieldData, when the target has field data
     field_note: str | None = None
 
@@ -169,15 +176,19 @@ class Vitals:
                 "runs_per_page": max((len(p.runs) for p in self.pages.values()), default=0)}
 
 
-def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: SharedBrowser | None = None) -> Vitals:
+def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: SharedBrowser | None = None,
+            deadline_s: float = DEADLINE_S) -> Vitals:
     """Load each critical path `runs` times in headless Chromium (the `shared` one of the run, or
-    one started for this call); without the lab extra (Playwright) or a browser, or with a page
-    that cannot be loaded, the cause is kept as `lab_error` (every lab control then errors with it)."""
+    one started for this call), each load within `deadline_s`; without the lab extra (Playwright)
+    or a browser, or with a page that cannot be loaded in time, the cause is kept as `lab_error`
+    (every lab control then errors with it). A page that redirects to another origin is not
+    measured: it is kept as `off_host` (path -> where it went), a finding of every lab control."""
     device = target.device
     profile = PROFILES[device]
     vitals = Vitals(device=device, profile=profile)
     try:
         from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
     except ImportError:
         vitals.lab_error = LAB_EXTRA_MISSING
         return vitals
@@ -194,40 +205,85 @@ def measure(target: Target, runs: int, *, settle_ms: int = SETTLE_MS, shared: Sh
             vitals.browser = f"Chromium {browser.version}"
             for path in target.paths:
                 url = urljoin(target.url, path)
-                page = vitals.pages.setdefault(path, PageLab(url))
-                for _ in range(max(1, int(runs))):
-                    with lab_slot():
-                        raw = _load(browser, url, profile, bool(target.ca_bundle), settle_ms)
-                    page.runs.append(summarize_run(raw))
+                page = PageLab(url)
+                try:
+                    for _ in range(max(1, int(runs))):
+                        with lab_slot():
+                            raw = _load(browser, url, profile, bool(target.ca_bundle), settle_ms, deadline_s)
+                        page.runs.append(summarize_run(raw))
+                except PageLeavesSite as exc:
+                    vitals.off_host[path] = str(exc)
+                    continue
+                vitals.pages[path] = page
     except PageNotServed as exc:
         vitals.lab_error = str(exc)
+    except PlaywrightTimeout:
+        vitals.lab_error = (f"{url} did not load within the {deadline_s:g} s deadline (http_deadline_s, "
+                            "EDGEAUDIT_HTTP_DEADLINE_S): the page, or a resource it waits for, is too slow")
     except PlaywrightError as exc:
         where = f" loading {url}" if url else ""
         vitals.lab_error = f"Chromium ({executable}) failed{where}: {str(exc).splitlines()[0]}"
     return vitals
 
 
-def _load(browser: Any, url: str, profile: dict[str, Any], private_ca: bool, settle_ms: int) -> dict[str, Any]:
+def _stay_on_origin(cdp: Any, url: str) -> list[str]:
+    """Fail every navigation of the page's main frame to another origin than `url`'s (redirects
+    included); returns the list the refused URLs are added to."""
+    main = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+    refused: list[str] = []
+
+    def paused(event: dict[str, Any]) -> None:
+        target = event["request"]["url"]
+        if event.get("frameId") == main and not same_origin(target, url):
+            refused.append(target)
+            cdp.send("Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"})
+        else:
+            cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+
+    cdp.on("Fetch.requestPaused", paused)
+    cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]})
+    return refused
+
+
+def _stayed(url: str, left: list[str]) -> None:
+    """PageLeavesSite when the page tried to go to another origin."""
+    if left:
+        raise PageLeavesSite(f"{url} redirects to {left[0]}, another origin: not measured")
+
+
+def _load(browser: Any, url: str, profile: dict[str, Any], private_ca: bool, settle_ms: int,
+          deadline_s: float = DEADLINE_S) -> dict[str, Any]:
     """One load in a fresh context. A target with its own CA (`ca_bundle`) is loaded without the
-    browser's certificate check: EA-TLS-02 verifies that chain; here only speed is measured."""
+    browser's certificate check: EA-TLS-02 verifies that chain; here only speed is measured.
+    The page's own navigations stay on its origin (PageLeavesSite otherwise): only documents
+    are intercepted, so the page's resources load as they would without the check."""
+    from playwright.sync_api import Error as PlaywrightError
+
     context = browser.new_context(viewport=profile["viewport"], device_scale_factor=profile["device_scale_factor"],
                                   is_mobile=profile["is_mobile"], has_touch=profile["has_touch"],
                                   user_agent=LAB_USER_AGENT, ignore_https_errors=private_ca)
     try:
         context.add_init_script(OBSERVE_JS)
         page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        left = _stay_on_origin(cdp, url)
         if profile["cpu_slowdown"] > 1 or profile["rtt_ms"]:
-            cdp = context.new_cdp_session(page)
             cdp.send("Network.enable")
             cdp.send("Network.emulateNetworkConditions", {
                 "offline": False, "latency": profile["rtt_ms"],
                 "downloadThroughput": profile["down_kbps"] * 1024 / 8, "uploadThroughput": profile["up_kbps"] * 1024 / 8})
             cdp.send("Emulation.setCPUThrottlingRate", {"rate": profile["cpu_slowdown"]})
-        response = page.goto(url, wait_until="load", timeout=NAVIGATION_TIMEOUT_MS)
+        try:
+            response = page.goto(url, wait_until="load", timeout=deadline_s * 1000)
+        except PlaywrightError:
+            _stayed(url, left)
+            raise
+        _stayed(url, left)
         if response is None or response.status >= 400:
             raise PageNotServed(f"{url} answered {response.status if response else 'nothing'}: the speed of an "
                                 "error page is not the page's (EA-SITE-01 checks that it is served)")
         page.wait_for_timeout(settle_ms)
+        _stayed(url, left)  # a script may send the page away after load
         return page.evaluate(COLLECT_JS)
     finally:
         context.close()
@@ -242,7 +298,8 @@ def measured(config: pytest.Config, target: Target, thresholds: Thresholds) -> V
     with _LOCK:
         cache = config.stash.setdefault(_CACHE, {})
         if target.name not in cache:
-            vitals = measure(target, thresholds.vitals_runs, shared=SHARED)
+            vitals = measure(target, thresholds.vitals_runs, shared=SHARED,
+                             deadline_s=limits.http_deadline(thresholds.http_deadline_s))
             if target.crux_api_key_env:
                 add_field_data(vitals, target)
             cache[target.name] = vitals
