@@ -41,6 +41,8 @@ READ_NAMED_OTHERWISE = {
     "cloudformation:DetectStackDrift",
     # judges a policy document handed to it (is it public?) and keeps nothing
     "access-analyzer:CheckNoPublicAccess",
+    # asks IAM to refresh the credential report it keeps (IAM's access level for it: Read)
+    "iam:GenerateCredentialReport",
 }
 # On guard.READS, made by no part of the suite: ListObjects, the first version of ListObjectsV2
 # (its IAM action, s3:ListBucket, is granted for ListObjectsV2).

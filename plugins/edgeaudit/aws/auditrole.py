@@ -119,7 +119,7 @@ SCOPES = {
                      "s3:GetBucketPublicAccessBlock", "s3:GetBucketVersioning", "s3:GetBucketWebsite",
                      "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
                      "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:ListBucketVersions"), BUCKET),
-    **dict.fromkeys(("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"), OBJECT),
+    **dict.fromkeys(("s3:GetObject", "s3:GetObjectAcl", "s3:GetObjectVersion", "s3:GetObjectRetention"), OBJECT),
     **dict.fromkeys(("cloudfront:GetDistribution", "cloudfront:GetDistributionConfig", "cloudfront:GetInvalidation",
                      "cloudfront:ListInvalidations"), DISTRIBUTION),
     **dict.fromkeys(("cloudformation:DetectStackDrift", "cloudformation:DescribeStackResourceDrifts",
