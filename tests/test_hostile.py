@@ -291,3 +291,59 @@ def test_a_crawl_cut_short_is_never_a_clean_pass(world, suite_runner):
         assert result["outcome"] == "warned", result
         assert "crawl_max_pages (2) reached" in result["message"]
         assert result["evidence"]["crawl"]["truncated"] is True
+
+
+class BrokenHome(EndlessIndex):
+    """EndlessIndex whose home page links to a page that does not exist."""
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            type(self).seen["home"] += 1
+            self._send('<html><body><a href="/gone.html">gone</a></body></html>', "text/html")
+        elif self.path == "/gone.html":
+            type(self).seen["gone"] += 1
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            super().do_GET()
+
+
+def test_a_sitemap_index_over_the_budget_leaves_the_critical_paths_and_their_links_first():
+    handler = type("Handler", (BrokenHome,), {"seen": Counter()})
+    server, base = _serve(handler)
+    try:
+        target = Target(name="home", url=base + "/", bucket="b", distribution_id="E1", paths=("/",))
+        result = crawl(Site(target, timeout=(2.0, 5.0)), max_pages=20, concurrency=4)
+    finally:
+        server.shutdown()
+    assert handler.seen["home"] == 1 and handler.seen["gone"] == 1, handler.seen
+    assert result.fetched[base + "/gone.html"].status == 404
+    assert len(result.fetched) + result.sitemap.children_read <= 20
+    assert any("sitemap index lists 500 sitemaps" in reason for reason in result.cut_short)
+
+
+def test_a_broken_link_on_the_home_page_fails_whatever_the_sitemap_index_lists(world, tmp_path):
+    handler = type("Handler", (BrokenHome,), {"seen": Counter()})
+    server, base = _serve(handler)
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(f"""[thresholds]
+crawl_max_pages = {SITEMAP_CHILDREN}
+
+[[targets]]
+name = "home"
+url = "{base}/"
+bucket = "home-bucket"
+distribution_id = "E0HOME"
+paths = ["/"]
+""")
+    try:
+        run = run_suite("suites/test_site.py", "-k", "no_broken_links", "--edgeaudit-config", str(config), cwd=REPO,
+                        env=world.aws_env, report_dir=tmp_path / "reports")
+    finally:
+        server.shutdown()
+    result = run.result("EA-SITE-04", "home")
+    assert result["outcome"] == "failed", result
+    assert result["severity"] == "P3" and "/gone.html answers 404" in result["message"]
+    assert result["evidence"]["broken"][base + "/gone.html"]["linked_from"] == [base + "/"]
+    assert run.returncode == 1, run.output
