@@ -73,6 +73,26 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path, document, key, fix):
     assert str(tmp_path / "edgeaudit.toml") in str(raised.value)
 
 
+WAIVER = {"control": "EA-S3-05", "reason": "r", "approved_by": "a", "expires": dt.date(2030, 1, 1)}
+
+
+@pytest.mark.parametrize(("document", "key"), [
+    ({"targets": [{**TARGET, "allowed_writers": ["arn:aws:iam::1:role/ci\x1b[2K"]}]},
+     'targets[0] ("www").allowed_writers'),
+    ({"targets": [{**TARGET, "allowed_writers": ["arn:aws:iam::1:role/ci\narn:forged"]}]},
+     'targets[0] ("www").allowed_writers'),
+    ({"targets": [{**TARGET, "url": "https://www.example.com/\u202egnp.exe"}]}, 'targets[0] ("www").url'),
+    ({"targets": [{**TARGET, "stack_name": "site\u2028forged line"}]}, 'targets[0] ("www").stack_name'),
+    ({"targets": [TARGET], "waivers": [{**WAIVER, "reason": "accepted\r\nEA-S3-06 passed"}]}, "waivers[0].reason"),
+    ({"targets": [TARGET], "waivers": [{**WAIVER, "approved_by": "ciso\x07\u202e"}]}, "waivers[0].approved_by"),
+])
+def test_control_characters_in_text_the_reports_show_are_refused(tmp_path, document, key):
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, document))
+    assert raised.value.key == key and "control characters" in raised.value.fix
+    assert str(tmp_path / "edgeaudit.toml") in str(raised.value)
+
+
 def test_toml_syntax_error_names_the_line(tmp_path):
     path = tmp_path / "edgeaudit.toml"
     path.write_text("[[targets]]\nname = \nurl = 'https://x/'\n")
