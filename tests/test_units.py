@@ -4,6 +4,9 @@ results and report naming."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from edgeaudit.reporting.results import failure_message, gates, waiver_for
 from edgeaudit.rules import limits, tomlwrite
 from edgeaudit.rules.config import ConfigError, Target, Waiver, load
 from edgeaudit.rules.thresholds import SPECS, Count
+from edgeaudit.run.options import env_flag
 
 TARGET = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
 
@@ -283,3 +287,20 @@ def test_report_names(tmp_path):
     assert stem.name == "daily-20261127T090000Z"
     stem.with_suffix(".json").write_text("{}")
     assert report_stem(tmp_path, "daily", started).name == "daily-20261127T090000Z-2"
+
+
+@pytest.mark.parametrize("raw", ["maybe", "ja", "2", "tru"])
+def test_a_yes_or_no_variable_that_is_neither_is_a_usage_error(raw):
+    with pytest.raises(pytest.UsageError, match=f"EDGEAUDIT_BUNDLE='{raw}' is not a yes or a no. Fix: "):
+        env_flag("EDGEAUDIT_BUNDLE", raw)
+    assert env_flag("EDGEAUDIT_BUNDLE", " On ") is True and env_flag("EDGEAUDIT_BUNDLE", "off") is False
+
+
+def test_edgeaudit_bundle_maybe_stops_the_run_with_exit_code_4(tmp_path):
+    config = write(tmp_path, {"targets": [TARGET]})
+    done = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:randomly", "suites/test_site.py",
+                           "--edgeaudit-config", str(config), "--report-dir", str(tmp_path / "reports")],
+                          cwd=Path(__file__).parent.parent, env={**os.environ, "EDGEAUDIT_BUNDLE": "maybe"},
+                          capture_output=True, text=True)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "EDGEAUDIT_BUNDLE='maybe' is not a yes or a no" in done.stdout + done.stderr
