@@ -5,9 +5,12 @@ short says so."""
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -19,6 +22,7 @@ from conftest import REPO, run_suite
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.demo.pki import CertificateAuthority
 from edgeaudit.errors import SiteUnreachable
+from edgeaudit.reporting.merge import MergeError, merge
 from edgeaudit.rules.config import Target
 from edgeaudit.web.crawl import crawl
 from edgeaudit.web.site import Site
@@ -347,3 +351,28 @@ paths = ["/"]
     assert result["severity"] == "P3" and "/gone.html answers 404" in result["message"]
     assert result["evidence"]["broken"][base + "/gone.html"]["linked_from"] == [base + "/"]
     assert run.returncode == 1, run.output
+
+
+# --- merging reports whose shard count is out of all proportion ------------------------------------
+
+def _shard_report(index: int, count: int) -> dict:
+    run = {"started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:01:00Z", "selection": "daily", "demo": False,
+           "tool_version": "1.0.0", "targets": [], "aws_account": None, "api_calls": 0, "api_calls_by_operation": {},
+           "run_id": "r1", "shard": {"index": index, "count": count}}
+    return {"schema": "edgeaudit.report/1", "complete": True, "run": run, "results": []}
+
+
+@pytest.mark.parametrize(("count", "said"), [
+    (20_000_000, "run.shard is not {index: K, count: N} with 1 <= K <= N <= 10000"),
+    (10_000, "shard(s) 2/10000, 3/10000, 4/10000, 5/10000, 6/10000, 7/10000, 8/10000, 9/10000, 10/10000, "
+             "11/10000 and 9989 more missing"),
+])
+def test_merge_checks_the_shard_count_against_the_files_before_building_anything(tmp_path, count, said):
+    with pytest.raises(MergeError) as raised:
+        merge([_shard_report(1, count)], ["shard-1.json"])
+    assert said in str(raised.value) and len(str(raised.value)) < 400
+    path = tmp_path / "shard-1.json"
+    path.write_text(json.dumps(_shard_report(1, count)))
+    done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), "--output", str(tmp_path / "m")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and said in done.stderr and len(done.stderr) < 600, done.stderr[:600]
