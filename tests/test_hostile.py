@@ -6,6 +6,7 @@ short says so."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import struct
@@ -376,3 +377,35 @@ def test_merge_checks_the_shard_count_against_the_files_before_building_anything
     done = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(path), "--output", str(tmp_path / "m")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and said in done.stderr and len(done.stderr) < 600, done.stderr[:600]
+
+
+# --- the trust store of a target's extra CA ---------------------------------------------------------
+
+TRUST_PROBE = """
+import os, stat, sys
+from pathlib import Path
+from edgeaudit.rules.config import Target
+from edgeaudit.web.site import Site
+sites = [Site(Target(name=f"t{i}", url="https://127.0.0.1:1/", bucket="b", distribution_id="E1", ca_bundle=sys.argv[1]))
+         for i in range(3)]
+stores = {site.verify for site in sites}
+assert len(stores) == 1, stores
+store = Path(stores.pop())
+assert store.parent == Path(os.environ["TMPDIR"]) and store.name != f"edgeaudit-trust-{os.getpid()}.pem"
+assert stat.S_IMODE(store.stat().st_mode) == 0o600, oct(store.stat().st_mode)
+assert Path(sys.argv[1]).read_bytes() in store.read_bytes()
+print(store)
+"""
+
+
+def test_the_trust_store_is_a_private_file_removed_when_the_run_ends(tmp_path):
+    ca = CertificateAuthority.create("trust store test CA")
+    ca_file = ca.write_ca(tmp_path / "ca.pem")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", TRUST_PROBE, str(ca_file)], env={**os.environ, "TMPDIR": str(temp)},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().startswith(str(temp / "edgeaudit-trust-"))
+    assert list(temp.iterdir()) == []

@@ -16,7 +16,8 @@ for minutes), and at most EDGEAUDIT_HTTP_MAX_BYTES of its body (limits.py reads 
 
 from __future__ import annotations
 
-import hashlib
+import atexit
+import contextlib
 import os
 import secrets
 import tempfile
@@ -166,18 +167,37 @@ def _bounded(response: requests.Response) -> requests.Response:
     return response
 
 
+_TRUST_FILES: dict[str, str] = {}  # ca_bundle -> the run's combined trust store
+_TRUST_LOCK = threading.Lock()
+
+
 def trust_store(ca_bundle: str | None) -> str | bool:
-    """The system's trusted roots plus the target's extra CA file, as one PEM file for requests."""
+    """The system's trusted roots plus the target's extra CA file, as one PEM file for requests:
+    a private file (mode 600, a name no other user can predict) made once per run per CA file and
+    removed when the run's process ends."""
     if not ca_bundle:
         return True
-    system = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-    combined = Path(tempfile.gettempdir()) / f"edgeaudit-trust-{hashlib.sha256(ca_bundle.encode()).hexdigest()[:12]}.pem"
-    pem = Path(system).read_bytes() if Path(system).is_file() else b""
-    pem += b"\n" + Path(ca_bundle).read_bytes()
-    tmp = combined.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(pem)
-    os.replace(tmp, combined)
-    return str(combined)
+    with _TRUST_LOCK:
+        if ca_bundle not in _TRUST_FILES:
+            system = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+            pem = Path(system).read_bytes() if Path(system).is_file() else b""
+            pem += b"\n" + Path(ca_bundle).read_bytes()
+            handle, name = tempfile.mkstemp(prefix="edgeaudit-trust-", suffix=".pem")  # O_EXCL, mode 600
+            with os.fdopen(handle, "wb") as file:
+                file.write(pem)
+            if not _TRUST_FILES:
+                atexit.register(remove_trust_stores)
+            _TRUST_FILES[ca_bundle] = name
+        return _TRUST_FILES[ca_bundle]
+
+
+def remove_trust_stores() -> None:
+    """Remove the run's trust store files (at the end of the process, or when a run ends early)."""
+    with _TRUST_LOCK:
+        for name in _TRUST_FILES.values():
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        _TRUST_FILES.clear()
 
 
 def _reason(exc: Exception) -> str:
