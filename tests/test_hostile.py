@@ -5,6 +5,7 @@ short says so."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -14,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import boto3
 import pytest
 
 from conftest import REPO, run_suite
-from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.builder import CREDENTIALS, SiteSpec
 from edgeaudit.demo.pki import CertificateAuthority
 from edgeaudit.errors import SiteUnreachable
 from edgeaudit.reporting.merge import MergeError, merge
@@ -409,3 +412,75 @@ def test_the_trust_store_is_a_private_file_removed_when_the_run_ends(tmp_path):
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().startswith(str(temp / "edgeaudit-trust-"))
     assert list(temp.iterdir()) == []
+
+
+# --- EA-DEP-04 within the crawl's budget ------------------------------------------------------------
+
+def test_every_url_control_obeys_the_crawl_budget_and_counts_urls_that_do_not_answer_200(world, suite_runner):
+    """A sitemap of 3,000 URLs with crawl_max_pages = 20: twenty URLs asked, not 3,000; the ones
+    asked that answer 404 are findings, and the rest unasked is a crawl cut short."""
+    site = world.add(SiteSpec(name="dep-budget"))
+    base = site.edge.url.rstrip("/")
+    locs = "".join(f"<url><loc>{base}/p/{i}.html</loc></url>" for i in range(3000))
+    s3 = boto3.client("s3", endpoint_url=world.endpoint_url, region_name="us-east-1", **CREDENTIALS)
+    s3.put_object(Bucket=site.bucket, Key="sitemap.xml", ContentType="application/xml",
+                  Body=f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'.encode())
+    run = suite_runner([site], "-m", "monthly", "-k", "every_url_matches_its_object",
+                       config_extra={"thresholds": {"crawl_max_pages": 20}})
+    result = run.result("EA-DEP-04", "dep-budget")
+    assert result["outcome"] == "failed" and result["severity"] == "P2", (result["message"], result["evidence"])
+    evidence = result["evidence"]
+    assert evidence["crawl"]["urls_fetched"] == 20 and evidence["crawl"]["truncated"] is True
+    assert evidence["urls_compared"] + len(evidence["offenders"]) <= 20 and evidence["sitemap_urls"] <= 20
+    assert f"{base}/p/0.html (the edge answered 404)" in result["message"]
+
+
+# --- answers kept for the run, without their connections -------------------------------------------
+
+class Closing(BaseHTTPRequestHandler):
+    """Answers every request on a connection of its own (Connection: close)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b"<html><body>a page</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+
+def _tls_objects(root: object) -> int:
+    """How many TLS sockets and contexts can be reached from root."""
+    seen, stack, found = set(), [root], 0
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, (type, types.ModuleType)):
+            continue
+        seen.add(id(item))
+        found += isinstance(item, (ssl.SSLSocket, ssl.SSLContext))
+        stack.extend(gc.get_referents(item))
+    return found
+
+
+def test_answers_kept_for_the_run_hold_no_connection(tmp_path):
+    ca = CertificateAuthority.create("closing test CA")
+    cert_file, key_file = ca.issue(["127.0.0.1"]).write(tmp_path, "closing")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server, base = _serve(Closing, context)
+    try:
+        site = Site(Target(name="closing", url=base + "/", bucket="b", distribution_id="E1",
+                           ca_bundle=str(ca.write_ca(tmp_path / "ca.pem"))), timeout=(2.0, 5.0))
+        answers = [site.get(f"/page/{i}") for i in range(30)]
+    finally:
+        server.shutdown()
+    assert all(answer.status_code == 200 and answer.text.endswith("</html>") for answer in answers)
+    assert site.get("/page/0") is answers[0]  # the run's cache
+    assert _tls_objects(answers) == 0
