@@ -484,3 +484,51 @@ def test_answers_kept_for_the_run_hold_no_connection(tmp_path):
     assert all(answer.status_code == 200 and answer.text.endswith("</html>") for answer in answers)
     assert site.get("/page/0") is answers[0]  # the run's cache
     assert _tls_objects(answers) == 0
+
+
+class HugeIndex(BaseHTTPRequestHandler):
+    """A sitemap index of 50 sitemaps of 5,000 URLs each; counts what it is asked."""
+
+    protocol_version = "HTTP/1.1"
+    seen: Counter
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        type(self).seen[self.path.split("/")[1]] += 1
+        host = f"http://{self.headers['Host']}"
+        if self.path == "/sitemap.xml":
+            body = "".join(f"<sitemap><loc>{host}/maps/{i}.xml</loc></sitemap>" for i in range(50))
+            text = f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>'
+        elif self.path.startswith("/maps/"):
+            n = self.path.split("/")[2].split(".")[0]
+            body = "".join(f"<url><loc>{host}/p/{n}/{i}.html</loc></url>" for i in range(5000))
+            text = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>'
+        else:
+            text = "<html><body>a page</body></html>"
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml" if "sitemap" in text[:20] or "urlset" in text[:10] else "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_a_huge_sitemap_index_is_read_within_the_page_budget():
+    """250,000 URLs listed, crawl_max_pages = 30: at most 30 URLs held and 30 asked, and no child
+    sitemap kept in the run's answer cache."""
+    handler = type("Handler", (HugeIndex,), {"seen": Counter()})
+    server, base = _serve(handler)
+    try:
+        site = Site(Target(name="huge", url=base + "/", bucket="b", distribution_id="E1", paths=("/",)),
+                    timeout=(2.0, 5.0))
+        result = crawl(site, max_pages=30, concurrency=4)
+    finally:
+        server.shutdown()
+    assert handler.seen["sitemap.xml"] == 1
+    assert handler.seen["maps"] + handler.seen["p"] + handler.seen[""] <= 30, handler.seen
+    assert result.sitemap.children_read == handler.seen["maps"] == 1
+    assert len(result.sitemap.urls) <= 30 and len(result.fetched) + result.sitemap.children_read <= 30
+    assert not any("/maps/" in key[1] for key in site._cache), "child sitemaps are not kept"
+    assert "lists 5000 URLs" in " ".join(result.cut_short) and "lists 50 sitemaps" in " ".join(result.cut_short)
