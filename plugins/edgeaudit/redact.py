@@ -3,7 +3,10 @@
 Two functions, used by every writer: `redact` for a document as data (it knows which keys and
 which CloudFront fields hold secrets) and `redact_text` for any text (a whole file, a traceback,
 a terminal line). Both are idempotent, and `redact_text` only replaces secret values, so it can
-pass over a finished JSON, HTML or XML file without breaking it.
+pass over a finished JSON, HTML or XML file without breaking it. Secrets are found by their
+names and shapes, and by their values: the run registers the values it holds (`register_secret`),
+since a value can appear where no name says what it is (a variable named PSI, a traceback cut
+short before the key's name).
 """
 
 from __future__ import annotations
@@ -67,12 +70,11 @@ def register_secret(value: str | None) -> None:
     it, as written and URL-encoded."""
     if not value or len(value.strip()) < _MIN_SECRET:
         return
+    global _registered
     value = value.strip()
-    with _registered_lock:
-        for form in {value, quote(value, safe=""), quote_plus(value, safe="")}:
-            if form not in _registered:
-                _registered.append(form)
-        _registered.sort(key=len, reverse=True)
+    with _registered_lock:  # a new list, swapped in whole: a reader never sees one half made
+        forms = {*_registered, value, quote(value, safe=""), quote_plus(value, safe="")}
+        _registered = sorted(forms, key=len, reverse=True)
 
 
 def secret_name(name: str) -> bool:
