@@ -100,7 +100,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir:
         ready: multiprocessing.Queue = multiprocessing.Queue()
         seen = multiprocessing.Value("i", 0)
-        server = multiprocessing.Process(target=serve, args=(workdir, args.children, args.urls, ready, seen), daemon=True)
+        server = multiprocessing.Process(target=serve, args=(workdir, args.children, args.urls, ready, seen),
+                                         daemon=True)
         server.start()
         port, ca_file = ready.get(timeout=60)
         try:
