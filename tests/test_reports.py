@@ -3,6 +3,7 @@ ledger, margins, JUnit properties, and the signed evidence bundle."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import subprocess
@@ -306,6 +307,70 @@ def test_verify_rejects_a_missing_member(bundled, tmp_path):
                 out.writestr(info.filename, source.read(info.filename))
     done = verify(tmp_path / "short.zip", public)
     assert done.returncode == 1 and "versions.json: missing" in done.stdout
+
+
+FORGED_REPORT = b'{"schema": "edgeaudit.report/1", "summary": {"failed": 0}, "note": "forged"}\n'
+
+
+@pytest.mark.parametrize(("where", "said"), [("before the first member", "bytes before the first member"),
+                                             ("after the directory", "bytes after the zip's directory"),
+                                             ("as the zip comment", "bytes after the zip's directory")])
+def test_verify_rejects_bytes_the_directory_does_not_account_for(bundled, tmp_path, where, said):
+    bundle, public = bundled
+    data = bundle.read_bytes()
+    forged = tmp_path / "forged.bundle.zip"
+    if where == "before the first member":
+        forged.write_bytes(FORGED_REPORT + data)
+    elif where == "after the directory":
+        forged.write_bytes(data + FORGED_REPORT)
+    else:
+        forged.write_bytes(data[:-2] + len(FORGED_REPORT).to_bytes(2, "little") + FORGED_REPORT)
+    with zipfile.ZipFile(forged) as archive:
+        assert archive.testzip() is None  # a zip reader takes it as it is
+    done = verify(forged, public)
+    assert done.returncode == 1, done.stdout
+    assert f"FAILED {said}" in done.stdout or f": {len(FORGED_REPORT)} {said}" in done.stdout
+
+
+def test_verify_rejects_a_local_header_that_disagrees_with_the_directory(bundled, tmp_path):
+    """A reader that walks the local headers (a streaming unzip) would show config.jsoN."""
+    bundle, public = bundled
+    data = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as archive:
+        offset = archive.getinfo("config.json").header_offset
+    name_at = offset + 30
+    assert data[name_at:name_at + 11] == b"config.json"
+    data[name_at + 10:name_at + 11] = b"N"
+    forged = tmp_path / "local.bundle.zip"
+    forged.write_bytes(bytes(data))
+    done = verify(forged, public)
+    assert done.returncode == 1, done.stdout
+    assert "config.json: its local header disagrees with the zip's directory" in done.stdout
+
+
+def test_verify_with_another_signers_key_says_so_and_fails(bundled, tmp_path):
+    """A forger signs with their own key and names the auditors' key in the manifest."""
+    from edgeaudit.reporting.bundle import MANIFEST, SIGNATURE
+
+    bundle, public = bundled
+    forger_private, forger_public = _keypair(tmp_path, "forger")
+    with zipfile.ZipFile(bundle) as source:
+        members = {n: source.read(n) for n in source.namelist()}
+    manifest = members.pop(MANIFEST)
+    members.pop(SIGNATURE)
+    key = serialization.load_pem_private_key(forger_private.read_bytes(), password=None)
+    forged = tmp_path / "forger.bundle.zip"
+    with zipfile.ZipFile(forged, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+        out.writestr(MANIFEST, manifest)
+        out.writestr(SIGNATURE, base64.b64encode(key.sign(manifest)) + b"\n")
+    real_id = json.loads(manifest)["signature"]["key_id"]
+    done = verify(forged, forger_public)
+    assert done.returncode == 1, done.stdout
+    assert "signed by another key" in done.stdout and real_id not in done.stdout
+    honest = verify(bundle, forger_public)
+    assert honest.returncode == 1 and "signed by another key" in honest.stdout
 
 
 def _rebuilt(bundle: Path, target: Path, sign_key: Path | None) -> Path:

@@ -6,18 +6,21 @@ bundle's members, a merged report) and in the output."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import pytest
 from test_plugin import Project
 
 from edgeaudit.aws import guard
 from edgeaudit.demo.builder import SiteSpec
-from edgeaudit.redact import REDACTED, redact, redact_text, redact_url
+from edgeaudit.aws.clients import AwsRegistry
+from edgeaudit.redact import REDACTED, redact, redact_text, redact_url, register_secret
+from edgeaudit.rules.config import Target
 
 # every query name the issue lists, in the case a careless caller might use
 QUERY_NAMES = ("api_key", "token", "client_secret", "X-Goog-Signature", "x-goog-signature", "access_token",
@@ -27,7 +30,11 @@ PLANTED = {name: f"planted{i:02d}secretvalue" for i, name in enumerate(QUERY_NAM
 ORIGIN_SECRET = "planted-origin-verify-0451"
 EXTERNAL_ID = "planted-external-id-7788"
 USERINFO = ("planteduser", "plantedpass99")
-ALL_PLANTED = (*PLANTED.values(), ORIGIN_SECRET, EXTERNAL_ID, *USERINFO)
+# secrets in the shapes names alone missed, and a CrUX key under a neutral variable name
+SHAPES = {"header": "plantedauthtoken4411", "matrix": "plantedmatrixtoken55", "nested": "plantednestedtoken66",
+          "quoted": "plantedquotedsecret77"}
+CRUX_VARIABLE, CRUX_KEY = "PAGESPEED", "plantedcruxkeyvalue8899"
+ALL_PLANTED = (*PLANTED.values(), ORIGIN_SECRET, EXTERNAL_ID, *USERINFO, *SHAPES.values(), CRUX_KEY)
 
 
 def _query(names: tuple[str, ...] = QUERY_NAMES) -> str:
@@ -82,9 +89,56 @@ def test_redacting_text_keeps_json_and_html_whole_and_is_idempotent():
     assert redact(("a", ["https://u:p@x/"])) == ("a", [f"https://{REDACTED}@x/"])  # tuples stay tuples
 
 
+@pytest.mark.parametrize(("text", "secret"), [
+    ("GET https://a.example/x?page=1;token=plantedtok01&b=2", "plantedtok01"),
+    ("GET https://a.example/x;jsessionid=plantedsid02;v=1", "plantedsid02"),
+    ("https://a.example/login?next=%2Fcb%3Ftoken%3Dplantedtok03%26page%3D2", "plantedtok03"),
+    ("https://a.example/login?next=%2Fcb%3fpage%3d2%26access_token%3Dplantedtok04", "plantedtok04"),
+    ("https://a.example/login?next=/cb?token=plantedtok05&page=2", "plantedtok05"),
+    ("botocore said {'aws_access_key_id': 'AKID', 'aws_secret_access_key': 'plantedsecret06'}", "plantedsecret06"),
+    ('{"X-Auth-Token": "plantedtok07", "Accept": "*/*"}', "plantedtok07"),
+])
+def test_secret_shapes_that_names_alone_missed(text, secret):
+    redacted = redact_text(text)
+    assert secret not in redacted and REDACTED in redacted
+    assert redact_text(redacted) == redacted
+
+
+def test_evidence_keys_that_name_a_token_are_redacted_and_paging_tokens_kept():
+    redacted = redact({"X-Auth-Token": "plantedtok08", "github_token": "plantedtok09", "NextToken": "page-2",
+                       "allow_credentials": True})
+    assert redacted == {"X-Auth-Token": REDACTED, "github_token": REDACTED, "NextToken": "page-2",
+                        "allow_credentials": True}
+
+
+def test_registered_secrets_are_redacted_by_value_whatever_names_them():
+    value = "plantedneutral/value+10"
+    assert redact_text(f"psi = {value!r}") == f"psi = {value!r}"  # a name that says nothing
+    register_secret(value)
+    for shown in (f"psi = {value!r}", f"x?v={quote(value, safe='')}", f"...{value}'}}", f"q={quote_plus(value)}"):
+        assert "plantedneutral" not in redact_text(shown), shown
+    register_secret("short")  # too short to tell from a word
+    assert redact_text("a short answer") == "a short answer"
+
+
+def test_the_credentials_the_run_signs_with_are_redacted_by_value(tmp_path, monkeypatch):
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[audit]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = plantedprofilesecret11\n"
+                           "aws_session_token = plantedprofiletoken12\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    AwsRegistry().session(Target(name="www", url="https://www.example.com/", bucket="b", distribution_id="E1",
+                                 profile="audit"))
+    text = redact_text("botocore: creds=('AKIDPROFILE', 'plantedprofilesecret11', 'plantedprofiletoken12')")
+    assert "plantedprofile" not in text and "AKIDPROFILE" in text
+
+
 # --- a run: every file it writes, and its output --------------------------------------------------
 
 LEAKY = f'''
+import os
 import warnings
 
 @pytest.mark.control("EA-OPS-03", severity="P3")
@@ -97,6 +151,12 @@ def test_leaky(target, aws, evidence, record_property):
     evidence.record("https://y.example/?{_query(QUERY_NAMES[:4])}", "a URL as a key")
     record_property("seen", target.url)
     print("fetching", target.url, "and https://z.example/?{_query()}")
+    evidence.record("request_headers", {{"X-Auth-Token": "{SHAPES["header"]}", "Accept": "text/html"}})
+    print("asked https://a.example/x;jsessionid=1;token={SHAPES["matrix"]}")
+    print("login at https://a.example/login?next=%2Fcb%3Ftoken%3D{SHAPES["nested"]}%26page%3D2")
+    print("botocore said", {{"aws_access_key_id": "AKID", "aws_secret_access_key": "{SHAPES["quoted"]}"}})
+    crux_settings = {{"padding": "p" * 300, "crux": os.environ["{CRUX_VARIABLE}"]}}  # -l shows it, cut in the middle
+    print("asking CrUX with", os.environ["{CRUX_VARIABLE}"][::1])
     warnings.warn("slow answer from " + target.url)
     url = target.url
     assert url.startswith("ftp:"), f"not served at {{url}}"
@@ -144,9 +204,10 @@ def leaky_run(request, tmp_path_factory, world, leaky_site):
     url = urlunsplit((parts.scheme, f"{':'.join(USERINFO)}@{parts.netloc}", parts.path or "/",
                       f"api_key={PLANTED['api_key']}", ""))
     entry = {**leaky_site.target_entry(), "url": url, "role_arn": "arn:aws:iam::123456789012:role/edgeaudit-audit",
-             "external_id": EXTERNAL_ID}
+             "external_id": EXTERNAL_ID, "crux_api_key_env": CRUX_VARIABLE}
     project.config(targets=[entry])
-    run = project.run("--bundle", "-l", "-rA", "--tb=long", *(["-n", "2"] if request.param == "xdist" else []))
+    run = project.run("--bundle", "-l", "-rA", "--tb=long", *(["-n", "2"] if request.param == "xdist" else []),
+                      env={CRUX_VARIABLE: CRUX_KEY})
     return project, run
 
 

@@ -76,6 +76,11 @@ def test_the_variables_set_on_purpose_win_then_the_job_closest_to_the_process(en
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "two"}, ["EDGEAUDIT_SHARD_INDEX='two' is not a whole number"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "-1"}, ["EDGEAUDIT_SHARD_INDEX='-1' is not a whole number"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": "4.0"}, ["EDGEAUDIT_SHARD_COUNT='4.0' is not a whole number"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": "\u0664"}, ["EDGEAUDIT_SHARD_COUNT='\u0664' is not a whole number", "0-9"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "\u0662"}, ["EDGEAUDIT_SHARD_INDEX='\u0662' is not a whole number"]),
+    ({**GITLAB, "CI_NODE_TOTAL": "\u00b3"}, ["CI_NODE_TOTAL='\u00b3' is not a whole number"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": str(10**18)}, [f"EDGEAUDIT_SHARD_COUNT='{10**18}'", "from 0 to 10000"]),
+    ({**GITHUB, "EDGEAUDIT_SHARD_COUNT": "10001"}, ["EDGEAUDIT_SHARD_COUNT='10001'", "from 0 to 10000"]),
     ({**GITHUB, "EDGEAUDIT_SHARD_INDEX": "0", "EDGEAUDIT_SHARD_COUNT": "0"}, ["EDGEAUDIT_SHARD_COUNT=0"]),
     ({**AWS_BATCH, "EDGEAUDIT_SHARD_COUNT": "3"},
      ["EDGEAUDIT_SHARD_COUNT=3 disagrees with AWS_BATCH_JOB_ARRAY_SIZE=2"]),
@@ -91,6 +96,13 @@ def test_no_or_a_bad_value_is_a_usage_error_naming_the_variables(environ, named)
     assert message.startswith("--shard auto: ") and "Fix: " in message
     for text in named:
         assert text in message, (text, message)
+
+
+@pytest.mark.parametrize("text", ["\u0661/\u0662", "1/2\u00b2", f"1/{10**18}", "1/10001", "0/2", "3/2", "1", "1/"])
+def test_a_shard_given_by_hand_is_k_of_n_in_ascii_digits_within_the_bound(text):
+    with pytest.raises(pytest.UsageError, match=r"not of the form K/N with 1 <= K <= N <= 10000 in digits 0-9"):
+        parse_shard(text, {})
+    assert parse_shard("10000/10000", {}) == (10000, 10000)
 
 
 @pytest.mark.parametrize("environ, found", [

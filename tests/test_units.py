@@ -4,6 +4,9 @@ results and report naming."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from edgeaudit.reporting.results import failure_message, gates, waiver_for
 from edgeaudit.rules import limits, tomlwrite
 from edgeaudit.rules.config import ConfigError, Target, Waiver, load
 from edgeaudit.rules.thresholds import SPECS, Count
+from edgeaudit.run.options import env_flag
 
 TARGET = {"name": "www", "url": "https://www.example.com/", "bucket": "b", "distribution_id": "E1"}
 
@@ -70,6 +74,26 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path, document, key, fix):
         load(write(tmp_path, document))
     assert raised.value.key == key
     assert fix in raised.value.fix
+    assert str(tmp_path / "edgeaudit.toml") in str(raised.value)
+
+
+WAIVER = {"control": "EA-S3-05", "reason": "r", "approved_by": "a", "expires": dt.date(2030, 1, 1)}
+
+
+@pytest.mark.parametrize(("document", "key"), [
+    ({"targets": [{**TARGET, "allowed_writers": ["arn:aws:iam::1:role/ci\x1b[2K"]}]},
+     'targets[0] ("www").allowed_writers'),
+    ({"targets": [{**TARGET, "allowed_writers": ["arn:aws:iam::1:role/ci\narn:forged"]}]},
+     'targets[0] ("www").allowed_writers'),
+    ({"targets": [{**TARGET, "url": "https://www.example.com/\u202egnp.exe"}]}, 'targets[0] ("www").url'),
+    ({"targets": [{**TARGET, "stack_name": "site\u2028forged line"}]}, 'targets[0] ("www").stack_name'),
+    ({"targets": [TARGET], "waivers": [{**WAIVER, "reason": "accepted\r\nEA-S3-06 passed"}]}, "waivers[0].reason"),
+    ({"targets": [TARGET], "waivers": [{**WAIVER, "approved_by": "ciso\x07\u202e"}]}, "waivers[0].approved_by"),
+])
+def test_control_characters_in_text_the_reports_show_are_refused(tmp_path, document, key):
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, document))
+    assert raised.value.key == key and "control characters" in raised.value.fix
     assert str(tmp_path / "edgeaudit.toml") in str(raised.value)
 
 
@@ -264,3 +288,20 @@ def test_report_names(tmp_path):
     assert stem.name == "daily-20261127T090000Z"
     stem.with_suffix(".json").write_text("{}")
     assert report_stem(tmp_path, "daily", started).name == "daily-20261127T090000Z-2"
+
+
+@pytest.mark.parametrize("raw", ["maybe", "ja", "2", "tru"])
+def test_a_yes_or_no_variable_that_is_neither_is_a_usage_error(raw):
+    with pytest.raises(pytest.UsageError, match=f"EDGEAUDIT_BUNDLE='{raw}' is not a yes or a no. Fix: "):
+        env_flag("EDGEAUDIT_BUNDLE", raw)
+    assert env_flag("EDGEAUDIT_BUNDLE", " On ") is True and env_flag("EDGEAUDIT_BUNDLE", "off") is False
+
+
+def test_edgeaudit_bundle_maybe_stops_the_run_with_exit_code_4(tmp_path):
+    config = write(tmp_path, {"targets": [TARGET]})
+    done = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:randomly", "suites/test_site.py",
+                           "--edgeaudit-config", str(config), "--report-dir", str(tmp_path / "reports")],
+                          cwd=Path(__file__).parent.parent, env={**os.environ, "EDGEAUDIT_BUNDLE": "maybe"},
+                          capture_output=True, text=True)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "EDGEAUDIT_BUNDLE='maybe' is not a yes or a no" in done.stdout + done.stderr

@@ -27,6 +27,7 @@ from botocore import UNSIGNED
 from edgeaudit import __version__
 from edgeaudit.aws import guard
 from edgeaudit.errors import AccessDeniedError, NotEvaluated
+from edgeaudit.redact import register_secret
 from edgeaudit.rules import limits
 from edgeaudit.rules.config import Target
 
@@ -280,6 +281,19 @@ class CachedClient:
         return lambda **params: self._call(method, params, lambda: target(**params))
 
 
+def register_credentials(session: boto3.Session) -> None:
+    """The secret key and session token the run signs with are redacted wherever they appear,
+    whatever names them (a profile's, the environment's, a container's)."""
+    try:
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except botocore.exceptions.BotoCoreError:
+        return  # the first call names the problem, as it did before
+    if frozen is not None:
+        register_secret(frozen.secret_key)
+        register_secret(frozen.token)
+
+
 def assumed_session(base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
     """A session that assumes `role_arn` (another account's audit role) from the base credentials,
     and assumes it again when the temporary credentials run out."""
@@ -314,6 +328,7 @@ class AwsRegistry:
         with self._lock:
             if scope not in self._sessions:
                 session = boto3.Session(profile_name=target.profile) if target.profile else boto3.Session()
+                register_credentials(session)
                 if target.role_arn:
                     session = assumed_session(session, target.role_arn, target.external_id)
                 session._session.register("before-call", self.calls.count, unique_id="edgeaudit-call-log")

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import struct
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -109,6 +110,48 @@ def _manifest_problem(manifest: Any) -> str | None:
     return None
 
 
+_LOCAL = struct.Struct("<4s5H3L2H")  # a member's local file header
+_END = struct.Struct("<4s4H2LH")      # the end of central directory record
+
+
+def _layout_problems(path: Path, archive: zipfile.ZipFile) -> list[str]:
+    """Bytes the zip's directory does not account for, and local headers that disagree with it.
+
+    Zip readers tolerate bytes before the first member and after the directory, and some read a
+    member by its local header rather than the directory: a forged report put there would be what
+    one tool shows while the digests hold. A bundle as edgeaudit writes it is members end to end
+    from byte 0, then the directory, then its end record, and nothing else."""
+    problems, position = [], 0
+    size = path.stat().st_size
+    with path.open("rb") as raw:
+        for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+            if info.header_offset != position:
+                where = "before the first member" if position == 0 else "between members"
+                problems.append(f"{info.filename}: {info.header_offset - position} bytes {where} that no member holds")
+            raw.seek(info.header_offset)
+            header = raw.read(_LOCAL.size)
+            if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+                problems.append(f"{info.filename}: no local header where the directory says it starts")
+                return problems
+            _, _, flags, method, _, _, crc, compressed, plain, name_length, extra_length = _LOCAL.unpack(header)
+            name = raw.read(name_length)
+            encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+            if (name != info.orig_filename.encode(encoding, "replace") or flags != info.flag_bits
+                    or method != info.compress_type or (crc, compressed, plain) != (info.CRC, info.compress_size,
+                                                                                   info.file_size)):
+                problems.append(f"{info.filename}: its local header disagrees with the zip's directory "
+                                "(name, flags, method, CRC or sizes)")
+            position = info.header_offset + _LOCAL.size + name_length + extra_length + info.compress_size
+        raw.seek(max(0, size - _END.size))
+        end = raw.read(_END.size)
+    if len(end) < _END.size or end[:4] != b"PK\x05\x06":
+        return problems + ["bytes after the zip's directory (its end record is not the last bytes of the file)"]
+    _, _, _, _, _, directory_size, directory_offset, comment_length = _END.unpack(end)
+    if comment_length or directory_offset != position or directory_offset + directory_size != size - _END.size:
+        problems.append("bytes before, inside or after the zip's directory that no member holds")
+    return problems
+
+
 def verify_bundle(path: Path, public_key: Path | None = None) -> tuple[list[str], dict[str, Any]]:
     """Problems found (empty when every digest and the signature hold) and the manifest.
 
@@ -129,6 +172,9 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> tuple[list[str]
         if duplicated:
             return [f"{name}: {counts[name]} members of that name (a forged copy may be the one unzip shows)"
                     for name in duplicated], {}
+        layout = _layout_problems(path, archive)
+        if layout:
+            return layout, {}
         members = {info.filename: info for info in infos}
         if MANIFEST not in members:
             return [f"no {MANIFEST} in the bundle"], {}
@@ -151,6 +197,9 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> tuple[list[str]
             if problems:  # already shown not to be the run's manifest
                 return problems + [f"{MANIFEST}: {problem}"], {}
             raise BundleError(f"{path}: {MANIFEST} is malformed: {problem}")
+        claimed = (manifest.get("signature") or {}).get("key_id")
+        if key is not None and claimed is not None and claimed != _key_id(key):
+            problems.insert(0, f"signed by another key: not by the key given ({_key_id(key)})")
         files = manifest["files"]
         for name, expected in sorted(files.items()):
             info = members.get(name)

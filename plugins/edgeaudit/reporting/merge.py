@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeaudit.reporting.report import SCHEMA, build_report
 from edgeaudit.reporting.results import OUTCOMES, SEVERITY_RANK, gates, summarize
-from edgeaudit.rules.shards import SHARD_FLAG
+from edgeaudit.rules.shards import MAX_COUNT, SHARD_FLAG
 
 
 class MergeError(ValueError):
@@ -51,8 +51,8 @@ def check_shard(name: str, report: Any) -> None:
     _fields(f"{name}: run", run, SHAPE_RUN)
     shard = run["shard"]
     index, count = shard.get("index"), shard.get("count")
-    if not (type(index) is int and type(count) is int and 1 <= index <= count):
-        raise MergeError(f"{name}: run.shard is not {{index: K, count: N}} with 1 <= K <= N")
+    if not (type(index) is int and type(count) is int and 1 <= index <= count <= MAX_COUNT):
+        raise MergeError(f"{name}: run.shard is not {{index: K, count: N}} with 1 <= K <= N <= {MAX_COUNT}")
     if not all(isinstance(t, str) for t in run["targets"]):
         raise MergeError(f"{name}: run.targets is not a list of names")
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in run["api_calls_by_operation"].values()):
@@ -103,11 +103,12 @@ def _one_run(named: list[tuple[str, dict[str, Any]]], allow_partial: bool) -> tu
         if index in seen:
             raise MergeError(f"shard {index}/{count} is given twice ({seen[index]} and {name})")
         seen[index] = name
-    missing = [k for k in range(1, count + 1) if k not in seen]
-    if missing and not allow_partial:
-        raise MergeError(f"shard(s) {', '.join(f'{k}/{count}' for k in missing)} missing: give every shard's "
-                         "report, or --allow-partial for a report marked incomplete")
-    return count, missing
+    if count > len(seen) and not allow_partial:  # counted before any list of them is made
+        first = [k for k in range(1, min(count, len(seen) + 10) + 1) if k not in seen][:10]
+        more = count - len(seen) - len(first)
+        raise MergeError(f"shard(s) {', '.join(f'{k}/{count}' for k in first)}{f' and {more} more' if more else ''} "
+                         "missing: give every shard's report, or --allow-partial for a report marked incomplete")
+    return count, [k for k in range(1, count + 1) if k not in seen]
 
 
 def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,7 +27,9 @@ from edgeaudit.rules.thresholds import DEFAULTS, SPECS, Thresholds
 
 DEFAULT_CONFIG_NAME = "edgeaudit.toml"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: "www\n" is not a name
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# control characters, line and paragraph separators, and the bidirectional overrides that can
+# hide or reorder what a report shows
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,21 @@ def _line(value: Any) -> str:
     return value
 
 
+def _text(value: Any) -> str:
+    """Free text shown in reports (a waiver's reason): printable, on one line."""
+    value = _str(value)
+    if _CONTROL_CHARS.search(value):
+        raise TypeError("one line of printable text, without control characters")
+    return value
+
+
+def _line_list(value: Any) -> tuple[str, ...]:
+    values = _str_list(value)
+    if any(_CONTROL_CHARS.search(v) or v != v.strip() for v in values):
+        raise TypeError("a list of one-line strings without control characters or surrounding spaces")
+    return values
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise TypeError("a finite number >= 0")
@@ -273,7 +290,7 @@ TARGET_SCHEMA: _Schema = {
     "name": (_line, True), "url": (_url, True), "bucket": (_line, True), "distribution_id": (_line, True),
     "region": (_line, False), "http_url": (_url, False), "paths": (_paths, False), "ca_bundle": (_line, False),
     "replica_bucket": (_line, False), "scratch_bucket": (_line, False), "monthly_budget_usd": (_number, False),
-    "allowed_writers": (_str_list, False), "stack_name": (_line, False), "crux_api_key_env": (_line, False),
+    "allowed_writers": (_line_list, False), "stack_name": (_line, False), "crux_api_key_env": (_line, False),
     "profile": (_line, False), "role_arn": (_line, False), "external_id": (_line, False),
     "allow_source_maps": (_bool, False),
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
@@ -281,7 +298,7 @@ TARGET_SCHEMA: _Schema = {
     "browser_path": (_line, False), "device": (_device, False),
 }
 WAIVER_SCHEMA: _Schema = {
-    "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
+    "control": (_str, True), "reason": (_text, True), "approved_by": (_text, True),
     "expires": (_date, True), "target": (_str, False),
 }
 ATTESTATION_SCHEMA: _Schema = {

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 COUNT = "EDGEAUDIT_SHARD_COUNT"
+MAX_COUNT = 10_000  # shards of one run; a larger count is a typo (or an attack on `merge`), not a fleet
 SHARD_FLAG = "--shard"  # a scope's reason naming it is a shard's own: another shard may have run the control
 
 
@@ -49,12 +50,19 @@ class ShardError(ValueError):
     """`--shard auto` found no index, or a bad one: a usage error naming the variables."""
 
 
+def whole_number(text: str) -> int | None:
+    """A whole number written in ASCII digits (str.isdigit() also takes "٣" and "³"), else None."""
+    text = text.strip()
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def _number(environ: Mapping[str, str], name: str) -> int:
-    raw = environ[name].strip()
-    if not raw.isdigit():
-        raise ShardError(f"--shard auto: {name}={environ[name]!r} is not a whole number. Fix: set {name} to "
-                         "a number (an index counts from 0 in EDGEAUDIT_SHARD_INDEX), or unset it")
-    return int(raw)
+    number = whole_number(environ[name])
+    if number is None or number > MAX_COUNT:
+        raise ShardError(f"--shard auto: {name}={environ[name]!r} is not a whole number from 0 to {MAX_COUNT} in "
+                         f"digits 0-9. Fix: set {name} to a number (an index counts from 0 in "
+                         "EDGEAUDIT_SHARD_INDEX), or unset it")
+    return number
 
 
 def auto_shard(environ: Mapping[str, str]) -> tuple[int, int, Source]:

@@ -19,7 +19,7 @@ from edgeaudit.reporting.bundle import BundleError, check_private_key
 from edgeaudit.rules.catalog import SEVERITIES, builtin_folder, known_frameworks, markers
 from edgeaudit.rules.config import DEFAULT_CONFIG_NAME
 from edgeaudit.rules.frameworks import UnknownFramework, resolve
-from edgeaudit.rules.shards import ShardError, auto_shard
+from edgeaudit.rules.shards import MAX_COUNT, ShardError, auto_shard, whole_number
 
 RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _FLAGS = ("edgeaudit_demo", "edgeaudit_no_report", "edgeaudit_bundle")
@@ -78,9 +78,20 @@ def setting(config: pytest.Config, name: str, env: str) -> Any:
     if os.environ.get(env):
         raw = os.environ[env]
         if name in _FLAGS:
-            return raw.lower() in ("1", "true", "yes", "on")
+            return env_flag(env, raw)
         return [v.strip() for v in raw.split(",") if v.strip()] if name in _LISTS else raw
     return config.getini(name)
+
+
+def env_flag(env: str, raw: str) -> bool:
+    """A yes/no environment variable; any other word is a usage error, not a silent "no"."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise pytest.UsageError(f"{env}={raw!r} is not a yes or a no. Fix: set {env} to 1, true, yes or on "
+                            "(or 0, false, no or off), or unset it")
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -97,7 +108,7 @@ def suites_dir(config: pytest.Config) -> Path:
 def builtin_suites(config: pytest.Config) -> Path | None:
     """The controls that come with the package, unless edgeaudit_builtin_controls = false."""
     raw = os.environ.get("EDGEAUDIT_BUILTIN_CONTROLS")
-    wanted = raw.lower() in ("1", "true", "yes", "on") if raw else config.getini("edgeaudit_builtin_controls")
+    wanted = env_flag("EDGEAUDIT_BUILTIN_CONTROLS", raw) if raw else config.getini("edgeaudit_builtin_controls")
     return builtin_folder() if wanted else None
 
 
@@ -236,10 +247,11 @@ def parse_shard(text: str, environ: Mapping[str, str] | None = None) -> tuple[in
     """`--shard K/N`, or `--shard auto`: K and N from the engine that started this job."""
     if text.strip().lower() == "auto":
         return _auto_shard(os.environ if environ is None else environ)
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
-        raise pytest.UsageError(f"--shard {text}: not of the form K/N with 1 <= K <= N. Fix: e.g. --shard 2/4")
-    return int(index), int(count)
+    index, _, count = (whole_number(part) for part in text.partition("/"))
+    if index is None or count is None or not 1 <= index <= count <= MAX_COUNT:
+        raise pytest.UsageError(f"--shard {text}: not of the form K/N with 1 <= K <= N <= {MAX_COUNT} in digits 0-9. "
+                                "Fix: e.g. --shard 2/4")
+    return index, count
 
 
 def _auto_shard(environ: Mapping[str, str]) -> tuple[int, int]:

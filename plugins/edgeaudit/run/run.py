@@ -20,7 +20,7 @@ from edgeaudit.aws import guard
 from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.evidence import jsonable
 from edgeaudit.interrupts import Deferred, RunInterrupts
-from edgeaudit.redact import redact, redact_text
+from edgeaudit.redact import redact, redact_text, register_secret
 from edgeaudit.reporting.archive import archive_report
 from edgeaudit.reporting.archive import summary_line as archive_line
 from edgeaudit.reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
@@ -156,6 +156,9 @@ class Run:
                 self.config = self.config.shard(*self.shard)
         except ConfigError as exc:
             raise pytest.UsageError(redact_text(f"edgeaudit: {exc}")) from None
+        for target in self.configured.targets:  # the values of the secrets the config names, by value
+            if target.crux_api_key_env:
+                register_secret(os.environ.get(target.crux_api_key_env))
         self.bundle = bool(setting(config, "edgeaudit_bundle", "EDGEAUDIT_BUNDLE")) or self.config.bundle
         sign_key = setting(config, "edgeaudit_sign_key", "EDGEAUDIT_SIGN_KEY")
         self.sign_key = Path(sign_key) if sign_key else None

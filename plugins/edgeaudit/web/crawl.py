@@ -14,6 +14,8 @@ clean pass.
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 import time
 import weakref
@@ -145,19 +147,36 @@ class Sitemap:
 
 def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
     """("urlset" or "sitemapindex", the <loc> values) of a sitemap document; ValueError if it is not one."""
+    kind, locs, _ = stream_sitemap(body, None)
+    return kind, locs
+
+
+def stream_sitemap(body: bytes, max_locs: int | None) -> tuple[str, list[str], int]:
+    """(kind, the first max_locs <loc> values, how many it lists) of a sitemap document, parsed as
+    a stream: what is held grows with max_locs, not with the sitemap (a 20,000-URL sitemap read for
+    a 50-page crawl keeps 50 URLs). ValueError if it is not a sitemap."""
     if len(body) > SITEMAP_MAX_BYTES:
         raise ValueError(f"sitemap larger than {SITEMAP_MAX_BYTES} bytes")
-    if b"<!DOCTYPE" in body[:2048].upper() or b"<!ENTITY" in body.upper():
+    if re.search(rb"<!(DOCTYPE|ENTITY)", body, re.I):
         raise ValueError("sitemap declares a DTD or entities, which a sitemap must not")
+    kind, locs, total = "", [], 0
     try:
-        root = ElementTree.fromstring(body)
+        for event, element in ElementTree.iterparse(io.BytesIO(body), events=("start", "end")):
+            name = element.tag.rsplit("}", 1)[-1]
+            if not kind:
+                kind = name
+                if kind not in ("urlset", "sitemapindex"):
+                    raise ValueError(f"root element is <{kind}>, not <urlset> or <sitemapindex>")
+                root = element
+            elif event == "end" and name == "loc" and (element.text or "").strip():
+                total += 1
+                if max_locs is None or len(locs) < max_locs:
+                    locs.append((element.text or "").strip())
+            elif event == "end" and name in ("url", "sitemap"):
+                root.clear()  # what was read is let go
     except ElementTree.ParseError as exc:
         raise ValueError(f"not well-formed XML: {exc}") from None
-    kind = root.tag.rsplit("}", 1)[-1]
-    if kind not in ("urlset", "sitemapindex"):
-        raise ValueError(f"root element is <{kind}>, not <urlset> or <sitemapindex>")
-    locs = [(el.text or "").strip() for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "loc"]
-    return kind, [loc for loc in locs if loc]
+    return kind, locs, total
 
 
 @dataclass
@@ -219,32 +238,47 @@ class Crawl:
                 "sitemap": {"status": self.sitemap.status, "urls": len(self.sitemap.urls), "error": self.sitemap.error}}
 
 
-def read_sitemap(site: Site, max_children: int) -> Sitemap:
-    """The target's /sitemap.xml, a sitemap index followed one level (same-origin children only,
-    at most max_children of them: the crawl's crawl_max_pages)."""
+def read_sitemap(site: Site, budget: int) -> Sitemap:
+    """The target's /sitemap.xml, a sitemap index followed one level (same-origin children only),
+    read within `budget` URLs (the crawl's crawl_max_pages less its critical paths): each child
+    sitemap read and each URL kept counts one, and no more than that is parsed or held."""
+    budget = max(0, int(budget))
     sitemap = Sitemap(site.url(SITEMAP_PATH))
     response = site.get(sitemap.url)
     sitemap.status = response.status_code
     if response.status_code != 200:
         sitemap.error = f"{sitemap.url} answered {response.status_code}"
         return sitemap
+    locs: list[str] = []
     try:
-        kind, locs = parse_sitemap(_whole_body(response, sitemap.url))
-        if kind == "sitemapindex":
-            children, locs = locs, []
-            for child in children:
+        kind, found, total = stream_sitemap(_whole_body(response, sitemap.url), budget)
+        if kind == "urlset":
+            locs = found
+            if total > len(found):
+                sitemap.cut_short = (f"the sitemap lists {total} URLs; the {total - len(found)} over "
+                                     f"crawl_max_pages ({budget}) were not read")
+        else:
+            for child in found:
                 if not same_origin(child, site.target.url):
                     raise ValueError(f"the sitemap index lists a sitemap on another origin: {child}")
-            sitemap.children_read = min(len(children), max(0, int(max_children)))
-            if sitemap.children_read < len(children):
-                sitemap.cut_short = (f"the sitemap index lists {len(children)} sitemaps; the "
-                                     f"{len(children) - sitemap.children_read} over crawl_max_pages ({max_children}) "
-                                     "were not read")
-            for child in children[:sitemap.children_read]:
-                answer = site.get(child)
+            for child in found:
+                room = budget - sitemap.children_read - len(locs)
+                if room <= 1:  # a child read to keep nothing is not worth a request
+                    break
+                answer = site.request("GET", child)  # not kept in the run's cache: only its URLs are
+                sitemap.children_read += 1
                 if answer.status_code != 200:
                     raise ValueError(f"child sitemap {child} answered {answer.status_code}")
-                locs += parse_sitemap(_whole_body(answer, child))[1]
+                _, urls, listed = stream_sitemap(_whole_body(answer, child), room - 1)
+                locs += urls
+                if listed > len(urls):
+                    sitemap.cut_short = (f"{child} lists {listed} URLs; the {listed - len(urls)} over what "
+                                         f"the crawl's budget ({budget} URLs, crawl_max_pages) leaves were not read")
+                    break
+            if sitemap.children_read < total:
+                sitemap.cut_short = "; ".join(filter(None, (
+                    sitemap.cut_short, f"the sitemap index lists {total} sitemaps; the {total - sitemap.children_read} "
+                    f"over the crawl's budget ({budget} URLs, crawl_max_pages) were not read")))
     except _TooLarge as exc:
         sitemap.error = sitemap.cut_short = str(exc)
         return sitemap
@@ -268,21 +302,22 @@ def _whole_body(response: Any, url: str) -> bytes:
 
 
 def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
-    """Breadth-first over same-origin URLs from the critical paths and the sitemap."""
+    """Breadth-first over same-origin URLs: the critical paths first, whatever the budget, then
+    what they refer to and the sitemap's URLs within max_pages (child sitemaps read count too)."""
     began = time.monotonic()
     concurrency = max(1, int(concurrency))
     site.mount_adapter(max(10, concurrency))
     origin = site.target.url
-    start = [normalize(site.url(path)) for path in site.target.paths]
-    sitemap = read_sitemap(site, max_pages)
-    budget = max_pages - sitemap.children_read  # child sitemaps count as fetched URLs
-    start += [url for url in sitemap.urls if same_origin(url, origin)]
-    start = list(dict.fromkeys(start))
+    paths = list(dict.fromkeys(normalize(site.url(path)) for path in site.target.paths))
+    sitemap = read_sitemap(site, max_pages - len(paths))
+    budget = max(len(paths), max_pages - sitemap.children_read)  # child sitemaps count as fetched URLs
+    later = [url for url in sitemap.urls if same_origin(url, origin)]  # queued once the critical paths are in
+    start = list(dict.fromkeys(paths + later))
 
     fetched: dict[str, Fetched] = {}
     references: dict[str, list[Reference]] = {}
-    queue: deque[str] = deque(start)
-    seen: set[str] = set(start)
+    queue: deque[str] = deque(paths)
+    seen: set[str] = set(paths)
     skipped: list[str] = []
 
     def visit(url: str) -> tuple[Fetched, list[Reference]]:
@@ -301,7 +336,11 @@ def crawl(site: Site, *, max_pages: int, concurrency: int) -> Crawl:
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edgeaudit-crawl") as pool:
         pending: dict[Future, str] = {}
-        while queue or pending:
+        while queue or pending or later:
+            if later and all(path in fetched for path in paths):
+                queue.extend(url for url in later if url not in seen)
+                seen.update(later)
+                later = []
             while queue and len(pending) < concurrency:
                 url = queue.popleft()
                 if len(fetched) + len(pending) >= budget:
