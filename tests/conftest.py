@@ -18,6 +18,8 @@ from edgeaudit.demo.environment import DemoEnvironment
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
+if hasattr(os, "geteuid") and os.geteuid() == 0:  # root cannot start Chromium's sandbox (CI runs as root)
+    os.environ.setdefault("EDGEAUDIT_CHROMIUM_SANDBOX", "off")
 
 
 @pytest.fixture(scope="session")

@@ -170,3 +170,36 @@ def test_first_run_without_the_lab_extra(tmp_path):
         if result["control"] in lab:
             assert len(result["message"].splitlines()) == 1, result["message"]
             assert "pip install 'edgeaudit[lab]'" in result["message"]
+
+
+# --- the sandbox ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("on", True), ("off", False), ("0", False),
+                                                  ("YES", True)])
+def test_chromium_keeps_its_sandbox_unless_the_setting_says_off(value, expected):
+    from edgeaudit.web.browser import SANDBOX_SETTING, sandboxed
+
+    assert sandboxed({} if value is None else {SANDBOX_SETTING: value}) is expected
+
+
+def test_a_sandbox_setting_that_is_no_yes_or_no_is_a_config_error():
+    from edgeaudit.errors import ConfigError
+    from edgeaudit.web.browser import SANDBOX_SETTING, sandboxed
+
+    with pytest.raises(ConfigError, match="EDGEAUDIT_CHROMIUM_SANDBOX='maybe': not a yes or a no"):
+        sandboxed({SANDBOX_SETTING: "maybe"})
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or find_chromium() is None,
+                    reason="as root, with a Chromium: the sandbox cannot start")
+def test_as_root_the_sandbox_cannot_start_and_the_error_names_the_setting(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    from edgeaudit.web.browser import launch
+
+    monkeypatch.setenv("EDGEAUDIT_CHROMIUM_SANDBOX", "on")
+    with sync_playwright() as playwright, pytest.raises(RuntimeError, match="set EDGEAUDIT_CHROMIUM_SANDBOX=off"):
+        launch(playwright, find_chromium())
+    monkeypatch.setenv("EDGEAUDIT_CHROMIUM_SANDBOX", "off")
+    with sync_playwright() as playwright:
+        launch(playwright, find_chromium()).close()

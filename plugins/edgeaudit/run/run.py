@@ -53,6 +53,7 @@ from edgeaudit.run.options import (
 )
 from edgeaudit.run.scope import of_run as scope_of_run
 from edgeaudit.web.browser import SHARED as SHARED_BROWSER
+from edgeaudit.web.browser import sandboxed
 from edgeaudit.web.site import Site
 from edgeaudit.web.tls import TlsProbe
 
@@ -144,6 +145,7 @@ class Run:
             check_report_dir(self.report_dir)
         try:
             limits.check_environment()  # a bad EDGEAUDIT_*_TIMEOUT_S is one usage error, not an error per control
+            sandboxed()  # likewise a bad EDGEAUDIT_CHROMIUM_SANDBOX
             if demo:
                 _start_demo(self, self.shared, config)
             else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from edgeaudit import __version__
+from edgeaudit.errors import ConfigError
 from edgeaudit.filelock import locked
 
 # The lab's own User-Agent: the edge's logs (and the tests' request counts) tell its fetches apart.
@@ -44,9 +45,13 @@ MANAGED: dict[str, dict[str, tuple[str, ...]]] = {
         "win32": ("chrome-headless-shell-win64/chrome-headless-shell.exe", "chrome-win/headless_shell.exe"),
     },
 }
-# Flags for a closed network and a root user: no sandbox, no background traffic, no first-run UI.
-FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+# Flags for a closed network: no background traffic, no first-run UI.
+FLAGS = ("--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage")
+# Chromium runs in its sandbox unless this says "off": as root, or in a container whose seccomp
+# profile refuses the namespaces the sandbox needs, Chromium cannot start it, and the error says so.
+SANDBOX_SETTING = "EDGEAUDIT_CHROMIUM_SANDBOX"
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def family(platform: str = sys.platform) -> str:
@@ -139,9 +144,29 @@ def managed_browsers(cache: Path | None, platform: str = sys.platform) -> Iterat
             yield from (folder / layout for layout in layouts[family(platform)])
 
 
+def sandboxed(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether Chromium keeps its sandbox (EDGEAUDIT_CHROMIUM_SANDBOX, default on); ConfigError on a
+    value that is neither a yes nor a no."""
+    raw = environ.get(SANDBOX_SETTING, "on")
+    if raw.strip().lower() not in _SWITCH:
+        raise ConfigError("environment", f"{SANDBOX_SETTING}={raw!r}", "not a yes or a no",
+                          f"set {SANDBOX_SETTING} to on (the default) or off, or unset it")
+    return _SWITCH[raw.strip().lower()]
+
+
 def launch(playwright: Any, executable: str) -> Any:
-    """A headless Chromium browser from `playwright.chromium`."""
-    return playwright.chromium.launch(executable_path=executable, headless=True, args=list(FLAGS))
+    """A headless Chromium browser from `playwright.chromium`, in its sandbox unless the setting
+    turns it off; a sandbox that cannot start is one line that names the setting."""
+    sandbox = sandboxed()
+    try:
+        return playwright.chromium.launch(executable_path=executable, headless=True, chromium_sandbox=sandbox,
+                                          args=[*FLAGS, *([] if sandbox else ["--no-sandbox"])])
+    except Exception as exc:
+        if sandbox and "sandbox" in str(exc).lower():
+            raise RuntimeError(f"Chromium could not start its sandbox (as root, or in a container that refuses "
+                               f"its namespaces): run as another user where the kernel allows it, or set "
+                               f"{SANDBOX_SETTING}=off") from None
+        raise
 
 
 LAB_LOCK = Path(tempfile.gettempdir()) / "edgeaudit-lab.lock"
