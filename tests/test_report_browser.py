@@ -159,3 +159,25 @@ def test_ten_thousand_results_stay_interactive(browser, tmp_path):
         out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\n10,000-result report: {figures['html_bytes'] / 1e6:.1f} MB, interactive after "
           f"{figures['interactive_s']:.2f} s, a filter takes {figures['filter_s']:.2f} s")
+
+
+def test_the_results_table_reads_at_1280_pixels(browser, tmp_path):
+    """Long messages, URLs and measurement names: the message column keeps a reading width and a
+    URL breaks only at its end of line, not every few letters."""
+    url = "https://www.example.com/" + "/".join(f"section-{n}" for n in range(12)) + "/index.html"
+    report = synthetic_report(20)
+    for n, result in enumerate(report["results"]):
+        result["message"] = f"{url} answered 404 (linked from {url}); expected 200 on every page"
+        result["margins"] = {f"ttfb_p95_ms /{'deep/' * 8}page-{n}.html": {
+            "observed": 812.5, "limit": 800, "margin": -12.5, "better": "lower", "unit": "ms"}}
+    path = tmp_path / "long.html"
+    path.write_text(render(report, name="long"))
+    page = Page(browser, path)
+    widths = page.page.eval_on_selector_all("#results tbody tr:first-child td",
+                                            "cells => cells.map(c => c.getBoundingClientRect().width)")
+    message_px = widths[6]
+    assert message_px >= 300, f"the message column is {message_px:.0f} px wide at 1280 px: {widths}"
+    lines = page.page.eval_on_selector("#results tbody tr:first-child td.msg", """cell => {
+        const range = document.createRange(); range.selectNodeContents(cell);
+        return new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size }""")
+    assert lines <= 8, f"the message wraps into {lines} lines"
