@@ -664,4 +664,5 @@ def test_preflight_operations_come_from_the_loaded_clients():
 
     assert not hasattr(preflight, "operation_name")
     assert {p.action for p in preflight.probes_for(sorted(known_ids()))} >= set(PREFLIGHT_DENIED)
-    assert set(preflight.unprobed(sorted(known_ids()))) == {"ce:GetCostAndUsage", "ce:GetCostForecast"}
+    assert set(preflight.unprobed(sorted(known_ids()))) == {"ce:GetCostAndUsage", "ce:GetCostForecast",
+                                                             "access-analyzer:CheckNoPublicAccess"}

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from conftest import REPO, run_suite
 from edgeaudit.aws import discover
@@ -49,25 +48,15 @@ def test_a_value_the_example_does_not_name_is_added_to_the_table():
     assert target["ca_bundle"] == "/etc/ssl/corp.pem" and target["price_class"] == "PriceClass_All"
 
 
-@mock_aws
-def test_the_distribution_bucket_and_region_are_found_from_the_host():
+def test_the_distribution_bucket_and_region_are_found_from_the_host(world, world_aws_env):
+    """Against the world's moto server (not mock_aws: leaving it would reset the session's world)."""
+    site = world.add(SiteSpec(name="aliased", aliases=("www.init-alias.test",)))
     session = boto3.session.Session(region_name="us-east-1")
-    session.client("s3", region_name="eu-west-1").create_bucket(
-        Bucket="example-www-prod", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    cloudfront = session.client("cloudfront")
-    created = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "init", "Comment": "", "Enabled": True,
-        "Aliases": {"Quantity": 1, "Items": ["www.example.test"]},
-        "Origins": {"Quantity": 1, "Items": [{"Id": "s3", "DomainName": "example-www-prod.s3.eu-west-1.amazonaws.com",
-                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                                 "MinTTL": 0}})["Distribution"]
-    found = discover.discover(session, "www.example.test")
-    assert found == discover.Found(created["Id"], "example-www-prod", "eu-west-1")
-    with pytest.raises(discover.NotFound, match="no distribution of this account serves shop.example.test: "
+    found = discover.discover(session, "www.init-alias.test")
+    assert found == discover.Found(site.distribution_id, site.bucket, site.spec.region, site.extra["replica_bucket"])
+    with pytest.raises(discover.NotFound, match="no distribution of this account serves shop.init-alias.test: "
                                                 "pass --distribution-id"):
-        discover.discover(session, "shop.example.test")
+        discover.discover(session, "shop.init-alias.test")
 
 
 def test_init_then_the_daily_run_works_as_written(world, tmp_path):

@@ -6,7 +6,8 @@ Every read a selected control declares (`reads=` on its control marker) has a pr
 call that needs the same IAM action, with the controls' own parameters where it can (the read
 cache then answers the controls later). Reads that share an action share one call. A probe that
 needs a resource the target lacks (no stack, no trail, no KMS key, no hosted zone, ...) is reported
-as not probed, with the reason. Cost Explorer is not tried: AWS bills every request to it.
+as not probed, with the reason. Cost Explorer and Access Analyzer's policy checks are not tried:
+AWS bills every request to them.
 
 Answers other than AccessDenied (NoSuchBucketPolicy, ReplicationConfigurationNotFoundError, ...)
 mean the call was allowed.
@@ -32,7 +33,9 @@ from edgeaudit.rules.config import Target
 Params = Callable[[Target, Aws], "dict[str, Any] | str"]
 WEB_ACL_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$")
 HOME_REGION = {"acm": "us-east-1", "wafv2": "us-east-1", "cloudwatch": "us-east-1", "budgets": "us-east-1"}
-UNPROBED = {"ce": "Cost Explorer bills every request (0.01 USD each): not tried; its controls report a refusal"}
+UNPROBED = {"ce": "Cost Explorer bills every request (0.01 USD each): not tried; its controls report a refusal",
+            "accessanalyzer": "Access Analyzer bills every policy check: not tried; EA-S3-02 asks it once and "
+                              "reports a refusal as 'not asked'"}
 MANAGED_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"  # in every account
 PROBE_USER = "edgeaudit-preflight-probe"
 
@@ -212,6 +215,12 @@ PROBES: tuple[Probe, ...] = (
     Probe("acm:DescribeCertificate", _certificate),
     Probe("wafv2:GetWebACL", _web_acl),
     Probe("iam:GetAccountAuthorizationDetails", lambda t, _: {"MaxItems": 1}),
+    Probe("iam:GetAccountSummary", lambda t, _: {}),
+    # asks IAM to refresh its credential report (a read by IAM's access level); the report's read
+    # answers ReportNotPresent when there is none yet, which is an allowed call too
+    Probe("iam:GenerateCredentialReport", lambda t, _: {}),
+    Probe("iam:GetCredentialReport", lambda t, _: {}),
+    Probe("s3:GetObjectAcl", lambda t, _: {"Bucket": t.bucket, "Key": "index.html"}),
     Probe("iam:ListUsers", lambda t, _: {}, paginate=True),
     Probe("iam:GetLoginProfile", _user),
     Probe("iam:ListAccessKeys", _user, paginate=True),
