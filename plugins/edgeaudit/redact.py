@@ -48,6 +48,14 @@ _QUERY_PARAM = re.compile(r"(?i)((?:[?&;]|\\u0026)([^=&#?;\s\"'<>\\]+)=)([^&#\s\
 
 
 _env_cache: tuple[Any, list[str]] = (None, [])
+_registered: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """A secret read from a variable whose name does not say so (a GitHub token in a variable the
+    config names): every later redaction replaces it."""
+    if len(value) >= 8:
+        _registered.add(value)
 
 
 def _env_secrets() -> list[str]:
@@ -75,7 +83,8 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """Redact any text: secret environment values, credential patterns, and URL secrets."""
-    for secret in _env_secrets():
+    found = _env_secrets()
+    for secret in sorted({*found, *_registered}, key=len, reverse=True) if _registered else found:
         text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
