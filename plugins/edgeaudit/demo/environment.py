@@ -42,6 +42,7 @@ def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
 HISTORY = f"s3://{HISTORY_BUCKET}/edgeaudit/history.jsonl"
 # `[report] archive` of a `--demo` run: an Object Lock bucket (compliance mode, 365 days) of the demo account
 ARCHIVE = f"s3://{ARCHIVE_BUCKET}/edgeaudit/"
+VERSION_FILE = "version.txt"  # on the demo site: the commit it serves (EA-DEP-05)
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
@@ -76,6 +77,7 @@ class DemoEnvironment:
         self.sites: list[BuiltSite] = []
         self._edge_keys: tuple[str, str] | None = None
         self.github = GitHubServer()  # the repository the demo deploys from (EA-DEP-05, EA-MET-01, EA-CHG-01)
+        self.version_path: str | None = None  # set when the sites publish the commit they serve
 
     @classmethod
     def start(cls, specs: list[SiteSpec] | None = None, workdir: Path | None = None) -> "DemoEnvironment":
@@ -88,7 +90,11 @@ class DemoEnvironment:
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="edgeaudit-demo-"))
         env = cls(server, f"http://{host}:{port}", workdir, owns)
-        for spec in specs if specs is not None else [SiteSpec.demo()]:
+        if specs is None:  # the demo site publishes the commit it serves, as its deploy workflow wrote it
+            newest = env.github.repository.newest_runs(None)[0]["head_sha"]
+            specs = [SiteSpec.demo().but(extra_objects=((VERSION_FILE, f"{newest}\n".encode(), "text/plain"),))]
+            env.version_path = f"/{VERSION_FILE}"
+        for spec in specs:
             env.add(spec)
         return env
 
@@ -136,7 +142,7 @@ class DemoEnvironment:
         live attestation of every manual control (the demo's team keeps its checklists) and the
         demo's GitHub repository."""
         return {"targets": [site.target_entry() for site in self.sites], "attestations": attested(),
-                "github": self.github.source()}
+                "github": self.github.source(**({"version_path": self.version_path} if self.version_path else {}))}
 
     @property
     def run_config_data(self) -> dict[str, Any]:
