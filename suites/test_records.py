@@ -30,9 +30,10 @@ def _stopped(found, evidence):
 @pytest.mark.daily
 @pytest.mark.availability
 def test_newest_deploy_succeeded(github, site, thresholds, evidence):
-    """The newest deploy workflow run on the production branch succeeded, and the edge serves the
-    commit it deployed (when [github] version_path names the file holding it); a run in progress
-    longer than deploy_stuck_min warns.
+    """The newest deploy workflow run on the production branch succeeded and the edge serves its commit.
+
+    The served commit is read from the file [github] version_path names (not set: not compared);
+    a run in progress longer than deploy_stuck_min warns.
 
     Remediation: open the failed run (its link is in the evidence), fix the cause and deploy
     again; a served commit that differs means the upload or the invalidation did not finish.
@@ -76,8 +77,9 @@ def test_newest_deploy_succeeded(github, site, thresholds, evidence):
 @pytest.mark.weekly
 @pytest.mark.availability
 def test_deploy_success_rate(github, thresholds, evidence):
-    """The deploy workflow's success rate on the production branch over the last
-    deploy_success_window_days is at least deploy_success_rate_min.
+    """The deploy workflow's success rate over deploy_success_window_days is at least deploy_success_rate_min.
+
+    Runs on the production branch that completed count; skipped runs and runs in progress do not.
 
     Remediation: read the failed runs listed in the evidence and fix what makes deployments
     fail (tests, credentials, flaky steps) before the next release.
@@ -107,9 +109,12 @@ def test_deploy_success_rate(github, thresholds, evidence):
 @pytest.mark.monthly
 @pytest.mark.security
 def test_deployments_reviewed(github, thresholds, evidence):
-    """Every deployment since the previous monthly audit traces to a pull request merged into the
-    production branch and approved by someone other than its author; the branch requires reviews;
-    emergency changes (emergency_label) are approved within emergency_review_days of the merge.
+    """Every deployment traces to a change approved by someone other than its author; the branch requires reviews.
+
+    The deployments are the successful deploy runs since the previous monthly audit; each one's
+    commit must be a pull request merged into the production branch, approved (its final commit)
+    by someone else before the merge, or for an emergency change (emergency_label) within
+    emergency_review_days after it.
 
     Remediation: require pull request reviews on the production branch (branch protection or a
     ruleset), deploy only merged and reviewed commits, and review each emergency change after it.

@@ -238,7 +238,8 @@ def test_github_config_is_read_with_defaults():
 
 
 @pytest.mark.parametrize("github, key, words", [
-    ({"repository": "example/www", "token_env": "T", "api_url": "http://github.example.com"}, "github.api_url", "https"),
+    ({"repository": "example/www", "token_env": "T", "api_url": "http://github.example.com"}, "github.api_url",
+     "https"),
     ({"repository": "example/www", "token_env": "T", "api_url": "http://127.0.0.1:8080"}, None, None),
     ({"repository": "example/www"}, "github.token_env", "missing"),
     ({"repository": "www", "token_env": "T"}, "github.repository", "owner/name"),

@@ -93,6 +93,7 @@ def judge(pull: dict[str, Any], found: list[dict[str, Any]], sha: str, emergency
         return verdict
     own = any(r.get("state") == "APPROVED" and (r.get("user") or {}).get("login") == author for r in found)
     why = "approved only by its author" if own else "no approval by someone other than its author"
-    when = f"within {review_days:g} days after the merge (emergency)" if emergency else "of its final commit before the merge"
+    when = (f"within {review_days:g} days after the merge (emergency)" if emergency
+            else "of its final commit before the merge")
     verdict.problem = f"PR #{pull.get('number')} by {author}: {why} {when}"
     return verdict

@@ -126,7 +126,8 @@ class GitHubServer:
         base = f"/repos/{OWNER_REPO}"
         path = parts.path
         if path == f"{base}/actions/workflows/{WORKFLOW}/runs":
-            runs = [r for r in repo.newest_runs(query.get("created")) if r["head_branch"] == query.get("branch", BRANCH)]
+            branch = query.get("branch", BRANCH)
+            runs = [r for r in repo.newest_runs(query.get("created")) if r["head_branch"] == branch]
             return self._page(target, runs, query, "workflow_runs")
         if path == f"{base}/branches/{BRANCH}/protection":
             if repo.protection_status != 200:
