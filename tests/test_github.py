@@ -241,6 +241,8 @@ def test_github_config_is_read_with_defaults():
     ({"repository": "example/www", "token_env": "T", "api_url": "http://github.example.com"}, "github.api_url",
      "https"),
     ({"repository": "example/www", "token_env": "T", "api_url": "http://127.0.0.1:8080"}, None, None),
+    ({"repository": "example/www", "token_env": "T", "api_url": "http://127.0.0.1.example.com"}, "github.api_url",
+     "loopback"),
     ({"repository": "example/www"}, "github.token_env", "missing"),
     ({"repository": "www", "token_env": "T"}, "github.repository", "owner/name"),
     ({"repository": "example/www", "token_env": "ghp_abc def"}, "github.token_env", "environment variable"),

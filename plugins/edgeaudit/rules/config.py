@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
+import ipaddress
 import json
 import re
 import tomllib
@@ -312,9 +313,16 @@ def _api_url(value: Any) -> str:
     """https, or http to a loopback address only (a token never crosses a network in clear)."""
     value = _url(value).rstrip("/")
     parts = urlsplit(value)
-    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+    if parts.scheme != "https" and not _loopback(parts.hostname or ""):
         raise TypeError("an https URL such as https://github.example.com/api/v3 (http only to a loopback address)")
     return value
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _repository(value: Any) -> str:
