@@ -8,14 +8,19 @@ import datetime as dt
 
 import pytest
 
-from edgeaudit.checks import changes, deploys
+from edgeaudit.checks import changes, deploys, incidents
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.rules.schedule import latest_opening
-from edgeaudit.web.github import ACTIONS, MAX_PAGES
+from edgeaudit.web.github import ACTIONS, MAX_PAGES, parse_time
 
 
 def _where(source):
     return f"github:{source.repository} {source.workflow} on {source.branch}"
+
+
+def _period_start(today):
+    """The first day of the previous monthly window: consecutive monthly audits overlap, none leaves a gap."""
+    return latest_opening("monthly", latest_opening("monthly", today) - dt.timedelta(days=1))
 
 
 def _stopped(found, evidence):
@@ -122,7 +127,7 @@ def test_deployments_reviewed(github, thresholds, evidence):
     gh = github()
     evidence.resource = _where(gh.source)
     today = dt.date.today()
-    since = latest_opening("monthly", latest_opening("monthly", today) - dt.timedelta(days=1))
+    since = _period_start(today)
     guard = changes.protection(gh)
     evidence.record("since", since)
     evidence.record("required_approvals", {"count": guard.approvals, "source": guard.source,
@@ -154,3 +159,82 @@ def test_deployments_reviewed(github, thresholds, evidence):
     if not deployed:
         evidence.warn(f"no successful deployment since {since}: only the branch's review rule was judged")
     evidence.require_none(offenders, "unreviewed changes: " + "; ".join(offenders))
+
+
+@pytest.mark.control("EA-INC-01", severity="P2")
+@pytest.mark.monthly
+@pytest.mark.availability
+def test_incidents_acknowledged_in_time(github, thresholds, evidence):
+    """Every incident of the period was acknowledged within its level's response time.
+
+    Incidents are issues labelled [github] incident_label with a level label P1..P4; the
+    acknowledgement is the first comment or assignment by a person other than the reporter.
+
+    Remediation: acknowledge incidents within incident_ack_p1_min .. incident_ack_p4_min (the
+    on-call person comments or assigns themself), label every incident with its level, and review
+    the escalation path of the late ones.
+    """
+    gh = github()
+    evidence.resource = f"github:{gh.source.repository} issues labelled {gh.source.incident_label}"
+    limits = {"P1": thresholds.incident_ack_p1_min, "P2": thresholds.incident_ack_p2_min,
+              "P3": thresholds.incident_ack_p3_min, "P4": thresholds.incident_ack_p4_min}
+    since = _period_start(dt.date.today())
+    now = dt.datetime.now(dt.timezone.utc)
+    found = [issue for issue in incidents.issues(gh, since, "all")
+             if (parse_time(issue["created_at"]) or now).date() >= since]
+    evidence.record("since", since)
+    evidence.record("response_time_min", limits)
+    offenders, seen, pending = [], [], []
+    for issue in found:
+        number, opened, level = issue["number"], parse_time(issue["created_at"]), incidents.level(issue)
+        if level is None:
+            offenders.append(f"#{number} has no level label (P1..P4)")
+            continue
+        ack = incidents.acknowledged(issue, incidents.comments(gh, number), incidents.events(gh, number))
+        minutes = ((ack[0] if ack else now) - opened).total_seconds() / 60
+        seen.append({"issue": number, "level": level, "opened": opened, "acknowledged": ack and ack[0],
+                     "by": ack and ack[1], "minutes": round(minutes, 1), "url": issue.get("html_url")})
+        if minutes > limits[level]:
+            offenders.append(f"#{number} ({level}) {'acknowledged after' if ack else 'unacknowledged for'} "
+                             f"{minutes:.0f} min, over {limits[level]:g} min")
+        elif not ack:
+            pending.append(number)
+    evidence.record("incidents", seen)
+    if pending:
+        evidence.warn(f"{len(pending)} incident(s) not yet acknowledged, within their response time: "
+                      + ", ".join(f"#{n}" for n in pending))
+    evidence.require_none(offenders, "incidents not acknowledged in time: " + "; ".join(offenders))
+
+
+@pytest.mark.control("EA-INC-02", severity="P3")
+@pytest.mark.monthly
+@pytest.mark.availability
+def test_incidents_have_postmortems(github, thresholds, evidence):
+    """Every P1 and P2 incident closed in the period links a post-mortem within postmortem_max_days.
+
+    A post-mortem is a comment on the closed issue that names it ("post-mortem") and links it.
+
+    Remediation: write the post-mortem of each incident listed and link it in a comment on its issue.
+    """
+    gh = github()
+    evidence.resource = f"github:{gh.source.repository} issues labelled {gh.source.incident_label}"
+    since = _period_start(dt.date.today())
+    now = dt.datetime.now(dt.timezone.utc)
+    closed = [issue for issue in incidents.issues(gh, since, "closed")
+              if incidents.level(issue) in ("P1", "P2") and issue.get("closed_at")
+              and parse_time(issue["closed_at"]).date() >= since]
+    evidence.record("since", since)
+    offenders, seen, pending = [], [], []
+    for issue in closed:
+        at = parse_time(issue["closed_at"])
+        found = incidents.postmortem(incidents.comments(gh, issue["number"]), at, thresholds.postmortem_max_days)
+        seen.append({"issue": issue["number"], "level": incidents.level(issue), "closed": at,
+                     "postmortem": found.url, "linked": found.linked_at})
+        if found.url is None:
+            late = now > at + dt.timedelta(days=thresholds.postmortem_max_days)
+            (offenders if late else pending).append(f"#{issue['number']} ({incidents.level(issue)})")
+    evidence.record("closed_incidents", seen)
+    if pending:
+        evidence.warn(f"post-mortem not linked yet, within postmortem_max_days: {', '.join(pending)}")
+    evidence.require_none(offenders, f"no post-mortem linked within {thresholds.postmortem_max_days:g} days of "
+                                     f"closing: {', '.join(offenders)}")

@@ -45,7 +45,7 @@ def test_the_scan_reads_what_pytest_collects(pytester):
                                "-p", "no:terminal", "--import-mode=importlib", plugins=[marks]).ret
     assert code == pytest.ExitCode.OK
     declared = catalog.controls(SUITES)
-    assert set(declared) == set(marks.controls) and len(declared) == 99
+    assert set(declared) == set(marks.controls) and len(declared) == 101
     for control, seen in marks.controls.items():
         assert (declared[control].severity, declared[control].reads, set(declared[control].markers)) == (
             seen["severity"], seen["reads"], seen["marks"]), control

@@ -1,4 +1,4 @@
-"""Both ways for the GitHub-backed controls (EA-DEP-05, EA-MET-01, EA-CHG-01): a demo site that
+"""Both ways for the GitHub-backed controls (EA-DEP-05, EA-MET-01, EA-CHG-01, EA-INC-01/02): a demo site that
 publishes its version file, and a GitHub server of the demo's kind per history, compliant or
 broken one way; each run is the suite run as a user runs it."""
 
@@ -15,7 +15,7 @@ from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.demo.github import TOKEN_ENV, GitHubServer, Repository
 from edgeaudit.rules import tomlwrite
 
-SEVERITY = {"EA-DEP-05": "P2", "EA-MET-01": "P3", "EA-CHG-01": "P3"}
+SEVERITY = {"EA-DEP-05": "P2", "EA-MET-01": "P3", "EA-CHG-01": "P3", "EA-INC-01": "P2", "EA-INC-02": "P3"}
 NOW = dt.datetime.now(dt.timezone.utc)
 NEWEST = Repository.demo().runs[-1]["head_sha"]  # the commit the demo's newest deploy run deployed
 
@@ -163,3 +163,42 @@ def test_without_version_path_the_evidence_says_the_commit_was_not_compared(worl
         server.stop()
     dep = run.result("EA-DEP-05", "versioned")
     assert dep["outcome"] == "passed" and dep["evidence"]["served_commit"].startswith("not compared")
+
+
+def test_late_unlabelled_and_bot_acknowledged_incidents_fail(world, versioned, tmp_path):
+    repo = Repository.demo()
+    late = repo.incident(NOW - dt.timedelta(days=3), "P1", ack_after=dt.timedelta(minutes=12))
+    unlabelled = repo.incident(NOW - dt.timedelta(days=2), None, ack_after=dt.timedelta(minutes=1))
+    botted = repo.incident(NOW - dt.timedelta(days=1), "P2", ack_after=dt.timedelta(minutes=1),
+                           acked_by="github-actions[bot]")
+    own = repo.incident(NOW - dt.timedelta(hours=5), "P3", ack_after=dt.timedelta(minutes=1), acked_by="carol")
+    run = records_run(world, versioned, tmp_path, repo)
+    inc = run.result("EA-INC-01", "versioned")
+    assert inc["outcome"] == "failed"
+    assert_finding(inc, "P2")
+    assert f"#{late['number']} (P1) acknowledged after 12 min, over 5 min" in inc["message"]
+    assert f"#{unlabelled['number']} has no level label" in inc["message"]
+    assert f"#{botted['number']} (P2) unacknowledged for" in inc["message"]
+    assert f"#{own['number']} (P3) unacknowledged for" in inc["message"]  # the reporter's own comment
+    assert len(inc["evidence"]["offenders"]) == 4
+
+
+def test_a_p1_closed_without_a_postmortem_in_time_fails(world, versioned, tmp_path):
+    repo = Repository.demo()
+    missing = repo.incident(NOW - dt.timedelta(days=10), "P1", ack_after=dt.timedelta(minutes=2),
+                            closed_after=dt.timedelta(hours=2))
+    late = repo.incident(NOW - dt.timedelta(days=20), "P2", ack_after=dt.timedelta(minutes=2),
+                         closed_after=dt.timedelta(hours=2), postmortem_after=dt.timedelta(days=7))
+    unnamed = repo.incident(NOW - dt.timedelta(days=9), "P2", ack_after=dt.timedelta(minutes=2),
+                            closed_after=dt.timedelta(hours=2), postmortem_after=dt.timedelta(days=1),
+                            postmortem_text="logs: https://logs.example.com/{n}")
+    recent = repo.incident(NOW - dt.timedelta(days=1), "P1", ack_after=dt.timedelta(minutes=2),
+                           closed_after=dt.timedelta(hours=2))
+    run = records_run(world, versioned, tmp_path, repo)
+    inc = run.result("EA-INC-02", "versioned")
+    assert inc["outcome"] == "failed"
+    assert_finding(inc, "P3")
+    expected = [f"#{n['number']} ({n['labels'][1]['name']})" for n in (unnamed, missing, late)]
+    assert inc["evidence"]["offenders"] == expected
+    # closed a day ago: still within postmortem_max_days, judged but not a finding
+    assert recent["number"] in [i["issue"] for i in inc["evidence"]["closed_incidents"]]

@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from edgeaudit.checks import changes, deploys
+from edgeaudit.checks import changes, deploys, incidents
 from edgeaudit.demo.github import GitHubServer, Repository
 from edgeaudit.errors import ConfigError, NotEvaluated
 from edgeaudit.redact import REDACTED, redact_text
@@ -261,3 +261,45 @@ def test_github_config_errors_name_the_key_and_the_fix(github, key, words):
 
 def test_a_declared_absence_keeps_its_reason():
     assert _config({"absent": "we deploy from GitLab"}).absent == "we deploy from GitLab"
+
+
+# --- incidents ------------------------------------------------------------------------------------
+
+def _incident(repo: Repository) -> tuple[dict, list, list]:
+    issue = repo.issues[-1]
+    return issue, repo.comments[issue["number"]], repo.events[issue["number"]]
+
+
+def test_acknowledgement_is_the_first_comment_or_assignment_by_another_person():
+    repo = Repository()
+    repo.incident(NOW, "P2", ack_after=dt.timedelta(minutes=20))
+    issue, said, happened = _incident(repo)
+    happened.append({"event": "assigned", "actor": {"login": "erin", "type": "User"},
+                     "created_at": (NOW + dt.timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    said.insert(0, {"user": {"login": "carol", "type": "User"}, "created_at": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    said.insert(0, {"user": {"login": "pagerbot", "type": "Bot"}, "created_at": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    when, who = incidents.acknowledged(issue, said, happened)
+    assert who == "erin" and round((when - NOW).total_seconds() / 60) == 4
+
+
+def test_no_acknowledgement_by_the_reporter_or_a_bot():
+    repo = Repository()
+    repo.incident(NOW, "P1", ack_after=dt.timedelta(minutes=1), acked_by="carol")
+    assert incidents.acknowledged(*_incident(repo)) is None
+    repo.incident(NOW, "P1", ack_after=dt.timedelta(minutes=1), acked_by="ops-helper[bot]")
+    assert incidents.acknowledged(*_incident(repo)) is None
+
+
+def test_level_is_the_most_severe_level_label():
+    assert incidents.level({"labels": [{"name": "incident"}, {"name": "p3"}, {"name": "P2"}]}) == "P2"
+    assert incidents.level({"labels": [{"name": "incident"}, {"name": "sev1"}]}) is None
+
+
+def test_a_postmortem_is_a_named_link_within_postmortem_max_days():
+    def found(text: str, after: dt.timedelta) -> str | None:
+        comment = {"body": text, "created_at": (NOW + after).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return incidents.postmortem([comment], NOW, 5).url
+    assert found("Post-mortem: https://wiki.example.com/pm/1", dt.timedelta(days=4)) == "https://wiki.example.com/pm/1"
+    assert found("Postmortem https://wiki.example.com/pm/1", dt.timedelta(days=6)) is None
+    assert found("dashboards: https://grafana.example.com/d/1", dt.timedelta(days=1)) is None
+    assert found("post-mortem to follow", dt.timedelta(days=1)) is None

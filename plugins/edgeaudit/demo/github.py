@@ -43,6 +43,9 @@ class Repository:
     rulesets: list[dict[str, Any]] = field(default_factory=list)
     protection_status: int = 200  # 403: the token may not read branch protection
     rate_limited: bool = False
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _number: int = 0
 
     @classmethod
@@ -52,7 +55,40 @@ class Repository:
         repo = cls()
         for days in range(34, 0, -3):
             repo.deploy(now - dt.timedelta(days=days, hours=2))
+        repo.incident(now - dt.timedelta(days=12), "P2", ack_after=dt.timedelta(minutes=9),
+                      closed_after=dt.timedelta(hours=3), postmortem_after=dt.timedelta(days=2))
+        repo.incident(now - dt.timedelta(days=4), "P3", ack_after=dt.timedelta(minutes=35), assign=True,
+                      closed_after=dt.timedelta(hours=6))
         return repo
+
+    def incident(self, when: dt.datetime, level: str | None, *, reporter: str = "carol",
+                 ack_after: dt.timedelta | None = None, acked_by: str = "dave", assign: bool = False,
+                 closed_after: dt.timedelta | None = None, postmortem_after: dt.timedelta | None = None,
+                 postmortem_text: str = "Post-mortem: https://wiki.example.com/postmortems/{n}") -> dict[str, Any]:
+        """An incident issue opened at `when`, acknowledged (a comment, or an assignment) after
+        `ack_after`, closed after `closed_after`, its post-mortem linked `postmortem_after` the close."""
+        self._number += 1
+        number = self._number
+        labels = [{"name": "incident"}] + ([{"name": level}] if level else [])
+        closed = when + closed_after if closed_after is not None else None
+        issue = {"number": number, "title": f"Incident {number}", "user": {"login": reporter, "type": "User"},
+                 "labels": labels, "state": "closed" if closed else "open", "created_at": _time(when),
+                 "updated_at": _time(closed or when), "closed_at": _time(closed) if closed else None,
+                 "html_url": f"https://github.com/{OWNER_REPO}/issues/{number}"}
+        self.issues.append(issue)
+        self.comments[number], self.events[number] = [], []
+        if ack_after is not None:
+            if assign:
+                self.events[number].append({"event": "assigned", "actor": {"login": acked_by, "type": "User"},
+                                            "assignee": {"login": acked_by}, "created_at": _time(when + ack_after)})
+            else:
+                self.comments[number].append({"user": {"login": acked_by, "type": "User"}, "body": "On it.",
+                                              "created_at": _time(when + ack_after)})
+        if closed and postmortem_after is not None:
+            self.comments[number].append({"user": {"login": acked_by, "type": "User"},
+                                          "body": postmortem_text.format(n=number),
+                                          "created_at": _time(closed + postmortem_after)})
+        return issue
 
     def deploy(self, when: dt.datetime, *, conclusion: str | None = "success", status: str = "completed",
                author: str = "alice", approver: str | None = "bob", labels: tuple[str, ...] = (),
@@ -135,6 +171,11 @@ class GitHubServer:
             if repo.protection is None:
                 return 404, {"message": "Branch not protected"}, {}
             return 200, repo.protection, {}
+        if path == f"{base}/issues":
+            return self._page(target, self._issues(query), query, None)
+        if match := re.fullmatch(rf"{base}/issues/(\d+)/(comments|events)", path):
+            kept = repo.comments if match.group(2) == "comments" else repo.events
+            return self._page(target, kept.get(int(match.group(1)), []), query, None)
         if path == f"{base}/rules/branches/{BRANCH}":
             return self._page(target, repo.rulesets, query, None)
         if match := re.fullmatch(rf"{base}/commits/([0-9a-f]{{40}})/pulls", path):
@@ -142,6 +183,14 @@ class GitHubServer:
         if match := re.fullmatch(rf"{base}/pulls/(\d+)/reviews", path):
             return self._page(target, repo.reviews.get(int(match.group(1)), []), query, None)
         return 404, {"message": "Not Found"}, {}
+
+    def _issues(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """GitHub's issue list filters: every label named, state, updated since."""
+        wanted = set(filter(None, query.get("labels", "").split(",")))
+        state, since = query.get("state", "open"), query.get("since", "")
+        return [issue for issue in sorted(self.repository.issues, key=lambda i: i["created_at"], reverse=True)
+                if wanted <= {label["name"] for label in issue["labels"]}
+                and state in ("all", issue["state"]) and issue["updated_at"] >= since]
 
     def _page(self, target: str, items: list[Any], query: dict[str, str],
               key: str | None) -> tuple[int, Any, dict[str, str]]:

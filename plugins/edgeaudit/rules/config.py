@@ -118,6 +118,7 @@ class GitHubSource:
     branch: str = "main"
     version_path: str | None = None     # a file on the target holding the commit SHA it serves (EA-DEP-05)
     emergency_label: str = "emergency"  # a PR label: merged unreviewed, reviewed after the merge (EA-CHG-01)
+    incident_label: str = "incident"    # an issue label: an incident, with a level label P1..P4 (EA-INC-01/02)
     absent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -349,7 +350,7 @@ def _site_path(value: Any) -> str:
 GITHUB_SCHEMA: _Schema = {
     "repository": (_repository, False), "token_env": (_env_name, False), "api_url": (_api_url, False),
     "workflow": (_line, False), "branch": (_line, False), "version_path": (_site_path, False),
-    "emergency_label": (_line, False), "absent": (_line, False),
+    "emergency_label": (_line, False), "incident_label": (_line, False), "absent": (_line, False),
 }
 REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (s3_folder, False), "history": (_history, False)}
 TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report",

@@ -1,5 +1,5 @@
 """A small, read-only GitHub REST client: the deploy workflow's runs, pull requests and their
-reviews, branch protection (EA-DEP-05, EA-MET-01, EA-CHG-01).
+reviews, branch protection, incident issues (EA-DEP-05, EA-MET-01, EA-CHG-01, EA-INC-01/02).
 
 Its session sends GET only: any other method raises before a byte leaves. The token is
 registered with the redaction when read, so no report, log or terminal line shows it. An answer
@@ -27,8 +27,8 @@ from edgeaudit.rules.config import GitHubSource
 MAX_PAGES = 10
 PER_PAGE = 100
 # the fine-grained token permission each read needs (named when GitHub refuses it)
-ACTIONS, CONTENTS, PULLS, ADMINISTRATION = ("Actions: read", "Contents: read", "Pull requests: read",
-                                            "Administration: read")
+ACTIONS, CONTENTS, PULLS, ISSUES, ADMINISTRATION = ("Actions: read", "Contents: read", "Pull requests: read",
+                                                    "Issues: read", "Administration: read")
 
 
 class WriteRefused(RuntimeError):
@@ -82,7 +82,7 @@ class GitHub:
         if not token:
             raise NotEvaluated(f"the environment variable {source.token_env} ([github] token_env) holds no token: "
                                f"set it to a read-only token of {source.repository} (fine-grained: {ACTIONS}, "
-                               f"{CONTENTS}, {PULLS}, {ADMINISTRATION})")
+                               f"{CONTENTS}, {PULLS}, {ISSUES}, {ADMINISTRATION})")
         return cls(source, token)
 
     def repo(self, suffix: str) -> str:
