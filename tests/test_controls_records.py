@@ -202,3 +202,15 @@ def test_a_p1_closed_without_a_postmortem_in_time_fails(world, versioned, tmp_pa
     assert inc["evidence"]["offenders"] == expected
     # closed a day ago: still within postmortem_max_days, judged but not a finding
     assert recent["number"] in [i["issue"] for i in inc["evidence"]["closed_incidents"]]
+
+
+def test_a_repository_without_deployments_or_incidents(world, versioned, tmp_path):
+    """No run: not evaluated, never a pass; no deployment in the period warns (only the branch's
+    rule was judged); no incident in the period passes, showing none was found."""
+    run = records_run(world, versioned, tmp_path, Repository())
+    dep, met = run.result("EA-DEP-05", "versioned"), run.result("EA-MET-01", "versioned")
+    assert dep["outcome"] == "error" and "no completed run of deploy.yml on main" in dep["message"]
+    assert met["outcome"] == "error" and "no deployment to rate" in met["message"]
+    chg = run.result("EA-CHG-01", "versioned")
+    assert chg["outcome"] == "warned" and "no successful deployment" in chg["message"]
+    assert run.result("EA-INC-01", "versioned")["evidence"]["incidents"] == []
