@@ -28,13 +28,14 @@ def versioned(world):
 
 
 def records_run(world, site, tmp_path: Path, repository: Repository | None = None, *,
-                github: dict[str, Any] | None = None, token: bool = True, configured: bool = True) -> Run:
+                github: dict[str, Any] | None = None, token: bool = True, configured: bool = True,
+                version_path: str = "/version.txt") -> Run:
     """Run suites/test_records.py over `site` with a GitHub server holding `repository`."""
     server = GitHubServer(repository or Repository.demo())
     try:
         document: dict[str, Any] = {"targets": [site.target_entry()]}
         if configured:
-            document["github"] = github if github is not None else server.source(version_path="/version.txt")
+            document["github"] = github if github is not None else server.source(version_path=version_path)
         config = tmp_path / "edgeaudit.toml"
         config.write_text(tomlwrite.dumps(document))
         env = {**world.aws_env, TOKEN_ENV: server.token if token else None}
@@ -214,3 +215,10 @@ def test_a_repository_without_deployments_or_incidents(world, versioned, tmp_pat
     chg = run.result("EA-CHG-01", "versioned")
     assert chg["outcome"] == "warned" and "no successful deployment" in chg["message"]
     assert run.result("EA-INC-01", "versioned")["evidence"]["incidents"] == []
+
+
+def test_a_version_file_the_site_does_not_serve_fails(world, versioned, tmp_path):
+    run = records_run(world, versioned, tmp_path, version_path="/no-such-version.txt")
+    dep = run.result("EA-DEP-05", "versioned")
+    assert dep["outcome"] == "failed" and "no-such-version.txt answers 404" in dep["message"]
+    assert_finding(dep, "P2")
