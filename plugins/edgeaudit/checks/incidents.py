@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from edgeaudit.web.github import ISSUES, GitHub, parse_time
+from edgeaudit.errors import NotEvaluated
+from edgeaudit.web.github import ISSUES, MAX_PAGES, GitHub, parse_time
 
 LEVELS = ("P1", "P2", "P3", "P4")
 _POSTMORTEM = re.compile(r"post[- ]?mortem", re.I)
@@ -22,9 +23,13 @@ _LINK = re.compile(r"https?://\S+")
 
 
 def issues(github: GitHub, since: dt.date, state: str) -> list[dict[str, Any]]:
-    """The incident issues updated since `since` (pull requests left out)."""
+    """The incident issues updated since `since` (pull requests left out); more than MAX_PAGES
+    pages of them is not evaluated (an incident left unread could be the late one)."""
     found = github.pages(github.repo("/issues"), ISSUES, {"labels": github.source.incident_label, "state": state,
                                                           "since": f"{since.isoformat()}T00:00:00Z"})
+    if not found.complete:
+        raise NotEvaluated(f"more than {MAX_PAGES} pages of {github.source.incident_label} issues since {since}: "
+                           "not all of them could be read")
     return [issue for issue in found.items if "pull_request" not in issue]
 
 
