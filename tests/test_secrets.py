@@ -5,6 +5,7 @@ bundle's members, a merged report) and in the output."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -264,3 +265,36 @@ def test_a_collection_error_is_redacted_in_junit_and_on_the_terminal(tmp_path, w
     texts = {**_texts(project.root / "reports"), "output": run.output}
     assert any(name.endswith(".xml") and "cannot reach" in text for name, text in texts.items()), sorted(texts)
     _assert_clean(texts)
+
+
+# --- the GitHub token -----------------------------------------------------------------------------
+
+GITHUB_TOKEN = "plantedgithubtoken0417"  # in a variable whose name says nothing of a secret
+
+
+def test_the_github_token_reaches_no_file_and_no_terminal(tmp_path, world, leaky_site):
+    """A GitHub that echoes the token in a run's link and in a refusal: the reports, the bundle and
+    the terminal show the redaction marker instead."""
+    from edgeaudit.demo.github import GitHubServer, Repository
+    from edgeaudit.rules import tomlwrite
+    from conftest import run_suite
+
+    repo = Repository.demo()
+    failed = repo.deploy(dt.datetime.now(dt.timezone.utc), conclusion="failure")
+    failed["html_url"] += f"?seen={GITHUB_TOKEN}"
+    repo.protection_status = 403
+    server = GitHubServer(repo)
+    server.token = GITHUB_TOKEN
+    try:
+        config = tmp_path / "edgeaudit.toml"
+        config.write_text(tomlwrite.dumps({"targets": [leaky_site.target_entry()],
+                                           "github": {**server.source(), "token_env": "GH_DEPLOY_READ"}}))
+        run = run_suite("suites/test_records.py", "--edgeaudit-config", str(config), "--bundle", "-rA", "--tb=long",
+                        env={**world.aws_env, "GH_DEPLOY_READ": GITHUB_TOKEN}, report_dir=tmp_path / "reports")
+    finally:
+        server.stop()
+    assert run.result("EA-DEP-05", "leaky")["outcome"] == "failed", run.output
+    assert f"seen={REDACTED}" in run.result("EA-DEP-05", "leaky")["message"]
+    texts = {**_texts(tmp_path / "reports"), "output": run.output}
+    assert any(".zip:" in name for name in texts) and any(name.endswith(".json") for name in texts), sorted(texts)
+    assert [name for name, text in texts.items() if GITHUB_TOKEN in text] == []

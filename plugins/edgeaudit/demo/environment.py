@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from edgeaudit.aws import guard
 from edgeaudit.demo import motoext
 from edgeaudit.demo.builder import ACCOUNT_ID, ARCHIVE_BUCKET, CREDENTIALS, HISTORY_BUCKET, Builder, BuiltSite, SiteSpec
+from edgeaudit.demo.github import TOKEN_ENV, GitHubServer
 from edgeaudit.rules import tomlwrite
 from edgeaudit.rules.attestations import MANUAL_CONTROLS, entry
 from edgeaudit.rules.schedule import latest_opening
@@ -41,6 +42,7 @@ def attested(today: dt.date | None = None) -> list[dict[str, Any]]:
 HISTORY = f"s3://{HISTORY_BUCKET}/edgeaudit/history.jsonl"
 # `[report] archive` of a `--demo` run: an Object Lock bucket (compliance mode, 365 days) of the demo account
 ARCHIVE = f"s3://{ARCHIVE_BUCKET}/edgeaudit/"
+VERSION_FILE = "version.txt"  # on the demo site: the commit it serves (EA-DEP-05)
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
@@ -74,6 +76,8 @@ class DemoEnvironment:
         self.builder = Builder(endpoint_url, workdir)
         self.sites: list[BuiltSite] = []
         self._edge_keys: tuple[str, str] | None = None
+        self.github = GitHubServer()  # the repository the demo deploys from (EA-DEP-05, EA-MET-01, EA-CHG-01)
+        self.version_path: str | None = None  # set when the sites publish the commit they serve
 
     @classmethod
     def start(cls, specs: list[SiteSpec] | None = None, workdir: Path | None = None) -> "DemoEnvironment":
@@ -86,7 +90,11 @@ class DemoEnvironment:
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="edgeaudit-demo-"))
         env = cls(server, f"http://{host}:{port}", workdir, owns)
-        for spec in specs if specs is not None else [SiteSpec.demo()]:
+        if specs is None:  # the demo site publishes the commit it serves, as its deploy workflow wrote it
+            newest = env.github.repository.newest_runs(None)[0]["head_sha"]
+            specs = [SiteSpec.demo().but(extra_objects=((VERSION_FILE, f"{newest}\n".encode(), "text/plain"),))]
+            env.version_path = f"/{VERSION_FILE}"
+        for spec in specs:
             env.add(spec)
         return env
 
@@ -131,8 +139,10 @@ class DemoEnvironment:
     @property
     def config_data(self) -> dict[str, Any]:
         """The config document (as tomllib would read it) for every site built so far, with a
-        live attestation of every manual control (the demo's team keeps its checklists)."""
-        return {"targets": [site.target_entry() for site in self.sites], "attestations": attested()}
+        live attestation of every manual control (the demo's team keeps its checklists) and the
+        demo's GitHub repository."""
+        return {"targets": [site.target_entry() for site in self.sites], "attestations": attested(),
+                "github": self.github.source(**({"version_path": self.version_path} if self.version_path else {}))}
 
     @property
     def run_config_data(self) -> dict[str, Any]:
@@ -148,13 +158,15 @@ class DemoEnvironment:
     @property
     def aws_env(self) -> dict[str, str | None]:
         """Environment that points boto3 at the demo's moto server with throwaway credentials
-        (None removes a variable, so that no real profile or credential is used)."""
+        (None removes a variable, so that no real profile or credential is used), and the token of
+        the demo's GitHub."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None, "AWS_DEFAULT_PROFILE": None,
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            TOKEN_ENV: self.github.token,
         }
 
     @property
@@ -162,6 +174,7 @@ class DemoEnvironment:
         return ACCOUNT_ID
 
     def stop(self) -> None:
+        self.github.stop()
         for site in self.sites:
             site.edge.stop()
         self.server.stop()

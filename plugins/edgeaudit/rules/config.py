@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
+import ipaddress
 import json
 import re
 import tomllib
@@ -108,6 +109,25 @@ class Attestation:
 
 
 @dataclass(frozen=True)
+class GitHubSource:
+    """Where the deploy workflow, its pull requests and the branch protection are read ([github]).
+    `absent` is a declaration that there is none (the GitHub-backed controls skip, naming it)."""
+
+    repository: str = ""
+    token_env: str = ""
+    api_url: str = "https://api.github.com"
+    workflow: str = "deploy.yml"
+    branch: str = "main"
+    version_path: str | None = None     # a file on the target holding the commit SHA it serves (EA-DEP-05)
+    emergency_label: str = "emergency"  # a PR label: merged unreviewed, reviewed after the merge (EA-CHG-01)
+    incident_label: str = "incident"    # an issue label: an incident, with a level label P1..P4 (EA-INC-01/02)
+    absent: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     targets: tuple[Target, ...]
@@ -118,6 +138,7 @@ class Config:
     bundle: bool = False  # [report] bundle = true: write the signed evidence bundle
     archive: str | None = None  # [report] archive = "s3://bucket/prefix/": the report set is uploaded there
     history: str | None = None  # [report] history: s3://bucket/prefix/history.jsonl or a path; none: <report dir>
+    github: GitHubSource | None = None  # [github]: the deploy workflow's repository; none: not configured
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -154,7 +175,8 @@ class Config:
         return {"path": str(self.path), "thresholds": self.thresholds.as_dict(),
                 "targets": [t.as_dict() for t in self.targets], "waivers": [w.as_dict() for w in self.waivers],
                 "attestations": [a.as_dict() for a in self.attestations],
-                "report": {"bundle": self.bundle, "archive": self.archive, "history": self.history}}
+                "report": {"bundle": self.bundle, "archive": self.archive, "history": self.history},
+                "github": self.github.as_dict() if self.github else None}
 
 
 # --- field checking ---------------------------------------------------------------------------
@@ -305,8 +327,51 @@ ATTESTATION_SCHEMA: _Schema = {
     "control": (_str, True), "status": (_str, True), "attested_by": (_str, True), "date": (_date, True),
     "evidence_url": (_url, True), "expires": (_date, True), "target": (_str, False), "note": (_str, False),
 }
+def _api_url(value: Any) -> str:
+    """https, or http to a loopback address only (a token never crosses a network in clear)."""
+    value = _url(value).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme != "https" and not _loopback(parts.hostname or ""):
+        raise TypeError("an https URL such as https://github.example.com/api/v3 (http only to a loopback address)")
+    return value
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _repository(value: Any) -> str:
+    value = _line(value)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
+        raise TypeError('"owner/name", e.g. "example/www"')
+    return value
+
+
+def _env_name(value: Any) -> str:
+    value = _line(value)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise TypeError('the name of an environment variable, e.g. "GITHUB_TOKEN" (not the token itself)')
+    return value
+
+
+def _site_path(value: Any) -> str:
+    value = _line(value)
+    if not value.startswith("/"):
+        raise TypeError('a path on the target starting with "/", e.g. "/version.txt"')
+    return value
+
+
+GITHUB_SCHEMA: _Schema = {
+    "repository": (_repository, False), "token_env": (_env_name, False), "api_url": (_api_url, False),
+    "workflow": (_line, False), "branch": (_line, False), "version_path": (_site_path, False),
+    "emergency_label": (_line, False), "incident_label": (_line, False), "absent": (_line, False),
+}
 REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (s3_folder, False), "history": (_history, False)}
-TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report")
+TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report",
+             "github")
 
 
 class _Validator:
@@ -420,6 +485,24 @@ class _Validator:
             out.append(values)
         return out
 
+    def github(self, raw: Any) -> GitHubSource | None:
+        """[github]: either the repository and the token's variable, or `absent` with a reason."""
+        if raw is None:
+            return None
+        values = self.table("github.", raw, GITHUB_SCHEMA)
+        if "absent" in values:
+            others = sorted(set(values) - {"absent"})
+            if others:
+                self.fail(f"github.{others[0]}", "set together with absent",
+                          "either declare the source absent or configure it, not both")
+            return GitHubSource(absent=values["absent"])
+        for key in ("repository", "token_env"):
+            if key not in values:
+                self.fail(f"github.{key}", "missing",
+                          'add repository = "owner/name" and token_env = "GITHUB_TOKEN" (the variable holding a '
+                          'read-only token), or absent = "why there is none"')
+        return GitHubSource(**values)
+
     def attestations(self, raw: Any, targets: tuple[Target, ...]) -> tuple[Attestation, ...]:
         out = []
         for i, values in enumerate(self.entries("attestations", raw, ATTESTATION_SCHEMA, targets)):
@@ -476,7 +559,8 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | Non
         attestations += _attestations_file(path, data["attestations_file"], targets, known_controls)
     report = check.table("report.", data.get("report", {}), REPORT_SCHEMA)
     return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False),
-                  archive=report.get("archive"), history=_history_at(path, report.get("history")))
+                  archive=report.get("archive"), history=_history_at(path, report.get("history")),
+                  github=check.github(data.get("github")))
 
 
 def _history_at(path: Path, location: str | None) -> str | None:

@@ -25,8 +25,12 @@ from edgeaudit.run.outcomes import EVIDENCE
 from edgeaudit.run.run import RUN, Run
 from edgeaudit.run.scope import selected_by
 from edgeaudit.web.crawl import Crawl, checked_crawl
+from edgeaudit.web.github import GitHub
 from edgeaudit.web.site import Site
 from edgeaudit.web.tls import TlsProbe
+
+
+GITHUB = pytest.StashKey[GitHub]()  # one client (one connection pool) for the run's GitHub reads
 
 
 def _run(request: pytest.FixtureRequest) -> Run:
@@ -75,6 +79,26 @@ def crawl(site: Site, thresholds: Thresholds, evidence: Evidence) -> Callable[[]
     """The target's crawl, made once per run and shared: a control calls `crawl()` where it reads
     it, so that what it asks before (and a skip) comes first, as in its own body."""
     return lambda: checked_crawl(site, evidence, thresholds)
+
+
+@pytest.fixture
+def github(request: pytest.FixtureRequest, edgeaudit_config: Config, evidence: Evidence) -> Callable[[], GitHub]:
+    """The deploy workflow's repository ([github]), read-only: a control calls `github()` where it
+    reads it. Not configured: not evaluated, naming the lines that configure it; declared absent
+    (`absent = "why"`): a skip naming the reason."""
+    def client() -> GitHub:
+        source = edgeaudit_config.github
+        if source is None:
+            raise NotEvaluated('no GitHub source: add [github] with repository = "owner/name" and token_env = '
+                               '"GITHUB_TOKEN" to the config, or declare it absent = "how you deploy instead"')
+        if source.absent is not None:
+            pytest.skip(f"the config declares no GitHub source: {source.absent}")
+        evidence.record("repository", source.repository)
+        if GITHUB not in request.config.stash:
+            request.config.stash[GITHUB] = GitHub.from_source(source)
+        return request.config.stash[GITHUB]
+
+    return client
 
 
 @pytest.fixture
