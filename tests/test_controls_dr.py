@@ -35,21 +35,24 @@ CONTROLS = {"EA-DR-01": "P2", "EA-DR-02": "P2", "EA-DR-03": "P2", "EA-DR-04": "P
             "EA-OPS-01": "P2", "EA-OPS-02": "P3", "EA-OPS-03": "P4"}
 NO_SCRATCH = "no scratch_bucket"
 SCRATCH_MISSING = "does not exist, so the DR drill cannot run. Fix: create scratch-missing-drills-"
-NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites name no lockfile; see the npm runs below
+NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites declare no lockfile; see the npm runs below
 # target -> (switches, {control: outcome}, {control: text the message or evidence names}); the rest pass
 FLEET = {
     "ok": ({}, {}, {}),
     "replica-missing": ({"replica": "missing"}, {"EA-DR-02": "failed"}, {"EA-DR-02": "about.html"}),
     "replica-stale": ({"replica": "stale"}, {"EA-DR-02": "failed", "EA-DR-03": "failed"},
                       {"EA-DR-02": "1 different", "EA-DR-03": "about.html has waited 12"}),
-    "rollback-gap": ({"rollback_gap": ("index.html",)}, {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+    "rollback-gap": ({"rollback_gap": ("index.html",)},
+                     {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                      {"EA-DR-01": "index.html: it changed (the index page is in every release",
-                      "EA-DR-04": "index.html: the index page has no version in the previous release"}),
+                      "EA-DR-04": "index.html: the index page has no version in the previous release",
+                      "EA-DR-05": "1 did not restore, so the time of the rest is no recovery time: index.html: "}),
     "manifest-ok": ({"release_manifest": "file"}, {}, {}),
     "manifest-gap": ({"release_manifest": "s3", "rollback_gap": ("index.html", "about.html")},
-                     {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+                     {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                      {"EA-DR-01": "index.html: it changed (release release-2 of the release manifest names version",
-                      "EA-DR-04": "2 of 7 cannot: about.html: version "}),
+                      "EA-DR-04": "2 of 7 cannot: about.html: version ",
+                      "EA-DR-05": "2 did not restore, so the time of the rest is no recovery time: about.html: "}),
     "manifest-stale": ({"release_manifest": "stale"},
                        {"EA-DR-01": "error", "EA-DR-04": "error", "EA-DR-05": "error"},
                        {c: "release release-2 names other versions of 404.html, about.html, assets/app.8c2e4d.js"
@@ -60,8 +63,9 @@ FLEET = {
     "scratch-missing": ({"scratch_bucket": "missing"},
                         {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                         {c: SCRATCH_MISSING for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
-    "no-replica": ({"replica": "none"}, {"EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-07": "skipped"},
-                   {"EA-DR-02": "no replica_bucket", "EA-DR-03": "no replica_bucket"}),
+    "no-replica": ({"replica": "none"}, {"EA-DR-02": "failed", "EA-DR-03": "failed", "EA-DR-07": "failed"},
+                   {c: "sets no replica_bucket and does not declare it absent" for c in ("EA-DR-02", "EA-DR-03",
+                                                                                        "EA-DR-07")}),
     "no-failover": ({"origin_group": False}, {"EA-DR-07": "failed"}, {"EA-DR-07": "found 0 group(s)"}),
     "failover-unused": ({"origin_group_break": "unused"}, {"EA-DR-07": "failed"},
                         {"EA-DR-07": "(failover-to-replica used by no behaviour): behaviour default targets "
@@ -74,8 +78,8 @@ FLEET = {
                          {"EA-DR-07": "behaviour default targets group failover-to-replica, where its secondary "
                                       "is not the replica bucket failover-members-replica-"}),
     "unversioned": ({"versioning": False},
-                    {"EA-DR-01": "failed", "EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-04": "failed",
-                     "EA-DR-05": "failed", "EA-DR-07": "skipped"},
+                    {"EA-DR-01": "failed", "EA-DR-02": "failed", "EA-DR-03": "failed", "EA-DR-04": "failed",
+                     "EA-DR-05": "failed", "EA-DR-07": "failed"},
                     {"EA-DR-01": "versioning off", "EA-DR-04": "keeps no earlier version",
                      "EA-DR-05": "keeps no earlier version"}),
     "expired-waiver": ({}, {"EA-OPS-03": "failed"}, {"EA-OPS-03": "EA-HDR-06 (approved by"}),
@@ -211,7 +215,8 @@ def test_compliant_site_passes(fleet, control):
 
 def test_dependency_review_needs_a_lockfile(fleet):
     result = fleet.result("EA-OPS-04", "ok")
-    assert result["outcome"] == "skipped" and "no lockfile" in result["message"], result
+    assert result["outcome"] == "skipped", result
+    assert result["message"].startswith("declared absent in the config: lockfile ("), result
 
 
 @pytest.mark.parametrize("target", [name for name in FLEET if name != "ok"])
@@ -476,6 +481,60 @@ def test_missing_permission_fails_preflight_naming_the_action(denied):
     assert rollback["outcome"] == "error" and "s3:ListBucketVersions" in rollback["message"]
 
 
+# --- copies that fail while the restore is timed --------------------------------------------------
+
+def _enforcing(world, user: str, statements: list[dict], run: Callable[[dict], Run]) -> Run:
+    """A run as an IAM user of these statements, moto enforcing IAM from now until it ends."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    iam = world.builder.client("iam")
+    with guard.local_seeding():
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="audit", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count
+    try:
+        return run({"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+        with guard.local_seeding():
+            iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+            iam.delete_user_policy(UserName=user, PolicyName="audit")
+            iam.delete_user(UserName=user)
+
+
+@pytest.mark.parametrize("thresholds", [{}, {"dr_full_restore_max_mb": 0, "dr_sample_objects": 7}],
+                         ids=["full", "stratified"])
+def test_copies_denied_while_the_restore_is_timed_fail_the_recovery_time(world, tmp_path, thresholds):
+    """3 of the previous release's 7 objects cannot be copied into scratch: the time the other
+    4 took is no recovery time. In the stratified estimate (one object a stratum here) the
+    failed strata still count."""
+    site = world.add(SiteSpec(name="ok"))
+    # On AWS a copy needs s3:PutObject on its destination; moto 5.2.6 checks the operation's name
+    # (s3:CopyObject). A wildcard covers both.
+    denied = {"Effect": "Deny", "Action": "s3:*Object",
+              "Resource": f"arn:aws:s3:::{site.extra['scratch_bucket']}/_edgeaudit/*/assets/*"}
+    run = _enforcing(world, f"auditor-copies-denied-{len(thresholds)}",
+                     [{"Effect": "Allow", "Action": "*", "Resource": "*"}, denied],
+                     lambda env: _run(world, tmp_path, [site], "suites/test_dr.py", "-k", "recovery_time",
+                                      env=env, thresholds=thresholds))
+    result = run.result("EA-DR-05", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P3", result
+    assert "3 did not restore, so the time of the rest is no recovery time: assets/app.8c2e4d.js: AccessDenied" \
+        in result["message"], result
+    evidence = result["evidence"]
+    assert sorted(evidence["not_restored"]) == ["assets/app.8c2e4d.js", "assets/logo.svg", "assets/style.3f9a1c.css"]
+    assert evidence["restored"]["objects"] == 4 and evidence["scratch_left_after_drill"] == []
+    if thresholds:
+        strata = evidence["strata"]
+        assert len(strata) == 7 and sum(s["objects"] for s in strata) == 7
+        assert sorted(s["sampled"] for s in strata if s["problem"]) == sorted(evidence["not_restored"])
+        assert "counting the 3 strata whose sample failed to restore" in evidence["how"]
+
+
 # --- dependency review: npm audit against a registry on loopback ---------------------------------
 
 MINIMIST_ADVISORY = {"id": 1179, "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h",
@@ -534,7 +593,8 @@ def registry():
 
 def _dependency_run(world, fleet_sites, workdir: Path, registry_url: str) -> Run:
     site = fleet_sites["ok"]
-    targets = [{**site.target_entry(), "name": name, "lockfile": str(_npm_project(workdir / name, version))}
+    entry = {k: v for k, v in site.target_entry().items() if k != "absent"}  # these sites have a lockfile
+    targets = [{**entry, "name": name, "lockfile": str(_npm_project(workdir / name, version))}
                for name, version in (("deps-vulnerable", "1.2.5"), ("deps-clean", "1.2.8"))]
     config = workdir / "edgeaudit.toml"
     config.write_text(tomlwrite.dumps({"targets": targets}))

@@ -157,6 +157,7 @@ class SiteSpec:
                                              # "members" (the secondary is the origin bucket again)
     stack: bool | str = True                 # a CloudFormation stack declares the site (EA-DR-06);
                                              # "undeclared": a stack that holds neither bucket nor distribution
+    declared_absent: tuple[str, ...] = ("lockfile",)  # what the target entry declares the site has none of
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -243,6 +244,12 @@ def discovery_objects(spec: SiteSpec, base_url: str) -> dict[str, tuple[bytes, s
     return {k: v for k, v in objects.items() if k not in spec.missing_objects}
 
 
+# why a demo site has none of what it declares absent (its target entry's `absent`)
+ABSENT_REASONS = {"lockfile": "the demo site is hand-written files with no package dependencies",
+                  "replica_bucket": "a single-region site, rebuilt from its repository",
+                  "monthly_budget_usd": "the site's spend is covered by the account's budget"}
+
+
 @dataclass
 class BuiltSite:
     spec: SiteSpec
@@ -259,10 +266,13 @@ class BuiltSite:
             "bucket": self.bucket, "region": self.spec.region, "distribution_id": self.distribution_id,
             "paths": list(self.spec.paths), "ca_bundle": str(self.ca_file),
             "allowed_writers": [self.extra["deploy_role_arn"], *self.extra.get("other_writers", [])],
-            "monthly_budget_usd": self.spec.monthly_budget_usd,
+            **({} if "monthly_budget_usd" in self.spec.declared_absent
+               else {"monthly_budget_usd": self.spec.monthly_budget_usd}),
             "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
             **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest")
                if self.extra.get(key)},
+            **({"absent": {key: ABSENT_REASONS[key] for key in self.spec.declared_absent}}
+               if self.spec.declared_absent else {}),
         }
 
 
