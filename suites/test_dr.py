@@ -153,13 +153,17 @@ def _previous_release(aws, target, evidence) -> rollback.PreviousRelease:
     """The release to roll back to (from the release manifest when the target names one), recorded."""
     history = drill.history(aws, target.bucket)
     window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
-    release = rollback.previous_release(history, window, drill.index_key(aws, target),
-                                        drill.load_manifest(aws, target, history))
+    try:
+        release = rollback.previous_release(history, window, drill.index_key(aws, target),
+                                            drill.load_manifest(aws, target, history))
+    except rollback.Undecided as exc:
+        raise NotEvaluated(f"bucket {target.bucket}: {exc}. Fix: write a release manifest at each deployment "
+                           "and name it in release_manifest") from None
     if release is None:
         raise NotEvaluated(f"bucket {target.bucket} holds no object versions")
     latest = release.latest
     evidence.record("latest_deployment", {"started": latest.started, "finished": latest.finished,
-                                          "writes": latest.writes, "window_s": window})
+                                          "writes": latest.writes, "window_s": window, "found_by": latest.found_by})
     evidence.record("previous_release", {
         "source": release.source, "live_until": latest.started, "objects": len(release.members) + len(release.lost),
         "bytes": release.bytes,
@@ -258,13 +262,18 @@ def test_recovery_time(aws, target, thresholds, evidence):
         f"expected the previous release restored within {thresholds.rto_min} min; it takes {minutes:.1f} min ({how})")
 
 
+def _stack_resources(aws, target) -> dict[tuple[str, str], str]:
+    """(type, physical id) -> logical id of every resource of the stack."""
+    pages = aws.client("cloudformation", target.region).paginate("list_stack_resources", StackName=target.stack_name)
+    return {(r["ResourceType"], r.get("PhysicalResourceId")): r["LogicalResourceId"]
+            for page in pages for r in page.get("StackResourceSummaries", [])}
+
+
 def _undeclared(aws, target, evidence) -> list[str]:
     """What of the site the stack does not declare. Drift detection speaks only of the stack's
     own resources: a stack without the distribution and the bucket cannot rebuild them, and its
     IN_SYNC says nothing about them."""
-    pages = aws.client("cloudformation", target.region).paginate("list_stack_resources", StackName=target.stack_name)
-    declared = {(r["ResourceType"], r.get("PhysicalResourceId")): r["LogicalResourceId"]
-                for page in pages for r in page.get("StackResourceSummaries", [])}
+    declared = _stack_resources(aws, target)
     site = {("AWS::CloudFront::Distribution", target.distribution_id): f"distribution {target.distribution_id}",
             ("AWS::S3::Bucket", target.bucket): f"bucket {target.bucket}"}
     evidence.record("declared_by_stack", {what: declared.get(key) for key, what in site.items()})
@@ -303,7 +312,9 @@ def _stack_drift(aws, target, evidence):
 @pytest.mark.dr
 def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
     """The live configuration matches its declared source, so the site can be rebuilt from it:
-    a stack that declares the distribution and the bucket and has not drifted, or the baseline.
+    a stack that declares the distribution and the bucket and has not drifted, with what it does
+    not hold (bucket policy, policies, origin access controls, WAF) matching the
+    baseline; or, without a stack, the baseline.
 
     Remediation: bring the change into the stack (or re-run `edgeaudit snapshot` after a
     reviewed change), or revert the hand-made change; then the source rebuilds what runs.
@@ -319,9 +330,9 @@ def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
         evidence.record("drifted", drifted)
         assert status == "IN_SYNC" and not drifted, (
             f"expected stack {target.stack_name} IN_SYNC; it is {status}: {' | '.join(drifted)}")
+        _outside_stack_matches_baseline(aws, target, edgeaudit_config, evidence)
         return
-    base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
-    path = drift.baseline_path(base, target)
+    path = _baseline_path(target, edgeaudit_config)
     evidence.resource = str(path)
     assert path.is_file(), (f"expected a declared source: no stack_name and no baseline at {path}. "
                             f"Fix: run `edgeaudit snapshot --target {target.name}` and keep the file in version control")
@@ -329,6 +340,31 @@ def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
     drifted = drift.differences(baseline, drift.live_config(aws, target))
     evidence.record("drifted", drifted)
     assert not drifted, f"expected the live configuration to match {path.name}; {len(drifted)} drifted: " + "; ".join(drifted[:10])
+
+
+def _baseline_path(target, edgeaudit_config) -> Path:
+    base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
+    return drift.baseline_path(base, target)
+
+
+def _outside_stack_matches_baseline(aws, target, edgeaudit_config, evidence) -> None:
+    """What the stack does not hold (its drift detection says nothing of it) against the baseline."""
+    held: dict[str, set[str]] = {}
+    for kind, physical in _stack_resources(aws, target):
+        held.setdefault(kind, set()).add(physical or "")
+    live = drift.outside_stack(drift.live_config(aws, target), held)
+    evidence.record("outside_stack", sorted(live))
+    path = _baseline_path(target, edgeaudit_config)
+    evidence.record("baseline", str(path))
+    assert path.is_file(), (
+        f"expected a baseline of what stack {target.stack_name} does not hold ({', '.join(sorted(live))}): its drift "
+        f"detection says nothing of them, and there is no baseline at {path}. Fix: run `edgeaudit snapshot "
+        f"--target {target.name}` and keep the file in version control, or bring them into the stack")
+    baseline = drift.outside_stack(json.loads(path.read_text(encoding="utf-8")), held)
+    drifted = drift.differences(baseline, live)
+    evidence.record("drifted_outside_stack", drifted)
+    assert not drifted, (f"expected what stack {target.stack_name} does not hold to match {path.name}; "
+                         f"{len(drifted)} drifted while the stack is IN_SYNC: " + "; ".join(drifted[:10]))
 
 
 FIVE_XX = {500, 502, 503, 504}

@@ -57,6 +57,11 @@ FLEET = {
                        {"EA-DR-01": "error", "EA-DR-04": "error", "EA-DR-05": "error"},
                        {c: "release release-2 names other versions of 404.html, about.html, assets/app.8c2e4d.js"
                         for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
+    "late-write": ({"later_writes": ("sitemap.xml",)}, {}, {}),
+    "late-write-gap": ({"later_writes": ("sitemap.xml",), "rollback_gap": ("index.html",)},
+                       {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
+                       {"EA-DR-04": "index.html: the index page has no version in the previous release",
+                        "EA-DR-05": "index.html: the index page has no version in the previous release"}),
     "no-scratch": ({"scratch_bucket": False},
                    {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                    {"EA-DR-01": NO_SCRATCH, "EA-DR-04": NO_SCRATCH, "EA-DR-05": NO_SCRATCH}),
@@ -97,7 +102,13 @@ FLEET = {
                                   "EA-DR-02": "none enabled"}),
     "baseline-headers-changed": ({"stack": False}, {"EA-DR-06": "failed"},
                                  {"EA-DR-06": '.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
+    # a stack holds the bucket and the distribution; what it does not hold is compared with the baseline
+    "stack-headers-changed": ({}, {"EA-DR-06": "failed"},
+                              {"EA-DR-06": "1 drifted while the stack is IN_SYNC: policies.response_headers."}),
+    "stack-no-baseline": ({}, {"EA-DR-06": "failed"},
+                          {"EA-DR-06": "does not hold (bucket.policy, certificate, policies.cache, "}),
 }
+NO_BASELINE = ("no-baseline", "stack-no-baseline")
 STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
                 "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",
                                          "ExpectedValue": "PriceClass_100", "ActualValue": "PriceClass_All"}]}]
@@ -187,13 +198,14 @@ def fleet(world, fleet_sites, tmp_path_factory) -> Run:
     motoext.set_stack_drift(drifted.extra["stack_name"], STACK_DRIFT, region=drifted.spec.region)
 
     def baselines_then_drift(config: Path) -> None:
-        snapshotted = [name for name in FLEET if name.startswith("baseline-")]
+        snapshotted = [name for name in FLEET if name not in NO_BASELINE]
         done = snapshot(world, config, *(arg for name in snapshotted for arg in ("--target", name)))
         assert done.returncode == 0, done.stderr
         _change_price_class(world, fleet_sites["baseline-drifted"].distribution_id)
         _disable_lifecycle_rule(world, fleet_sites["baseline-lifecycle-off"])
         _disable_replication_rule(world, fleet_sites["baseline-replication-off"])
         _loosen_frame_options(world, fleet_sites["baseline-headers-changed"])
+        _loosen_frame_options(world, fleet_sites["stack-headers-changed"])
 
     return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
                 history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
@@ -260,7 +272,7 @@ def test_behaviours_fail_over_through_the_group_and_the_edge_serves_the_primary(
 
 def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_sites, tmp_path_factory):
     baselines = sorted(Path(fleet.report_dir).parent.glob("baselines/*.json"))
-    assert [p.name for p in baselines] == [f"{name}.json" for name in sorted(FLEET) if name.startswith("baseline-")]
+    assert [p.name for p in baselines] == sorted(f"{name}.json" for name in FLEET if name not in NO_BASELINE)
     document = json.loads((Path(fleet.report_dir).parent / "baselines" / "baseline-ok.json").read_text())
     assert list(document) == ["bucket", "certificate", "distribution", "policies", "web_acl"]
     assert set(document["bucket"]) == {"encryption", "lifecycle", "logging", "ownership", "policy",
@@ -307,6 +319,22 @@ def test_rollback_evidence_names_the_releases(fleet):
     live_until = dt.datetime.fromisoformat(evidence["latest_deployment"]["started"])
     newest = dt.datetime.fromisoformat(evidence["previous_release"]["newest_write"])
     assert dt.timedelta(hours=23) < live_until - newest < dt.timedelta(hours=25)  # the releases are a day apart
+
+
+def test_a_write_after_the_deployment_is_no_release(fleet):
+    """A sitemap regenerated an hour after the deployment: the previous release is still the one
+    of a day before, and the evidence says how the deployment was found."""
+    evidence = fleet.result("EA-DR-04", "late-write")["evidence"]
+    found_by = evidence["latest_deployment"]["found_by"]
+    assert found_by.startswith("the burst of writes that published the live index page index.html"), found_by
+    assert found_by.endswith("1 later write(s) in 1 burst(s) count as no release: sitemap.xml"), found_by
+    live_until = dt.datetime.fromisoformat(evidence["latest_deployment"]["started"])
+    newest = dt.datetime.fromisoformat(evidence["previous_release"]["newest_write"])
+    assert dt.timedelta(hours=22) < live_until - newest < dt.timedelta(hours=24)
+    assert fleet.result("EA-DR-04", "ok")["evidence"]["latest_deployment"]["found_by"] == (
+        "the burst of writes that published the live index page index.html (every release rewrites it)")
+    manifest = fleet.result("EA-DR-04", "manifest-ok")["evidence"]["latest_deployment"]["found_by"]
+    assert manifest.startswith("release manifest ") and ": release release-3 is live" in manifest
 
 
 def test_missing_scratch_bucket_is_named_with_the_fix(fleet, fleet_sites):
@@ -653,6 +681,16 @@ def test_release_manifest_is_resolved_beside_the_config(tmp_path):
     assert remote.targets[0].release_manifest == "s3://deploys/www.json"
 
 
+def test_a_target_names_its_baseline_beside_the_config(tmp_path):
+    from edgeaudit.checks import drift
+    from edgeaudit.rules.config import parse
+
+    config = parse(tmp_path / "edgeaudit.toml", {"targets": [_target(baseline="snapshots/www.json")]})
+    assert drift.baseline_path(Path("/elsewhere"), config.targets[0]) == tmp_path / "snapshots" / "www.json"
+    default = parse(tmp_path / "edgeaudit.toml", {"targets": [_target()]}).targets[0]
+    assert drift.baseline_path(tmp_path, default) == tmp_path / "baselines" / "www.json"
+
+
 @pytest.mark.parametrize(("value", "problem"), [("missing.json", "no file at"), ("s3://deploys", "wrong type or value"),
                                                 (42, "wrong type or value")])
 def test_bad_release_manifest_is_a_config_error(tmp_path, value, problem):
@@ -694,3 +732,40 @@ def test_manifest_knows_which_objects_changed():
     assert releases.earlier_version("a.css", "c1") is None and releases.earlier_version("new.js", "n1") is None
     assert manifest.stale_keys(releases, {"index.html": {"VersionId": "v2"}, "a.css": {"VersionId": "c1"},
                                           "new.js": {"VersionId": "n2"}, "extra": {"VersionId": "x"}}) == ["extra", "new.js"]
+
+
+# --- the latest deployment, told apart from other writes ------------------------------------------
+
+def _history(*writes: tuple[str, int, bool]) -> "rollback.History":
+    """Versions of (key, minutes ago, live), a minute apart within a burst."""
+    now = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
+    from edgeaudit.checks import rollback
+
+    return rollback.History(versions=[{"Key": key, "VersionId": f"v{n}", "IsLatest": live, "Size": 1,
+                                       "LastModified": now - dt.timedelta(minutes=ago)}
+                                      for n, (key, ago, live) in enumerate(writes)])
+
+
+def test_the_latest_deployment_is_the_one_that_published_the_index_page():
+    from edgeaudit.checks import rollback
+
+    history = _history(("index.html", 3000, False), ("a.css", 3000, True), ("sitemap.xml", 3000, False),
+                       ("index.html", 120, True), ("sitemap.xml", 120, False), ("sitemap.xml", 10, True))
+    latest = rollback.latest_deployment(history, 300, "index.html")
+    assert latest.writes == 2 and latest.keys == {"index.html", "sitemap.xml"}
+    release = rollback.previous_release(history, 300, "index.html")
+    assert {k: v["VersionId"] for k, v in release.members.items()} == {"index.html": "v0", "a.css": "v1",
+                                                                       "sitemap.xml": "v2"}
+
+
+def test_without_an_index_page_the_widest_burst_is_the_deployment_and_a_tie_is_not_evaluated():
+    from edgeaudit.checks import rollback
+
+    widest = _history(("a.css", 3000, False), ("a.css", 120, True), ("b.js", 120, True), ("c.svg", 120, True),
+                      ("sitemap.xml", 10, True))
+    latest = rollback.latest_deployment(widest, 300, "index.html")
+    assert latest.keys == {"a.css", "b.js", "c.svg"} and "changed the most objects (3)" in latest.found_by
+    tie = _history(("a.css", 3000, False), ("b.js", 3000, True), ("a.css", 120, True), ("c.svg", 120, True))
+    with pytest.raises(rollback.Undecided, match="no live index page index.html and 2 bursts of writes each "
+                                                 "changed 2 objects"):
+        rollback.previous_release(tie, 300, "index.html")

@@ -148,6 +148,8 @@ class SiteSpec:
                                              # changed two hours ago, the replica has the old bytes)
     scratch_bucket: bool | str = True        # False: none configured; "missing": configured, never created
     rollback_gap: tuple[str, ...] = ()       # keys whose earlier versions were deleted
+    later_writes: tuple[str, ...] = ()       # keys rewritten an hour after the latest deployment (a
+                                             # regenerated sitemap): the deployment moves an hour back
     release_manifest: str = ""               # "file" (JSON beside the config) or "s3" (an object in a bucket
                                              # of its own): each release's object versions; "stale": a
                                              # file the latest deployment did not update
@@ -269,8 +271,8 @@ class BuiltSite:
             **({} if "monthly_budget_usd" in self.spec.declared_absent
                else {"monthly_budget_usd": self.spec.monthly_budget_usd}),
             "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
-            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest")
-               if self.extra.get(key)},
+            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest",
+                                                "baseline") if self.extra.get(key)},
             **({"absent": {key: ABSENT_REASONS[key] for key in self.spec.declared_absent}}
                if self.spec.declared_absent else {}),
         }
@@ -441,6 +443,7 @@ class Builder:
         """A replica in another region kept in sync (moto replicates nothing, so the builder
         copies), and a scratch bucket for drills."""
         made: dict[str, str] = {}
+        self._later_writes(spec, s3, bucket)
         if spec.release_manifest:
             made["release_manifest"] = self._release_manifest(spec, s3, bucket, suffix)
         for key in spec.rollback_gap:
@@ -473,6 +476,20 @@ class Builder:
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=120)
             motoext.set_object_last_modified(bucket, "about.html", moment, version_id=put.get("VersionId"))
         return made
+
+    def _later_writes(self, spec: SiteSpec, s3: Any, bucket: str) -> None:
+        """The latest deployment an hour ago, and `later_writes` rewritten since, as a job that
+        regenerates a file between deployments does."""
+        if not spec.later_writes:
+            return
+        hour_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+        for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            if version["LastModified"] > hour_ago:  # this deployment's writes (the earlier ones are days old)
+                motoext.set_object_last_modified(bucket, version["Key"], hour_ago, version_id=version["VersionId"])
+        for key in spec.later_writes:
+            old = s3.get_object(Bucket=bucket, Key=key)
+            s3.put_object(Bucket=bucket, Key=key, Body=old["Body"].read() + b"\n<!-- regenerated -->\n",
+                          ContentType=old["ContentType"], CacheControl=old.get("CacheControl", ""))
 
     def _release_manifest(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> str:
         """What a deploy pipeline records: the object versions of each release (the earlier

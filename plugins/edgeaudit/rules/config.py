@@ -59,6 +59,7 @@ class Target:
     lockfile: str | None = None               # the site's dependency lockfile (EA-OPS-04)
     browser_path: str | None = None           # Chromium for the lab measurements (EA-PERF-*)
     device: str = "mobile"                    # lab profile: "mobile" (throttled) or "desktop"
+    baseline: str | None = None               # the snapshot EA-DR-06 compares with; none: baselines/<name>.json
     absent: tuple[tuple[str, str], ...] = ()  # (key, reason): what the site declares it has none of
 
     @property
@@ -307,6 +308,7 @@ TARGET_SCHEMA: _Schema = {
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
     "deploy_window_s": (_number, False), "release_manifest": (_release_manifest, False), "lockfile": (_line, False),
     "browser_path": (_line, False), "device": (_device, False), "absent": (_absent, False),
+    "baseline": (_line, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_str, True), "approved_by": (_str, True),
@@ -405,6 +407,8 @@ class _Validator:
                     self.fail(f"{label}.release_manifest", f"no file at {manifest}",
                               "point it at the JSON release manifest the deploy pipeline writes, or at s3://bucket/key")
                 values["release_manifest"] = str(manifest)
+            if "baseline" in values:
+                values["baseline"] = str((self.path.parent / values["baseline"]).resolve())
             for key, _ in values.get("absent", ()):
                 if key in values:
                     self.fail(f"{label}.absent.{key}", f"{key} is both set and declared absent",
