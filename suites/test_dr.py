@@ -307,13 +307,14 @@ def _stack_drift(aws, target, evidence):
 @pytest.mark.control("EA-DR-06", severity="P3",
                      reads=("cloudformation:ListStackResources", "cloudformation:DetectStackDrift",
                             "cloudformation:DescribeStackDriftDetectionStatus",
-                            "cloudformation:DescribeStackResourceDrifts", "acm:DescribeCertificate", "wafv2:GetWebACL"))
+                            "cloudformation:DescribeStackResourceDrifts", "acm:DescribeCertificate", "wafv2:GetWebACL",
+                            "cloudfront:GetFunction"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
     """The live configuration matches its declared source, so the site can be rebuilt from it:
     a stack that declares the distribution and the bucket and has not drifted, with what it does
-    not hold (bucket policy, policies, origin access controls, WAF) matching the
+    not hold (bucket policy, policies, origin access controls, functions, WAF) matching the
     baseline; or, without a stack, the baseline.
 
     Remediation: bring the change into the stack (or re-run `edgeaudit snapshot` after a

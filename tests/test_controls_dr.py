@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -26,7 +27,7 @@ import requests
 from conftest import Run, assert_passes, run_suite
 from edgeaudit.aws import guard
 from edgeaudit.demo import motoext
-from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.builder import VIEWER_FUNCTION, SiteSpec
 from edgeaudit.rules import tomlwrite
 
 MODULES = ("suites/test_dr.py", "suites/test_ops.py")
@@ -102,11 +103,16 @@ FLEET = {
                                   "EA-DR-02": "none enabled"}),
     "baseline-headers-changed": ({"stack": False}, {"EA-DR-06": "failed"},
                                  {"EA-DR-06": '.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
+    "baseline-function-changed": ({"stack": False, "viewer_function": True}, {"EA-DR-06": "failed"},
+                                  {"EA-DR-06": "drifted: functions.baseline-function-changed-"}),
     # a stack holds the bucket and the distribution; what it does not hold is compared with the baseline
+    "stack-function-ok": ({"viewer_function": True}, {}, {}),
     "stack-headers-changed": ({}, {"EA-DR-06": "failed"},
                               {"EA-DR-06": "1 drifted while the stack is IN_SYNC: policies.response_headers."}),
+    "stack-function-changed": ({"viewer_function": True}, {"EA-DR-06": "failed"},
+                               {"EA-DR-06": "1 drifted while the stack is IN_SYNC: functions.stack-function-changed-"}),
     "stack-no-baseline": ({}, {"EA-DR-06": "failed"},
-                          {"EA-DR-06": "does not hold (bucket.policy, certificate, policies.cache, "}),
+                          {"EA-DR-06": "does not hold (bucket.policy, certificate, functions, policies.cache, "}),
 }
 NO_BASELINE = ("no-baseline", "stack-no-baseline")
 STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
@@ -183,6 +189,15 @@ def _loosen_frame_options(world, site) -> None:
                                                   ResponseHeadersPolicyConfig=config)
 
 
+def _change_function_code(world, site) -> None:
+    """The viewer function's code changes; the distribution's configuration does not."""
+    config = world.builder.client("cloudfront").get_distribution_config(Id=site.distribution_id)["DistributionConfig"]
+    [association] = config["DefaultCacheBehavior"]["FunctionAssociations"]["Items"]
+    with guard.local_seeding():
+        world.builder.viewer_function(association["FunctionARN"].rsplit("/", 1)[1],
+                                      code=b"function handler(event) { return event.request; }")
+
+
 def _change_price_class(world, distribution_id: str) -> None:
     cloudfront = world.builder.client("cloudfront")
     current = cloudfront.get_distribution_config(Id=distribution_id)
@@ -206,6 +221,8 @@ def fleet(world, fleet_sites, tmp_path_factory) -> Run:
         _disable_replication_rule(world, fleet_sites["baseline-replication-off"])
         _loosen_frame_options(world, fleet_sites["baseline-headers-changed"])
         _loosen_frame_options(world, fleet_sites["stack-headers-changed"])
+        _change_function_code(world, fleet_sites["baseline-function-changed"])
+        _change_function_code(world, fleet_sites["stack-function-changed"])
 
     return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
                 history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
@@ -282,6 +299,10 @@ def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_
     assert document["bucket"]["policy"]["Statement"], "the policy is kept as JSON, not as text"
     assert document["bucket"]["lifecycle"][0]["Status"] == "Enabled"
     assert document["bucket"]["replication"]["Rules"][0]["Status"] == "Enabled"
+    with_function = json.loads((Path(fleet.report_dir).parent / "baselines" / "stack-function-ok.json").read_text())
+    [(name, function)] = with_function["functions"].items()  # its code by content hash
+    assert name.startswith("stack-function-ok-")
+    assert function == {"code_sha256": hashlib.sha256(VIEWER_FUNCTION).hexdigest()}
     assert document["bucket"]["versioning"] == {"Status": "Enabled"}
     assert document["bucket"]["logging"]["TargetPrefix"].startswith("s3/")
     policies = document["policies"]

@@ -160,6 +160,7 @@ class SiteSpec:
     stack: bool | str = True                 # a CloudFormation stack declares the site (EA-DR-06);
                                              # "undeclared": a stack that holds neither bucket nor distribution
     declared_absent: tuple[str, ...] = ("lockfile",)  # what the target entry declares the site has none of
+    viewer_function: bool = False            # a CloudFront Function on the default behaviour's viewer requests
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -246,6 +247,8 @@ def discovery_objects(spec: SiteSpec, base_url: str) -> dict[str, tuple[bytes, s
     return {k: v for k, v in objects.items() if k not in spec.missing_objects}
 
 
+VIEWER_FUNCTION = (b"function handler(event) { var r = event.request;"
+                   b" if (r.uri.endsWith('/')) { r.uri += 'index.html'; } return r; }")
 # why a demo site has none of what it declares absent (its target entry's `absent`)
 ABSENT_REASONS = {"lockfile": "the demo site is hand-written files with no package dependencies",
                   "replica_bucket": "a single-region site, rebuilt from its repository",
@@ -626,7 +629,23 @@ class Builder:
         }
         self._distribution_switches(spec, config, bucket, suffix)
         self._origin_group(spec, config, suffix, oac)
+        if spec.viewer_function:
+            config["DefaultCacheBehavior"]["FunctionAssociations"] = {"Quantity": 1, "Items": [{
+                "EventType": "viewer-request", "FunctionARN": self.viewer_function(f"{spec.name}-{suffix}-rewrite")}]}
         return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+
+    def viewer_function(self, name: str, code: bytes = VIEWER_FUNCTION) -> str:
+        """A published CloudFront Function (made anew when it exists: moto has no UpdateFunction);
+        its ARN."""
+        cloudfront = self.client("cloudfront")
+        try:
+            etag = cloudfront.describe_function(Name=name)["ETag"]
+            cloudfront.delete_function(Name=name, IfMatch=etag)
+        except cloudfront.exceptions.NoSuchFunctionExists:
+            pass
+        created = cloudfront.create_function(Name=name, FunctionCode=code, FunctionConfig={
+            "Comment": "directory index rewrite", "Runtime": "cloudfront-js-2.0"})
+        return created["FunctionSummary"]["FunctionMetadata"]["FunctionARN"]
 
     def _origin_group(self, spec: SiteSpec, config: dict[str, Any], suffix: str, oac: str) -> None:
         """The replica bucket as a second origin (through OAC) and an origin group that fails over
