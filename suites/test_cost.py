@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from edgeaudit.checks import cost
 from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.config import undeclared
 
 
 def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:
@@ -60,8 +61,11 @@ def test_month_within_budget(aws, target, thresholds, evidence):
     Remediation: find what drives the spend (requests and bytes served, invalidations, storage
     of old versions), then cache more, invalidate less, expire old versions or raise the budget.
     """
-    if target.monthly_budget_usd is None:
-        pytest.skip("no monthly_budget_usd for this target")
+    reason = target.declared_absent("monthly_budget_usd")
+    if reason is not None:
+        evidence.record("declared_absent", {"monthly_budget_usd": reason})
+        pytest.skip(f"declared absent in the config: monthly_budget_usd ({reason})")
+    assert target.monthly_budget_usd is not None, undeclared(target, "monthly_budget_usd")
     day = cost.today()
     spent = sum(v for d, v in _daily_costs(aws, target, evidence, day).items() if d >= day.replace(day=1))
     try:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from edgeaudit.checks import drift, drill, replication, rollback
 from edgeaudit.errors import NotEvaluated
+from edgeaudit.rules.config import undeclared
 
 NO_SCRATCH = ("no scratch_bucket is configured, so the DR drill cannot run. Fix: create a private, "
               "versioning-free bucket for drills and set scratch_bucket in the target")
@@ -31,6 +32,17 @@ def _require_scratch(aws, target):
             f"the scratch bucket {target.scratch_bucket} does not exist, so the DR drill cannot run. Fix: create "
             f"{target.scratch_bucket} (private, versioning off) in {target.region or 'the target region'}, or set "
             "scratch_bucket to the drills' existing bucket") from None
+
+
+def _require_replica(target, evidence) -> None:
+    """A replica, or the config's declaration that the site has none (a skip with its reason);
+    a replica_bucket simply left out is a finding."""
+    reason = target.declared_absent("replica_bucket")
+    if reason is not None:
+        evidence.record("declared_absent", {"replica_bucket": reason})
+        pytest.skip(f"declared absent in the config: replica_bucket ({reason})")
+    evidence.record("replica_bucket", target.replica_bucket)
+    assert target.replica_bucket, undeclared(target, "replica_bucket")
 
 
 def _drill(aws, target, thresholds, evidence):
@@ -83,9 +95,7 @@ def test_replication(aws, target, evidence):
     Remediation: add an enabled replication rule for all objects to the replica bucket, keep
     versioning on the replica, and re-run S3 Batch Replication for objects it lacks.
     """
-    if not target.replica_bucket:
-        evidence.record("replica_bucket", None)
-        pytest.skip("no replica_bucket configured")
+    _require_replica(target, evidence)
     evidence.resource = f"s3://{target.bucket} -> s3://{target.replica_bucket}"
     try:
         rules = aws.s3.get_bucket_replication(Bucket=target.bucket)["ReplicationConfiguration"]["Rules"]
@@ -123,9 +133,7 @@ def test_recovery_point(aws, target, thresholds, evidence):
     Remediation: find why replication stalls (the replication role's permissions, KMS keys,
     a disabled rule), and enable S3 Replication Time Control for a 15-minute guarantee.
     """
-    if not target.replica_bucket:
-        evidence.record("replica_bucket", None)
-        pytest.skip("no replica_bucket configured")
+    _require_replica(target, evidence)
     evidence.resource = f"s3://{target.bucket} -> s3://{target.replica_bucket}"
     comparison = _replica_comparison(aws, target)
     oldest = comparison.oldest_change()
@@ -145,13 +153,17 @@ def _previous_release(aws, target, evidence) -> rollback.PreviousRelease:
     """The release to roll back to (from the release manifest when the target names one), recorded."""
     history = drill.history(aws, target.bucket)
     window = target.deploy_window_s or rollback.DEPLOY_WINDOW_S
-    release = rollback.previous_release(history, window, drill.index_key(aws, target),
-                                        drill.load_manifest(aws, target, history))
+    try:
+        release = rollback.previous_release(history, window, drill.index_key(aws, target),
+                                            drill.load_manifest(aws, target, history))
+    except rollback.Undecided as exc:
+        raise NotEvaluated(f"bucket {target.bucket}: {exc}. Fix: write a release manifest at each deployment "
+                           "and name it in release_manifest") from None
     if release is None:
         raise NotEvaluated(f"bucket {target.bucket} holds no object versions")
     latest = release.latest
     evidence.record("latest_deployment", {"started": latest.started, "finished": latest.finished,
-                                          "writes": latest.writes, "window_s": window})
+                                          "writes": latest.writes, "window_s": window, "found_by": latest.found_by})
     evidence.record("previous_release", {
         "source": release.source, "live_until": latest.started, "objects": len(release.members) + len(release.lost),
         "bytes": release.bytes,
@@ -220,19 +232,28 @@ def test_recovery_time(aws, target, thresholds, evidence):
                f"at most dr_full_restore_max_mb = {limit_mb} MiB) restored into scratch in {restore.seconds:.3f} s")
     else:
         restore = drill.restore_stratified(aws, target, release.members, int(thresholds.dr_sample_objects))
-        minutes = sum(s["objects"] * s["seconds"] for s in restore.strata) / 60
+        minutes = sum(s["objects"] * s["seconds"] for s in restore.strata) / 60  # failed strata too
         evidence.record("sample_seed", restore.seed)
         evidence.record("strata", restore.strata)
+        failed = sum(1 for s in restore.strata if s["problem"])
         how = (f"estimate: the previous release ({len(release.members)} objects, {release.bytes / MB:.1f} MiB) "
                f"exceeds dr_full_restore_max_mb = {limit_mb} MiB, so one object drawn from each of "
                f"{len(restore.strata)} size strata was restored and timed; estimate = sum over strata of "
-               "(objects in the stratum x the sampled object's restore time)")
+               "(objects in the stratum x the sampled object's restore time)"
+               + (f", counting the {failed} strata whose sample failed to restore" if failed else ""))
     _record_restore(evidence, restore, target.scratch_bucket)
     evidence.record("method", restore.method)
     evidence.record("how", how)
     evidence.record("restored", {"objects": len(restore.restored), "bytes": restore.bytes,
-                                 "seconds": round(restore.seconds, 3), "problems": restore.problems})
+                                 "seconds": round(restore.seconds, 3), "problems": len(restore.problems)})
     assert not restore.scratch_left, f"the drill left {len(restore.scratch_left)} objects in scratch"
+    unrestored = {**release.lost, **restore.problems}
+    evidence.record("not_restored", dict(sorted(unrestored.items())[:50]))
+    assert not unrestored, (
+        f"expected every object of the previous release restored within {thresholds.rto_min} min; "
+        f"{len(unrestored)} did not restore, so the time of the rest is no recovery time: "
+        + "; ".join(f"{k}: {why}" for k, why in sorted(unrestored.items())[:10])
+        + (f" and {len(unrestored) - 10} more" if len(unrestored) > 10 else ""))
     assert restore.restored, (
         f"expected a restore within {thresholds.rto_min} min; the drill restored nothing of the previous "
         "release, so the site cannot be restored at any pace (see EA-DR-04)")
@@ -241,13 +262,18 @@ def test_recovery_time(aws, target, thresholds, evidence):
         f"expected the previous release restored within {thresholds.rto_min} min; it takes {minutes:.1f} min ({how})")
 
 
+def _stack_resources(aws, target) -> dict[tuple[str, str], str]:
+    """(type, physical id) -> logical id of every resource of the stack."""
+    pages = aws.client("cloudformation", target.region).paginate("list_stack_resources", StackName=target.stack_name)
+    return {(r["ResourceType"], r.get("PhysicalResourceId")): r["LogicalResourceId"]
+            for page in pages for r in page.get("StackResourceSummaries", [])}
+
+
 def _undeclared(aws, target, evidence) -> list[str]:
     """What of the site the stack does not declare. Drift detection speaks only of the stack's
     own resources: a stack without the distribution and the bucket cannot rebuild them, and its
     IN_SYNC says nothing about them."""
-    pages = aws.client("cloudformation", target.region).paginate("list_stack_resources", StackName=target.stack_name)
-    declared = {(r["ResourceType"], r.get("PhysicalResourceId")): r["LogicalResourceId"]
-                for page in pages for r in page.get("StackResourceSummaries", [])}
+    declared = _stack_resources(aws, target)
     site = {("AWS::CloudFront::Distribution", target.distribution_id): f"distribution {target.distribution_id}",
             ("AWS::S3::Bucket", target.bucket): f"bucket {target.bucket}"}
     evidence.record("declared_by_stack", {what: declared.get(key) for key, what in site.items()})
@@ -281,30 +307,33 @@ def _stack_drift(aws, target, evidence):
 @pytest.mark.control("EA-DR-06", severity="P3",
                      reads=("cloudformation:ListStackResources", "cloudformation:DetectStackDrift",
                             "cloudformation:DescribeStackDriftDetectionStatus",
-                            "cloudformation:DescribeStackResourceDrifts", "acm:DescribeCertificate", "wafv2:GetWebACL"))
+                            "cloudformation:DescribeStackResourceDrifts", "acm:DescribeCertificate", "wafv2:GetWebACL",
+                            "cloudfront:GetFunction"))
 @pytest.mark.quarterly
 @pytest.mark.dr
 def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
     """The live configuration matches its declared source, so the site can be rebuilt from it:
-    a stack that declares the distribution and the bucket and has not drifted, or the baseline.
+    a stack that declares the distribution and the bucket and has not drifted, with what it does
+    not hold (bucket policy, policies, origin access controls, functions, WAF) matching the
+    baseline; or, without a stack, the baseline.
 
     Remediation: bring the change into the stack (or re-run `edgeaudit snapshot` after a
     reviewed change), or revert the hand-made change; then the source rebuilds what runs.
     """
     if target.stack_name:
         evidence.resource = f"cloudformation:stack/{target.stack_name}"
-        undeclared = _undeclared(aws, target, evidence)
-        assert not undeclared, (
-            f"expected stack {target.stack_name} to declare the site; it holds no {' and no '.join(undeclared)}, "
+        not_in_stack = _undeclared(aws, target, evidence)
+        assert not not_in_stack, (
+            f"expected stack {target.stack_name} to declare the site; it holds no {' and no '.join(not_in_stack)}, "
             "so it cannot rebuild them and its drift status says nothing about them. Fix: import them into "
             "the stack (CloudFormation resource import) or declare them in its template")
         status, drifted = _stack_drift(aws, target, evidence)
         evidence.record("drifted", drifted)
         assert status == "IN_SYNC" and not drifted, (
             f"expected stack {target.stack_name} IN_SYNC; it is {status}: {' | '.join(drifted)}")
+        _outside_stack_matches_baseline(aws, target, edgeaudit_config, evidence)
         return
-    base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
-    path = drift.baseline_path(base, target)
+    path = _baseline_path(target, edgeaudit_config)
     evidence.resource = str(path)
     assert path.is_file(), (f"expected a declared source: no stack_name and no baseline at {path}. "
                             f"Fix: run `edgeaudit snapshot --target {target.name}` and keep the file in version control")
@@ -312,6 +341,31 @@ def test_rebuild_source_has_no_drift(aws, target, edgeaudit_config, evidence):
     drifted = drift.differences(baseline, drift.live_config(aws, target))
     evidence.record("drifted", drifted)
     assert not drifted, f"expected the live configuration to match {path.name}; {len(drifted)} drifted: " + "; ".join(drifted[:10])
+
+
+def _baseline_path(target, edgeaudit_config) -> Path:
+    base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
+    return drift.baseline_path(base, target)
+
+
+def _outside_stack_matches_baseline(aws, target, edgeaudit_config, evidence) -> None:
+    """What the stack does not hold (its drift detection says nothing of it) against the baseline."""
+    held: dict[str, set[str]] = {}
+    for kind, physical in _stack_resources(aws, target):
+        held.setdefault(kind, set()).add(physical or "")
+    live = drift.outside_stack(drift.live_config(aws, target), held)
+    evidence.record("outside_stack", sorted(live))
+    path = _baseline_path(target, edgeaudit_config)
+    evidence.record("baseline", str(path))
+    assert path.is_file(), (
+        f"expected a baseline of what stack {target.stack_name} does not hold ({', '.join(sorted(live))}): its drift "
+        f"detection says nothing of them, and there is no baseline at {path}. Fix: run `edgeaudit snapshot "
+        f"--target {target.name}` and keep the file in version control, or bring them into the stack")
+    baseline = drift.outside_stack(json.loads(path.read_text(encoding="utf-8")), held)
+    drifted = drift.differences(baseline, live)
+    evidence.record("drifted_outside_stack", drifted)
+    assert not drifted, (f"expected what stack {target.stack_name} does not hold to match {path.name}; "
+                         f"{len(drifted)} drifted while the stack is IN_SYNC: " + "; ".join(drifted[:10]))
 
 
 FIVE_XX = {500, 502, 503, 504}
@@ -338,9 +392,7 @@ def test_origin_failover(aws, target, evidence):
     it behind the origin bucket with failover on 500, 502, 503 and 504, and point the default
     and every path-pattern cache behaviour at the group.
     """
-    if not target.replica_bucket:
-        evidence.record("replica_bucket", None)
-        pytest.skip("no replica_bucket configured")
+    _require_replica(target, evidence)
     evidence.resource = f"cloudfront:distribution/{target.distribution_id}"
     config = aws.cloudfront.get_distribution_config(Id=target.distribution_id)["DistributionConfig"]
     origins = {o["Id"]: o for o in config["Origins"].get("Items") or []}

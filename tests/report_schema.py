@@ -14,6 +14,9 @@ RESULT = {"control": str, "target": str, "nodeid": str, "title": str, "severity"
           "categories": list, "outcome": str, "resource": str, "message": str, "evidence": dict,
           "remediation": str, "frameworks": dict, "waiver": (dict, type(None)), "duration_s": (int, float)}
 OUTCOMES = {"passed", "warned", "failed", "error", "skipped", "waived"}
+NUMBER = (int, float)
+THRESHOLD = {"key": str, "effective": NUMBER, "default": NUMBER, "procedures": (*NUMBER, type(None)),
+             "direction": (str, type(None)), "looser": bool, "looser_than_default": bool}
 
 
 def _fields(where: str, value: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -37,6 +40,16 @@ def validate(report: dict[str, Any]) -> None:
     counted = {outcome: sum(r["outcome"] == outcome for r in report["results"]) for outcome in OUTCOMES}
     assert counted == {k: report["summary"][k] for k in OUTCOMES}
     validate_scope(report)
+    validate_thresholds(report)
+
+
+def validate_thresholds(report: dict[str, Any]) -> None:
+    """thresholds: every threshold the run judged by, beside its default and the procedures'."""
+    assert report["thresholds"], "thresholds missing"
+    for i, row in enumerate(report["thresholds"]):
+        _fields(f"thresholds[{i}]", row, THRESHOLD)
+        assert row["direction"] in ("max", "min", None)
+        assert not row["looser"] or row["procedures"] is not None
 
 
 def validate_scope(report: dict[str, Any]) -> None:

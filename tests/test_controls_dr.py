@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -26,7 +27,7 @@ import requests
 from conftest import Run, assert_passes, run_suite
 from edgeaudit.aws import guard
 from edgeaudit.demo import motoext
-from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.builder import VIEWER_FUNCTION, SiteSpec
 from edgeaudit.rules import tomlwrite
 
 MODULES = ("suites/test_dr.py", "suites/test_ops.py")
@@ -35,33 +36,42 @@ CONTROLS = {"EA-DR-01": "P2", "EA-DR-02": "P2", "EA-DR-03": "P2", "EA-DR-04": "P
             "EA-OPS-01": "P2", "EA-OPS-02": "P3", "EA-OPS-03": "P4"}
 NO_SCRATCH = "no scratch_bucket"
 SCRATCH_MISSING = "does not exist, so the DR drill cannot run. Fix: create scratch-missing-drills-"
-NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites name no lockfile; see the npm runs below
+NOT_APPLICABLE = {"EA-OPS-04": "skipped"}  # the fleet's sites declare no lockfile; see the npm runs below
 # target -> (switches, {control: outcome}, {control: text the message or evidence names}); the rest pass
 FLEET = {
     "ok": ({}, {}, {}),
     "replica-missing": ({"replica": "missing"}, {"EA-DR-02": "failed"}, {"EA-DR-02": "about.html"}),
     "replica-stale": ({"replica": "stale"}, {"EA-DR-02": "failed", "EA-DR-03": "failed"},
                       {"EA-DR-02": "1 different", "EA-DR-03": "about.html has waited 12"}),
-    "rollback-gap": ({"rollback_gap": ("index.html",)}, {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+    "rollback-gap": ({"rollback_gap": ("index.html",)},
+                     {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                      {"EA-DR-01": "index.html: it changed (the index page is in every release",
-                      "EA-DR-04": "index.html: the index page has no version in the previous release"}),
+                      "EA-DR-04": "index.html: the index page has no version in the previous release",
+                      "EA-DR-05": "1 did not restore, so the time of the rest is no recovery time: index.html: "}),
     "manifest-ok": ({"release_manifest": "file"}, {}, {}),
     "manifest-gap": ({"release_manifest": "s3", "rollback_gap": ("index.html", "about.html")},
-                     {"EA-DR-01": "failed", "EA-DR-04": "failed"},
+                     {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                      {"EA-DR-01": "index.html: it changed (release release-2 of the release manifest names version",
-                      "EA-DR-04": "2 of 7 cannot: about.html: version "}),
+                      "EA-DR-04": "2 of 7 cannot: about.html: version ",
+                      "EA-DR-05": "2 did not restore, so the time of the rest is no recovery time: about.html: "}),
     "manifest-stale": ({"release_manifest": "stale"},
                        {"EA-DR-01": "error", "EA-DR-04": "error", "EA-DR-05": "error"},
                        {c: "release release-2 names other versions of 404.html, about.html, assets/app.8c2e4d.js"
                         for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
+    "late-write": ({"later_writes": ("sitemap.xml",)}, {}, {}),
+    "late-write-gap": ({"later_writes": ("sitemap.xml",), "rollback_gap": ("index.html",)},
+                       {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
+                       {"EA-DR-04": "index.html: the index page has no version in the previous release",
+                        "EA-DR-05": "index.html: the index page has no version in the previous release"}),
     "no-scratch": ({"scratch_bucket": False},
                    {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                    {"EA-DR-01": NO_SCRATCH, "EA-DR-04": NO_SCRATCH, "EA-DR-05": NO_SCRATCH}),
     "scratch-missing": ({"scratch_bucket": "missing"},
                         {"EA-DR-01": "failed", "EA-DR-04": "failed", "EA-DR-05": "failed"},
                         {c: SCRATCH_MISSING for c in ("EA-DR-01", "EA-DR-04", "EA-DR-05")}),
-    "no-replica": ({"replica": "none"}, {"EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-07": "skipped"},
-                   {"EA-DR-02": "no replica_bucket", "EA-DR-03": "no replica_bucket"}),
+    "no-replica": ({"replica": "none"}, {"EA-DR-02": "failed", "EA-DR-03": "failed", "EA-DR-07": "failed"},
+                   {c: "sets no replica_bucket and does not declare it absent" for c in ("EA-DR-02", "EA-DR-03",
+                                                                                        "EA-DR-07")}),
     "no-failover": ({"origin_group": False}, {"EA-DR-07": "failed"}, {"EA-DR-07": "found 0 group(s)"}),
     "failover-unused": ({"origin_group_break": "unused"}, {"EA-DR-07": "failed"},
                         {"EA-DR-07": "(failover-to-replica used by no behaviour): behaviour default targets "
@@ -74,8 +84,8 @@ FLEET = {
                          {"EA-DR-07": "behaviour default targets group failover-to-replica, where its secondary "
                                       "is not the replica bucket failover-members-replica-"}),
     "unversioned": ({"versioning": False},
-                    {"EA-DR-01": "failed", "EA-DR-02": "skipped", "EA-DR-03": "skipped", "EA-DR-04": "failed",
-                     "EA-DR-05": "failed", "EA-DR-07": "skipped"},
+                    {"EA-DR-01": "failed", "EA-DR-02": "failed", "EA-DR-03": "failed", "EA-DR-04": "failed",
+                     "EA-DR-05": "failed", "EA-DR-07": "failed"},
                     {"EA-DR-01": "versioning off", "EA-DR-04": "keeps no earlier version",
                      "EA-DR-05": "keeps no earlier version"}),
     "expired-waiver": ({}, {"EA-OPS-03": "failed"}, {"EA-OPS-03": "EA-HDR-06 (approved by"}),
@@ -93,7 +103,18 @@ FLEET = {
                                   "EA-DR-02": "none enabled"}),
     "baseline-headers-changed": ({"stack": False}, {"EA-DR-06": "failed"},
                                  {"EA-DR-06": '.FrameOptions.FrameOption: "DENY" -> "SAMEORIGIN"'}),
+    "baseline-function-changed": ({"stack": False, "viewer_function": True}, {"EA-DR-06": "failed"},
+                                  {"EA-DR-06": "drifted: functions.baseline-function-changed-"}),
+    # a stack holds the bucket and the distribution; what it does not hold is compared with the baseline
+    "stack-function-ok": ({"viewer_function": True}, {}, {}),
+    "stack-headers-changed": ({}, {"EA-DR-06": "failed"},
+                              {"EA-DR-06": "1 drifted while the stack is IN_SYNC: policies.response_headers."}),
+    "stack-function-changed": ({"viewer_function": True}, {"EA-DR-06": "failed"},
+                               {"EA-DR-06": "1 drifted while the stack is IN_SYNC: functions.stack-function-changed-"}),
+    "stack-no-baseline": ({}, {"EA-DR-06": "failed"},
+                          {"EA-DR-06": "does not hold (bucket.policy, certificate, functions, policies.cache, "}),
 }
+NO_BASELINE = ("no-baseline", "stack-no-baseline")
 STACK_DRIFT = [{"LogicalResourceId": "Distribution", "ResourceType": "AWS::CloudFront::Distribution",
                 "PropertyDifferences": [{"PropertyPath": "/DistributionConfig/PriceClass",
                                          "ExpectedValue": "PriceClass_100", "ActualValue": "PriceClass_All"}]}]
@@ -168,6 +189,15 @@ def _loosen_frame_options(world, site) -> None:
                                                   ResponseHeadersPolicyConfig=config)
 
 
+def _change_function_code(world, site) -> None:
+    """The viewer function's code changes; the distribution's configuration does not."""
+    config = world.builder.client("cloudfront").get_distribution_config(Id=site.distribution_id)["DistributionConfig"]
+    [association] = config["DefaultCacheBehavior"]["FunctionAssociations"]["Items"]
+    with guard.local_seeding():
+        world.builder.viewer_function(association["FunctionARN"].rsplit("/", 1)[1],
+                                      code=b"function handler(event) { return event.request; }")
+
+
 def _change_price_class(world, distribution_id: str) -> None:
     cloudfront = world.builder.client("cloudfront")
     current = cloudfront.get_distribution_config(Id=distribution_id)
@@ -183,13 +213,16 @@ def fleet(world, fleet_sites, tmp_path_factory) -> Run:
     motoext.set_stack_drift(drifted.extra["stack_name"], STACK_DRIFT, region=drifted.spec.region)
 
     def baselines_then_drift(config: Path) -> None:
-        snapshotted = [name for name in FLEET if name.startswith("baseline-")]
+        snapshotted = [name for name in FLEET if name not in NO_BASELINE]
         done = snapshot(world, config, *(arg for name in snapshotted for arg in ("--target", name)))
         assert done.returncode == 0, done.stderr
         _change_price_class(world, fleet_sites["baseline-drifted"].distribution_id)
         _disable_lifecycle_rule(world, fleet_sites["baseline-lifecycle-off"])
         _disable_replication_rule(world, fleet_sites["baseline-replication-off"])
         _loosen_frame_options(world, fleet_sites["baseline-headers-changed"])
+        _loosen_frame_options(world, fleet_sites["stack-headers-changed"])
+        _change_function_code(world, fleet_sites["baseline-function-changed"])
+        _change_function_code(world, fleet_sites["stack-function-changed"])
 
     return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
                 history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
@@ -211,7 +244,8 @@ def test_compliant_site_passes(fleet, control):
 
 def test_dependency_review_needs_a_lockfile(fleet):
     result = fleet.result("EA-OPS-04", "ok")
-    assert result["outcome"] == "skipped" and "no lockfile" in result["message"], result
+    assert result["outcome"] == "skipped", result
+    assert result["message"].startswith("declared absent in the config: lockfile ("), result
 
 
 @pytest.mark.parametrize("target", [name for name in FLEET if name != "ok"])
@@ -255,7 +289,7 @@ def test_behaviours_fail_over_through_the_group_and_the_edge_serves_the_primary(
 
 def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_sites, tmp_path_factory):
     baselines = sorted(Path(fleet.report_dir).parent.glob("baselines/*.json"))
-    assert [p.name for p in baselines] == [f"{name}.json" for name in sorted(FLEET) if name.startswith("baseline-")]
+    assert [p.name for p in baselines] == sorted(f"{name}.json" for name in FLEET if name not in NO_BASELINE)
     document = json.loads((Path(fleet.report_dir).parent / "baselines" / "baseline-ok.json").read_text())
     assert list(document) == ["bucket", "certificate", "distribution", "policies", "web_acl"]
     assert set(document["bucket"]) == {"encryption", "lifecycle", "logging", "ownership", "policy",
@@ -265,6 +299,10 @@ def test_snapshot_writes_a_sorted_baseline_without_volatile_fields(fleet, fleet_
     assert document["bucket"]["policy"]["Statement"], "the policy is kept as JSON, not as text"
     assert document["bucket"]["lifecycle"][0]["Status"] == "Enabled"
     assert document["bucket"]["replication"]["Rules"][0]["Status"] == "Enabled"
+    with_function = json.loads((Path(fleet.report_dir).parent / "baselines" / "stack-function-ok.json").read_text())
+    [(name, function)] = with_function["functions"].items()  # its code by content hash
+    assert name.startswith("stack-function-ok-")
+    assert function == {"code_sha256": hashlib.sha256(VIEWER_FUNCTION).hexdigest()}
     assert document["bucket"]["versioning"] == {"Status": "Enabled"}
     assert document["bucket"]["logging"]["TargetPrefix"].startswith("s3/")
     policies = document["policies"]
@@ -302,6 +340,22 @@ def test_rollback_evidence_names_the_releases(fleet):
     live_until = dt.datetime.fromisoformat(evidence["latest_deployment"]["started"])
     newest = dt.datetime.fromisoformat(evidence["previous_release"]["newest_write"])
     assert dt.timedelta(hours=23) < live_until - newest < dt.timedelta(hours=25)  # the releases are a day apart
+
+
+def test_a_write_after_the_deployment_is_no_release(fleet):
+    """A sitemap regenerated an hour after the deployment: the previous release is still the one
+    of a day before, and the evidence says how the deployment was found."""
+    evidence = fleet.result("EA-DR-04", "late-write")["evidence"]
+    found_by = evidence["latest_deployment"]["found_by"]
+    assert found_by.startswith("the burst of writes that published the live index page index.html"), found_by
+    assert found_by.endswith("1 later write(s) in 1 burst(s) count as no release: sitemap.xml"), found_by
+    live_until = dt.datetime.fromisoformat(evidence["latest_deployment"]["started"])
+    newest = dt.datetime.fromisoformat(evidence["previous_release"]["newest_write"])
+    assert dt.timedelta(hours=22) < live_until - newest < dt.timedelta(hours=24)
+    assert fleet.result("EA-DR-04", "ok")["evidence"]["latest_deployment"]["found_by"] == (
+        "the burst of writes that published the live index page index.html (every release rewrites it)")
+    manifest = fleet.result("EA-DR-04", "manifest-ok")["evidence"]["latest_deployment"]["found_by"]
+    assert manifest.startswith("release manifest ") and ": release release-3 is live" in manifest
 
 
 def test_missing_scratch_bucket_is_named_with_the_fix(fleet, fleet_sites):
@@ -476,6 +530,60 @@ def test_missing_permission_fails_preflight_naming_the_action(denied):
     assert rollback["outcome"] == "error" and "s3:ListBucketVersions" in rollback["message"]
 
 
+# --- copies that fail while the restore is timed --------------------------------------------------
+
+def _enforcing(world, user: str, statements: list[dict], run: Callable[[dict], Run]) -> Run:
+    """A run as an IAM user of these statements, moto enforcing IAM from now until it ends."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    iam = world.builder.client("iam")
+    with guard.local_seeding():
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="audit", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count
+    try:
+        return run({"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+        with guard.local_seeding():
+            iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+            iam.delete_user_policy(UserName=user, PolicyName="audit")
+            iam.delete_user(UserName=user)
+
+
+@pytest.mark.parametrize("thresholds", [{}, {"dr_full_restore_max_mb": 0, "dr_sample_objects": 7}],
+                         ids=["full", "stratified"])
+def test_copies_denied_while_the_restore_is_timed_fail_the_recovery_time(world, tmp_path, thresholds):
+    """3 of the previous release's 7 objects cannot be copied into scratch: the time the other
+    4 took is no recovery time. In the stratified estimate (one object a stratum here) the
+    failed strata still count."""
+    site = world.add(SiteSpec(name="ok"))
+    # On AWS a copy needs s3:PutObject on its destination; moto 5.2.6 checks the operation's name
+    # (s3:CopyObject). A wildcard covers both.
+    denied = {"Effect": "Deny", "Action": "s3:*Object",
+              "Resource": f"arn:aws:s3:::{site.extra['scratch_bucket']}/_edgeaudit/*/assets/*"}
+    run = _enforcing(world, f"auditor-copies-denied-{len(thresholds)}",
+                     [{"Effect": "Allow", "Action": "*", "Resource": "*"}, denied],
+                     lambda env: _run(world, tmp_path, [site], "suites/test_dr.py", "-k", "recovery_time",
+                                      env=env, thresholds=thresholds))
+    result = run.result("EA-DR-05", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P3", result
+    assert "3 did not restore, so the time of the rest is no recovery time: assets/app.8c2e4d.js: AccessDenied" \
+        in result["message"], result
+    evidence = result["evidence"]
+    assert sorted(evidence["not_restored"]) == ["assets/app.8c2e4d.js", "assets/logo.svg", "assets/style.3f9a1c.css"]
+    assert evidence["restored"]["objects"] == 4 and evidence["scratch_left_after_drill"] == []
+    if thresholds:
+        strata = evidence["strata"]
+        assert len(strata) == 7 and sum(s["objects"] for s in strata) == 7
+        assert sorted(s["sampled"] for s in strata if s["problem"]) == sorted(evidence["not_restored"])
+        assert "counting the 3 strata whose sample failed to restore" in evidence["how"]
+
+
 # --- dependency review: npm audit against a registry on loopback ---------------------------------
 
 MINIMIST_ADVISORY = {"id": 1179, "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h",
@@ -534,7 +642,8 @@ def registry():
 
 def _dependency_run(world, fleet_sites, workdir: Path, registry_url: str) -> Run:
     site = fleet_sites["ok"]
-    targets = [{**site.target_entry(), "name": name, "lockfile": str(_npm_project(workdir / name, version))}
+    entry = {k: v for k, v in site.target_entry().items() if k != "absent"}  # these sites have a lockfile
+    targets = [{**entry, "name": name, "lockfile": str(_npm_project(workdir / name, version))}
                for name, version in (("deps-vulnerable", "1.2.5"), ("deps-clean", "1.2.8"))]
     config = workdir / "edgeaudit.toml"
     config.write_text(tomlwrite.dumps({"targets": targets}))
@@ -593,6 +702,16 @@ def test_release_manifest_is_resolved_beside_the_config(tmp_path):
     assert remote.targets[0].release_manifest == "s3://deploys/www.json"
 
 
+def test_a_target_names_its_baseline_beside_the_config(tmp_path):
+    from edgeaudit.checks import drift
+    from edgeaudit.rules.config import parse
+
+    config = parse(tmp_path / "edgeaudit.toml", {"targets": [_target(baseline="snapshots/www.json")]})
+    assert drift.baseline_path(Path("/elsewhere"), config.targets[0]) == tmp_path / "snapshots" / "www.json"
+    default = parse(tmp_path / "edgeaudit.toml", {"targets": [_target()]}).targets[0]
+    assert drift.baseline_path(tmp_path, default) == tmp_path / "baselines" / "www.json"
+
+
 @pytest.mark.parametrize(("value", "problem"), [("missing.json", "no file at"), ("s3://deploys", "wrong type or value"),
                                                 (42, "wrong type or value")])
 def test_bad_release_manifest_is_a_config_error(tmp_path, value, problem):
@@ -634,3 +753,40 @@ def test_manifest_knows_which_objects_changed():
     assert releases.earlier_version("a.css", "c1") is None and releases.earlier_version("new.js", "n1") is None
     assert manifest.stale_keys(releases, {"index.html": {"VersionId": "v2"}, "a.css": {"VersionId": "c1"},
                                           "new.js": {"VersionId": "n2"}, "extra": {"VersionId": "x"}}) == ["extra", "new.js"]
+
+
+# --- the latest deployment, told apart from other writes ------------------------------------------
+
+def _history(*writes: tuple[str, int, bool]) -> "rollback.History":
+    """Versions of (key, minutes ago, live), a minute apart within a burst."""
+    now = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
+    from edgeaudit.checks import rollback
+
+    return rollback.History(versions=[{"Key": key, "VersionId": f"v{n}", "IsLatest": live, "Size": 1,
+                                       "LastModified": now - dt.timedelta(minutes=ago)}
+                                      for n, (key, ago, live) in enumerate(writes)])
+
+
+def test_the_latest_deployment_is_the_one_that_published_the_index_page():
+    from edgeaudit.checks import rollback
+
+    history = _history(("index.html", 3000, False), ("a.css", 3000, True), ("sitemap.xml", 3000, False),
+                       ("index.html", 120, True), ("sitemap.xml", 120, False), ("sitemap.xml", 10, True))
+    latest = rollback.latest_deployment(history, 300, "index.html")
+    assert latest.writes == 2 and latest.keys == {"index.html", "sitemap.xml"}
+    release = rollback.previous_release(history, 300, "index.html")
+    assert {k: v["VersionId"] for k, v in release.members.items()} == {"index.html": "v0", "a.css": "v1",
+                                                                       "sitemap.xml": "v2"}
+
+
+def test_without_an_index_page_the_widest_burst_is_the_deployment_and_a_tie_is_not_evaluated():
+    from edgeaudit.checks import rollback
+
+    widest = _history(("a.css", 3000, False), ("a.css", 120, True), ("b.js", 120, True), ("c.svg", 120, True),
+                      ("sitemap.xml", 10, True))
+    latest = rollback.latest_deployment(widest, 300, "index.html")
+    assert latest.keys == {"a.css", "b.js", "c.svg"} and "changed the most objects (3)" in latest.found_by
+    tie = _history(("a.css", 3000, False), ("b.js", 3000, True), ("a.css", 120, True), ("c.svg", 120, True))
+    with pytest.raises(rollback.Undecided, match="no live index page index.html and 2 bursts of writes each "
+                                                 "changed 2 objects"):
+        rollback.previous_release(tie, 300, "index.html")

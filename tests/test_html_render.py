@@ -48,6 +48,8 @@ def _report(evil: str = EVIL) -> dict:
             "attestations": [{"control": "EA-MAN-01", "target": evil, "status": evil, "attested_by": evil,
                               "date": evil, "expires": evil, "evidence_url": "https://x.example/" + evil,
                               "state": "live"}],
+            "thresholds": [{"key": evil, "effective": evil, "default": 1, "procedures": 1, "direction": "max",
+                            "looser": True, "looser_than_default": True}],
             "scope": {"selected": ["EA-OPS-01"], "not_selected": [evil], "reasons": {evil: evil},
                       "targets": {"selected": [evil], "not_selected": [evil], "reasons": {evil: evil}}}}
 
@@ -80,8 +82,8 @@ def test_every_value_from_the_network_stays_escaped_in_every_section():
     assert "img" not in elements.tags and "onerror" not in elements.attributes
     assert elements.tags.count("script") == 2  # the results' JSON and the package's own script
     sections = re.findall(r'<section id="(\w+)"', page)
-    assert sections == ["counts", "frameworks", "failures", "warnings", "margins", "trend", "waivers", "attestations",
-                        "cadence", "scope", "all", "run"]
+    assert sections == ["counts", "frameworks", "failures", "warnings", "margins", "trend", "waivers", "thresholds",
+                        "attestations", "cadence", "scope", "all", "run"]
     for section in sections[1:]:  # each shows the hostile value, as text
         text = page.split(f'<section id="{section}"', 1)[1].split("</section>", 1)[0]
         assert "&lt;img src=x onerror=" in text, section

@@ -63,7 +63,7 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     # DetectStackDrift compares a stack with its resources and changes neither
     "cloudformation": "DetectStackDrift DescribeStackDriftDetectionStatus DescribeStackResourceDrifts "
                       "ListStackResources",
-    "cloudfront": "GetCachePolicy GetDistribution GetDistributionConfig GetInvalidation "
+    "cloudfront": "GetCachePolicy GetDistribution GetDistributionConfig GetFunction GetInvalidation "
                   "GetOriginAccessControl GetOriginRequestPolicy "
                   "GetResponseHeadersPolicy ListDistributions ListInvalidations",
     "cloudtrail": "DescribeTrails GetEventSelectors GetTrailStatus",

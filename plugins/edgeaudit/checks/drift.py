@@ -5,13 +5,19 @@ configuration has drifted from it.
 The document holds what a rebuild needs: the distribution's configuration (behaviours, origins
 and origin groups, aliases, viewer certificate, WAF association, logging), the contents of the
 response headers, cache and origin request policies and origin access controls it references,
-its ACM certificate and WAF web ACL, and the bucket's policy, versioning, encryption,
-lifecycle, replication, logging, public access block and ownership. Keys are sorted, and only
-the fields of VOLATILE are left out, so that a baseline changes only when the configuration does.
+its ACM certificate and WAF web ACL, the code of its CloudFront Functions (by SHA-256), and the
+bucket's policy, versioning, encryption, lifecycle, replication, logging, public access block
+and ownership. Keys are sorted, and only the fields of VOLATILE are left out, so that a
+baseline changes only when the configuration does.
+
+A CloudFormation stack that holds the bucket and the distribution detects drift of their own
+properties only: the parts of OUTSIDE_STACK are separate resources, and unless the stack holds
+them too they are compared with the baseline.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +38,18 @@ VOLATILE = frozenset({
     "RenewalSummary",                             # the in-progress state of a certificate's renewal
     "InProgressInvalidationBatches",              # in-progress invalidations
 })
+# The parts of the document that are resources of their own (a stack holding the bucket and the
+# distribution does not hold them), by path, with the CloudFormation type that would hold them.
+OUTSIDE_STACK = {
+    ("bucket", "policy"): "AWS::S3::BucketPolicy",
+    ("policies", "response_headers"): "AWS::CloudFront::ResponseHeadersPolicy",
+    ("policies", "cache"): "AWS::CloudFront::CachePolicy",
+    ("policies", "origin_request"): "AWS::CloudFront::OriginRequestPolicy",
+    ("policies", "origin_access_controls"): "AWS::CloudFront::OriginAccessControl",
+    ("functions",): "AWS::CloudFront::Function",
+    ("web_acl",): "AWS::WAFv2::WebACL",
+    ("certificate",): "AWS::CertificateManager::Certificate",
+}
 # answers that mean "not configured", recorded as null
 ABSENT = frozenset({"NoSuchBucketPolicy", "ServerSideEncryptionConfigurationNotFoundError",
                     "NoSuchLifecycleConfiguration", "ReplicationConfigurationNotFoundError",
@@ -72,6 +90,7 @@ def live_config(aws: Aws, target: Target) -> dict[str, Any]:
         "policies": _policies(aws, distribution),
         "certificate": _certificate(aws, distribution),
         "web_acl": _web_acl(aws, distribution),
+        **({"functions": functions} if (functions := _functions(aws, distribution)) else {}),
         "bucket": {
             "policy": _read(lambda: s3.get_bucket_policy(Bucket=bucket), "Policy"),
             "versioning": {k: v for k, v in s3.get_bucket_versioning(Bucket=bucket).items() if k != "ResponseMetadata"},
@@ -108,6 +127,21 @@ def _policies(aws: Aws, distribution: dict[str, Any]) -> dict[str, dict[str, Any
     }
 
 
+def _functions(aws: Aws, distribution: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every CloudFront Function the behaviours run, by name: its live code's SHA-256 (the code
+    changes what viewers get without a change to the distribution)."""
+    behaviours = [distribution.get("DefaultCacheBehavior") or {},
+                  *((distribution.get("CacheBehaviors") or {}).get("Items") or [])]
+    names = sorted({a["FunctionARN"].rsplit("/", 1)[-1] for b in behaviours
+                    for a in (b.get("FunctionAssociations") or {}).get("Items") or [] if a.get("FunctionARN")})
+    found = {}
+    for name in names:
+        code = aws.cloudfront.get_function(Name=name, Stage="LIVE")["FunctionCode"]
+        code = code.read() if hasattr(code, "read") else code  # a stream
+        found[name] = {"code_sha256": hashlib.sha256(code).hexdigest()}
+    return found
+
+
 def _certificate(aws: Aws, distribution: dict[str, Any]) -> dict[str, Any] | None:
     """The viewer certificate's ACM record (names, type, key, validation); None for CloudFront's own."""
     arn = (distribution.get("ViewerCertificate") or {}).get("ACMCertificateArn")
@@ -124,7 +158,27 @@ def _web_acl(aws: Aws, distribution: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def baseline_path(base: Path, target: Target) -> Path:
-    return base / "baselines" / f"{target.name}.json"
+    """The target's `baseline` when it names one, else baselines/<target>.json under `base`."""
+    return Path(target.baseline) if target.baseline else base / "baselines" / f"{target.name}.json"
+
+
+def outside_stack(config: dict[str, Any], held: dict[str, set[str]]) -> dict[str, Any]:
+    """The parts of a snapshot that a stack's drift detection does not cover, by dotted path.
+    `held` gives the physical ids of the stack's resources by type: an entry of a part kept by
+    id (policies, functions) is left out when the stack holds that id, a whole part when the
+    stack holds a resource of its type."""
+    parts: dict[str, Any] = {}
+    for path, kind in OUTSIDE_STACK.items():
+        value: Any = config
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        ids = held.get(kind, set())
+        if path[0] in ("policies", "functions"):
+            value = {k: v for k, v in (value or {}).items() if not any(i == k or i.endswith(f"/{k}") for i in ids)}
+        elif ids:
+            continue
+        parts[".".join(path)] = value
+    return parts
 
 
 def write_baseline(path: Path, config: dict[str, Any]) -> None:

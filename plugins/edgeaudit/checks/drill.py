@@ -259,12 +259,15 @@ def restore_stratified(aws: Aws, target: Target, members: dict[str, dict[str, An
             seconds = time.monotonic() - started
             if problem:
                 result.problems[key] = problem
-                continue
-            result.restored[key] = size
+            else:
+                result.restored[key] = size
             result.seconds += seconds
+            # a stratum whose sample failed stays in the estimate (and fails the control): dropping
+            # it would make the release look smaller and faster to restore than it is
             result.strata.append({"objects": len(stratum), "bytes": sum(int(members[k].get("Size", 0)) for k in stratum),
                                   "smallest": int(members[stratum[0]].get("Size", 0)),
                                   "largest": int(members[stratum[-1]].get("Size", 0)),
-                                  "sampled": key, "sampled_bytes": size, "seconds": round(seconds, 4)})
+                                  "sampled": key, "sampled_bytes": size, "seconds": round(seconds, 4),
+                                  "problem": problem or None})
     result.scratch_left = scratch.remaining()
     return result

@@ -165,6 +165,8 @@ class SiteSpec:
                                              # changed two hours ago, the replica has the old bytes)
     scratch_bucket: bool | str = True        # False: none configured; "missing": configured, never created
     rollback_gap: tuple[str, ...] = ()       # keys whose earlier versions were deleted
+    later_writes: tuple[str, ...] = ()       # keys rewritten an hour after the latest deployment (a
+                                             # regenerated sitemap): the deployment moves an hour back
     release_manifest: str = ""               # "file" (JSON beside the config) or "s3" (an object in a bucket
                                              # of its own): each release's object versions; "stale": a
                                              # file the latest deployment did not update
@@ -174,6 +176,8 @@ class SiteSpec:
                                              # "members" (the secondary is the origin bucket again)
     stack: bool | str = True                 # a CloudFormation stack declares the site (EA-DR-06);
                                              # "undeclared": a stack that holds neither bucket nor distribution
+    declared_absent: tuple[str, ...] = ("lockfile",)  # what the target entry declares the site has none of
+    viewer_function: bool = False            # a CloudFront Function on the default behaviour's viewer requests
 
     @classmethod
     def demo(cls) -> "SiteSpec":
@@ -260,6 +264,14 @@ def discovery_objects(spec: SiteSpec, base_url: str) -> dict[str, tuple[bytes, s
     return {k: v for k, v in objects.items() if k not in spec.missing_objects}
 
 
+VIEWER_FUNCTION = (b"function handler(event) { var r = event.request;"
+                   b" if (r.uri.endsWith('/')) { r.uri += 'index.html'; } return r; }")
+# why a demo site has none of what it declares absent (its target entry's `absent`)
+ABSENT_REASONS = {"lockfile": "the demo site is hand-written files with no package dependencies",
+                  "replica_bucket": "a single-region site, rebuilt from its repository",
+                  "monthly_budget_usd": "the site's spend is covered by the account's budget"}
+
+
 @dataclass
 class BuiltSite:
     spec: SiteSpec
@@ -276,10 +288,13 @@ class BuiltSite:
             "bucket": self.bucket, "region": self.spec.region, "distribution_id": self.distribution_id,
             "paths": list(self.spec.paths), "ca_bundle": str(self.ca_file),
             "allowed_writers": [self.extra["deploy_role_arn"], *self.extra.get("other_writers", [])],
-            "monthly_budget_usd": self.spec.monthly_budget_usd,
+            **({} if "monthly_budget_usd" in self.spec.declared_absent
+               else {"monthly_budget_usd": self.spec.monthly_budget_usd}),
             "cost_tag": {"key": COST_TAG_KEY, "value": self.extra["cost_tag"]},
-            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest")
-               if self.extra.get(key)},
+            **{key: self.extra[key] for key in ("replica_bucket", "scratch_bucket", "stack_name", "release_manifest",
+                                                "baseline") if self.extra.get(key)},
+            **({"absent": {key: ABSENT_REASONS[key] for key in self.spec.declared_absent}}
+               if self.spec.declared_absent else {}),
         }
 
 
@@ -465,6 +480,7 @@ class Builder:
         """A replica in another region kept in sync (moto replicates nothing, so the builder
         copies), and a scratch bucket for drills."""
         made: dict[str, str] = {}
+        self._later_writes(spec, s3, bucket)
         if spec.release_manifest:
             made["release_manifest"] = self._release_manifest(spec, s3, bucket, suffix)
         for key in spec.rollback_gap:
@@ -497,6 +513,20 @@ class Builder:
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=120)
             motoext.set_object_last_modified(bucket, "about.html", moment, version_id=put.get("VersionId"))
         return made
+
+    def _later_writes(self, spec: SiteSpec, s3: Any, bucket: str) -> None:
+        """The latest deployment an hour ago, and `later_writes` rewritten since, as a job that
+        regenerates a file between deployments does."""
+        if not spec.later_writes:
+            return
+        hour_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+        for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            if version["LastModified"] > hour_ago:  # this deployment's writes (the earlier ones are days old)
+                motoext.set_object_last_modified(bucket, version["Key"], hour_ago, version_id=version["VersionId"])
+        for key in spec.later_writes:
+            old = s3.get_object(Bucket=bucket, Key=key)
+            s3.put_object(Bucket=bucket, Key=key, Body=old["Body"].read() + b"\n<!-- regenerated -->\n",
+                          ContentType=old["ContentType"], CacheControl=old.get("CacheControl", ""))
 
     def _release_manifest(self, spec: SiteSpec, s3: Any, bucket: str, suffix: str) -> str:
         """What a deploy pipeline records: the object versions of each release (the earlier
@@ -633,7 +663,23 @@ class Builder:
         }
         self._distribution_switches(spec, config, bucket, suffix)
         self._origin_group(spec, config, suffix, oac)
+        if spec.viewer_function:
+            config["DefaultCacheBehavior"]["FunctionAssociations"] = {"Quantity": 1, "Items": [{
+                "EventType": "viewer-request", "FunctionARN": self.viewer_function(f"{spec.name}-{suffix}-rewrite")}]}
         return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+
+    def viewer_function(self, name: str, code: bytes = VIEWER_FUNCTION) -> str:
+        """A published CloudFront Function (made anew when it exists: moto has no UpdateFunction);
+        its ARN."""
+        cloudfront = self.client("cloudfront")
+        try:
+            etag = cloudfront.describe_function(Name=name)["ETag"]
+            cloudfront.delete_function(Name=name, IfMatch=etag)
+        except cloudfront.exceptions.NoSuchFunctionExists:
+            pass
+        created = cloudfront.create_function(Name=name, FunctionCode=code, FunctionConfig={
+            "Comment": "directory index rewrite", "Runtime": "cloudfront-js-2.0"})
+        return created["FunctionSummary"]["FunctionMetadata"]["FunctionARN"]
 
     def _origin_group(self, spec: SiteSpec, config: dict[str, Any], suffix: str, oac: str) -> None:
         """The replica bucket as a second origin (through OAC) and an origin group that fails over

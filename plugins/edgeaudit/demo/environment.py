@@ -46,6 +46,14 @@ VERSION_FILE = "version.txt"  # on the demo site: the commit it serves (EA-DEP-0
 EDGE_READER = "demo-edge-reader"  # the IAM user the edges read S3 and CloudFront as, once asked to
 
 
+def _set_environ(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class OneRequestAtATime:
     """moto's backends keep their resources in plain dicts, not made for threads: a request that
     adds a distribution, stack or web ACL while another walks them fails ("changed size during
@@ -96,7 +104,28 @@ class DemoEnvironment:
             env.version_path = f"/{VERSION_FILE}"
         for spec in specs:
             env.add(spec)
+        if specs is None:
+            env.write_baselines()
         return env
+
+    def write_baselines(self) -> None:
+        """Each site's baseline, as `edgeaudit snapshot` writes it (EA-DR-06): the demo's stacks
+        hold the bucket and the distribution, not the policies and the WAF they use."""
+        from edgeaudit.aws.clients import Aws, AwsRegistry
+        from edgeaudit.checks import drift
+        from edgeaudit.rules.config import parse
+
+        saved = {key: os.environ.get(key) for key in self.aws_env}
+        try:
+            _set_environ(self.aws_env)
+            registry = AwsRegistry()
+            for site in self.sites:
+                path = self.workdir / f"{site.spec.name}-{site.bucket}-baseline.json"
+                site.extra["baseline"] = str(path)
+                [target] = parse(self.workdir / "edgeaudit.toml", {"targets": [site.target_entry()]}).targets
+                drift.write_baseline(path, drift.live_config(Aws(registry, target), target))
+        finally:
+            _set_environ(saved)
 
     def add(self, spec: SiteSpec) -> BuiltSite:
         site = self.builder.build(spec)

@@ -179,9 +179,25 @@ def _counted(results: list[dict[str, Any]]) -> str:
                      for (level, kind), n in sorted(counts.items(), key=lambda i: (SEVERITY_RANK.get(i[0][0], 9), i[0][1])))
 
 
+def looser_thresholds(report: dict[str, Any]) -> list[str]:
+    """The thresholds the run judged by that are looser than the operational procedures'."""
+    return sorted({row["key"] for row in report.get("thresholds") or [] if row.get("looser")})
+
+
 def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     """(css class, headline, explanation): the verdict the exit code gave, at the report's
-    --fail-on level, saying what failed below the gate so that a green build is never unexplained."""
+    --fail-on level, saying what failed below the gate so that a green build is never unexplained,
+    and how many thresholds were looser than the procedures (a verdict by looser rules says so)."""
+    css, headline, why = _verdict(report)
+    looser = looser_thresholds(report)
+    if looser:
+        plural = "s" if len(looser) > 1 else ""
+        headline += f" with {len(looser)} threshold{plural} looser than the procedures"
+        why += f"; looser than the procedures: {', '.join(looser)}"
+    return css, headline, why
+
+
+def _verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     fail_on, summary, results = gate(report), report["summary"], report["results"]
     at = f"at {fail_on} and above"
     gating: list[dict[str, Any]] = []
@@ -310,6 +326,7 @@ def render_parts(report: dict[str, Any], *, trend: Trend | None = None, ledger: 
             margin_rows=_margin_rows(results), trend=_trend(trend), waivers=_waivers(report),
             frameworks=_frameworks(report["summary"]),
             attestations=report.get("attestations") or [], ledger=ledger or [], results=results,
+            thresholds=report.get("thresholds") or [],
             results_json=_json_array_for_script(results),
             categories=sorted({c for r in results for c in r.get("categories") or []}),
             targets=sorted({r["target"] for r in results}),

@@ -161,6 +161,7 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
                         complete=complete,
                         waivers=_unique([w for r in reports for w in r.get("waivers", [])]),
                         attestations=_unique([a for r in reports for a in r.get("attestations", [])]),
+                        thresholds=_unique([t for r in reports for t in r.get("thresholds", [])]),
                         scope=merged_scope([r["scope"] for r in reports if "scope" in r], run["targets"])
                         if any("scope" in r for r in reports) else None)
 

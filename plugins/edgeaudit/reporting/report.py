@@ -110,13 +110,16 @@ class StagedFiles:
 def build_report(*, run: dict[str, Any], summary: dict[str, Any], results: Sequence[dict[str, Any]], complete: bool,
                  waivers: list[dict[str, Any]] | None = None,
                  attestations: list[dict[str, Any]] | None = None,
-                 scope: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON report; `waivers` and `attestations` list the config's, each with its state. The
+                 scope: dict[str, Any] | None = None,
+                 thresholds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON report; `waivers` and `attestations` list the config's, each with its state;
+    `thresholds` the effective thresholds beside the defaults and the procedures'. The
     summary gains the per-framework view of the results (of the run's --framework selection).
     `scope` (edgeaudit.run.scope) says which controls and targets the run selected, and why not the others."""
     summary = {**summary, "frameworks": framework_summary(results, run.get("frameworks") or ())}
     report = redact({"schema": SCHEMA, "complete": complete, "run": run, "summary": summary, "results": [],
                      "waivers": waivers or [], "attestations": attestations or [],
+                     "thresholds": thresholds or [],
                      **({"scope": scope} if scope is not None else {})})
     report["results"] = results if isinstance(results, StoredResults) else redact(results)  # a store's are
     return report

@@ -62,13 +62,33 @@ class Target:
     lockfile: str | None = None               # the site's dependency lockfile (EA-OPS-04)
     browser_path: str | None = None           # Chromium for the lab measurements (EA-PERF-*)
     device: str = "mobile"                    # lab profile: "mobile" (throttled) or "desktop"
+    baseline: str | None = None               # the snapshot EA-DR-06 compares with; none: baselines/<name>.json
+    absent: tuple[tuple[str, str], ...] = ()  # (key, reason): what the site declares it has none of
 
     @property
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
 
+    def declared_absent(self, key: str) -> str | None:
+        """The reason the config gives for the site having no `key`; None when it gives none."""
+        return dict(self.absent).get(key)
+
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return {k: (dict(v) if k == "absent" else list(v) if isinstance(v, tuple) else v)
+                for k, v in self.__dict__.items()}
+
+
+# The keys a target may declare absent (`absent = { key = "reason" }`), and the controls that
+# then skip: leaving a key out declares nothing, and those controls fail saying how to declare it.
+DECLARABLE = {"replica_bucket": "EA-DR-02, EA-DR-03 and EA-DR-07", "monthly_budget_usd": "EA-COST-01",
+              "lockfile": "EA-OPS-04"}
+
+
+def undeclared(target: Target, key: str) -> str:
+    """The failure of a control whose input the target neither sets nor declares absent."""
+    return (f"target {target.name} sets no {key} and does not declare it absent, so {DECLARABLE[key]} cannot "
+            f"judge it. Fix: set {key} in the target, or declare that the site has none, with the reason, "
+            f'in the target: absent = {{ {key} = "why this site has none" }}')
 
 
 @dataclass(frozen=True)
@@ -269,6 +289,15 @@ def _device(value: Any) -> str:
     return value
 
 
+def _absent(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not value or not all(
+            k in DECLARABLE and isinstance(v, str) and v.strip() and not _CONTROL_CHARS.search(v)
+            for k, v in value.items()):
+        raise TypeError(f'an inline table of key = "reason", the keys among {", ".join(DECLARABLE)}, e.g. '
+                        'absent = { replica_bucket = "single-region site, rebuilt from the repository" }')
+    return tuple(sorted(value.items()))
+
+
 def _release_manifest(value: Any) -> str:
     value = _str(value)
     if is_s3(value) and not all(split(value)):
@@ -317,7 +346,8 @@ TARGET_SCHEMA: _Schema = {
     "allow_source_maps": (_bool, False),
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
     "deploy_window_s": (_number, False), "release_manifest": (_release_manifest, False), "lockfile": (_line, False),
-    "browser_path": (_line, False), "device": (_device, False),
+    "browser_path": (_line, False), "device": (_device, False), "absent": (_absent, False),
+    "baseline": (_line, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_text, True), "approved_by": (_text, True),
@@ -459,6 +489,12 @@ class _Validator:
                     self.fail(f"{label}.release_manifest", f"no file at {manifest}",
                               "point it at the JSON release manifest the deploy pipeline writes, or at s3://bucket/key")
                 values["release_manifest"] = str(manifest)
+            if "baseline" in values:
+                values["baseline"] = str((self.path.parent / values["baseline"]).resolve())
+            for key, _ in values.get("absent", ()):
+                if key in values:
+                    self.fail(f"{label}.absent.{key}", f"{key} is both set and declared absent",
+                              f"remove {key} from absent, or remove {key} = ... from the target")
             scratch = values.get("scratch_bucket")
             for other in ("bucket", "replica_bucket"):
                 if scratch and scratch == values.get(other):

@@ -34,7 +34,7 @@ from edgeaudit.rules.attestations import expiry_state
 from edgeaudit.rules.attestations import state as attestation_state
 from edgeaudit.rules.catalog import clashes
 from edgeaudit.rules.config import Config, ConfigError, Target, load, parse
-from edgeaudit.rules.thresholds import Thresholds
+from edgeaudit.rules.thresholds import Thresholds, comparison
 from edgeaudit.run.early import guard_run
 from edgeaudit.run.options import (
     activates,
@@ -265,7 +265,8 @@ class Run:
                         for a in self.config.attestations]
         self.report = build_report(run=run, summary=summarize(results), results=results, complete=complete,
                                    waivers=waivers, attestations=attestations,
-                                   scope=scope_of_run(self, session.config, results))
+                                   scope=scope_of_run(self, session.config, results),
+                                   thresholds=comparison(self.config.thresholds.as_dict()))
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
