@@ -9,7 +9,6 @@ from edgeaudit.errors import NotEvaluated
 
 @pytest.mark.control("EA-MET-02", severity="P2", reads=("cloudwatch:GetMetricStatistics",))
 @pytest.mark.monthly
-@pytest.mark.availability
 def test_availability_over_30_days(aws, target, thresholds, evidence):
     """The edge answered at least availability_min of the last 30 days' requests without a 5xx (CloudWatch).
 

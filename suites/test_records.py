@@ -80,7 +80,6 @@ def test_newest_deploy_succeeded(github, site, thresholds, evidence):
 
 @pytest.mark.control("EA-MET-01", severity="P3")
 @pytest.mark.weekly
-@pytest.mark.availability
 def test_deploy_success_rate(github, thresholds, evidence):
     """The deploy workflow's success rate over deploy_success_window_days is at least deploy_success_rate_min.
 
@@ -112,7 +111,6 @@ def test_deploy_success_rate(github, thresholds, evidence):
 
 @pytest.mark.control("EA-CHG-01", severity="P3")
 @pytest.mark.monthly
-@pytest.mark.security
 def test_deployments_reviewed(github, thresholds, evidence):
     """Every deployment traces to a change approved by someone other than its author; the branch requires reviews.
 
@@ -163,7 +161,6 @@ def test_deployments_reviewed(github, thresholds, evidence):
 
 @pytest.mark.control("EA-INC-01", severity="P2")
 @pytest.mark.monthly
-@pytest.mark.availability
 def test_incidents_acknowledged_in_time(github, thresholds, evidence):
     """Every incident of the period was acknowledged within its level's response time.
 
@@ -208,7 +205,6 @@ def test_incidents_acknowledged_in_time(github, thresholds, evidence):
 
 @pytest.mark.control("EA-INC-02", severity="P3")
 @pytest.mark.monthly
-@pytest.mark.availability
 def test_incidents_have_postmortems(github, thresholds, evidence):
     """Every P1 and P2 incident closed in the period links a post-mortem within postmortem_max_days.
 
