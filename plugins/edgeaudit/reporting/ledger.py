@@ -153,7 +153,7 @@ def ledger(history: list[dict[str, Any]], now: dt.datetime,
         window = (f"{len(windows)} window{'s' if len(windows) > 1 else ''} since {windows[-1][0].isoformat()} "
                   f"({SCHEDULES[cadence]})")
         runs = _runs(history, cadence, target)
-        missed = tuple(_name(w) for w in reversed(windows) if not any(covers(t, w, grace) for t in runs))
+        missed = tuple(_name(w) for w in reversed(windows) if not any(covers(cadence, t, w, grace) for t in runs))
         if not runs:
             rows.append(LedgerRow(cadence, None, "", window, "never", missed))
             continue

@@ -78,10 +78,12 @@ def _window_before(cadence: str, first: dt.date) -> tuple[dt.date, dt.date]:
     raise ValueError(f"no {cadence} window in the {_LOOKBACK_DAYS} days before {first:%Y-%m-%d}")
 
 
-def covers(started: dt.datetime, window: tuple[dt.date, dt.date], grace: dt.timedelta) -> bool:
+def covers(cadence: str, started: dt.datetime, window: tuple[dt.date, dt.date], grace: dt.timedelta) -> bool:
     """Whether a run that started at `started` counts for `window`: on or after its first day,
-    before its last day ended plus `grace` (a late run still counts, an earlier one never)."""
-    return _midnight(window[0]) <= started < _midnight(window[1] + dt.timedelta(days=1)) + grace
+    before its last day ended plus `grace` (a late run still counts, an earlier one never), and
+    before the next window opened (one run counts for one window, never for the one before)."""
+    end = min(_midnight(window[1] + dt.timedelta(days=1)) + grace, _midnight(next_window(cadence, window[0])[0]))
+    return _midnight(window[0]) <= started < end
 
 
 def next_window(cadence: str, after: dt.date) -> tuple[dt.date, dt.date]:

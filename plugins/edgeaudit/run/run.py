@@ -21,6 +21,7 @@ from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.evidence import jsonable
 from edgeaudit.interrupts import Deferred, RunInterrupts
 from edgeaudit.redact import redact, redact_text
+from edgeaudit.reporting import history_lines
 from edgeaudit.reporting.archive import archive_report
 from edgeaudit.reporting.archive import summary_line as archive_line
 from edgeaudit.reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
@@ -171,7 +172,7 @@ class Run:
         if not self.worker and not self.no_report:
             self.stem = report_stem(self.report_dir, selection_label(config.option.markexpr or "", self.frameworks),
                                     self.started)
-            if not config.option.xmlpath:  # JUnit XML for CI, next to the others
+            if not config.option.xmlpath and not runs_no_control(config):  # JUnit XML for CI, next to the others
                 config.option.xmlpath = str(self.stem.with_suffix(".xml"))
 
     def site(self, target: Target) -> Site:
@@ -185,6 +186,10 @@ class Run:
     def history_store(self) -> HistoryStore:
         """Where the run reads and adds its history: [report] history, else the report folder's."""
         return open_store(self.config.history, self.report_dir)
+
+    def read_history(self) -> history_lines.Vetted:
+        """The history's lines that count, verified with the run's signing key if one is set."""
+        return history_lines.read(self.history_store(), utc_now(), history_lines.signer(self.sign_key))
 
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
@@ -228,7 +233,7 @@ class Run:
     def _finish(self, session: pytest.Session, exitstatus: int) -> None:
         results = self.results.view(lambda r: (r["control"], r["target"], r["nodeid"]))
         empty_shard = self.shard != (1, 1) and not self.config.targets  # reported all the same: merge wants every shard
-        if not results and not self.expected and not empty_shard:
+        if not results and not empty_shard:  # --co, a usage error, an end before any control: no run to report
             return
         if empty_shard and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             exitstatus = session.exitstatus = pytest.ExitCode.OK
@@ -257,7 +262,8 @@ class Run:
         if self.no_report or self.stem is None:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
-        history = History(self.history_store(), dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
+        history = History(self.history_store(), dt.timedelta(hours=self.config.thresholds.cadence_grace_h),
+                          self.sign_key)
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
         if self.config.archive:  # after the local set: a bucket out of reach costs no local report
@@ -346,4 +352,4 @@ def _demo_history(state: Run) -> None:
     the demo account, as a site's CI keeps it between runs on fresh runners)."""
     from edgeaudit.demo.history import write_history
 
-    write_history(state.history_store(), [site.spec.name for site in state.demo.sites])
+    write_history(state.history_store(), [site.spec.name for site in state.demo.sites], sign_key=state.sign_key)
