@@ -579,6 +579,21 @@ def test_collect_only_writes_no_report_and_no_history_line(world, fleet_sites, t
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []
 
 
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
+                  "AWS_PROFILE": None, "AWS_DEFAULT_PROFILE": None, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                  "AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+                  "AWS_CONTAINER_CREDENTIALS_FULL_URI": None, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+                  "AWS_WEB_IDENTITY_TOKEN_FILE": None}
+
+
+def test_no_aws_credentials_is_one_line_and_exit_code_4(world, fleet_sites, tmp_path):
+    run = _run(world, tmp_path, [fleet_sites["ok"]], *MODULES, env=NO_CREDENTIALS)
+    assert run.returncode == 4, run.output
+    assert run.output.count("no AWS credentials found in the environment") == 1, run.output
+    assert "Fix: set AWS_PROFILE" in run.output and "Remediation" not in run.output
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []  # no report, no history line
+
+
 # --- the auditor's permissions ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
