@@ -594,6 +594,21 @@ def test_no_aws_credentials_is_one_line_and_exit_code_4(world, fleet_sites, tmp_
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []  # no report, no history line
 
 
+def test_a_site_whose_name_does_not_resolve_is_not_evaluated_once_with_the_reason(world, fleet_sites, tmp_path):
+    entry = {**fleet_sites["ok"].target_entry(), "name": "gone", "url": "https://gone.edgeaudit.invalid/",
+             "http_url": "http://gone.edgeaudit.invalid/"}
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [entry]}))
+    run = run_suite("suites/test_headers.py", "suites/test_site.py", "-m", "daily",
+                    "--edgeaudit-config", str(config), env={**world.aws_env, "HTTPS_PROXY": None, "https_proxy": None,
+                                                            "HTTP_PROXY": None, "http_proxy": None},
+                    report_dir=tmp_path / "reports")
+    errors = [r for r in run.report["results"] if r["outcome"] == "error"]
+    assert len(errors) >= 13 and all("its host name gone.edgeaudit.invalid does not resolve" in r["message"]
+                          for r in errors), [r["message"][:300] for r in errors]
+    assert run.output.count("does not resolve") >= len(errors)  # the terminal names it too
+
+
 # --- the auditor's permissions ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edgeaudit import __version__
-from edgeaudit.aws import guard, preflight
+from edgeaudit.aws import guard
 from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.evidence import jsonable
 from edgeaudit.interrupts import Deferred, RunInterrupts
@@ -33,7 +33,7 @@ from edgeaudit.reporting.write import OCSF_SUFFIX, BundleParts, History, export_
 from edgeaudit.rules import limits, tomlwrite
 from edgeaudit.rules.attestations import expiry_state
 from edgeaudit.rules.attestations import state as attestation_state
-from edgeaudit.rules.catalog import clashes, controls, reads_of
+from edgeaudit.rules.catalog import clashes
 from edgeaudit.rules.config import Config, ConfigError, Target, load, parse
 from edgeaudit.rules.thresholds import Thresholds
 from edgeaudit.run.early import guard_run
@@ -95,6 +95,7 @@ class Run:
     shard: tuple[int, int] = (1, 1)
     aws_account: str | None = None
     report: dict[str, Any] | None = None
+    junit: Path | None = None  # the JUnit XML the run asked pytest for, beside its report
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -160,8 +161,6 @@ class Run:
         self.sign_key = Path(sign_key) if sign_key else None
         if self.sign_key is not None:
             check_sign_key(config, self.sign_key)
-        if not demo and not self.worker:
-            _refuse_no_credentials(self.config)
         guard_run(config, True)
         guard.allow_scratch_in(target.scratch_bucket or "" for target in self.config.targets)
         guard.allow_evidence_in(self.config.evidence_places())
@@ -176,10 +175,12 @@ class Run:
                                     self.started)
             if not config.option.xmlpath and not runs_no_control(config):  # JUnit XML for CI, next to the others
                 config.option.xmlpath = str(self.stem.with_suffix(".xml"))
+                self.junit = self.stem.with_suffix(".xml")
 
     def site(self, target: Target) -> Site:
         if target.name not in self.sites:
             self.sites[target.name] = Site(target, deadline_s=limits.http_deadline(self.config.thresholds.http_deadline_s))
+            self.sites[target.name].check_name()
         return self.sites[target.name]
 
     def probe(self, target: Target) -> TlsProbe:
@@ -196,6 +197,8 @@ class Run:
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
         SHARED_BROWSER.close()  # the lab's Chromium, if a control started it
+        if self.report is None and self.junit is not None:  # no control ran (a usage error): no report at all
+            self.junit.unlink(missing_ok=True)
         if self.demo is not None:
             self.demo.stop()
         for key, value in self.saved_env.items():
@@ -330,18 +333,6 @@ def _refuse_clashes(config: pytest.Config) -> None:
     if clashing := clashes(suites_dirs(config)):
         raise pytest.UsageError(f"edgeaudit: {clashing[0]}. Fix: give your control an id of its own "
                                 "(or set edgeaudit_builtin_controls = false to run only your own)")
-
-
-def _refuse_no_credentials(config: Config) -> None:
-    """No AWS credentials at all is one usage error at the start, not an error in each control
-    (a run whose catalog reads nothing from AWS needs none)."""
-    if not config.targets or not reads_of(set(controls())):
-        return
-    if problem := preflight.credentials_problem(config.targets):
-        raise pytest.UsageError(f"edgeaudit: {problem}, so no control that reads AWS can be evaluated. Fix: "
-                                "set AWS_PROFILE (or a target's `profile`), or AWS_ACCESS_KEY_ID and "
-                                "AWS_SECRET_ACCESS_KEY, or run where a role provides credentials "
-                                "(pytest --demo needs none)")
 
 
 def _start_demo(state: Run, shared: dict[str, Any], config: pytest.Config) -> None:
