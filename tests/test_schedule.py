@@ -199,3 +199,29 @@ def test_an_s3_history_reads_bounded_objects_newest_first(monkeypatch):
     assert "5000" not in json.dumps(read) and all(len(e.get("padding", "")) <= 400 for e in read)
     assert len(read) < 10 and any("huge.json is passed over" in w for w in warnings)
     assert any("the history read stopped at" in w for w in warnings)
+
+
+# --- the line a report set adds ------------------------------------------------------------------
+
+def _daily_report(**run) -> dict:
+    from test_html_render import _plain, _result
+
+    results = [_result(control, "passed", "P3", nodeid=f"suites/x.py::test_{n}[www]", cadence=["daily"], reads=[])
+               for n, control in enumerate(sorted(cadence_controls()["daily"]))]
+    return _plain(results, {"started": "2026-12-04T06:00:00Z", "frameworks": [], "fail_on": "P4", "exit_code": 0,
+                            "shard": {"index": 1, "count": 1}, **run})
+
+
+@pytest.mark.parametrize("shard, covered", [({"index": 1, "count": 1}, True), ({"index": 1, "count": 2}, False)])
+def test_the_line_records_what_the_run_covered_signed_with_the_runs_key(tmp_path, shard, covered):
+    from edgeaudit.reporting.write import History, write_report_set
+
+    key, path = _key(tmp_path)
+    history = LocalHistory(tmp_path / "history.jsonl")
+    write_report_set(_daily_report(shard=shard), tmp_path / "daily-20261204T060000Z",
+                     history=History(history, GRACE, path))
+    [line] = history.read()
+    assert ("daily" in line["coverage"].get("www", [])) is covered and (line["targets"] == ["www"]) is covered
+    assert ("daily" in line["cadences"]) is covered and "weekly" not in line["cadences"]  # a lone shard: none
+    assert history_lines.verifies(line, key.public_key()) and line["seal"]["key_id"].startswith("sha256:")
+    assert not history_lines.verifies({**line, "cadences": ["daily", "weekly"]}, key.public_key())
