@@ -182,7 +182,7 @@ def verdict(report: dict[str, Any]) -> tuple[str, str, str]:
         elif r["outcome"] in FAILING:
             below.append(r)
     unjudged = sum(r["outcome"] == "error" for r in results)
-    if not any(r["outcome"] in EVALUATED for r in results):
+    if results and not any(r["outcome"] in EVALUATED for r in results):
         return ("not-evaluated", "NOT EVALUATED",
                 f"none of the {len(results)} control results was evaluated ({unjudged} not evaluated, "
                 f"{len(results) - unjudged} skipped): nothing is known about compliance (--fail-on {fail_on})")

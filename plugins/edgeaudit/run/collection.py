@@ -13,6 +13,7 @@ from edgeaudit.reporting.results import ControlSpec, item_target
 from edgeaudit.rules.catalog import ID_PATTERN, SEVERITIES, reads_of, unreadable
 from edgeaudit.rules.frameworks import maps_to
 from edgeaudit.run.early import refused_at_import
+from edgeaudit.run.options import runs_no_control
 from edgeaudit.run.scope import hand_over, marks_select, record, take_over
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class Collection:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.run.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
         self.run.selected = {spec.id for spec in map(ControlSpec.of, session.items) if spec is not None}
-        if not self.run.worker and not session.config.option.collectonly:
+        if not self.run.worker and not runs_no_control(session.config):
             refuse_no_credentials(self.run)
         if self.run.worker:  # the controller collects nothing: it learns the scope from the workers
             hand_over(self.run, session.config.workeroutput)  # type: ignore[attr-defined]

@@ -96,6 +96,7 @@ class Run:
     aws_account: str | None = None
     report: dict[str, Any] | None = None
     junit: Path | None = None  # the JUnit XML the run asked pytest for, beside its report
+    usage_error: bool = False  # the run ended on a usage error before any control ran
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -197,7 +198,7 @@ class Run:
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
         SHARED_BROWSER.close()  # the lab's Chromium, if a control started it
-        if self.report is None and self.junit is not None:  # no control ran (a usage error): no report at all
+        if self.usage_error and self.junit is not None:  # a usage error before any control: no report at all
             self.junit.unlink(missing_ok=True)
         if self.demo is not None:
             self.demo.stop()
@@ -239,6 +240,7 @@ class Run:
         results = self.results.view(lambda r: (r["control"], r["target"], r["nodeid"]))
         empty_shard = self.shard != (1, 1) and not self.config.targets  # reported all the same: merge wants every shard
         if not results and not empty_shard:  # --co, a usage error, an end before any control: no run to report
+            self.usage_error = exitstatus == pytest.ExitCode.USAGE_ERROR
             return
         if empty_shard and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             exitstatus = session.exitstatus = pytest.ExitCode.OK
