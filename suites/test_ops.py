@@ -10,7 +10,6 @@ from edgeaudit.aws import preflight
 from edgeaudit.checks import dependencies
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.reporting import ledger
-from edgeaudit.reporting.store import LocalHistory
 from edgeaudit.rules.attestations import expiry_state
 from edgeaudit.rules.config import undeclared
 
@@ -45,7 +44,7 @@ def test_preflight(selected_controls, aws, target, evidence):
 
 @pytest.mark.control("EA-OPS-02", severity="P3")
 @pytest.mark.monthly
-def test_cadence_evidence(run_history, thresholds, history_location, evidence):
+def test_cadence_evidence(vetted_history, thresholds, history_location, target, evidence):
     """Each cadence of the procedures ran completely on its schedule.
 
     Remediation: schedule `pytest -m daily` (every business day), weekly (Mondays), monthly (the
@@ -54,6 +53,10 @@ def test_cadence_evidence(run_history, thresholds, history_location, evidence):
     location that every runner shares), and run the cadences the ledger shows as overdue.
     """
     evidence.resource = history_location
+    evidence.record("history", vetted_history.evidence())
+    if vetted_history.ignored:
+        evidence.warn(f"{len(vetted_history.ignored)} history line(s) ignored: {'; '.join(vetted_history.ignored[:3])}")
+    run_history = vetted_history.entries
     if not run_history:
         raise NotEvaluated(f"no earlier run in {history_location}: the schedule cannot be judged without the "
                            "history of runs. Keep reports/history.jsonl between CI runs (restore it as a cache "
@@ -61,19 +64,27 @@ def test_cadence_evidence(run_history, thresholds, history_location, evidence):
                            "= \"s3://bucket/prefix/history.jsonl\" so that every runner shares one, or run from "
                            "one folder")
     grace = dt.timedelta(hours=thresholds.cadence_grace_h)
-    rows = ledger.ledger(run_history, dt.datetime.now(dt.timezone.utc), grace)
+    rows = ledger.ledger(run_history, dt.datetime.now(dt.timezone.utc), grace, target=target.name)
     evidence.record("grace_h", thresholds.cadence_grace_h)
     evidence.record("ledger", {r.cadence: {"last_complete": r.last_complete, "age": r.age, "required": r.window,
-                                           "status": r.status} for r in rows})
+                                           "status": r.status, "missed": list(r.missed)} for r in rows})
     late = [f"{r.cadence} ({'never ran' if r.status == 'never' else f'last ran {r.age} ago'}; "
-            f"a complete run is due {r.window}, grace {thresholds.cadence_grace_h:g} h)"
+            f"no complete run of {target.name} in {_windows(r.missed)} of the {r.window}, "
+            f"grace {thresholds.cadence_grace_h:g} h)"
             for r in rows if r.status != "within"]
     assert not late, f"expected a complete run of every cadence on its schedule; overdue: {'; '.join(late)}"
 
 
-def _last_outcome(report_dir: Path, control: str, target: str) -> tuple[str, str] | None:
-    """The outcome of `control` on `target` in the newest report that ran it (and that report's name)."""
-    for entry in reversed(LocalHistory(report_dir / "history.jsonl").read()):
+def _windows(missed: tuple[str, ...]) -> str:
+    """The missed windows for a message: the first five by name, then how many more (the evidence has all)."""
+    named = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5 else "")
+    return f"{len(missed)} window{'s' if len(missed) > 1 else ''} ({named})"
+
+
+def _last_outcome(history: list[dict], report_dir: Path, control: str, target: str) -> tuple[str, str] | None:
+    """The outcome of `control` on `target` in the newest report of the history that ran it (and
+    that report's name), read from the report folder."""
+    for entry in reversed(history):
         report = report_dir / str(entry.get("report", ""))
         if not entry.get("report") or not report.is_file():
             continue
@@ -89,7 +100,7 @@ def _last_outcome(report_dir: Path, control: str, target: str) -> tuple[str, str
 
 @pytest.mark.control("EA-OPS-03", severity="P4")
 @pytest.mark.monthly
-def test_waiver_health(edgeaudit_config, thresholds, target, report_dir, evidence):
+def test_waiver_health(edgeaudit_config, thresholds, target, report_dir, run_history, evidence):
     """Every waiver of the target is live, still needed, and not about to lapse.
 
     Remediation: renew or remove expired waivers (after fixing the finding), remove waivers
@@ -107,7 +118,7 @@ def test_waiver_health(edgeaudit_config, thresholds, target, report_dir, evidenc
             problems.append(f"{name} expired")
         elif state == "expiring":
             expiring.append(name)
-        last = _last_outcome(Path(report_dir), waiver.control, target.name)
+        last = _last_outcome(run_history, Path(report_dir), waiver.control, target.name)
         if last and last[0] == "passed":
             problems.append(f"{name} matches nothing: the control passed in {last[1]}")
     evidence.record("waivers", states)

@@ -28,6 +28,8 @@ from conftest import Run, assert_passes, run_suite
 from edgeaudit.aws import guard
 from edgeaudit.demo import motoext
 from edgeaudit.demo.builder import VIEWER_FUNCTION, SiteSpec
+from edgeaudit.demo.history import past_runs
+from edgeaudit.rules.schedule import last_due
 from edgeaudit.rules import tomlwrite
 
 MODULES = ("suites/test_dr.py", "suites/test_ops.py")
@@ -122,9 +124,14 @@ EXPIRED_WAIVER = {"control": "EA-HDR-06", "target": "expired-waiver", "reason": 
                   "approved_by": "A. Approver", "expires": dt.date.today() - dt.timedelta(days=3)}
 
 
-def _history_line(started: dt.datetime, cadences: list[str]) -> str:
+def _history_line(started: dt.datetime, cadences: list[str], target: str = "ok") -> str:
     return json.dumps({"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "complete": True, "demo": False,
-                       "cadences": cadences, "selection": "all"})
+                       "cadences": cadences, "selection": "all", "targets": [target]})
+
+
+def _kept(now: dt.datetime, target: str = "ok", drop=lambda line: False) -> list[str]:
+    """A site's history that kept every cadence on schedule (as the demo's CI does), but `drop`."""
+    return [json.dumps({**line, "demo": False}) for line in past_runs(now, [target]) if not drop(line)]
 
 
 def _run(world, workdir: Path, sites: list, *args: str, history: list[str] = (), env: dict | None = None,
@@ -225,8 +232,7 @@ def fleet(world, fleet_sites, tmp_path_factory) -> Run:
         _change_function_code(world, fleet_sites["stack-function-changed"])
 
     return _run(world, tmp_path_factory.mktemp("dr-fleet"), list(fleet_sites.values()), *MODULES,
-                history=[_history_line(now - dt.timedelta(hours=2), ["daily", "weekly", "monthly", "quarterly",
-                                                                      "deploy", "dr"])],
+                history=[json.dumps({**line, "demo": False}) for line in past_runs(now, list(FLEET))],
                 waivers=[EXPIRED_WAIVER], before=baselines_then_drift)
 
 
@@ -405,7 +411,7 @@ def overdue(world, fleet_sites, tmp_path_factory) -> Run:
     every release counts as too large to restore whole."""
     now = dt.datetime.now(dt.timezone.utc)
     history = [_history_line(now - dt.timedelta(days=100), ["daily", "weekly", "monthly", "quarterly", "dr"]),
-               _history_line(now - dt.timedelta(hours=3), ["daily", "weekly", "monthly"])]
+               *_kept(now, drop=lambda line: line["selection"] in ("quarterly", "dr"))]
     return _run(world, tmp_path_factory.mktemp("dr-overdue"), [fleet_sites["ok"]], *MODULES,
                 "-k", "cadence or recovery_time", history=history,
                 thresholds={"rto_min": 0.00001, "dr_full_restore_max_mb": 0})
@@ -414,12 +420,15 @@ def overdue(world, fleet_sites, tmp_path_factory) -> Run:
 def test_overdue_quarterly_run_fails_cadence_evidence(overdue):
     result = overdue.result("EA-OPS-02", "ok")
     assert result["outcome"] == "failed" and result["severity"] == "P3", result
-    # 100 days is longer than any gap of the schedule: the last quarter's first week has closed
-    assert "quarterly (last ran 100 d ago; a complete run is due since " in result["message"]
+    # 100 days ago is in neither of the last two quarters' first weeks: both are missed, by name
+    assert "quarterly (last ran 100 d ago; no complete run of ok in 2 windows (" in result["message"]
+    assert "of the 2 windows since " in result["message"]
     assert "(the first week of the quarter), grace 12 h)" in result["message"]
     assert "dr (last ran 100 d ago" in result["message"] and "daily" not in result["message"]
     assert result["evidence"]["ledger"]["daily"]["status"] == "within"
-    assert result["evidence"]["ledger"]["quarterly"]["required"].endswith("-01 (the first week of the quarter)")
+    quarterly = result["evidence"]["ledger"]["quarterly"]
+    assert quarterly["required"].endswith("(the first week of the quarter)") and len(quarterly["missed"]) == 2
+    assert all(w in result["message"] for w in quarterly["missed"])
 
 
 def test_restore_slower_than_rto_fails(overdue):
@@ -467,10 +476,16 @@ def test_a_cadence_that_never_ran_fails_and_the_grace_is_a_threshold(world, flee
     result = run.result("EA-OPS-02", "ok")
     assert result["outcome"] == "failed" and "dr (never ran;" in result["message"], result
     assert "daily (last ran 9 d ago" in result["message"] and "weekly (last ran 9 d ago" in result["message"]
-    lenient = _run(world, tmp_path / "b", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
-                   history=history, thresholds={"cadence_grace_h": 720})
+    # the newest daily window missed: overdue at 12 h of grace, not yet judged with enough grace
+    newest = last_due("daily", now, dt.timedelta(hours=12))[0].isoformat()
+    late = _kept(now, drop=lambda line: line["started"].startswith(newest))
+    strict = _run(world, tmp_path / "b", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence", history=late)
+    assert strict.result("EA-OPS-02", "ok")["evidence"]["ledger"]["daily"]["missed"] == [newest]
+    grace = int((now - dt.datetime.fromisoformat(newest).replace(tzinfo=dt.timezone.utc)).total_seconds() // 3600)
+    lenient = _run(world, tmp_path / "c", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+                   history=late, thresholds={"cadence_grace_h": grace})
     assert "daily" not in lenient.result("EA-OPS-02", "ok")["message"]
-    assert lenient.result("EA-OPS-02", "ok")["evidence"]["grace_h"] == 720
+    assert lenient.result("EA-OPS-02", "ok")["evidence"]["grace_h"] == grace
 
 
 def test_waiver_of_a_passing_control_matches_nothing(world, fleet_sites, tmp_path):
@@ -486,6 +501,166 @@ def test_waiver_of_a_passing_control_matches_nothing(world, fleet_sites, tmp_pat
                        env=world.aws_env, report_dir=reports)
     result = second.result("EA-OPS-03", "ok")
     assert result["outcome"] == "failed" and "matches nothing" in result["message"], result
+
+
+def test_waiver_health_reads_the_history_where_the_config_keeps_it(world, fleet_sites, tmp_path):
+    """[report] history elsewhere than the report folder: EA-OPS-03 finds the passing run there."""
+    waiver = {"control": "EA-DR-02", "reason": "replica rebuild", "approved_by": "A. Approver",
+              "expires": dt.date.today() + dt.timedelta(days=60)}
+    report = {"history": str(tmp_path / "shared" / "history.jsonl")}
+    first = _run(world, tmp_path / "a", [fleet_sites["ok"]], "suites/test_dr.py", "-k", "test_replication",
+                 report=report)
+    assert first.result("EA-DR-02", "ok")["outcome"] == "passed"
+    assert not (tmp_path / "a" / "reports" / "history.jsonl").exists()
+    config = tmp_path / "a" / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"report": report, "waivers": [waiver],
+                                       "targets": [fleet_sites["ok"].target_entry()]}))
+    second = run_suite("suites/test_ops.py", "-k", "waiver", "--edgeaudit-config", str(config),
+                       env=world.aws_env, report_dir=tmp_path / "a" / "reports")
+    result = second.result("EA-OPS-03", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P4", result
+    assert "EA-DR-02 (approved by A. Approver" in result["message"] and "matches nothing" in result["message"]
+
+
+# --- what counts as a run ------------------------------------------------------------------------
+
+def _lines(run: Run) -> list[dict]:
+    return [json.loads(line) for line in (run.report_dir / "history.jsonl").read_text().splitlines()]
+
+
+def test_a_missed_business_day_fails_though_later_runs_kept_the_schedule(world, fleet_sites, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    missed = next(d for d in (now.date() - dt.timedelta(days=n) for n in range(10, 20)) if d.weekday() < 5)
+    history = _kept(now, drop=lambda line: line["started"].startswith(missed.isoformat()))
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence", history=history)
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "failed" and result["severity"] == "P3", result
+    assert f"daily (last ran " in result["message"] and f"1 window ({missed.isoformat()})" in result["message"]
+    assert result["evidence"]["ledger"]["daily"]["missed"] == [missed.isoformat()]
+    kept = _run(world, tmp_path / "kept", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+                history=_kept(now))
+    assert kept.result("EA-OPS-02", "ok")["outcome"] == "passed"
+    assert kept.result("EA-OPS-02", "ok")["evidence"]["history"]["ignored"] == []
+
+
+def test_runs_of_another_target_do_not_count_for_this_one(world, fleet_sites, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+               history=_kept(now, target="www"))
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "failed" and "daily (never ran; no complete run of ok in " in result["message"]
+
+
+def test_one_control_carrying_every_cadence_marker_is_no_run_of_any_cadence(world, fleet_sites, tmp_path):
+    """-k narrows what -m selected: the line records what the run really covered."""
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py",
+               "-m", "daily or weekly or monthly or quarterly or dr", "-k", "waiver_health")
+    assert run.result("EA-OPS-03", "ok")["outcome"] == "passed"
+    [line] = _lines(run)
+    assert line["cadences"] == [] and line["coverage"] == {} and line["targets"] == []
+
+
+def test_a_run_whose_controls_all_ended_error_is_no_complete_run(world, fleet_sites, tmp_path):
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence")
+    assert run.result("EA-OPS-02", "ok")["outcome"] == "error"
+    [line] = _lines(run)
+    assert line["complete"] is False and line["cadences"] == [] and line["coverage"] == {}
+    assert "NOT EVALUATED" in run.html and "NOT COMPLIANT" not in run.html
+
+
+def test_a_forged_history_line_dated_2099_keeps_no_cadence_within(world, fleet_sites, tmp_path):
+    forged = _history_line(dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc),
+                           ["daily", "weekly", "monthly", "quarterly", "dr"])
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence", history=[forged])
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "error" and "no earlier run in " in result["message"], result
+    [ignored] = result["evidence"]["history"]["ignored"]
+    assert "2099-01-01T00:00:00Z" in ignored and "dated in the future" in ignored
+    assert str(tmp_path / "reports" / "history.jsonl") in ignored
+
+
+def _signing_key(path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
+    return path
+
+
+def test_with_a_signing_key_only_signed_history_lines_count(world, fleet_sites, tmp_path):
+    from edgeaudit.reporting.history_lines import sign, signer
+
+    key = _signing_key(tmp_path / "signing.pem")
+    now = dt.datetime.now(dt.timezone.utc)
+    unsigned = _kept(now)
+    run = _run(world, tmp_path / "a", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+               "--sign-key", str(key), history=unsigned)
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "error" and "no earlier run in " in result["message"], result
+    assert len(result["evidence"]["history"]["ignored"]) == len(unsigned)
+    assert "is not signed by the run's signing key (sha256:" in result["evidence"]["history"]["ignored"][0]
+    own = _lines(run)[-1]
+    assert own["seal"]["algorithm"] == "Ed25519"  # the run signs its own line
+    signed = [json.dumps(sign(json.loads(line), signer(key))) for line in unsigned]
+    verified = _run(world, tmp_path / "b", [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+                    "--sign-key", str(key), history=signed)
+    result = verified.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "passed", result
+    assert len(result["evidence"]["history"]["verified"]) == len(signed)
+    assert result["evidence"]["history"]["signing_key"].startswith("sha256:")
+
+
+def test_a_malformed_history_never_prevents_the_report(world, fleet_sites, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    bad_date = json.dumps({"started": "last tuesday", "complete": True, "cadences": ["daily"], "targets": ["ok"]})
+    deep = '{"started": "2026-12-01T06:00:00Z", "measures": ' + "[" * 50000 + "]" * 50000 + "}"
+    bad_measures = json.dumps({"started": "2026-12-01T07:00:00Z", "complete": True, "measures": {"x": "y"}})
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "-k", "cadence",
+               history=[bad_date, deep, bad_measures, *_kept(now)])
+    assert run.returncode == 0, run.output
+    result = run.result("EA-OPS-02", "ok")
+    assert result["outcome"] == "warned" and "3 history line(s) ignored: " in result["message"], result
+    ignored = result["evidence"]["history"]["ignored"]
+    assert any("'last tuesday' is not a UTC time" in w for w in ignored) and any("measures" in w for w in ignored)
+    assert run._written(".html").is_file() and "last tuesday" in run.output
+
+
+def test_collect_only_writes_no_report_and_no_history_line(world, fleet_sites, tmp_path):
+    run = _run(world, tmp_path, [fleet_sites["ok"]], "suites/test_ops.py", "--co")
+    assert run.returncode == 0, run.output
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []
+
+
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
+                  "AWS_PROFILE": None, "AWS_DEFAULT_PROFILE": None, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                  "AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+                  "AWS_CONTAINER_CREDENTIALS_FULL_URI": None, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+                  "AWS_WEB_IDENTITY_TOKEN_FILE": None}
+
+
+def test_no_aws_credentials_is_one_line_and_exit_code_4(world, fleet_sites, tmp_path):
+    run = _run(world, tmp_path, [fleet_sites["ok"]], *MODULES, env=NO_CREDENTIALS)
+    assert run.returncode == 4, run.output
+    assert run.output.count("no AWS credentials found in the environment") == 1, run.output
+    assert "Fix: set AWS_PROFILE" in run.output and "Remediation" not in run.output
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []  # no report, no history line
+
+
+def test_a_site_whose_name_does_not_resolve_is_not_evaluated_once_with_the_reason(world, fleet_sites, tmp_path):
+    entry = {**fleet_sites["ok"].target_entry(), "name": "gone", "url": "https://gone.edgeaudit.invalid/",
+             "http_url": "http://gone.edgeaudit.invalid/"}
+    config = tmp_path / "edgeaudit.toml"
+    config.write_text(tomlwrite.dumps({"targets": [entry]}))
+    run = run_suite("suites/test_headers.py", "suites/test_site.py", "-m", "daily",
+                    "--edgeaudit-config", str(config), env={**world.aws_env, "HTTPS_PROXY": None, "https_proxy": None,
+                                                            "HTTP_PROXY": None, "http_proxy": None},
+                    report_dir=tmp_path / "reports")
+    errors = [r for r in run.report["results"] if r["outcome"] == "error"]
+    assert len(errors) >= 13 and all("its host name gone.edgeaudit.invalid does not resolve" in r["message"]
+                          for r in errors), [r["message"][:300] for r in errors]
+    assert run.output.count("does not resolve") >= len(errors)  # the terminal names it too
 
 
 # --- the auditor's permissions ---------------------------------------------------------------------

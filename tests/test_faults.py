@@ -423,3 +423,16 @@ def test_a_bad_limit_in_the_environment_is_one_usage_error_at_start(tmp_path, na
     lines = [line for line in run.output.splitlines() if name in line]
     assert len(lines) == 1 and "Fix:" in lines[0] and "unset it" in lines[0], run.output
     assert "Traceback" not in run.output and not (tmp_path / "reports").exists()
+
+
+def test_a_usage_error_in_collection_writes_no_report_and_no_history(tmp_path):
+    """A control with an id the catalog refuses: exit code 4 and the terminal line, nothing else
+    (no report set marked incomplete, no history line, nothing to archive)."""
+    _project_with_config(tmp_path, tomlwrite.dumps({"targets": [TARGET]}))
+    mine = "@pytest.mark.control('EA-USR-01', severity='P3')\ndef test_{0}(target, evidence):\n    \"\"\"Mine.\"\"\"\n\n"
+    (tmp_path / "suites" / "test_x.py").write_text("import pytest\n\n" + mine.format("one") + mine.format("two"))
+    run = run_suite("suites", cwd=tmp_path, report_dir=tmp_path / "reports",
+                    env={"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"})
+    assert run.returncode == 4 and "duplicate control id EA-USR-01" in run.output, run.output
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir()), \
+        sorted(p.name for p in (tmp_path / "reports").iterdir())

@@ -18,7 +18,7 @@ import pytest
 from conftest import run_suite
 from edgeaudit.aws import guard
 from edgeaudit.demo.builder import HISTORY_BUCKET, SiteSpec
-from edgeaudit.demo.history import write_history
+from edgeaudit.demo.history import past_runs, write_history
 from edgeaudit.reporting.store import HistoryUnavailable, LocalHistory, S3History, open_store
 from edgeaudit.rules import tomlwrite
 from edgeaudit.rules.config import ConfigError, parse
@@ -246,17 +246,13 @@ def test_the_demo_adds_only_the_scheduled_runs_its_history_lacks(s3):
 
 # --- EA-OPS-02 reads the S3 history -----------------------------------------------------------
 
-def _now_line(hours_ago: int) -> dict:
-    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours_ago)
-    return {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "complete": True, "demo": False,
-            "selection": "all", "cadences": ["daily", "weekly", "monthly", "quarterly", "dr"]}
-
-
 def test_cadence_evidence_reads_the_history_in_s3_and_the_run_adds_its_line_there(world, tmp_path):
     site = world.add(SiteSpec(name="hist-s3"))
     s3 = world.builder.client("s3")
     with guard.local_seeding():  # an older version's history, uploaded to the configured key
-        s3.put_object(Bucket=HISTORY_BUCKET, Key="site-ci/history.jsonl", Body=(json.dumps(_now_line(2)) + "\n").encode())
+        kept = past_runs(dt.datetime.now(dt.timezone.utc), ["hist-s3"])  # every cadence on schedule
+        s3.put_object(Bucket=HISTORY_BUCKET, Key="site-ci/history.jsonl",
+                      Body="".join(json.dumps({**line, "demo": False}) + "\n" for line in kept).encode())
     config = tmp_path / "edgeaudit.toml"
     location = f"s3://{HISTORY_BUCKET}/site-ci/history.jsonl"
     config.write_text(tomlwrite.dumps({"report": {"history": location}, "targets": [site.target_entry()]}))
@@ -271,7 +267,8 @@ def test_cadence_evidence_reads_the_history_in_s3_and_the_run_adds_its_line_ther
     assert len(added) == 1
     line = json.loads(s3.get_object(Bucket=HISTORY_BUCKET, Key=added[0]["Key"])["Body"].read())
     assert line["report"] == run._written(".json").name
-    assert line["targets"] == ["hist-s3"] and line["demo"] is False
+    # one control is no whole cadence: the line vouches for no target
+    assert line["targets"] == [] and line["coverage"] == {} and line["demo"] is False
     # the merge of a run's shards joins the same history (here the run is its one shard)
     merged = subprocess.run([sys.executable, "-m", "edgeaudit.cli", "merge", str(run._written(".json")),
                              "--output", str(tmp_path / "merged"), "--history", location],

@@ -299,6 +299,25 @@ def test_the_verdict_is_the_exit_codes_at_the_fail_on_level(outcomes, fail_on, h
         assert "exit code 2 for a cause outside the controls" in verdict(report)[2]
 
 
+@pytest.mark.parametrize("fail_on", ["P1", "P4"])
+def test_a_run_that_evaluated_nothing_is_not_evaluated_whatever_the_gate(fail_on):
+    """No credentials, no network: every control ended `error` (or was skipped); below the gate too."""
+    results = [_result("EA-OPS-01", "error", "P2"), _result("EA-S3-01", "error", "P3"),
+               _result("EA-OPS-04", "skipped", "P3")]
+    css, headline, why = verdict(_plain(results, {"fail_on": fail_on}))
+    assert (css, headline) == ("not-evaluated", "NOT EVALUATED"), headline
+    assert why.startswith("none of the 3 control results was evaluated (2 not evaluated, 1 skipped)")
+    assert 'id="verdict">NOT EVALUATED<small>' in render(_plain(results, {"fail_on": fail_on}))
+
+
+def test_the_verdict_counts_the_controls_not_evaluated():
+    results = [_result("EA-OPS-01", "failed", "P2"), _result("EA-S3-01", "error", "P3"),
+               _result("EA-S3-02", "error", "P4"), _result("EA-S3-03", "passed", "P1")]
+    assert verdict(_plain(results, {"fail_on": "P2"}))[1] == "NOT COMPLIANT at P2 and above"
+    assert "; 2 control results not evaluated" in verdict(_plain(results, {"fail_on": "P2"}))[2]
+    assert "; 1 control result not evaluated" in verdict(_plain(results[2:], {"fail_on": "P3"}))[2]
+
+
 def _shard(index: int, severity: str) -> dict:
     """Shard `index` of 2 of one run, with one failure of this severity."""
     result = {**_result(f"EA-OPS-0{index}", "failed", severity), "nodeid": f"t[{index}]", "cadence": ["daily"],

@@ -20,6 +20,7 @@ from test_plugin import Project
 from edgeaudit.demo.builder import SiteSpec
 from edgeaudit.evidence import Evidence
 from edgeaudit.reporting.ledger import ledger, same_environment
+from edgeaudit.rules.schedule import due_windows
 
 # Three controls whose outcome the test decides through the environment.
 SWITCHED = '''
@@ -118,7 +119,12 @@ def _line(started: dt.datetime, cadences: list[str], complete: bool = True, demo
 
 
 def _status(history: list[dict], now: dt.datetime, cadence: str, grace_h: float = 12) -> str:
-    return {row.cadence: row.status for row in ledger(history, now, dt.timedelta(hours=grace_h))}[cadence]
+    """The status of the newest window the schedule has closed (every window: test_schedule.py)."""
+    grace = dt.timedelta(hours=grace_h)
+    row = {row.cadence: row for row in ledger(history, now, grace)}[cadence]
+    first, last = due_windows(cadence, now, grace)[0]
+    newest = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    return "never" if row.status == "never" else "overdue" if newest in row.missed else "within"
 
 
 def _at(text: str) -> dt.datetime:
@@ -164,13 +170,13 @@ def test_cadence_ledger():
                _line(now - dt.timedelta(hours=2), ["weekly"], complete=False),
                _line(now - dt.timedelta(days=40), ["monthly"]), _line(now - dt.timedelta(hours=1), ["quarterly", "dr"], demo=True)]
     rows = {row.cadence: row for row in ledger(same_environment(history, demo=False), now)}
-    assert rows["daily"].status == "within" and rows["daily"].age == "20 h"
+    assert rows["daily"].age == "20 h" and "2026-11-25" in rows["daily"].missed  # Thursday's run is not Wednesday's
     assert rows["weekly"].status == "overdue"  # the newer weekly run did not complete
     assert rows["monthly"].status == "overdue" and rows["monthly"].age == "40 d"
-    assert rows["monthly"].window == "since 2026-11-02 (the first Monday of the month)"
+    assert rows["monthly"].window == "2 windows since 2026-10-05 (the first Monday of the month)"
     assert rows["quarterly"].status == "never" and rows["dr"].status == "never"  # demo runs do not count
     demo = {row.cadence: row.status for row in ledger(same_environment(history, demo=True), now)}
-    assert demo["dr"] == "within" and demo["daily"] == "never"  # nor a site's for the demo
+    assert demo["dr"] == "overdue" and demo["daily"] == "never"  # nor a site's for the demo
 
 
 def test_junit_xml_carries_control_properties(switched):

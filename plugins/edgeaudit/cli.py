@@ -305,11 +305,12 @@ def _checked_as_config(check: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
-def _merged_history(location: str | None, output: Path, door: guard.EvidenceDoor) -> History | None:
-    """The history the merged run joins (--history)."""
+def _merged_history(location: str | None, output: Path, door: guard.EvidenceDoor,
+                    sign_key: Path | None = None) -> History | None:
+    """The history the merged run joins (--history), its line signed with --sign-key if given."""
     if not location:
         return None
-    return History(open_store(location, output, door), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]))
+    return History(open_store(location, output, door), dt.timedelta(hours=DEFAULTS["cadence_grace_h"]), sign_key)
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -342,9 +343,9 @@ def _merge_with(args: argparse.Namespace, door: guard.EvidenceDoor) -> int:
         # with --history the merged run joins the run history (its one line, the trend, the cadence
         # ledger) as a single run would; without, it renders before it writes (a malformed report
         # writes nothing). The shards were checked field by field before either.
-        history = _merged_history(args.history, args.output, door)
+        history = _merged_history(args.history, args.output, door, args.sign_key)
         written = write_report_set(merged, stem, history=history)
-    except MergeError as exc:  # unreadable, not a report, or not the shards of one run
+    except (MergeError, BundleError) as exc:  # unreadable, not the shards of one run, or an unusable --sign-key
         sys.stderr.write(f"edgeaudit merge: {exc}\n")
         return 2
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a field the checks let through
@@ -431,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="append the merged run's line to this history.jsonl, a path or "
                               "s3://bucket/prefix/history.jsonl (what EA-OPS-02 and the trend read; the shards' "
                               "own lines stay where their config keeps them)")
+    merging.add_argument("--sign-key", type=Path, default=None, metavar="PATH",
+                         help="Ed25519 private key that signs the merged run's history line (the runs' own "
+                              "--sign-key: with one, EA-OPS-02 counts only signed lines)")
     merging.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="P4",
                          help="lowest severity whose failures or errors make the exit code 1 (default P4)")
     merging.add_argument("--archive", type=_checked_as_config(s3_folder), default=None, metavar="S3_FOLDER",

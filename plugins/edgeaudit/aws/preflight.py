@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import botocore.exceptions
+import botocore.session
 from botocore import xform_name
 
 from edgeaudit.aws.clients import Aws, iam_action
@@ -313,3 +314,18 @@ def try_all(aws: Aws, target: Target, probes: list[Probe]) -> tuple[list[str], l
             # any other answer: the action is allowed (the resource may simply not exist)
         allowed.append(probe.action)
     return sorted(set(allowed)), sorted(set(missing)), not_probed
+
+
+def credentials_problem(targets: tuple[Target, ...] | list[Target]) -> str | None:
+    """Why the run has no usable AWS credentials for a target's profile, if it has none: said
+    once, before any control runs, rather than as an error in every control that reads AWS.
+    Only finds out whether credentials are there; whether they work is EA-OPS-01's question."""
+    for profile in sorted({t.profile or "" for t in targets}):
+        try:
+            found = botocore.session.Session(profile=profile or None).get_credentials()
+        except botocore.exceptions.BotoCoreError as exc:
+            return f"the AWS credentials{f' of profile {profile}' if profile else ''} cannot be loaded ({exc})"
+        if found is None:
+            where = f"for the profile {profile!r} the config names" if profile else "in the environment"
+            return f"no AWS credentials found {where}"
+    return None

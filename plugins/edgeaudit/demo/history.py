@@ -4,19 +4,22 @@ demo account, `[report] history` of the demo's config).
 The demo environment lives for one run, but the site it plays has run on the procedures'
 schedule for months: each cadence ran complete on each of its scheduled days (daily at 06:00
 UTC, the others after it). EA-OPS-02 and the report's cadence ledger read these lines like any
-site's; they are marked `demo`, so they never count for a real site sharing the folder.
+site's; they are marked `demo`, so they never count for a real site sharing the folder. With a
+signing key configured they are signed with it, as the site's CI would have signed them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from edgeaudit.reporting.history_lines import read, sign, signer
 from edgeaudit.reporting.ledger import covered_cadences
 from edgeaudit.reporting.store import HistoryStore
 from edgeaudit.rules.schedule import window_opening
 
-DAYS_KEPT = 100  # longer than the longest gap of the schedule (a quarter and its first week)
+DAYS_KEPT = 200  # longer than EA-OPS-02 looks back: the last two quarters and their first weeks
 # the selection a site's CI runs for each cadence, and when in the day (UTC) it starts
 SCHEDULED_RUNS = (("daily", 6), ("weekly", 7), ("monthly", 8), ("quarterly", 9), ("dr", 10))
 NOTE = "a scheduled run of the demo site, as its CI keeps them (provided by the demo environment)"
@@ -43,17 +46,19 @@ def past_runs(now: dt.datetime, targets: list[str], days: int = DAYS_KEPT,
                 "selection": selection, "complete": True, "demo": True, "targets": targets,
                 "cadences": covered_cadences(selection), "note": NOTE,
                 **({"measures": weekly} if selection == "weekly" and weekly else {}),
+                "coverage": {target: covered_cadences(selection) for target in targets},
             })
     return lines
 
 
 def write_history(store: HistoryStore, targets: list[str], now: dt.datetime | None = None,
-                  paths: dict[str, list[str]] | None = None) -> int:
-    """Append the past runs `store` does not hold yet (a demo run after another adds only the
-    days between), in one append; returns how many lines were added."""
+                  paths: dict[str, list[str]] | None = None, sign_key: Path | None = None) -> int:
+    """Append the past runs `store` does not hold yet as lines that count (a demo run after
+    another adds only the days between), in one append; returns how many lines were added."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    known = {(e["started"], e.get("selection")) for e in store.read() if e.get("demo")}
+    key = signer(sign_key)
+    known = {(e["started"], e.get("selection")) for e in read(store, now, key).entries if e.get("demo")}
     missing = [line for line in past_runs(now, targets, paths=paths)
                if (line["started"], line["selection"]) not in known]
-    store.append(missing)
+    store.append([sign(line, key) for line in missing] if key else missing)
     return len(missing)

@@ -60,6 +60,11 @@ def _key_id(key: Ed25519PublicKey) -> str:
     return "sha256:" + _digest(raw)
 
 
+def key_id(key: Ed25519PublicKey) -> str:
+    """The id of a public key, as manifests and signed history lines name it."""
+    return _key_id(key)
+
+
 def write_bundle(path: Path, members: dict[str, bytes], sign_key: Path | None = None) -> Path:
     """Zip the members with a manifest of their digests, signed when a key is given."""
     private = load_private_key(sign_key) if sign_key else None

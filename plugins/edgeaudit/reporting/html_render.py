@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 import jinja2
 from markupsafe import Markup, escape
 
-from edgeaudit.reporting.ledger import LedgerRow, run_cadences
+from edgeaudit.reporting.ledger import EVALUATED, LedgerRow, run_cadences
 from edgeaudit.reporting.results import FAILING, SEVERITY_RANK, WORST_FIRST, gates
 from edgeaudit.reporting.resultstore import ordered
 from edgeaudit.reporting.trend import Trend
@@ -207,7 +207,13 @@ def _verdict(report: dict[str, Any]) -> tuple[str, str, str]:
             gating.append(r)
         elif r["outcome"] in FAILING:
             below.append(r)
+    unjudged = sum(r["outcome"] == "error" for r in results)
+    if results and not any(r["outcome"] in EVALUATED for r in results):
+        return ("not-evaluated", "NOT EVALUATED",
+                f"none of the {len(results)} control results was evaluated ({unjudged} not evaluated, "
+                f"{len(results) - unjudged} skipped): nothing is known about compliance (--fail-on {fail_on})")
     under = f"; {_counted(below)} below the gate" if below else ""
+    under += f"; {unjudged} control result{'s' if unjudged > 1 else ''} not evaluated" if unjudged else ""
     if any(r["outcome"] == "failed" for r in gating):
         return "not-compliant", f"NOT COMPLIANT {at}", f"{_counted(gating)}: the run fails (--fail-on {fail_on}){under}"
     if gating:
@@ -220,7 +226,8 @@ def _verdict(report: dict[str, Any]) -> tuple[str, str, str]:
     code = report["run"].get("exit_code")
     outcome = "the run passes" if not code else f"exit code {code} for a cause outside the controls (see the run's output)"
     return ("compliant" if not below else "compliant-below"), f"COMPLIANT {at}{below_text}", \
-        f"every evaluated control at {fail_on} and above holds: {outcome} (--fail-on {fail_on}){warned}"
+        f"every evaluated control at {fail_on} and above holds: {outcome} (--fail-on {fail_on}){warned}" + \
+        (f"; {unjudged} control result{'s' if unjudged > 1 else ''} not evaluated" if unjudged else "")
 
 
 def _failures(results: list[dict[str, Any]], trend: Trend | None,

@@ -14,6 +14,11 @@ and it works on every S3-compatible store, with or without conditional writes. A
 history.jsonl object at the configured key itself (one kept by an older version, or uploaded
 from a CI cache) is read too, before the per-run objects. The cost is one GetObject per run on
 each read.
+
+A read is bounded, newest first: no more than MAX_OBJECT_BYTES of one object (a larger per-run
+object is passed over, of a larger history.jsonl only its newest lines are read) and
+MAX_HISTORY_BYTES in all; a line is at most MAX_LINE_BYTES. What is left out is named in the
+warnings the read returns.
 """
 
 from __future__ import annotations
@@ -34,25 +39,57 @@ from edgeaudit.redact import redact, redact_text
 from edgeaudit.rules.location import S3_SCHEME, is_s3, runs_prefix, split
 
 
+MAX_OBJECT_BYTES = 4 * 2**20    # of one history object (a run's line, or the newest part of history.jsonl)
+MAX_HISTORY_BYTES = 16 * 2**20  # of the whole history read by one run, newest objects first
+MAX_LINE_BYTES = 2**20          # of one line: a fleet's measures fit well within
+
+
 class HistoryUnavailable(RuntimeError):
     """The history could not be read or written (access denied, no such bucket, unreachable)."""
 
 
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The summary lines of a history text; a damaged line is passed over, not fatal."""
+Sourced = tuple[str, dict[str, Any]]  # where a line was read (for the warnings about it), the line
+
+
+def parse_lines(text: str, damaged: list[str] | None = None) -> list[dict[str, Any]]:
+    """The summary lines of a history text; a damaged line (not JSON, nested too deep, too
+    long, not a run's summary) is passed over, not fatal, and its start added to `damaged`."""
     entries = []
     for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+        if not line.strip():
             continue
+        try:
+            entry = json.loads(line) if len(line) <= MAX_LINE_BYTES else None
+        except (ValueError, RecursionError):
+            entry = None
         if isinstance(entry, dict) and "started" in entry:
             entries.append(entry)
+        elif damaged is not None:
+            damaged.append(line[:40])
     return entries
+
+
+def _sourced(text: str, source: str, warnings: list[str] | None) -> list[Sourced]:
+    damaged: list[str] = []
+    entries = [(source, entry) for entry in parse_lines(text, damaged)]
+    if damaged and warnings is not None:
+        warnings.append(f"{len(damaged)} line(s) of {source} are ignored: not a run's summary in JSON (or nested "
+                        f"too deep, or over {MAX_LINE_BYTES} bytes), the first beginning {damaged[0]!r}")
+    return entries
+
+
+def _by_start(line: Sourced) -> str:
+    return str(line[1].get("started", ""))
 
 
 def _text(entries: list[dict[str, Any]]) -> str:
     return "".join(redact_text(json.dumps(redact(e), sort_keys=True)) + "\n" for e in entries)
+
+
+def _tail(data: bytes, whole: int) -> str:
+    """The text of the newest complete lines of an object of `whole` bytes whose end is `data`."""
+    text = data.decode("utf-8", errors="replace")
+    return text.split("\n", 1)[1] if len(data) < whole and "\n" in text else text
 
 
 @dataclass(frozen=True)
@@ -65,10 +102,20 @@ class LocalHistory:
     def where(self) -> str:
         return str(self.path)
 
-    def read(self) -> list[dict[str, Any]]:
+    def read(self, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+        return [entry for _, entry in self.read_sourced(warnings)]
+
+    def read_sourced(self, warnings: list[str] | None = None) -> list[Sourced]:
+        """Its lines, oldest first: of a file larger than MAX_HISTORY_BYTES, the newest part."""
         if not self.path.is_file():
             return []
-        return parse_lines(self.path.read_text(encoding="utf-8", errors="replace"))
+        with open(self.path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - MAX_HISTORY_BYTES))
+            data = handle.read(MAX_HISTORY_BYTES)
+        if size > MAX_HISTORY_BYTES and warnings is not None:
+            warnings.append(f"{self.path} holds {size} bytes: only its newest {MAX_HISTORY_BYTES} were read")
+        return _sourced(_tail(data, size), str(self.path), warnings)
 
     def append(self, entries: list[dict[str, Any]]) -> None:
         """Add lines under an exclusive lock, so that concurrent runs never interleave."""
@@ -106,31 +153,55 @@ class S3History:
         return boto3.session.Session().client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5},
                                                                    connect_timeout=10, read_timeout=30))
 
-    def read(self) -> list[dict[str, Any]]:
-        """The older history.jsonl object, then every per-run object, merged oldest first."""
+    def read(self, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+        return [entry for _, entry in self.read_sourced(warnings)]
+
+    def read_sourced(self, warnings: list[str] | None = None) -> list[Sourced]:
+        """The per-run objects newest first, then the newest part of the older history.jsonl
+        object, within the bounds; merged oldest first."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        warnings = [] if warnings is None else warnings
         s3 = self._client()
+        entries: list[Sourced] = []
+        budget = MAX_HISTORY_BYTES
         try:
-            entries = self._get(s3, self.key, missing_ok=True)
-            keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+            listed = [o for page in s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.runs_prefix) for o in page.get("Contents", [])]
-            for key in sorted(keys):
-                entries += self._get(s3, key, missing_ok=True)  # gone between list and get: nothing to read
+            for item in sorted(listed, key=lambda o: o["Key"], reverse=True):
+                where = f"{S3_SCHEME}{self.bucket}/{item['Key']}"
+                if item.get("Size", 0) > MAX_OBJECT_BYTES:
+                    warnings.append(f"{where} is passed over: {item['Size']} bytes, more than {MAX_OBJECT_BYTES}")
+                    continue
+                if item.get("Size", 0) > budget:
+                    warnings.append(f"the history read stopped at {where}: {MAX_HISTORY_BYTES} bytes read")
+                    budget = 0
+                    break
+                budget -= item.get("Size", 0)
+                entries += self._get(s3, item["Key"], item.get("Size", 0), warnings)  # gone since the list: none
+            if budget > 0:
+                entries += self._get(s3, self.key, min(budget, MAX_OBJECT_BYTES), warnings)
         except (ClientError, BotoCoreError) as exc:
             raise HistoryUnavailable(f"the history at {self.where} could not be read ({error_code(exc)})") from None
-        return sorted(entries, key=lambda e: str(e.get("started", "")))
+        return sorted(entries, key=_by_start)
 
-    def _get(self, s3: Any, key: str, *, missing_ok: bool) -> list[dict[str, Any]]:
+    def _get(self, s3: Any, key: str, limit: int, warnings: list[str] | None = None) -> list[Sourced]:
+        """The lines of one object, of its newest `limit` bytes at most; none if it is missing."""
         from botocore.exceptions import ClientError
 
+        where = f"{S3_SCHEME}{self.bucket}/{key}"
         try:
-            body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            answer = s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{max(limit, 1)}")
         except ClientError as exc:
-            if missing_ok and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
                 return []
             raise
-        return parse_lines(body.decode("utf-8", errors="replace"))
+        data = answer["Body"].read(limit)
+        total = str(answer.get("ContentRange", "")).rpartition("/")[2]  # "bytes 10-99/100"
+        whole = int(total) if total.isdigit() else len(data)
+        if whole > len(data) and warnings is not None:
+            warnings.append(f"{where} holds {whole} bytes: only its newest {len(data)} were read")
+        return _sourced(_tail(data, whole), where, warnings)
 
     def new_key(self, entries: list[dict[str, Any]]) -> str:
         """A key of its own for one append: the first line's start, then a random part."""

@@ -17,8 +17,10 @@ from edgeaudit.evidence import jsonable
 from edgeaudit.redact import redact, redact_text
 from edgeaudit.reporting.bundle import write_bundle
 from edgeaudit.reporting.findings_csv import csv_text
+from edgeaudit.reporting.history_lines import read as read_history
+from edgeaudit.reporting.history_lines import sign, signer
 from edgeaudit.reporting.html_render import render_parts
-from edgeaudit.reporting.ledger import ledger, run_cadences, same_environment
+from edgeaudit.reporting.ledger import complete_cadences, coverage, evaluated, ledger, same_environment
 from edgeaudit.reporting.ocsf import ocsf_parts
 from edgeaudit.reporting.report import StagedFiles, report_parts, selection_label, selection_name, utc_now
 from edgeaudit.reporting.store import HistoryStore, HistoryUnavailable
@@ -31,6 +33,7 @@ class History:
 
     store: HistoryStore
     cadence_grace: dt.timedelta
+    sign_key: Path | None = None  # the run's signing key: its line is signed, and lines read must verify
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def write_report_set(report: dict[str, Any], stem: Path, *, history: History | N
         files.add(export_path(stem, OCSF_SUFFIX), ocsf_parts(report))
         files.add(export_path(stem, ".csv"), [csv_text(report)])
         if history is not None:
-            lines = _join(history.store, report, stem)
+            lines = _join(history, report, stem)
             runs = ledger(same_environment(lines, demo=report["run"]["demo"]), utc_now(), history.cadence_grace)
             page = render_parts(report, trend=compare(report, previous, lines), ledger=runs, name=stem.name)
         else:
@@ -84,24 +87,31 @@ def export_path(stem: Path, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
-def _join(store: HistoryStore, report: dict[str, Any], stem: Path) -> list[dict[str, Any]]:
-    """Append the run's line and read the history back; a store out of reach costs the trend and
-    the ledger, not the report (the terminal says why)."""
+def _join(history: History, report: dict[str, Any], stem: Path) -> list[dict[str, Any]]:
+    """Append the run's line and read back the lines that count; a store out of reach costs the
+    trend and the ledger, not the report, and so does a line that cannot be used (the terminal
+    says why)."""
+    key = signer(history.sign_key)
     try:
-        store.append([_line(report, stem)])
-        return store.read()
+        line = _line(report, stem)
+        history.store.append([sign(line, key) if key else line])
+        vetted = read_history(history.store, utc_now(), key)
     except HistoryUnavailable as exc:
         print(f"edgeaudit: {redact_text(str(exc))}; the report shows no trend or ledger", file=sys.stderr)
         return []
+    for warning in vetted.ignored:
+        print(f"edgeaudit: warning: {redact_text(warning)}", file=sys.stderr)
+    return vetted.entries
 
 
 def _line(report: dict[str, Any], stem: Path) -> dict[str, Any]:
-    """The run's history line."""
+    """The run's history line: which targets and cadences it really covered (ledger.coverage)."""
     run = report["run"]
+    cover = coverage(report)
     return {
         "started": run["started"], "finished": run["finished"], "selection": run["selection"],
-        "complete": report["complete"], "demo": run["demo"], "targets": run["targets"],
-        "cadences": run_cadences(run),  # as the report's cadence table reads them
+        "complete": report["complete"] and evaluated(report), "demo": run["demo"], "targets": sorted(cover),
+        "cadences": complete_cadences(cover, run["targets"]), "coverage": cover,
         "summary": report["summary"], "report": stem.with_suffix(".json").name, "measures": measures(report),
     }
 

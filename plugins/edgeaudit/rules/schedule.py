@@ -19,6 +19,10 @@ SCHEDULES = {
     "annually": "the first week of the year",
 }
 _LOOKBACK_DAYS = 400  # more than any gap between two scheduled windows
+# The look-back period EA-OPS-02 judges: every window of the last 35 days for the frequent
+# cadences, the last two windows for the others (one run does not cover the windows it missed).
+LOOKBACK_DAYS = {"daily": 35, "weekly": 35}
+WINDOWS_JUDGED = 2
 
 
 def window_opening(cadence: str, day: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -50,6 +54,40 @@ def last_due(cadence: str, now: dt.datetime, grace: dt.timedelta) -> tuple[dt.da
         if window and _midnight(window[1] + dt.timedelta(days=1)) + grace <= now:
             return window
     raise ValueError(f"no {cadence} window closed in the {_LOOKBACK_DAYS} days before {now:%Y-%m-%d}")
+
+
+def due_windows(cadence: str, now: dt.datetime, grace: dt.timedelta) -> list[tuple[dt.date, dt.date]]:
+    """Every window of the look-back period that has closed by `now` (with `grace`), newest
+    first: those of the last LOOKBACK_DAYS days, else the last WINDOWS_JUDGED windows."""
+    newest = last_due(cadence, now, grace)
+    if cadence not in LOOKBACK_DAYS:
+        windows = [newest]
+        while len(windows) < WINDOWS_JUDGED:
+            windows.append(_window_before(cadence, windows[-1][0]))
+        return windows
+    oldest = now.date() - dt.timedelta(days=LOOKBACK_DAYS[cadence])
+    windows, day = [], newest[0]
+    while day >= oldest:
+        if window := window_opening(cadence, day):
+            windows.append(window)
+        day -= dt.timedelta(days=1)
+    return windows
+
+
+def _window_before(cadence: str, first: dt.date) -> tuple[dt.date, dt.date]:
+    for back in range(1, _LOOKBACK_DAYS):
+        window = window_opening(cadence, first - dt.timedelta(days=back))
+        if window:
+            return window
+    raise ValueError(f"no {cadence} window in the {_LOOKBACK_DAYS} days before {first:%Y-%m-%d}")
+
+
+def covers(cadence: str, started: dt.datetime, window: tuple[dt.date, dt.date], grace: dt.timedelta) -> bool:
+    """Whether a run that started at `started` counts for `window`: on or after its first day,
+    before its last day ended plus `grace` (a late run still counts, an earlier one never), and
+    before the next window opened (one run counts for one window, never for the one before)."""
+    end = min(_midnight(window[1] + dt.timedelta(days=1)) + grace, _midnight(next_window(cadence, window[0])[0]))
+    return _midnight(window[0]) <= started < end
 
 
 def next_window(cadence: str, after: dt.date) -> tuple[dt.date, dt.date]:

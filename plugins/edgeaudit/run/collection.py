@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from edgeaudit.aws import preflight
 from edgeaudit.reporting.results import ControlSpec, item_target
-from edgeaudit.rules.catalog import ID_PATTERN, SEVERITIES, unreadable
+from edgeaudit.rules.catalog import ID_PATTERN, SEVERITIES, reads_of, unreadable
 from edgeaudit.rules.frameworks import maps_to
 from edgeaudit.run.early import refused_at_import
+from edgeaudit.run.options import runs_no_control
 from edgeaudit.run.scope import hand_over, marks_select, record, take_over
 
 if TYPE_CHECKING:
@@ -65,6 +67,8 @@ class Collection:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.run.expected = {item.nodeid for item in session.items if item.get_closest_marker("control")}
         self.run.selected = {spec.id for spec in map(ControlSpec.of, session.items) if spec is not None}
+        if not self.run.worker and not runs_no_control(session.config):
+            refuse_no_credentials(self.run)
         if self.run.worker:  # the controller collects nothing: it learns the scope from the workers
             hand_over(self.run, session.config.workeroutput)  # type: ignore[attr-defined]
 
@@ -153,3 +157,15 @@ def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:
         if owner != where:
             problems.append(f"{where}: duplicate control id {spec.id} (also {owner}). Fix: ids are unique")
     return problems
+
+
+def refuse_no_credentials(run: Run) -> None:
+    """No AWS credentials at all is one usage error before any control runs, not an error in
+    each control (a selection that reads nothing from AWS, and the demo, need none)."""
+    if run.demo is not None or run.shared.get("demo") or not run.config.targets or not reads_of(run.selected):
+        return
+    if problem := preflight.credentials_problem(run.config.targets):
+        raise pytest.UsageError(f"edgeaudit: {problem}, so no control that reads AWS can be evaluated. Fix: "
+                                "set AWS_PROFILE (or a target's `profile`), or AWS_ACCESS_KEY_ID and "
+                                "AWS_SECRET_ACCESS_KEY, or run where a role provides credentials "
+                                "(pytest --demo needs none)")

@@ -14,6 +14,7 @@ from edgeaudit.aws import prefetch
 from edgeaudit.aws.clients import Aws
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.evidence import Evidence
+from edgeaudit.reporting.history_lines import Vetted
 from edgeaudit.reporting.ledger import same_environment
 from edgeaudit.reporting.results import ControlSpec
 from edgeaudit.reporting.store import HistoryUnavailable
@@ -144,16 +145,24 @@ def history_location(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def run_history(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    """The earlier runs in the run's history (history_location) against the same kind of
-    environment (a demo run's lines never count for a site, nor a site's for the demo), oldest
-    first (EA-OPS-02). A history out of reach leaves the control not evaluated."""
+def vetted_history(request: pytest.FixtureRequest) -> Vetted:
+    """The earlier runs in the run's history (history_location) that count: against the same
+    kind of environment (a demo run's lines never count for a site, nor a site's for the demo),
+    well-formed, not dated in the future, signed by the run's key when one is configured; and
+    what was left out. A history out of reach leaves the control not evaluated."""
     run = _run(request)
     try:
-        lines = run.history_store().read()
+        vetted = run.read_history()
     except HistoryUnavailable as exc:
         raise NotEvaluated(str(exc)) from None
-    return same_environment(lines, demo=bool(run.shared.get("demo")))
+    vetted.entries = same_environment(vetted.entries, demo=bool(run.shared.get("demo")))
+    return vetted
+
+
+@pytest.fixture
+def run_history(vetted_history: Vetted) -> list[dict[str, Any]]:
+    """The earlier runs that count (vetted_history), oldest first (EA-OPS-02)."""
+    return vetted_history.entries
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.evidence import jsonable
 from edgeaudit.interrupts import Deferred, RunInterrupts
 from edgeaudit.redact import redact, redact_text, register_secret
+from edgeaudit.reporting import history_lines
 from edgeaudit.reporting.archive import archive_report
 from edgeaudit.reporting.archive import summary_line as archive_line
 from edgeaudit.reporting.report import build_report, iso, report_stem, selection_label, utc_now, write_atomic
@@ -97,6 +98,8 @@ class Run:
     report: dict[str, Any] | None = None
     # the run's own door to its evidence places, handed only to the end-of-run code (and the demo's history)
     _evidence: guard.EvidenceDoor | None = field(default=None, init=False, repr=False)
+    junit: Path | None = None  # the JUnit XML the run asked pytest for, beside its report
+    usage_error: bool = False  # the run ended on a usage error before any control ran
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -182,12 +185,14 @@ class Run:
         if not self.worker and not self.no_report:
             self.stem = report_stem(self.report_dir, selection_label(config.option.markexpr or "", self.frameworks),
                                     self.started)
-            if not config.option.xmlpath:  # JUnit XML for CI, next to the others
+            if not config.option.xmlpath and not runs_no_control(config):  # JUnit XML for CI, next to the others
                 config.option.xmlpath = str(self.stem.with_suffix(".xml"))
+                self.junit = self.stem.with_suffix(".xml")
 
     def site(self, target: Target) -> Site:
         if target.name not in self.sites:
             self.sites[target.name] = Site(target, deadline_s=limits.http_deadline(self.config.thresholds.http_deadline_s))
+            self.sites[target.name].check_name()
         return self.sites[target.name]
 
     def probe(self, target: Target) -> TlsProbe:
@@ -198,9 +203,15 @@ class Run:
         `appending` (the run's end-of-run code only) holds the run's evidence door."""
         return open_store(self.config.history, self.report_dir, self._evidence if appending else None)
 
+    def read_history(self) -> history_lines.Vetted:
+        """The history's lines that count, verified with the run's signing key if one is set."""
+        return history_lines.read(self.history_store(), utc_now(), history_lines.signer(self.sign_key))
+
     def close(self) -> None:
         """Stop what the run started and give the environment back (pytest_unconfigure)."""
         SHARED_BROWSER.close()  # the lab's Chromium, if a control started it
+        if self.usage_error and self.junit is not None:  # a usage error before any control: no report at all
+            self.junit.unlink(missing_ok=True)
         if self.demo is not None:
             self.demo.stop()
         for key, value in self.saved_env.items():
@@ -240,7 +251,8 @@ class Run:
     def _finish(self, session: pytest.Session, exitstatus: int) -> None:
         results = self.results.view(lambda r: (r["control"], r["target"], r["nodeid"]))
         empty_shard = self.shard != (1, 1) and not self.config.targets  # reported all the same: merge wants every shard
-        if not results and not self.expected and not empty_shard:
+        if not results and not empty_shard:  # --co, a usage error, an end before any control: no run to report
+            self.usage_error = exitstatus == pytest.ExitCode.USAGE_ERROR
             return
         if empty_shard and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             exitstatus = session.exitstatus = pytest.ExitCode.OK
@@ -271,7 +283,7 @@ class Run:
             append_step_summary(self.report)  # the CI page's summary, when $GITHUB_STEP_SUMMARY is set
             return
         history = History(self.history_store(appending=True),
-                          dt.timedelta(hours=self.config.thresholds.cadence_grace_h))
+                          dt.timedelta(hours=self.config.thresholds.cadence_grace_h), self.sign_key)
         written = write_report_set(self.report, self.stem, history=history,
                                    bundle=self._bundle_parts() if self.bundle else None)
         if self.config.archive:  # after the local set: a bucket out of reach costs no local report
@@ -362,4 +374,4 @@ def _demo_history(state: Run) -> None:
     from edgeaudit.demo.history import write_history
 
     write_history(state.history_store(appending=True), [site.spec.name for site in state.demo.sites],
-                  paths={site.spec.name: list(site.spec.paths) for site in state.demo.sites})
+                  paths={site.spec.name: list(site.spec.paths) for site in state.demo.sites}, sign_key=state.sign_key)

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import os
 import secrets
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -71,6 +72,20 @@ class Site:
 
     def url(self, path_or_url: str, base: str | None = None) -> str:
         return urljoin(base or self.target.url, path_or_url)
+
+    def check_name(self) -> None:
+        """Look the target's host name up once, at the start: a name that does not resolve
+        ends every request to it with that one reason, none of them trying again. Skipped when
+        a proxy resolves names for us."""
+        for url in {self.target.url, getattr(self.target, "http_url", None) or self.target.url}:
+            host = urlsplit(url).hostname
+            if not host or requests.utils.get_environ_proxies(url):
+                continue
+            try:
+                socket.getaddrinfo(host, None)
+            except (socket.gaierror, UnicodeError) as exc:
+                with self._lock:
+                    self._dead.setdefault(origin_of(url), f"its host name {host} does not resolve ({exc})")
 
     def request(self, method: str, path_or_url: str, *, base: str | None = None, **kwargs: Any) -> requests.Response:
         """One request, never following redirects unless asked; network failures become SiteUnreachable."""
