@@ -60,21 +60,21 @@ def test_errors(target):
     """Cannot be evaluated."""
     raise NotEvaluated("AccessDenied: the credentials lack s3:GetBucketPolicy")
 
-@pytest.mark.control("EA-OPS-05", severity="P4")
+@pytest.mark.control("ACME-WEB-05", severity="P4")
 @pytest.mark.daily
 def test_waived(target):
     """Fails, waived."""
     assert False, "accepted risk"
 
-@pytest.mark.control("EA-OPS-06", severity="P3")
+@pytest.mark.control("ACME-WEB-06", severity="P3")
 @pytest.mark.daily
 def test_skipped(target):
     """Not applicable."""
     pytest.skip("no CloudFormation stack configured")
 '''
 OUTCOMES = {"EA-OPS-01": "failed", "EA-OPS-02": "passed", "EA-OPS-03": "warned", "EA-OPS-04": "error",
-            "EA-OPS-05": "waived", "EA-OPS-06": "skipped"}
-WAIVER = {"control": "EA-OPS-05", "reason": "legacy site", "approved_by": "Risk owner", "expires": "2099-01-01"}
+            "ACME-WEB-05": "waived", "ACME-WEB-06": "skipped"}
+WAIVER = {"control": "ACME-WEB-05", "reason": "legacy site", "approved_by": "Risk owner", "expires": "2099-01-01"}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
     assert isinstance(found, list)
     by_control = {f["metadata"]["event_code"]: f for f in found}
     assert len(found) == len(by_control) == 5  # the skipped result was not evaluated: no finding
-    assert set(by_control) == set(OUTCOMES) - {"EA-OPS-06"}
+    assert set(by_control) == set(OUTCOMES) - {"ACME-WEB-06"}
     for finding in found:
         for key, kind in REQUIRED.items():
             assert isinstance(finding[key], kind), (key, finding)
@@ -141,7 +141,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
         "EA-OPS-02": ("PASS", 4, "Resolved", 1, "Informational"),
         "EA-OPS-03": ("WARN", 1, "New", 2, "Low"),
         "EA-OPS-04": ("ERROR", 1, "New", 4, "High"),
-        "EA-OPS-05": ("FAIL", 3, "Suppressed", 2, "Low"),
+        "ACME-WEB-05": ("FAIL", 3, "Suppressed", 2, "Low"),
     }
     assert {c: (f["status_code"], f["status_id"], f["status"], f["severity_id"], f["severity"])
             for c, f in by_control.items()} == expected
@@ -157,7 +157,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
     since = dt.datetime.fromisoformat(run.result("EA-OPS-01", "exports")["failing_since"].replace("Z", "+00:00"))
     assert failed["finding_info"]["first_seen_time"] == int(since.timestamp() * 1000)
     assert by_control["EA-OPS-04"]["status_detail"].startswith("not evaluated: AccessDenied")
-    assert by_control["EA-OPS-05"]["status_detail"].startswith("waived until 2099-01-01 (legacy site)")
+    assert by_control["ACME-WEB-05"]["status_detail"].startswith("waived until 2099-01-01 (legacy site)")
     assert by_control["EA-OPS-02"]["resources"][0]["type"] == "URL"
 
 
@@ -193,7 +193,7 @@ def test_csv_has_one_row_per_result_and_no_formula(exported):
     assert failed["severity"] == "P1" and failed["target"] == "exports" and failed["title"] == "Fails at P1."
     assert failed["measured"] == "days_left = 10 days" and failed["threshold"] == "days_left >= 14 days"
     assert failed["frameworks"] == "FSBP S3.8, S3.1; CIS 2.1.5"
-    waived = next(r for r in rows if r["control"] == "EA-OPS-05")
+    waived = next(r for r in rows if r["control"] == "ACME-WEB-05")
     assert waived["waiver"] == "until 2099-01-01, approved by Risk owner: legacy site"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
 
@@ -247,7 +247,7 @@ def test_junit_testcase_names_carry_the_control_id(exported):
     cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
     assert set(cases) == {"EA-OPS-01 test_fails[exports]", "EA-OPS-02 test_passes[exports]",
                           "EA-OPS-03 test_warns[exports]", "EA-OPS-04 test_errors[exports]",
-                          "EA-OPS-05 test_waived[exports]", "EA-OPS-06 test_skipped[exports]"}, run.output
+                          "ACME-WEB-05 test_waived[exports]", "ACME-WEB-06 test_skipped[exports]"}, run.output
     assert {case.get("classname") for case in cases.values()} == {"suites.test_every"}  # as pytest sets it
     assert cases["EA-OPS-01 test_fails[exports]"].find("failure") is not None
     assert "PytestExperimentalApiWarning" not in run.output and "record_xml_attribute" not in run.output
@@ -261,7 +261,7 @@ def test_merged_shards_keep_the_finding_ids_and_write_every_export(exported, tmp
     report = run.report
     ours = json.loads(_written(run, ".ocsf.json").read_text())
     shards = []
-    for index, part in ((1, ("EA-OPS-01", "EA-OPS-02", "EA-OPS-03")), (2, ("EA-OPS-04", "EA-OPS-05", "EA-OPS-06"))):
+    for index, part in ((1, ("EA-OPS-01", "EA-OPS-02", "EA-OPS-03")), (2, ("EA-OPS-04", "ACME-WEB-05", "ACME-WEB-06"))):
         shard = copy.deepcopy(report)
         shard["run"]["shard"] = {"index": index, "count": 2}
         shard["results"] = [r for r in shard["results"] if r["control"] in part]

@@ -335,7 +335,7 @@ class _Validator:
 
     def control(self, key: str, value: str) -> None:
         if not ID_PATTERN.match(value):
-            self.fail(key, f"{value!r} is not a control id", "write an id of the form EA-XXX-NN, e.g. EA-HDR-02")
+            self.fail(key, f"{value!r} is not a control id", "write an id of the form PREFIX-XXX-NN, e.g. EA-HDR-02 or ACME-WEB-01")
         if value not in self.known_controls:
             self.fail(key, f"unknown control {value}", "name a control of the catalog (`edgeaudit controls` lists them)")
 
