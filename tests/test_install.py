@@ -245,6 +245,17 @@ def test_a_users_control_reusing_a_built_in_id_names_both_files(venv, empty):
     assert re.search(r"edgeaudit/suites/test_tls\.py", line) and "Fix:" in line, line
 
 
+def test_a_users_control_may_not_take_the_built_in_prefix(venv, empty):
+    """EA- is the built-in controls': a release adding EA-OWN-01 would otherwise break this run."""
+    (empty / "suites").mkdir()
+    (empty / "suites" / "test_mine.py").write_text(MINE.format(id="EA-OWN-01"))
+    done = venv.run("pytest", "-m", "daily", "--demo", cwd=empty)
+    assert done.returncode == 4, done.stdout + done.stderr
+    line, = [line for line in done.stderr.splitlines() if "EA-OWN-01" in line]
+    assert "uses the prefix EA-, reserved for edgeaudit's built-in controls" in line, line
+    assert "Fix: give your own controls a prefix of your own, e.g. ACME-OWN-01" in line, line
+
+
 # --- in the checkout (the editable install) -------------------------------------------------------------
 
 def test_in_the_checkout_suites_is_the_built_in_folder(tmp_path):
