@@ -16,6 +16,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import ocsf_models
 import pytest
 from test_plugin import Project
 
@@ -140,13 +141,17 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
         "EA-OPS-01": ("FAIL", 1, "New", 5, "Critical"),
         "EA-OPS-02": ("PASS", 4, "Resolved", 1, "Informational"),
         "EA-OPS-03": ("WARN", 1, "New", 2, "Low"),
-        "EA-OPS-04": ("ERROR", 1, "New", 4, "High"),
+        "EA-OPS-04": ("ERROR", 99, "Not Evaluated", 0, "Unknown"),  # a P2 that found nothing: no High finding
         "ACME-WEB-05": ("FAIL", 3, "Suppressed", 2, "Low"),
     }
     assert {c: (f["status_code"], f["status_id"], f["status"], f["severity_id"], f["severity"])
             for c, f in by_control.items()} == expected
     failed = by_control["EA-OPS-01"]
     assert failed["cloud"]["account"]["uid"] == run.report["run"]["aws_account"]
+    assert failed["cloud"]["account"]["name"] == run.report["run"]["aws_account"]  # no alias is read
+    for finding in found:
+        ocsf_models.validate(finding)
+    assert by_control["EA-OPS-04"]["unmapped"]["control_severity"] == "P2"
     assert failed["resources"][0]["type"] == "AWS::S3::Bucket"
     assert failed["resources"][0]["uid"].startswith("arn:aws:s3:::")
     assert failed["remediation"] == {"desc": "block public access."}
@@ -171,7 +176,11 @@ def test_ocsf_maps_each_outcome_and_leaves_skipped_out():
                                       ("passed", "warned", "failed", "error", "skipped", "waived")]}
     found = findings(report)
     assert [f["unmapped"]["outcome"] for f in found] == ["passed", "warned", "failed", "error", "waived"]
-    assert [f["severity_id"] for f in found] == [1, 2, 3, 3, 3]
+    assert [f["severity_id"] for f in found] == [1, 2, 3, 0, 3]
+    assert [f["status_id"] for f in found] == [4, 1, 1, 99, 3]
+    assert found[3]["status_detail"] == "not evaluated: m"
+    for finding in found:
+        ocsf_models.validate(finding)
     assert found[0]["time"] == 1796115660000
     assert "account" not in found[0]["cloud"] and "remediation" not in found[0]  # unknown: left out, not empty
     assert found[0]["resources"][0] == {"uid": "cloudfront:distribution/E2ABC", "type": "AWS::CloudFront::Distribution",
