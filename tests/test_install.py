@@ -98,7 +98,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Venv:
     base = tmp_path_factory.getbasetemp()
     where = (base if worker_id == "master" else base.parent) / "edgeaudit-install"
     where.mkdir(exist_ok=True)
-    with open(where / ".lock", "w") as handle, locked(handle):
+    with locked(where / ".lock"):
         ready = where / "ready.json"
         if not ready.exists():
             built = _build_and_install(where)
