@@ -301,9 +301,9 @@ def test_attest_keeps_comments_and_quoted_or_dotted_keys_byte_for_byte(tmp_path)
 
 
 def test_attest_appends_to_an_inline_array_of_attestations(tmp_path):
-    original = 'attestations = [  # done by hand\n    { control = "EA-MAN-01", status = "passed", ' \
-        f'attested_by = "J. Doe", date = {TODAY}, evidence_url = "https://wiki.example.com/r", expires = {TODAY} }}\n]\n\n' \
-        + tomlwrite.dumps({"targets": [target("www")]})
+    original = ('attestations = [  # done by hand\n    { control = "EA-MAN-01", status = "passed", '
+                f'attested_by = "J. Doe", date = {TODAY}, evidence_url = "https://wiki.example.com/r", '
+                f'expires = {TODAY} }}\n]\n\n' + tomlwrite.dumps({"targets": [target("www")]}))
     (tmp_path / "edgeaudit.toml").write_text(original)
     done = attest("EA-MAN-04", "--by", "J. Doe (ops)", "--evidence", "https://tickets.example.com/IR-12", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -315,7 +315,8 @@ def test_attest_appends_to_an_inline_array_of_attestations(tmp_path):
 def test_keys_toml_must_quote_stay_one_key():
     document = {"report": {"app.env": "prod", "a b": 1}, "targets": [{"name": "www", "x.y": [{"k": None, "v": 1}]}]}
     text = tomlwrite.dumps(document)
-    assert tomllib.loads(text) == {"report": {"app.env": "prod", "a b": 1}, "targets": [{"name": "www", "x.y": [{"v": 1}]}]}
+    assert tomllib.loads(text) == {"report": {"app.env": "prod", "a b": 1},
+                                   "targets": [{"name": "www", "x.y": [{"v": 1}]}]}
     assert tomlwrite.value_text({"app.env": [1, "a"], "a b": dt.date(2027, 1, 1)}) == \
         '{"app.env" = [1, "a"], "a b" = 2027-01-01}'
 
