@@ -191,6 +191,25 @@ def test_only_the_built_in_manual_controls_take_attestations(project):
     assert run.returncode == 4 and "ACME-MAN-01 is not a manual control" in run.output, run.output
 
 
+def test_failure_logs_show_the_fixtures_by_their_target(project):
+    """pytest (and pytest-html's log) print a failing control's arguments: named, not `object at 0x`."""
+    project.control("a", '''
+    @pytest.mark.control("ACME-WEB-03", severity="P3")
+    def test_arguments(target, site, aws, tls_probe, evidence, edgeaudit_config):
+        """Fails, showing its arguments."""
+        assert False, "shown"
+    ''')
+    project.config()
+    run = project.run("--tb=long")
+    assert run.returncode == 1, run.output
+    url = project.site.target_entry()["url"]
+    for shown in (f"target = <Target site {url}>", f"site = <Site site {url}>", "aws = <Aws site ",
+                  "tls_probe = <TlsProbe site ", f"evidence = <Evidence {url}: nothing recorded>",
+                  "edgeaudit_config = <Config edgeaudit.toml: 1 targets (site)"):
+        assert shown in run.output, run.output
+    assert " object at 0x" not in run.output
+
+
 def test_plugin_stays_out_of_other_runs(tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_plain.py").write_text("def test_plain():\n    assert True\n")
