@@ -34,7 +34,7 @@ def validate(report: dict[str, Any]) -> None:
     assert set(report["summary"]["failed_by_severity"]) == {"P1", "P2", "P3", "P4"}
     for i, result in enumerate(report["results"]):
         _fields(f"results[{i}]", result, RESULT)
-        assert re.match(r"^EA-[A-Z0-9]+-\d{2}$", result["control"])
+        assert re.match(r"^[A-Z][A-Z0-9]{1,9}-[A-Z0-9]+-\d{2}$", result["control"])
         assert result["severity"] in {"P1", "P2", "P3", "P4"}
         assert result["outcome"] in OUTCOMES
     counted = {outcome: sum(r["outcome"] == outcome for r in report["results"]) for outcome in OUTCOMES}
@@ -61,6 +61,6 @@ def validate_scope(report: dict[str, Any]) -> None:
         assert not set(part["selected"]) & set(part["not_selected"]), f"{where}: selected and not"
         assert set(part["reasons"]) == set(part["not_selected"]), f"{where}: a reason for each not selected"
         assert all(isinstance(why, str) and why for why in part["reasons"].values())
-    assert all(re.match(r"^EA-[A-Z0-9]+-\d{2}$", c) for c in scope["selected"] + scope["not_selected"])
+    assert all(re.match(r"^[A-Z][A-Z0-9]{1,9}-[A-Z0-9]+-\d{2}$", c) for c in scope["selected"] + scope["not_selected"])
     assert {r["control"] for r in report["results"]} <= set(scope["selected"])
     assert set(scope["targets"]["selected"]) == set(report["run"]["targets"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+import ocsf_models
 import report_schema
 from conftest import REPO, run_suite
 
@@ -158,3 +160,10 @@ def test_the_demo_archives_its_report_set_to_an_object_lock_bucket_of_its_accoun
     assert sorted(o["key"].rsplit("/", 1)[1].split(".", 1)[1] for o in archive["objects"]) == [
         "csv", "html", "json", "ocsf.json"]
     assert f"archive: {archive['location']} (4 files; Object Lock COMPLIANCE until " in daily.output
+
+
+def test_every_ocsf_finding_of_the_daily_demo_is_valid_for_prowlers_models(daily):
+    found = json.loads(daily._written(".ocsf.json").read_text())
+    assert found and all(f["cloud"]["account"]["name"] for f in found)
+    for finding in found:
+        ocsf_models.validate(finding)

@@ -16,6 +16,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import ocsf_models
 import pytest
 from test_plugin import Project
 
@@ -60,21 +61,21 @@ def test_errors(target):
     """Cannot be evaluated."""
     raise NotEvaluated("AccessDenied: the credentials lack s3:GetBucketPolicy")
 
-@pytest.mark.control("EA-OPS-05", severity="P4")
+@pytest.mark.control("ACME-WEB-05", severity="P4")
 @pytest.mark.daily
 def test_waived(target):
     """Fails, waived."""
     assert False, "accepted risk"
 
-@pytest.mark.control("EA-OPS-06", severity="P3")
+@pytest.mark.control("ACME-WEB-06", severity="P3")
 @pytest.mark.daily
 def test_skipped(target):
     """Not applicable."""
     pytest.skip("no CloudFormation stack configured")
 '''
 OUTCOMES = {"EA-OPS-01": "failed", "EA-OPS-02": "passed", "EA-OPS-03": "warned", "EA-OPS-04": "error",
-            "EA-OPS-05": "waived", "EA-OPS-06": "skipped"}
-WAIVER = {"control": "EA-OPS-05", "reason": "legacy site", "approved_by": "Risk owner", "expires": "2099-01-01"}
+            "ACME-WEB-05": "waived", "ACME-WEB-06": "skipped"}
+WAIVER = {"control": "ACME-WEB-05", "reason": "legacy site", "approved_by": "Risk owner", "expires": "2099-01-01"}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
     assert isinstance(found, list)
     by_control = {f["metadata"]["event_code"]: f for f in found}
     assert len(found) == len(by_control) == 5  # the skipped result was not evaluated: no finding
-    assert set(by_control) == set(OUTCOMES) - {"EA-OPS-06"}
+    assert set(by_control) == set(OUTCOMES) - {"ACME-WEB-06"}
     for finding in found:
         for key, kind in REQUIRED.items():
             assert isinstance(finding[key], kind), (key, finding)
@@ -140,13 +141,17 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
         "EA-OPS-01": ("FAIL", 1, "New", 5, "Critical"),
         "EA-OPS-02": ("PASS", 4, "Resolved", 1, "Informational"),
         "EA-OPS-03": ("WARN", 1, "New", 2, "Low"),
-        "EA-OPS-04": ("ERROR", 1, "New", 4, "High"),
-        "EA-OPS-05": ("FAIL", 3, "Suppressed", 2, "Low"),
+        "EA-OPS-04": ("ERROR", 99, "Not Evaluated", 0, "Unknown"),  # a P2 that found nothing: no High finding
+        "ACME-WEB-05": ("FAIL", 3, "Suppressed", 2, "Low"),
     }
     assert {c: (f["status_code"], f["status_id"], f["status"], f["severity_id"], f["severity"])
             for c, f in by_control.items()} == expected
     failed = by_control["EA-OPS-01"]
     assert failed["cloud"]["account"]["uid"] == run.report["run"]["aws_account"]
+    assert failed["cloud"]["account"]["name"] == run.report["run"]["aws_account"]  # no alias is read
+    for finding in found:
+        ocsf_models.validate(finding)
+    assert by_control["EA-OPS-04"]["unmapped"]["control_severity"] == "P2"
     assert failed["resources"][0]["type"] == "AWS::S3::Bucket"
     assert failed["resources"][0]["uid"].startswith("arn:aws:s3:::")
     assert failed["remediation"] == {"desc": "block public access."}
@@ -157,7 +162,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
     since = dt.datetime.fromisoformat(run.result("EA-OPS-01", "exports")["failing_since"].replace("Z", "+00:00"))
     assert failed["finding_info"]["first_seen_time"] == int(since.timestamp() * 1000)
     assert by_control["EA-OPS-04"]["status_detail"].startswith("not evaluated: AccessDenied")
-    assert by_control["EA-OPS-05"]["status_detail"].startswith("waived until 2099-01-01 (legacy site)")
+    assert by_control["ACME-WEB-05"]["status_detail"].startswith("waived until 2099-01-01 (legacy site)")
     assert by_control["EA-OPS-02"]["resources"][0]["type"] == "URL"
 
 
@@ -171,7 +176,11 @@ def test_ocsf_maps_each_outcome_and_leaves_skipped_out():
                                       ("passed", "warned", "failed", "error", "skipped", "waived")]}
     found = findings(report)
     assert [f["unmapped"]["outcome"] for f in found] == ["passed", "warned", "failed", "error", "waived"]
-    assert [f["severity_id"] for f in found] == [1, 2, 3, 3, 3]
+    assert [f["severity_id"] for f in found] == [1, 2, 3, 0, 3]
+    assert [f["status_id"] for f in found] == [4, 1, 1, 99, 3]
+    assert found[3]["status_detail"] == "not evaluated: m"
+    for finding in found:
+        ocsf_models.validate(finding)
     assert found[0]["time"] == 1796115660000
     assert "account" not in found[0]["cloud"] and "remediation" not in found[0]  # unknown: left out, not empty
     assert found[0]["resources"][0] == {"uid": "cloudfront:distribution/E2ABC", "type": "AWS::CloudFront::Distribution",
@@ -193,7 +202,7 @@ def test_csv_has_one_row_per_result_and_no_formula(exported):
     assert failed["severity"] == "P1" and failed["target"] == "exports" and failed["title"] == "Fails at P1."
     assert failed["measured"] == "days_left = 10 days" and failed["threshold"] == "days_left >= 14 days"
     assert failed["frameworks"] == "FSBP S3.8, S3.1; CIS 2.1.5"
-    waived = next(r for r in rows if r["control"] == "EA-OPS-05")
+    waived = next(r for r in rows if r["control"] == "ACME-WEB-05")
     assert waived["waiver"] == "until 2099-01-01, approved by Risk owner: legacy site"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
 
@@ -247,7 +256,7 @@ def test_junit_testcase_names_carry_the_control_id(exported):
     cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
     assert set(cases) == {"EA-OPS-01 test_fails[exports]", "EA-OPS-02 test_passes[exports]",
                           "EA-OPS-03 test_warns[exports]", "EA-OPS-04 test_errors[exports]",
-                          "EA-OPS-05 test_waived[exports]", "EA-OPS-06 test_skipped[exports]"}, run.output
+                          "ACME-WEB-05 test_waived[exports]", "ACME-WEB-06 test_skipped[exports]"}, run.output
     assert {case.get("classname") for case in cases.values()} == {"suites.test_every"}  # as pytest sets it
     assert cases["EA-OPS-01 test_fails[exports]"].find("failure") is not None
     assert "PytestExperimentalApiWarning" not in run.output and "record_xml_attribute" not in run.output
@@ -261,7 +270,7 @@ def test_merged_shards_keep_the_finding_ids_and_write_every_export(exported, tmp
     report = run.report
     ours = json.loads(_written(run, ".ocsf.json").read_text())
     shards = []
-    for index, part in ((1, ("EA-OPS-01", "EA-OPS-02", "EA-OPS-03")), (2, ("EA-OPS-04", "EA-OPS-05", "EA-OPS-06"))):
+    for index, part in ((1, ("EA-OPS-01", "EA-OPS-02", "EA-OPS-03")), (2, ("EA-OPS-04", "ACME-WEB-05", "ACME-WEB-06"))):
         shard = copy.deepcopy(report)
         shard["run"]["shard"] = {"index": index, "count": 2}
         shard["results"] = [r for r in shard["results"] if r["control"] in part]

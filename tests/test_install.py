@@ -98,7 +98,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Venv:
     base = tmp_path_factory.getbasetemp()
     where = (base if worker_id == "master" else base.parent) / "edgeaudit-install"
     where.mkdir(exist_ok=True)
-    with open(where / ".lock", "w") as handle, locked(handle):
+    with locked(where / ".lock"):
         ready = where / "ready.json"
         if not ready.exists():
             built = _build_and_install(where)
@@ -227,12 +227,12 @@ def test_the_documented_set_up_gives_the_documented_findings(venv, empty):
 
 def test_a_users_own_control_runs_beside_the_built_in_ones(venv, empty):
     (empty / "suites").mkdir()
-    (empty / "suites" / "test_mine.py").write_text(MINE.format(id="EA-OWN-01"))
+    (empty / "suites" / "test_mine.py").write_text(MINE.format(id="ACME-OWN-01"))
     done = venv.run("pytest", "-m", "daily", "--demo", "-n", "2", "-k", "test_mine or test_tls", cwd=empty)
     assert done.returncode == 0, done.stdout + done.stderr
     outcomes = {r["control"]: r["outcome"] for r in _report(done, empty)["results"]}
-    assert outcomes["EA-OWN-01"] == "passed"
-    assert outcomes == {"EA-OWN-01": "passed", "EA-TLS-01": "warned"}, outcomes
+    assert outcomes["ACME-OWN-01"] == "passed"
+    assert outcomes == {"ACME-OWN-01": "passed", "EA-TLS-01": "warned"}, outcomes
 
 
 def test_a_users_control_reusing_a_built_in_id_names_both_files(venv, empty):
@@ -243,6 +243,17 @@ def test_a_users_control_reusing_a_built_in_id_names_both_files(venv, empty):
     line, = [line for line in done.stderr.splitlines() if "EA-TLS-01" in line]
     assert "duplicate control id" in line and str(empty / "suites" / "test_mine.py") in line
     assert re.search(r"edgeaudit/suites/test_tls\.py", line) and "Fix:" in line, line
+
+
+def test_a_users_control_may_not_take_the_built_in_prefix(venv, empty):
+    """EA- is the built-in controls': a release adding EA-OWN-01 would otherwise break this run."""
+    (empty / "suites").mkdir()
+    (empty / "suites" / "test_mine.py").write_text(MINE.format(id="EA-OWN-01"))
+    done = venv.run("pytest", "-m", "daily", "--demo", cwd=empty)
+    assert done.returncode == 4, done.stdout + done.stderr
+    line, = [line for line in done.stderr.splitlines() if "EA-OWN-01" in line]
+    assert "uses the prefix EA-, reserved for edgeaudit's built-in controls" in line, line
+    assert "Fix: give your own controls a prefix of your own, e.g. ACME-OWN-01" in line, line
 
 
 # --- in the checkout (the editable install) -------------------------------------------------------------
@@ -273,7 +284,7 @@ def test_a_config_in_the_folder_activates_and_the_built_ins_can_be_left_out(tmp_
     assert plain.returncode == 0 and "1 passed" in plain.output, plain.output
     assert not (tmp_path / "plain-reports").exists()
     (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "test_mine.py").write_text(MINE.format(id="EA-OWN-01"))
+    (tmp_path / "suites" / "test_mine.py").write_text(MINE.format(id="ACME-OWN-01"))
     (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = suites\nedgeaudit_builtin_controls = false\n")
     own = run_suite("--co", "-q", cwd=tmp_path, env=env, report_dir=tmp_path / "reports")
     assert own.returncode == 0, own.output
@@ -281,14 +292,14 @@ def test_a_config_in_the_folder_activates_and_the_built_ins_can_be_left_out(tmp_
 
 
 def test_waivers_may_name_a_users_control_and_a_built_in_one(tmp_path):
-    (tmp_path / "test_mine.py").write_text(MINE.format(id="EA-OWN-01"))
+    (tmp_path / "test_mine.py").write_text(MINE.format(id="ACME-OWN-01"))
     expires = dt.date.today() + dt.timedelta(days=10)
     waivers = [{"control": control, "reason": "r", "approved_by": "me", "expires": expires}
-               for control in ("EA-OWN-01", "EA-S3-05")]
+               for control in ("ACME-OWN-01", "EA-S3-05")]
     catalog.use_suites(catalog.builtin_folder(), tmp_path)
     try:
         config = parse(tmp_path / "edgeaudit.toml", {"targets": [TARGET], "waivers": waivers})
-        assert [w.control for w in config.waivers] == ["EA-OWN-01", "EA-S3-05"]
+        assert [w.control for w in config.waivers] == ["ACME-OWN-01", "EA-S3-05"]
         assert catalog.clashes() == []
     finally:
         catalog.done_with_suites()

@@ -262,6 +262,65 @@ def test_attest_appends_a_valid_attestation_and_keeps_the_file(tmp_path):
     assert tomllib.loads(text)["attestations"][1]["note"] == "runbook for restores is missing"
 
 
+QUIRKY = """\
+# the platform team's config: comments, dotted and quoted keys, an existing attestation
+thresholds.cert_warn_days = 30    # a dotted key: [thresholds] written inline
+
+[[targets]]
+"name" = "www"                    # a quoted key
+url = "https://www.example.invalid/"
+bucket = "www-bucket"
+distribution_id = "E0000000000000"
+region = "eu-west-1"
+
+[[attestations]]  # the last review
+control = "EA-MAN-01"
+status = "passed"
+attested_by = "J. Doe"
+date = {date}
+evidence_url = "https://wiki.example.com/review"
+expires = {date}
+
+# keep this line: the file ends with a comment
+"""
+
+
+def test_attest_keeps_comments_and_quoted_or_dotted_keys_byte_for_byte(tmp_path):
+    original = QUIRKY.format(date=TODAY.isoformat())
+    (tmp_path / "edgeaudit.toml").write_text(original)
+    done = attest("EA-MAN-04", "--by", "J. Doe (ops)", "--evidence", "https://tickets.example.com/IR-12",
+                  "--note", 'a "quoted" note', cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "edgeaudit.toml").read_text()
+    assert text.startswith(original), text
+    added = tomllib.loads(text[len(original):])["attestations"]
+    assert [a["control"] for a in added] == ["EA-MAN-04"] and added[0]["note"] == 'a "quoted" note'
+    config = load(tmp_path / "edgeaudit.toml")
+    assert [a.control for a in config.attestations] == ["EA-MAN-01", "EA-MAN-04"]
+    assert config.thresholds.cert_warn_days == 30
+
+
+def test_attest_appends_to_an_inline_array_of_attestations(tmp_path):
+    original = ('attestations = [  # done by hand\n    { control = "EA-MAN-01", status = "passed", '
+                f'attested_by = "J. Doe", date = {TODAY}, evidence_url = "https://wiki.example.com/r", '
+                f'expires = {TODAY} }}\n]\n\n' + tomlwrite.dumps({"targets": [target("www")]}))
+    (tmp_path / "edgeaudit.toml").write_text(original)
+    done = attest("EA-MAN-04", "--by", "J. Doe (ops)", "--evidence", "https://tickets.example.com/IR-12", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "edgeaudit.toml").read_text()
+    assert "# done by hand" in text and text.endswith(tomlwrite.dumps({"targets": [target("www")]}))
+    assert [a.control for a in load(tmp_path / "edgeaudit.toml").attestations] == ["EA-MAN-01", "EA-MAN-04"]
+
+
+def test_keys_toml_must_quote_stay_one_key():
+    document = {"report": {"app.env": "prod", "a b": 1}, "targets": [{"name": "www", "x.y": [{"k": None, "v": 1}]}]}
+    text = tomlwrite.dumps(document)
+    assert tomllib.loads(text) == {"report": {"app.env": "prod", "a b": 1},
+                                   "targets": [{"name": "www", "x.y": [{"v": 1}]}]}
+    assert tomlwrite.value_text({"app.env": [1, "a"], "a b": dt.date(2027, 1, 1)}) == \
+        '{"app.env" = [1, "a"], "a b" = 2027-01-01}'
+
+
 def test_attest_writes_to_the_attestations_file(tmp_path):
     (tmp_path / "edgeaudit.toml").write_text(tomlwrite.dumps({"attestations_file": "attestations.toml",
                                                               "targets": [target("www")]}))

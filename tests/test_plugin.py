@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import report_schema
 
 from conftest import Run, run_suite
 from edgeaudit.demo.builder import SiteSpec
@@ -126,6 +127,11 @@ def test_bad_config_names_file_key_and_fix(project, mutate, key):
 @pytest.mark.parametrize("source, complaint", [
     ("def test_plain():\n    pass\n", "not a control"),
     ('@pytest.mark.control("S3-5", severity="P2")\ndef test_x(target):\n    """t"""\n', "malformed"),
+    ('@pytest.mark.control("A-WEB-01", severity="P2")\ndef test_x(target):\n    """t"""\n', "malformed"),
+    ('@pytest.mark.control("ABCDEFGHIJK-WEB-01", severity="P2")\ndef test_x(target):\n    """t"""\n', "malformed"),
+    ('@pytest.mark.control("acme-WEB-01", severity="P2")\ndef test_x(target):\n    """t"""\n', "malformed"),
+    ('@pytest.mark.control("EA-ACME-01", severity="P2")\ndef test_x(target):\n    """t"""\n',
+     "uses the prefix EA-, reserved for edgeaudit's built-in controls. Fix: give your own controls a prefix"),
     ('@pytest.mark.control("EA-S3-05", severity="high")\ndef test_x(target):\n    """t"""\n', "severity"),
     ('@pytest.mark.control("EA-S3-05", severity="P2")\ndef test_x(target):\n    pass\n', "no docstring"),
     ('@pytest.mark.control("EA-OPS-03", severity="P2")\ndef test_x(target):\n    """t"""\n', "duplicate"),
@@ -137,6 +143,71 @@ def test_every_test_in_suites_is_a_valid_control(project, source, complaint):
     run = project.run()
     assert run.returncode == 4, run.output
     assert complaint in run.output
+
+
+OWN_PREFIX = '''
+@pytest.mark.control("ACME-WEB-01", severity="P2", frameworks={"FSBP": "S3.1"})
+@pytest.mark.daily
+def test_own_waived(target):
+    """The site's own control, waived."""
+    assert False, "accepted"
+
+@pytest.mark.control("ACME2-WEB-02", severity="P1")
+@pytest.mark.daily
+def test_own_failing(target, evidence):
+    """The site's own control, failing."""
+    evidence.record("page", target.url)
+    assert False, "the banner is missing"
+'''
+
+
+def test_a_sites_own_controls_take_their_own_prefix_and_count_like_any(project):
+    """ACME-WEB-01 is a control as EA-* ones are: waived, failed and reported in every format."""
+    project.control("own", OWN_PREFIX)
+    waiver = {"control": "ACME-WEB-01", "reason": "r", "approved_by": "me", "expires": dt.date(2099, 1, 1)}
+    project.config(waivers=[waiver])
+    run = project.run("-m", "daily", "--framework", "FSBP")  # ACME2-WEB-02 maps to no framework
+    assert run.returncode == 0, run.output
+    assert run.result("ACME-WEB-01", "site")["outcome"] == "waived"
+    project.config(waivers=[waiver])
+    run = project.run("-m", "daily")
+    assert run.returncode == 1, run.output
+    report_schema.validate(run.report)
+    failed = run.result("ACME2-WEB-02", "site")
+    assert (failed["outcome"], failed["severity"]) == ("failed", "P1") and "banner" in failed["message"]
+    assert run.report["summary"]["failed_by_severity"]["P1"] == 1
+    assert "ACME2-WEB-02" in run.html and "ACME-WEB-01" in run.html
+    assert "ACME2-WEB-02" in run._written(".xml").read_text()
+    assert {f["metadata"]["event_code"] for f in json.loads(run._written(".ocsf.json").read_text())} == {
+        "ACME-WEB-01", "ACME2-WEB-02"}
+
+
+def test_only_the_built_in_manual_controls_take_attestations(project):
+    project.control("own", OWN_PREFIX.replace("ACME-WEB-01", "ACME-MAN-01"))
+    project.config(attestations=[{"control": "ACME-MAN-01", "status": "passed", "attested_by": "me",
+                                  "date": dt.date.today(), "evidence_url": "https://wiki.example.com/x",
+                                  "expires": dt.date.today() + dt.timedelta(days=7), "target": "site"}])
+    run = project.run("-m", "daily")
+    assert run.returncode == 4 and "ACME-MAN-01 is not a manual control" in run.output, run.output
+
+
+def test_failure_logs_show_the_fixtures_by_their_target(project):
+    """pytest (and pytest-html's log) print a failing control's arguments: named, not `object at 0x`."""
+    project.control("a", '''
+    @pytest.mark.control("ACME-WEB-03", severity="P3")
+    def test_arguments(target, site, aws, tls_probe, evidence, edgeaudit_config):
+        """Fails, showing its arguments."""
+        assert False, "shown"
+    ''')
+    project.config()
+    run = project.run("--tb=long")
+    assert run.returncode == 1, run.output
+    url = project.site.target_entry()["url"]
+    for shown in (f"target = <Target site {url}>", f"site = <Site site {url}>", "aws = <Aws site ",
+                  "tls_probe = <TlsProbe site ", f"evidence = <Evidence {url}: nothing recorded>",
+                  "edgeaudit_config = <Config edgeaudit.toml: 1 targets (site)"):
+        assert shown in run.output, run.output
+    assert " object at 0x" not in run.output
 
 
 def test_plugin_stays_out_of_other_runs(tmp_path):

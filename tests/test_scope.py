@@ -25,27 +25,27 @@ BUILTIN = set(catalog.controls(REPO / "suites"))
 OFF = "the built-in controls are switched off (edgeaudit_builtin_controls = false)"
 
 USER = '''
-@pytest.mark.control("EA-USR-01", severity="P3", frameworks={"FSBP": "S3.1"})
+@pytest.mark.control("ACME-USR-01", severity="P3", frameworks={"FSBP": "S3.1"})
 @pytest.mark.daily
 def test_one(target):
     """Daily, mapped to FSBP."""
 
-@pytest.mark.control("EA-USR-02", severity="P3", frameworks={"FSBP": "S3.2"})
+@pytest.mark.control("ACME-USR-02", severity="P3", frameworks={"FSBP": "S3.2"})
 @pytest.mark.weekly
 def test_two(target):
     """Weekly, mapped to FSBP."""
 
-@pytest.mark.control("EA-USR-03", severity="P4")
+@pytest.mark.control("ACME-USR-03", severity="P4")
 @pytest.mark.weekly
 def test_three(target):
     """Weekly, mapped to no framework."""
 
-@pytest.mark.control("EA-USR-04", severity="P4", frameworks={"FSBP": "S3.3"})
+@pytest.mark.control("ACME-USR-04", severity="P4", frameworks={"FSBP": "S3.3"})
 @pytest.mark.weekly
 def test_four(target):
     """Weekly, mapped to FSBP."""
 '''
-MINE = {"EA-USR-01", "EA-USR-02", "EA-USR-03", "EA-USR-04"}
+MINE = {"ACME-USR-01", "ACME-USR-02", "ACME-USR-03", "ACME-USR-04"}
 
 
 def targets(*names: str) -> list[dict]:
@@ -144,10 +144,10 @@ def test_target_and_k_leave_out_targets_and_controls_with_their_reasons(project)
     assert run.returncode == 0, run.output
     scope = run.report["scope"]
     assert_partition(scope)
-    assert scope["selected"] == ["EA-USR-01", "EA-USR-02"]
-    assert {c: scope["reasons"][c] for c in MINE - {"EA-USR-01", "EA-USR-02"}} == {
-        "EA-USR-03": "not selected by -k one or two", "EA-USR-04": "not selected by -k one or two"}
-    assert set(scope["not_selected"]) == (MINE | BUILTIN) - {"EA-USR-01", "EA-USR-02"}
+    assert scope["selected"] == ["ACME-USR-01", "ACME-USR-02"]
+    assert {c: scope["reasons"][c] for c in MINE - {"ACME-USR-01", "ACME-USR-02"}} == {
+        "ACME-USR-03": "not selected by -k one or two", "ACME-USR-04": "not selected by -k one or two"}
+    assert set(scope["not_selected"]) == (MINE | BUILTIN) - {"ACME-USR-01", "ACME-USR-02"}
     assert scope["reasons"]["EA-TLS-01"] == OFF  # the project switched the built-in controls off
     assert scope["targets"] == {"selected": ["shop-00"], "not_selected": ["shop-01"],
                                 "reasons": {"shop-01": "not selected by --target shop-00"}}
@@ -161,10 +161,10 @@ def test_a_control_that_m_leaves_out_is_collected_once_and_not_once_per_target(p
     project.config(targets=targets(*names))
     run = project.run("-m", "weekly")
     assert run.returncode == 0, run.output
-    assert re.search(r"\b1 deselected", run.output), run.output  # EA-USR-01 once, not once per target
+    assert re.search(r"\b1 deselected", run.output), run.output  # ACME-USR-01 once, not once per target
     assert {(r["control"], r["target"]) for r in run.report["results"]} == {
-        (control, name) for control in MINE - {"EA-USR-01"} for name in names}
-    assert run.report["scope"]["reasons"]["EA-USR-01"] == "not selected by -m weekly"
+        (control, name) for control in MINE - {"ACME-USR-01"} for name in names}
+    assert run.report["scope"]["reasons"]["ACME-USR-01"] == "not selected by -m weekly"
 
 
 def test_under_xdist_m_k_and_framework_each_name_the_controls_they_leave_out(project):
@@ -173,11 +173,11 @@ def test_under_xdist_m_k_and_framework_each_name_the_controls_they_leave_out(pro
     assert run.returncode == 0, run.output
     scope = run.report["scope"]
     assert_partition(scope)
-    assert scope["selected"] == ["EA-USR-02"]
-    assert {c: scope["reasons"][c] for c in MINE - {"EA-USR-02"}} == {
-        "EA-USR-01": "not selected by -m weekly",
-        "EA-USR-03": "not selected by --framework FSBP",
-        "EA-USR-04": "not selected by -k not four"}
+    assert scope["selected"] == ["ACME-USR-02"]
+    assert {c: scope["reasons"][c] for c in MINE - {"ACME-USR-02"}} == {
+        "ACME-USR-01": "not selected by -m weekly",
+        "ACME-USR-03": "not selected by --framework FSBP",
+        "ACME-USR-04": "not selected by -k not four"}
 
 
 def test_node_ids_on_the_command_line_leave_out_the_other_controls(project):
@@ -185,8 +185,8 @@ def test_node_ids_on_the_command_line_leave_out_the_other_controls(project):
     run = project.run("suites/test_user.py::test_three")
     assert run.returncode == 0, run.output
     scope = run.report["scope"]
-    assert scope["selected"] == ["EA-USR-03"]
-    assert {scope["reasons"][c] for c in MINE - {"EA-USR-03"}} == {
+    assert scope["selected"] == ["ACME-USR-03"]
+    assert {scope["reasons"][c] for c in MINE - {"ACME-USR-03"}} == {
         "not collected: the command line names only suites/test_user.py::test_three"}
 
 
@@ -205,8 +205,8 @@ def four_shards(project) -> list[dict]:
 
 def test_each_shard_states_what_it_left_to_the_others(four_shards):
     first, second = four_shards[0]["scope"], four_shards[1]["scope"]
-    weekly = {"EA-USR-02", "EA-USR-03", "EA-USR-04"}
-    assert set(first["selected"]) == weekly and first["reasons"]["EA-USR-01"] == "not selected by -m weekly"
+    weekly = {"ACME-USR-02", "ACME-USR-03", "ACME-USR-04"}
+    assert set(first["selected"]) == weekly and first["reasons"]["ACME-USR-01"] == "not selected by -m weekly"
     assert first["targets"]["reasons"] == {"shop-00": "not selected by --shard 1/4: checked by shard 3/4",
                                            "shop-01": "not selected by --shard 1/4: checked by shard 3/4"}
     assert second["selected"] == [] and second["targets"]["selected"] == []
@@ -225,8 +225,8 @@ def test_merge_recomputes_the_scope_of_the_shards(four_shards, tmp_path):
     assert done.returncode == 0, done.stderr
     scope = json.loads(next((tmp_path / "m").glob("*-merged.json")).read_text())["scope"]
     assert_partition(scope)
-    assert set(scope["selected"]) == {"EA-USR-02", "EA-USR-03", "EA-USR-04"}  # no longer left out by --shard
-    assert scope["reasons"]["EA-USR-01"] == "not selected by -m weekly"
+    assert set(scope["selected"]) == {"ACME-USR-02", "ACME-USR-03", "ACME-USR-04"}  # no longer left out by --shard
+    assert scope["reasons"]["ACME-USR-01"] == "not selected by -m weekly"
     assert not any("--shard" in why for why in scope["reasons"].values())
     assert scope["targets"] == {"selected": ["shop-00", "shop-01", "shop-02"], "not_selected": [], "reasons": {}}
 
@@ -242,7 +242,7 @@ def test_merge_accepts_reports_without_a_scope_and_refuses_a_malformed_one(four_
     older = [{k: v for k, v in report.items() if k != "scope"} for report in four_shards]
     assert "scope" not in merge(older)
     broken = json.loads(json.dumps(four_shards))
-    broken[2]["scope"]["reasons"] = ["EA-USR-01"]
+    broken[2]["scope"]["reasons"] = ["ACME-USR-01"]
     with pytest.raises(MergeError, match=r"report 3: scope.reasons is not a table of reasons"):
         merge(broken)
 

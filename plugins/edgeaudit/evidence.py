@@ -44,6 +44,12 @@ class Evidence:
         self.margins: dict[str, dict[str, Any]] = {}
         self.resource = resource
 
+    def __repr__(self) -> str:
+        """The keys recorded, not their values (those are the report's, redacted)."""
+        recorded = ", ".join(self.values) or "nothing recorded"
+        warned = f"; {len(self.warnings)} warnings" if self.warnings else ""
+        return f"<Evidence {redact_text(self.resource or '(no resource)')}: {recorded}{warned}>"
+
     def record(self, key: str, value: Any) -> None:
         self.values[key] = redact(jsonable(value))
 

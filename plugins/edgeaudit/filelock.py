@@ -1,25 +1,18 @@
-"""An exclusive advisory lock on an open file, where the platform has one (flock on POSIX).
-Windows has no fcntl: there no lock is taken, so that the package still imports and runs."""
+"""An exclusive lock between processes, on every platform: the `filelock` package takes flock on
+POSIX, msvcrt's lock on Windows, and a lock file of its own where neither exists."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import IO, Any, Iterator
+from pathlib import Path
+from typing import Iterator
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; concurrent writers are not kept apart
-    fcntl = None  # type: ignore[assignment]
+import filelock
 
 
 @contextlib.contextmanager
-def locked(handle: IO[Any]) -> Iterator[None]:
-    """Hold an exclusive lock on `handle` while the block runs (no lock without fcntl)."""
-    if fcntl is None:
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock named by `lock_file` while the block runs (waits for it). The lock
+    file is its own: never the data it guards (a lock may truncate or remove its file)."""
+    with filelock.FileLock(lock_file):
         yield
-        return
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)

@@ -395,6 +395,9 @@ class Aws:
             raise AttributeError(service)
         return self.client(service)
 
+    def __repr__(self) -> str:
+        return f"<Aws {self.target.name} {self.target.region or 'default region'}>"
+
     @property
     def account_id(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]

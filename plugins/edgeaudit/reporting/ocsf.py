@@ -10,15 +10,19 @@ as Prowler writes one per check result. The outcome maps onto OCSF's enums:
 | passed  | PASS        | 4 Resolved                 | 1 Informational |
 | warned  | WARN        | 1 New                      | 2 Low |
 | failed  | FAIL        | 1 New                      | the control's |
-| error   | ERROR       | 1 New                      | the control's |
+| error   | ERROR       | 99 Other (Not Evaluated)   | 0 Unknown |
 | waived  | FAIL        | 3 Suppressed               | the control's |
 
 Why: a pass is a control finding that holds, which Security Hub shows as RESOLVED and
 INFORMATIONAL; a warning is below its failure threshold but near it ("Low: the user decides if
 action is needed"); a failure keeps the control's incident level; a result that could not be
-evaluated is not compliant (it gates the run like a failure), so it is New at the control's
-severity, but it is not a FAIL either, and Prowler's MANUAL would read as one of our manual
-(attested) controls; a waived failure is a FAIL someone accepted, which OCSF calls Suppressed.
+evaluated found nothing: no finding status fits it (it is neither New nor Resolved), so it is
+OCSF's Other with status "Not Evaluated" and status_detail "not evaluated: <why>", and its
+severity is Unknown ("the event/finding severity is unknown"), not the control's (an unreachable
+P1 site is no Critical finding) nor Informational ("no action required": someone must still fix
+the access). The control's own severity stays in unmapped.control_severity. It is not a FAIL
+either, and Prowler's MANUAL would read as one of our manual (attested) controls; a waived
+failure is a FAIL someone accepted, which OCSF calls Suppressed.
 Skipped results (not applicable) were not evaluated and are not findings: they are left out.
 The incident levels map P1 -> 5 Critical (all hands, action now, broad scope), P2 -> 4 High
 (action now), P3 -> 3 Medium, P4 -> 2 Low.
@@ -47,7 +51,7 @@ STATUS = {
     "passed": ("PASS", (4, "Resolved")),
     "warned": ("WARN", (1, "New")),
     "failed": ("FAIL", (1, "New")),
-    "error": ("ERROR", (1, "New")),
+    "error": ("ERROR", (99, "Not Evaluated")),
     "waived": ("FAIL", (3, "Suppressed")),
 }
 AWS_ACCOUNT_TYPE = (10, "AWS Account")
@@ -109,6 +113,7 @@ def finding(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any] | Non
         return None
     status_code, (status_id, status) = STATUS[outcome]
     severity_id, severity = (INFORMATIONAL if outcome == "passed" else LOW if outcome == "warned"
+                             else UNKNOWN_SEVERITY if outcome == "error"
                              else SEVERITY.get(result["severity"], UNKNOWN_SEVERITY))
     account = run.get("aws_account")
     time = _ms(run["finished"])
@@ -128,7 +133,9 @@ def finding(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any] | Non
     resources = [_resource(part, account, result["target"]) for part in (result["resource"] or "").split(" -> ")]
     cloud: dict[str, Any] = {"provider": "AWS"}
     if account:
-        cloud["account"] = {"uid": account, "type_id": AWS_ACCOUNT_TYPE[0], "type": AWS_ACCOUNT_TYPE[1]}
+        # name is required by Prowler's models (py-ocsf-models); the run knows the account id only
+        cloud["account"] = {"uid": account, "name": account, "type_id": AWS_ACCOUNT_TYPE[0],
+                            "type": AWS_ACCOUNT_TYPE[1]}
     regions = [r["region"] for r in resources if r.get("region")]
     if regions:
         cloud["region"] = regions[0]

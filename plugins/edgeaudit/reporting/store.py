@@ -122,7 +122,8 @@ class LocalHistory:
         if not entries:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle, locked(handle):
+        lock = self.path.with_name(self.path.name + ".lock")
+        with locked(lock), open(self.path, "a", encoding="utf-8") as handle:
             handle.write(_text(entries))
             handle.flush()
             os.fsync(handle.fileno())

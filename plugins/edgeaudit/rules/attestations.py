@@ -19,7 +19,7 @@ from edgeaudit.rules import config as config_module
 from edgeaudit.rules.catalog import manual_cadences
 from edgeaudit.rules.config import Attestation, ConfigError
 from edgeaudit.rules.schedule import SCHEDULES, holds_until
-from edgeaudit.rules.tomlwrite import dumps
+from edgeaudit.rules.tomlwrite import append_entries
 
 
 def __getattr__(name: str) -> Any:
@@ -113,11 +113,11 @@ def append(config_path: Path, new: dict[str, Any]) -> Path:
         destination = (config_path.parent / loaded["attestations_file"]).resolve()
     config_module.check_attestations(destination, {"attestations": [new]}, current.targets)
     before = destination.read_text(encoding="utf-8")
-    text = before + ("" if before.endswith("\n") else "\n") + "\n" + dumps({"attestations": [new]})
     try:
+        text = append_entries(before, "attestations", [new])
         tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, AttributeError) as exc:  # not TOML, or attestations not an array of tables
         raise ConfigError(destination, "attestations", f"cannot append to this file ({exc})",
-                          "write the attestations as [[attestations]] tables, not an inline array") from None
+                          "write the attestations as [[attestations]] tables") from None
     destination.write_text(text, encoding="utf-8")
     return destination

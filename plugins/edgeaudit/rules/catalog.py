@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ID_PATTERN = re.compile(r"^EA-[A-Z0-9]+-\d{2}$")
+# PREFIX-FAMILY-NN: EA- is the built-in controls' prefix; a site's own controls take one of their own
+ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}-[A-Z0-9]+-\d{2}$")
+BUILTIN_PREFIX = "EA"
 READ_NAME = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")  # service:Operation, botocore's names
 SEVERITIES = ("P1", "P2", "P3", "P4")
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
@@ -146,7 +148,23 @@ def known_frameworks(folder: Path | None = None) -> tuple[str, ...]:
 def manual_cadences(folder: Path | None = None) -> dict[str, str]:
     """The manual controls (EA-MAN-*) and the one cadence each is done on."""
     return {c.id: c.cadences[0] for c in sorted(controls(folder).values(), key=lambda c: c.id)
-            if c.id.split("-")[1] == MANUAL_FAMILY and c.cadences}
+            if is_manual(c.id) and c.cadences}
+
+
+def is_manual(control: str) -> bool:
+    """EA-MAN-NN: only the built-in manual controls are proven by attestation."""
+    return control.split("-")[:2] == [BUILTIN_PREFIX, MANUAL_FAMILY]
+
+
+def reserved_prefix(control: str, module: Path) -> str | None:
+    """Why a control of a user's module may not have this id, or None: EA- names the built-in
+    controls only, so a release's new control never takes the id of a site's own."""
+    if builtin_folder() in Path(module).resolve().parents or not control.startswith(f"{BUILTIN_PREFIX}-"):
+        return None
+    if control in controls(builtin_folder()):
+        return None  # the same id as a built-in: clashes() names both files
+    return (f"control id {control} uses the prefix {BUILTIN_PREFIX}-, reserved for edgeaudit's built-in controls. "
+            f"Fix: give your own controls a prefix of your own, e.g. ACME-{control.split('-', 1)[1]}")
 
 
 def reads_of(control_ids: set[str] | list[str], folder: Path | None = None) -> set[str]:

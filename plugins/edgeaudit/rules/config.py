@@ -73,6 +73,10 @@ class Target:
         """The reason the config gives for the site having no `key`; None when it gives none."""
         return dict(self.absent).get(key)
 
+    def __repr__(self) -> str:
+        """Short, for failure logs: the name and URL, none of the credentials' settings."""
+        return f"<Target {self.name} {self.url}>"
+
     def as_dict(self) -> dict[str, Any]:
         return {k: (dict(v) if k == "absent" else list(v) if isinstance(v, tuple) else v)
                 for k, v in self.__dict__.items()}
@@ -162,6 +166,13 @@ class Config:
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
+
+    def __repr__(self) -> str:
+        """Short, for failure logs: the file and what it holds, never the targets' settings
+        (role, external id, key names) nor the entries' text."""
+        names = ", ".join(t.name for t in self.targets[:3]) + (", ..." if len(self.targets) > 3 else "")
+        return (f"<Config {self.path.name if self.path else '(no file)'}: {len(self.targets)} targets ({names}), "
+                f"{len(self.waivers)} waivers, {len(self.attestations)} attestations>")
 
     def select(self, patterns: list[str]) -> "Config":
         """Keep only the targets named by `--target` (names or glob patterns such as 'shop-*');
@@ -447,7 +458,8 @@ class _Validator:
 
     def control(self, key: str, value: str) -> None:
         if not ID_PATTERN.match(value):
-            self.fail(key, f"{value!r} is not a control id", "write an id of the form EA-XXX-NN, e.g. EA-HDR-02")
+            self.fail(key, f"{value!r} is not a control id",
+                      "write an id of the form PREFIX-XXX-NN, e.g. EA-HDR-02 or ACME-WEB-01")
         if value not in self.known_controls:
             self.fail(key, f"unknown control {value}", "name a control of the catalog (`edgeaudit controls` lists them)")
 

@@ -10,7 +10,7 @@ import pytest
 
 from edgeaudit.aws import preflight
 from edgeaudit.reporting.results import ControlSpec, item_target
-from edgeaudit.rules.catalog import ID_PATTERN, SEVERITIES, reads_of, unreadable
+from edgeaudit.rules.catalog import ID_PATTERN, SEVERITIES, reads_of, reserved_prefix, unreadable
 from edgeaudit.rules.frameworks import maps_to
 from edgeaudit.run.early import refused_at_import
 from edgeaudit.run.options import runs_no_control
@@ -145,7 +145,10 @@ def control_problems(items: list[pytest.Item], suites_dir: Path) -> list[str]:
                 problems.append(f'{where}: not a control. Fix: add @pytest.mark.control("EA-XXX-NN", severity="P3")')
             continue
         if not ID_PATTERN.match(spec.id):
-            problems.append(f"{where}: control id {spec.id!r} is malformed. Fix: use the form EA-XXX-NN")
+            problems.append(f"{where}: control id {spec.id!r} is malformed. Fix: use the form PREFIX-XXX-NN "
+                            "(your own prefix of 2 to 10 capitals and digits, e.g. ACME-WEB-01)")
+        elif why := reserved_prefix(spec.id, Path(item.path)):
+            problems.append(f"{where}: {why}")
         if spec.severity not in SEVERITIES:
             problems.append(f"{where}: severity {spec.severity!r} of {spec.id}. Fix: severity= one of {', '.join(SEVERITIES)}")
         if not spec.title:

@@ -177,12 +177,11 @@ def lab_slot(lock_file: Path = LAB_LOCK) -> Iterator[None]:
     """One lab page load at a time on this machine. Chromium's CPU throttling stretches any CPU
     time the load has to share (another xdist worker's Chromium, another run) into a slower page,
     so parallel workers take turns for their page loads while the rest of their work goes on."""
-    try:
-        handle = open(lock_file, "a")
-    except OSError:  # no writable temp dir: loads overlap
-        yield
-        return
-    with handle, locked(handle):  # a platform without fcntl (Windows) takes no lock: loads overlap
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(lock_file))
+        except OSError:  # no writable temp dir: loads overlap
+            pass
         yield
 
 

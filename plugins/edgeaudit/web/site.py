@@ -70,6 +70,9 @@ class Site:
         self._lock = threading.Lock()
         self.not_found_url = self.url(f"/edgeaudit-{secrets.token_hex(6)}/not-found.html")
 
+    def __repr__(self) -> str:
+        return f"<Site {self.target.name} {self.target.url}>"
+
     def url(self, path_or_url: str, base: str | None = None) -> str:
         return urljoin(base or self.target.url, path_or_url)
 

@@ -148,12 +148,16 @@ class TlsProbe:
 
     def __init__(self, target: Target, timeout: float | None = None) -> None:
         parts = urlsplit(target.url)
+        self.name = target.name
         self.host = parts.hostname or ""
         self.port = parts.port or 443
         self.timeout = timeout if timeout is not None else handshake_timeout()
         self._results: dict[str, Any] = {}
         self._dead: str | None = None
         self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<TlsProbe {self.name} {self.host}:{self.port}>"
 
     # --- plumbing
 

@@ -163,6 +163,11 @@ class Vitals:
     field: Any = None           # a crux.FieldData, when the target has field data
     field_note: str | None = None
 
+    def __repr__(self) -> str:
+        lab = f"lab not measured ({self.lab_error})" if self.lab_error else \
+            f"lab {' '.join(self.pages) or 'no pages'}" + (f" in {self.browser}" if self.browser else "")
+        return f"<Vitals {self.device} {lab}{', field data' if self.field else ''}>"
+
     def lab(self) -> dict[str, PageLab]:
         """The lab pages; NotEvaluated (with the fix) when the browser could not measure them."""
         if self.lab_error:
