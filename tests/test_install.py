@@ -81,8 +81,11 @@ def _build_and_install(where: Path) -> Venv:
             shutil.copytree(path, source / name, ignore=ignore, symlinks=False)
         else:
             shutil.copy2(path, source / name)
+    # PYTHONDONTWRITEBYTECODE makes setuptools warn that it skips byte-compiling: the machine's
+    # setting, not the package's; left out so that the build's own warnings are what the log holds
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(where / "dist"), str(source)],
-                           check=True, capture_output=True, text=True, timeout=900)
+                           check=True, capture_output=True, text=True, timeout=900, env=environ)
     (where / "build.log").write_text(built.stdout + built.stderr)
     wheel, = (where / "dist").glob("edgeaudit-*.whl")
     venv = Venv(where / "venv", wheel)

@@ -274,7 +274,7 @@ def test_fail_on_gates_by_severity():
 
 
 def test_cadences_a_selection_covers():
-    assert covered_cadences("") == ["daily", "weekly", "monthly", "quarterly", "deploy", "dr"]
+    assert covered_cadences("") == ["daily", "weekly", "monthly", "quarterly", "annually", "deploy", "dr"]
     assert covered_cadences("daily") == ["daily"]
     assert covered_cadences("daily or weekly") == ["daily", "weekly"]
     assert covered_cadences("weekly and security") == []
