@@ -29,7 +29,9 @@ MODULE = "suites/test_performance.py"
 EDGE_METRICS = ("suites/test_site.py::test_edge_error_rates", "suites/test_cache.py::test_cache_hit_ratio")
 CONTROLS = {"EA-PERF-01": "P3", "EA-PERF-02": "P3", "EA-PERF-03": "P3", "EA-PERF-04": "P3", "EA-PERF-05": "P3",
             "EA-PERF-06": "P3", "EA-PERF-07": "P4", "EA-SITE-07": "P2", "EA-CACHE-04": "P3"}
-THRESHOLDS = {"vitals_runs": 1, "fcp_s": 2.5, "page_weight_max_kb": 500}  # FCP with room for a busy CI machine
+# FCP and the full TTFB (a fresh connection's DNS, TCP and TLS) with room for a busy CI machine; the slow
+# site's 3.2 s delay stays over both
+THRESHOLDS = {"vitals_runs": 1, "fcp_s": 2.5, "ttfb_p95_ms": 2500, "page_weight_max_kb": 500}
 
 # target -> (the switches that break it, {control: expected outcome}); every other control passes.
 # A slow origin delays the first paint and the largest one as much as the load, so it fails FCP and LCP too.

@@ -248,7 +248,7 @@ def test_a_denied_account_and_a_dead_site_leave_the_rest_of_the_fleet_reported(w
     credentials.write_text("".join(f"[{name}]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
                                    for name, (key, secret) in profiles.items()))
     config = tmp_path / "edgeaudit.toml"
-    config.write_text(tomlwrite.dumps({"targets": [
+    config.write_text(tomlwrite.dumps({"github": {"absent": "this fleet deploys from elsewhere"}, "targets": [
         {**site.target_entry(), "profile": "fleet-denied" if name == "fleet-denied" else "fleet-auditor"}
         for name, site in sites.items()]}))
     before = settings.INITIAL_NO_AUTH_ACTION_COUNT

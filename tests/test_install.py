@@ -62,7 +62,8 @@ class Venv:
 
     def run(self, *command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         """A command of the venv, as a user's shell with it activated runs it (no checkout in sight)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGEAUDIT_", "PYTHON", "VIRTUAL_ENV"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGEAUDIT_", "PYTHON", "VIRTUAL_ENV"))
+               or k == "EDGEAUDIT_CHROMIUM_SANDBOX"}  # as root, the machine's own setting
         env.update(VIRTUAL_ENV=str(self.root), PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}")
         return subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 

@@ -16,7 +16,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 from test_plugin import Project
-from test_secrets import ALL_PLANTED, EXTERNAL_ID, LEAKY, PLANTED, USERINFO, leaky_site  # noqa: F401 (a fixture)
+from test_secrets import (  # noqa: F401 (a fixture)
+    ALL_PLANTED,
+    CRUX_KEY,
+    CRUX_VARIABLE,
+    EXTERNAL_ID,
+    LEAKY,
+    PLANTED,
+    USERINFO,
+    leaky_site,
+)
 
 from chromium import chromium, needs_chromium
 from conftest import REPO, Run, run_suite
@@ -183,12 +192,12 @@ def test_planted_secrets_never_reach_the_page_and_waived_is_shown(browser, tmp_p
     url = urlunsplit((parts.scheme, f"{':'.join(USERINFO)}@{parts.netloc}", parts.path or "/",
                       f"api_key={PLANTED['api_key']}", ""))
     entry = {**leaky_site.target_entry(), "url": url, "external_id": EXTERNAL_ID,
-             "role_arn": "arn:aws:iam::123456789012:role/edgeaudit-audit"}
+             "role_arn": "arn:aws:iam::123456789012:role/edgeaudit-audit", "crux_api_key_env": CRUX_VARIABLE}
     project.config(targets=[entry], waivers=[{"control": "EA-OPS-04", "target": "leaky", "reason": "upgrade planned",
                                               "approved_by": "J. Doe",
                                               "expires": dt.date.today() + dt.timedelta(days=30)}])
     path = tmp_path / "r.html"
-    run = project.run("--html", str(path), "--self-contained-html", "-rA")
+    run = project.run("--html", str(path), "--self-contained-html", "-rA", env={CRUX_VARIABLE: CRUX_KEY})
     assert run.result("EA-OPS-03", "leaky")["outcome"] == "failed", run.output
     page = HtmlPage(browser, path)
     rows = {row["Control"]: row for row in page.rows().values()}

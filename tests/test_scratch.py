@@ -204,5 +204,8 @@ def test_a_stratified_restore_names_what_failed_and_leaves_scratch_empty(drill_a
     result = drill.restore_stratified(drill_aws, drill_aws.target, members, 2)
     assert result.method == "stratified sample" and list(result.restored) == ["index.html"]
     assert list(result.problems) == ["ghost.html"] and "NoSuchVersion restoring" in result.problems["ghost.html"]
-    assert [s["sampled"] for s in result.strata] == ["index.html"] and result.strata[0]["seconds"] > 0
+    # the failed sample's stratum stays in the estimate, naming its problem (it fails the control)
+    strata = {s["sampled"]: s for s in result.strata}
+    assert sorted(strata) == ["ghost.html", "index.html"] and strata["index.html"]["seconds"] > 0
+    assert strata["index.html"]["problem"] is None and "NoSuchVersion" in strata["ghost.html"]["problem"]
     assert result.scratch_left == [] and _keys(s3, drill_site.extra["scratch_bucket"]) == []

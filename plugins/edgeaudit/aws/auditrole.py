@@ -127,6 +127,7 @@ SCOPES = {
     "acm:DescribeCertificate": "arn:aws:acm:*:*:certificate/*",
     "budgets:ViewBudget": "arn:aws:budgets::*:budget/*",
     "cloudfront:GetCachePolicy": "arn:aws:cloudfront::*:cache-policy/*",
+    "cloudfront:GetFunction": "arn:aws:cloudfront::*:function/*",
     "cloudfront:GetOriginAccessControl": "arn:aws:cloudfront::*:origin-access-control/*",
     "cloudfront:GetOriginRequestPolicy": "arn:aws:cloudfront::*:origin-request-policy/*",
     "cloudfront:GetResponseHeadersPolicy": "arn:aws:cloudfront::*:response-headers-policy/*",

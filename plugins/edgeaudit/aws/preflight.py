@@ -85,6 +85,16 @@ def _certificate(target: Target, aws: Aws) -> dict[str, Any] | str:
     return {"CertificateArn": arn} if arn else "the distribution has no ACM certificate"
 
 
+def _function(target: Target, aws: Aws) -> dict[str, Any] | str:
+    """The first CloudFront Function a behaviour of the distribution runs."""
+    config = _distribution_config(target, aws)
+    behaviours = [config["DefaultCacheBehavior"], *(config.get("CacheBehaviors") or {}).get("Items", [])]
+    for behaviour in behaviours:
+        for association in (behaviour.get("FunctionAssociations") or {}).get("Items", []):
+            return {"Name": association["FunctionARN"].rsplit("/", 1)[-1], "Stage": "LIVE"}
+    return "the distribution runs no CloudFront Function"
+
+
 def _web_acl(target: Target, aws: Aws) -> dict[str, Any] | str:
     match = WEB_ACL_ARN.match(_distribution_config(target, aws).get("WebACLId") or "")
     return {"Name": match["name"], "Id": match["id"], "Scope": "CLOUDFRONT"} if match else "no WAF web ACL"
@@ -213,6 +223,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("cloudfront:GetInvalidation", _invalidation),
     Probe("cloudfront:GetCachePolicy", _behaviour_policy("CachePolicyId")),
     Probe("cloudfront:GetResponseHeadersPolicy", _behaviour_policy("ResponseHeadersPolicyId")),
+    Probe("cloudfront:GetFunction", _function),
     Probe("acm:DescribeCertificate", _certificate),
     Probe("wafv2:GetWebACL", _web_acl),
     Probe("iam:GetAccountAuthorizationDetails", lambda t, _: {"MaxItems": 1}),

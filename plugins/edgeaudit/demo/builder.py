@@ -341,6 +341,7 @@ class Builder:
                            EnableLogFileValidation=True)
         trail.start_logging(Name="org-trail")
         motoext.set_root_user(mfa=True, access_keys=False)  # set in the console on AWS; no API does it
+        self.client("iam").generate_credential_report()  # an account whose report IAM already keeps
         self._account_seeded = True
 
     def build(self, spec: SiteSpec) -> BuiltSite:

@@ -98,13 +98,14 @@ class DemoEnvironment:
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="edgeaudit-demo-"))
         env = cls(server, f"http://{host}:{port}", workdir, owns)
-        if specs is None:  # the demo site publishes the commit it serves, as its deploy workflow wrote it
+        demo = specs is None  # the demo site itself, not a test's sites
+        if demo:  # the demo site publishes the commit it serves, as its deploy workflow wrote it
             newest = env.github.repository.newest_runs(None)[0]["head_sha"]
             specs = [SiteSpec.demo().but(extra_objects=((VERSION_FILE, f"{newest}\n".encode(), "text/plain"),))]
             env.version_path = f"/{VERSION_FILE}"
         for spec in specs:
             env.add(spec)
-        if specs is None:
+        if demo:
             env.write_baselines()
         return env
 

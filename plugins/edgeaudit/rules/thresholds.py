@@ -82,11 +82,11 @@ SPECS: Mapping[str, Number] = MappingProxyType(
         "deploy_success_window_days": Count(30, 1, 366),
         "deploy_success_rate_min": Number(0.95, 0, 1, MIN),
         "emergency_review_days": Number(2, 0, 365, MAX),
-        # the procedures' incident table: P1 5 minutes, P2 15 minutes, P3 1 hour, P4 4 hours
-        "incident_ack_p1_min": Number(5, 0, 10_080, MAX, procedures=5),
-        "incident_ack_p2_min": Number(15, 0, 10_080, MAX, procedures=15),
-        "incident_ack_p3_min": Number(60, 0, 10_080, MAX, procedures=60),
-        "incident_ack_p4_min": Number(240, 0, 10_080, MAX, procedures=240),
+        # the procedures' incident table (P1 5 minutes, P2 15, P3 1 hour, P4 4 hours) as the defaults
+        "incident_ack_p1_min": Number(5, 0, 10_080, MAX),
+        "incident_ack_p2_min": Number(15, 0, 10_080, MAX),
+        "incident_ack_p3_min": Number(60, 0, 10_080, MAX),
+        "incident_ack_p4_min": Number(240, 0, 10_080, MAX),
         "postmortem_max_days": Number(5, 0, 365, MAX),
         "budget_warn_ratio": Number(0.8, 0, 10, MAX),
         "cost_spike_factor": Number(2.0, 1, 1000, MAX),
