@@ -5,9 +5,8 @@ import datetime as dt
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit.checks import cost
+from edgeaudit.checks import cost, declared
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.rules.config import undeclared
 
 
 def _daily_costs(aws, target, evidence, day: dt.date) -> dict[dt.date, float]:
@@ -61,11 +60,7 @@ def test_month_within_budget(aws, target, thresholds, evidence):
     Remediation: find what drives the spend (requests and bytes served, invalidations, storage
     of old versions), then cache more, invalidate less, expire old versions or raise the budget.
     """
-    reason = target.declared_absent("monthly_budget_usd")
-    if reason is not None:
-        evidence.record("declared_absent", {"monthly_budget_usd": reason})
-        pytest.skip(f"declared absent in the config: monthly_budget_usd ({reason})")
-    assert target.monthly_budget_usd is not None, undeclared(target, "monthly_budget_usd")
+    declared.require(target, evidence, "monthly_budget_usd", record=False)
     day = cost.today()
     spent = sum(v for d, v in _daily_costs(aws, target, evidence, day).items() if d >= day.replace(day=1))
     try:

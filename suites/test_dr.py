@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from edgeaudit.checks import drift, drill, replication, rollback
+from edgeaudit.checks import declared, drift, drill, replication, rollback
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.rules.config import undeclared
 
 NO_SCRATCH = ("no scratch_bucket is configured, so the DR drill cannot run. Fix: create a private, "
               "versioning-free bucket for drills and set scratch_bucket in the target")
@@ -37,12 +36,7 @@ def _require_scratch(aws, target):
 def _require_replica(target, evidence) -> None:
     """A replica, or the config's declaration that the site has none (a skip with its reason);
     a replica_bucket simply left out is a finding."""
-    reason = target.declared_absent("replica_bucket")
-    if reason is not None:
-        evidence.record("declared_absent", {"replica_bucket": reason})
-        pytest.skip(f"declared absent in the config: replica_bucket ({reason})")
-    evidence.record("replica_bucket", target.replica_bucket)
-    assert target.replica_bucket, undeclared(target, "replica_bucket")
+    declared.require(target, evidence, "replica_bucket")
 
 
 def _drill(aws, target, thresholds, evidence):

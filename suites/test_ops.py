@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from edgeaudit.aws import preflight
-from edgeaudit.checks import dependencies
+from edgeaudit.checks import declared, dependencies
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.reporting import ledger
 from edgeaudit.rules.attestations import expiry_state
-from edgeaudit.rules.config import undeclared
 
 
 @pytest.mark.control("EA-OPS-01", severity="P2", reads=("sts:GetCallerIdentity",))
@@ -137,12 +136,7 @@ def test_dependency_review(target, edgeaudit_config, evidence):
     Remediation: upgrade the packages the evidence names (npm audit fix, or a pinned upgrade
     in the requirements), rebuild and redeploy the site.
     """
-    reason = target.declared_absent("lockfile")
-    if reason is not None:
-        evidence.record("declared_absent", {"lockfile": reason})
-        pytest.skip(f"declared absent in the config: lockfile ({reason})")
-    evidence.record("lockfile", target.lockfile)
-    assert target.lockfile, undeclared(target, "lockfile")
+    declared.require(target, evidence, "lockfile")
     base = edgeaudit_config.path.parent if edgeaudit_config.path and edgeaudit_config.path.is_file() else Path.cwd()
     lockfile = (base / target.lockfile).resolve()
     evidence.resource = str(lockfile)
