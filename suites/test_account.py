@@ -9,6 +9,7 @@ import io
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from edgeaudit.errors import NotEvaluated
 
@@ -40,16 +41,21 @@ def test_root_user_has_mfa_and_no_keys(aws, evidence):
 
 
 def _credential_report(aws) -> list[dict[str, str]]:
-    """The rows of IAM's credential report, asking IAM to build one when it has none (or an old
-    one); a report still being built after REPORT_WAIT_S is not evaluated."""
+    """The rows of IAM's credential report, after asking IAM to bring it up to date; a report
+    IAM is still building after REPORT_WAIT_S is not evaluated."""
+    aws.iam.generate_credential_report()
     deadline = time.monotonic() + REPORT_WAIT_S
-    state = aws.iam.generate_credential_report()["State"]
-    while state != "COMPLETE":
-        if time.monotonic() > deadline:
-            raise NotEvaluated(f"IAM is still building the credential report ({state}): run the control again")
-        time.sleep(2)
-        state = aws.iam.raw.generate_credential_report()["State"]  # asked again, not from the read cache
-    content = aws.iam.get_credential_report()["Content"]
+    while True:
+        try:
+            content = aws.iam.raw.get_credential_report()["Content"]  # read afresh, not from the read cache
+            break
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("ReportInProgress", "ReportNotPresent", "ReportExpired") or time.monotonic() > deadline:
+                raise NotEvaluated(f"IAM's credential report could not be read: {code} from iam:GetCredentialReport"
+                                   + (" (run the control again)" if code.startswith("Report") else ""))
+            time.sleep(2)
+            aws.iam.raw.generate_credential_report()
     return list(csv.DictReader(io.StringIO(content.decode("utf-8") if isinstance(content, bytes) else content)))
 
 

@@ -83,7 +83,8 @@ def _availability(world, tmp_path, site):
 def test_a_month_of_few_5xx_answers_is_available(world, site, tmp_path):
     result = _availability(world, tmp_path, site)
     assert_passes(result, "P2")
-    assert result["evidence"]["periods"] >= 30 and result["evidence"]["requests"] > 0
+    # a point a day at noon: 30 in the last 30 days before noon, 29 after it
+    assert result["evidence"]["periods"] >= 29 and result["evidence"]["requests"] > 0
     assert result["margins"]["availability"]["observed"] == pytest.approx(0.9998)
 
 
