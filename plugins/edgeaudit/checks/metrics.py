@@ -15,6 +15,16 @@ REGION = "us-east-1"
 AVAILABILITY_DAYS = 30  # EA-MET-02's period, the procedures' monthly review
 
 
+def _datapoints(aws: Any, distribution_id: str, metric: str, start: dt.datetime, end: dt.datetime,
+                period_s: int, statistics: list[str]) -> list[dict[str, Any]]:
+    """The distribution's datapoints of `metric` (its namespace, region and dimensions)."""
+    return aws.client("cloudwatch", REGION).get_metric_statistics(
+        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period_s,
+        Statistics=statistics,
+        Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}],
+    ).get("Datapoints", [])
+
+
 def average_rate(aws: Any, distribution_id: str, metric: str, hours: int,
                  now: dt.datetime | None = None) -> float | None:
     """The mean of `metric` (a percentage) over the last `hours`, as a fraction; None without datapoints."""
@@ -29,11 +39,7 @@ def rate_between(aws: Any, distribution_id: str, metric: str, start: dt.datetime
     minute data that long)."""
     step = 3600 if end - start > dt.timedelta(days=15) else 60
     period = max(step, math.ceil((end - start).total_seconds() / step) * step)
-    answer = aws.client("cloudwatch", REGION).get_metric_statistics(
-        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period,
-        Statistics=["Average", "SampleCount"],
-        Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}])
-    points = answer.get("Datapoints", [])
+    points = _datapoints(aws, distribution_id, metric, start, end, period, ["Average", "SampleCount"])
     if not points:
         return None
     count = sum(p.get("SampleCount", 1) for p in points)
@@ -67,11 +73,8 @@ def require_rate_since(aws: Any, distribution_id: str, metric: str, start: dt.da
 def series(aws: Any, distribution_id: str, metric: str, statistic: str, start: dt.datetime, end: dt.datetime,
            period_s: int) -> dict[dt.datetime, float]:
     """`metric`'s `statistic` per period between start and end: period start -> value."""
-    answer = aws.client("cloudwatch", REGION).get_metric_statistics(
-        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period_s,
-        Statistics=[statistic],
-        Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}])
-    return {point["Timestamp"]: point[statistic] for point in answer.get("Datapoints", [])}
+    points = _datapoints(aws, distribution_id, metric, start, end, period_s, [statistic])
+    return {point["Timestamp"]: point[statistic] for point in points}
 
 
 def availability(aws: Any, distribution_id: str, days: int, period_s: int = 3600,
