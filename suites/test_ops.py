@@ -47,8 +47,8 @@ def test_cadence_evidence(vetted_history, thresholds, history_location, target, 
     """Each cadence of the procedures ran completely on its schedule.
 
     Remediation: schedule `pytest -m daily` (every business day), weekly (Mondays), monthly (the
-    first Monday), quarterly and dr (the first week of each quarter) in CI or cron with the same
-    report folder, keep reports/history.jsonl between runs (or set [report] history to an S3
+    first Monday), quarterly and dr (the first week of each quarter), annually (the first week of
+    January) in CI or cron with the same report folder, keep reports/history.jsonl between runs (or set [report] history to an S3
     location that every runner shares), and run the cadences the ledger shows as overdue.
     """
     evidence.resource = history_location

@@ -237,7 +237,7 @@ def test_the_demo_adds_only_the_scheduled_runs_its_history_lacks(s3):
     assert write_history(_store(), ["www"], now=now) == 0
     past = _store().read()
     assert all(line["demo"] and line["complete"] and "demo environment" in line["note"] for line in past)
-    assert {line["selection"] for line in past} == {"daily", "weekly", "monthly", "quarterly", "dr"}
+    assert {line["selection"] for line in past} == {"daily", "weekly", "monthly", "quarterly", "annually", "dr"}
     assert all(dt.datetime.fromisoformat(line["started"][:-1]).weekday() < 5 for line in past
                if line["selection"] == "daily")
     assert write_history(_store(), ["www"], now=now + dt.timedelta(days=1)) > 0  # the next day's runs

@@ -413,9 +413,9 @@ def test_a_cadence_outside_the_runs_selection_is_marked_so_not_never():
     page = render(_plain([_result("EA-S3-01", "passed", "P1")], {"selection": "daily"}), ledger=rows)
     cadence = _section(page, "cadence")
     by_cadence = {re.search(r"<td>(\w+)</td>", row).group(1): row for row in cadence.split("<tr>")[2:]}
-    assert set(by_cadence) == {"daily", "weekly", "monthly", "quarterly", "dr"}
+    assert set(by_cadence) == {"daily", "weekly", "monthly", "quarterly", "annually", "dr"}
     assert 'class="state-never">never' in by_cadence["daily"]  # selected and never run: that is a finding
-    for other in ("weekly", "monthly", "quarterly", "dr"):
+    for other in ("weekly", "monthly", "quarterly", "annually", "dr"):
         assert "not in this run's selection" in by_cadence[other] and "state-never" not in by_cadence[other]
     everything = _section(render(_plain([], {"selection": "all"}), ledger=rows), "cadence")
-    assert everything.count('class="state-never"') == 5 and "not in this run" not in everything
+    assert everything.count('class="state-never"') == 6 and "not in this run" not in everything

@@ -68,6 +68,18 @@ def test_monthly_quarterly_and_dr_judge_their_last_two_windows():
     assert row.status == "overdue" and row.missed == ("2026-07-01 to 2026-07-07",)
 
 
+def test_annually_judges_the_last_first_week_of_january_only():
+    assert due_windows("annually", NOW, GRACE) == [(dt.date(2026, 1, 1), dt.date(2026, 1, 7))]
+    # on 7 January the new year's window has not closed: the year before is still the one judged
+    seventh = dt.datetime(2027, 1, 7, 15, 0, tzinfo=UTC)
+    assert due_windows("annually", seventh, GRACE) == [(dt.date(2026, 1, 1), dt.date(2026, 1, 7))]
+    assert _rows([])["annually"].status == "never"
+    january = _line(dt.datetime(2026, 1, 5, 11, 0, tzinfo=UTC), ["annually"])
+    assert _rows([january])["annually"].status == "within"
+    december = _line(dt.datetime(2025, 12, 29, 11, 0, tzinfo=UTC), ["annually"])  # before the window
+    assert _rows([december])["annually"].missed == ("2026-01-01 to 2026-01-07",)
+
+
 def test_a_run_before_a_window_never_covers_it():
     late = [_line(dt.datetime(2026, 10, 5, 8, 0, tzinfo=UTC), ["monthly"]),
             _line(dt.datetime(2026, 11, 3, 9, 0, tzinfo=UTC), ["monthly"])]  # within the grace

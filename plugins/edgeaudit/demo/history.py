@@ -19,9 +19,11 @@ from edgeaudit.reporting.ledger import covered_cadences
 from edgeaudit.reporting.store import HistoryStore
 from edgeaudit.rules.schedule import window_opening
 
-DAYS_KEPT = 200  # longer than EA-OPS-02 looks back: the last two quarters and their first weeks
+# longer than EA-OPS-02 looks back: the last two quarters' first weeks, and the last first week
+# of January that has closed (372 days back on 7 January, its grace included)
+DAYS_KEPT = 380
 # the selection a site's CI runs for each cadence, and when in the day (UTC) it starts
-SCHEDULED_RUNS = (("daily", 6), ("weekly", 7), ("monthly", 8), ("quarterly", 9), ("dr", 10))
+SCHEDULED_RUNS = (("daily", 6), ("weekly", 7), ("monthly", 8), ("quarterly", 9), ("dr", 10), ("annually", 11))
 NOTE = "a scheduled run of the demo site, as its CI keeps them (provided by the demo environment)"
 # what the weekly runs measured of each critical page in the lab (EA-PERF-08's baseline)
 WEEKLY_LAB = {"lcp_s": 2.4, "ttfb_ms": 600.0}

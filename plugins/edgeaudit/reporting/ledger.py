@@ -19,7 +19,7 @@ from edgeaudit.rules.catalog import CADENCES, controls
 from edgeaudit.rules.schedule import SCHEDULES, covers, due_windows
 from edgeaudit.rules.thresholds import DEFAULTS
 
-LEDGER_CADENCES = ("daily", "weekly", "monthly", "quarterly", "dr")
+LEDGER_CADENCES = ("daily", "weekly", "monthly", "quarterly", "annually", "dr")
 EVALUATED = ("passed", "warned", "failed", "waived")  # outcomes that judged something (not error, not skipped)
 
 

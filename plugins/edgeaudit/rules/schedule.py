@@ -20,9 +20,11 @@ SCHEDULES = {
 }
 _LOOKBACK_DAYS = 400  # more than any gap between two scheduled windows
 # The look-back period EA-OPS-02 judges: every window of the last 35 days for the frequent
-# cadences, the last two windows for the others (one run does not cover the windows it missed).
+# cadences, the last two windows for the others (one run does not cover the windows it missed),
+# the last one for annually (a second would ask the history to reach back two years).
 LOOKBACK_DAYS = {"daily": 35, "weekly": 35}
-WINDOWS_JUDGED = 2
+WINDOWS_JUDGED = {"annually": 1}
+WINDOWS_JUDGED_OTHERWISE = 2
 
 
 def window_opening(cadence: str, day: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -62,7 +64,7 @@ def due_windows(cadence: str, now: dt.datetime, grace: dt.timedelta) -> list[tup
     newest = last_due(cadence, now, grace)
     if cadence not in LOOKBACK_DAYS:
         windows = [newest]
-        while len(windows) < WINDOWS_JUDGED:
+        while len(windows) < WINDOWS_JUDGED.get(cadence, WINDOWS_JUDGED_OTHERWISE):
             windows.append(_window_before(cadence, windows[-1][0]))
         return windows
     oldest = now.date() - dt.timedelta(days=LOOKBACK_DAYS[cadence])
