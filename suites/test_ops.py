@@ -13,7 +13,7 @@ from edgeaudit.reporting import ledger
 from edgeaudit.rules.attestations import expiry_state
 
 
-@pytest.mark.control("EA-OPS-01", severity="P2", reads=("sts:GetCallerIdentity",))
+@pytest.mark.control("EA-OPS-01", severity="P2", reads=("sts:GetCallerIdentity", "iam:ListAccountAliases"))
 @pytest.mark.daily
 @pytest.mark.infrastructure
 def test_preflight(selected_controls, aws, target, evidence):

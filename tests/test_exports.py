@@ -20,7 +20,7 @@ import ocsf_models
 import pytest
 from test_plugin import Project
 
-from edgeaudit.demo.builder import SiteSpec
+from edgeaudit.demo.builder import ACCOUNT_ALIAS, SiteSpec
 from edgeaudit.reporting.findings_csv import COLUMNS, csv_text, safe_cell
 from edgeaudit.reporting.ocsf import findings
 from edgeaudit.reporting.step_summary import append_step_summary, escape, markdown
@@ -148,7 +148,7 @@ def test_ocsf_has_one_detection_finding_per_evaluated_result(exported):
             for c, f in by_control.items()} == expected
     failed = by_control["EA-OPS-01"]
     assert failed["cloud"]["account"]["uid"] == run.report["run"]["aws_account"]
-    assert failed["cloud"]["account"]["name"] == run.report["run"]["aws_account"]  # no alias is read
+    assert failed["cloud"]["account"]["name"] == run.report["run"]["aws_account_alias"] == ACCOUNT_ALIAS
     for finding in found:
         ocsf_models.validate(finding)
     assert by_control["EA-OPS-04"]["unmapped"]["control_severity"] == "P2"
@@ -183,6 +183,9 @@ def test_ocsf_maps_each_outcome_and_leaves_skipped_out():
         ocsf_models.validate(finding)
     assert found[0]["time"] == 1796115660000
     assert "account" not in found[0]["cloud"] and "remediation" not in found[0]  # unknown: left out, not empty
+    named = findings({**report, "run": {**run, "aws_account": "111122223333", "aws_account_alias": None}})
+    assert named[0]["cloud"]["account"]["name"] == "111122223333"  # no alias (none, or IAM refused): the id
+    ocsf_models.validate(named[0])
     assert found[0]["resources"][0] == {"uid": "cloudfront:distribution/E2ABC", "type": "AWS::CloudFront::Distribution",
                                         "name": "E2ABC"}
     assert {f["finding_info"]["uid"] for f in found} == {f"edgeaudit:r:EA-X-01:{o}" for o in

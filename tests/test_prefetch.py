@@ -74,6 +74,6 @@ def test_only_the_selected_controls_reads_are_made(world, suite_runner):
     site = world.add(SiteSpec(name="prefetch-one"))
     run = suite_runner([site], "-k", "test_distribution_is_deployed")
     assert [r["control"] for r in run.report["results"]] == ["EA-DEP-01"], run.output
-    # the control's one read, and the controller's question for the report's account
+    # the control's one read, and the controller's questions for the report's account and its alias
     assert run.report["run"]["api_calls_by_operation"] == {"cloudfront:GetDistribution": 1,
-                                                           "sts:GetCallerIdentity": 1}
+                                                           "sts:GetCallerIdentity": 1, "iam:ListAccountAliases": 1}

@@ -401,3 +401,9 @@ class Aws:
     @property
     def account_id(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]
+
+    @property
+    def account_alias(self) -> str | None:
+        """The account's IAM alias (an account has one at most), None when it has none."""
+        aliases = self.client("iam").list_account_aliases().get("AccountAliases") or []
+        return str(aliases[0]) if aliases else None

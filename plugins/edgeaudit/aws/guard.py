@@ -70,7 +70,7 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     "cloudwatch": "GetMetricData GetMetricStatistics",
     # GenerateCredentialReport asks IAM to refresh the report it keeps (IAM's access level: Read)
     "iam": "GenerateCredentialReport GetAccountAuthorizationDetails GetAccountSummary GetCredentialReport "
-           "GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys ListMFADevices ListUsers",
+           "GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys ListAccountAliases ListMFADevices ListUsers",
     "kms": "DescribeKey GetKeyPolicy",
     "route53": "ListHostedZones ListResourceRecordSets",
     "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "

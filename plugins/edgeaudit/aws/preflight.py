@@ -228,6 +228,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("wafv2:GetWebACL", _web_acl),
     Probe("iam:GetAccountAuthorizationDetails", lambda t, _: {"MaxItems": 1}),
     Probe("iam:GetAccountSummary", lambda t, _: {}),
+    Probe("iam:ListAccountAliases", lambda t, _: {}),
     # asks IAM to refresh its credential report (a read by IAM's access level); the report's read
     # answers ReportNotPresent when there is none yet, which is an allowed call too
     Probe("iam:GenerateCredentialReport", lambda t, _: {}),

@@ -29,6 +29,7 @@ from edgeaudit.demo.edge import BotoEdgeSource, Edge
 from edgeaudit.demo.pki import CertificateAuthority
 
 ACCOUNT_ID = "123456789012"
+ACCOUNT_ALIAS = "example-www"  # the name the demo account is known by (IAM account alias)
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 COST_TAG_KEY = "site"                     # the cost allocation tag of every built site
@@ -327,7 +328,7 @@ class Builder:
 
     def _seed_account(self) -> None:
         """Account-wide parts: Block Public Access, a multi-region trail, its log bucket, a root
-        user with MFA and no access keys."""
+        user with MFA and no access keys, an account alias."""
         self.client("s3control").put_public_access_block(AccountId=ACCOUNT_ID, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
         s3 = self.client("s3")
@@ -342,6 +343,7 @@ class Builder:
         trail.start_logging(Name="org-trail")
         motoext.set_root_user(mfa=True, access_keys=False)  # set in the console on AWS; no API does it
         self.client("iam").generate_credential_report()  # an account whose report IAM already keeps
+        self.client("iam").create_account_alias(AccountAlias=ACCOUNT_ALIAS)  # its name in the reports
         self._account_seeded = True
 
     def build(self, spec: SiteSpec) -> BuiltSite:

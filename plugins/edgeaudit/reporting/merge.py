@@ -57,6 +57,8 @@ def check_shard(name: str, report: Any) -> None:
         raise MergeError(f"{name}: run.targets is not a list of names")
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in run["api_calls_by_operation"].values()):
         raise MergeError(f"{name}: run.api_calls_by_operation is not a count per operation")
+    if not isinstance(run.get("aws_account_alias"), (str, type(None))):
+        raise MergeError(f"{name}: run.aws_account_alias is a {type(run['aws_account_alias']).__name__}")
     chosen = run.get("frameworks", [])
     if not (isinstance(chosen, list) and all(isinstance(f, str) for f in chosen)):
         raise MergeError(f"{name}: run.frameworks is not a list of framework ids")
@@ -152,6 +154,7 @@ def merge(reports: list[dict[str, Any]], names: list[str] | None = None,
         "started": min(r["started"] for r in runs), "finished": max(r["finished"] for r in runs),
         "selection": runs[0]["selection"], "demo": runs[0]["demo"], "tool_version": runs[0]["tool_version"],
         "targets": sorted({t for r in runs for t in r["targets"]}), "aws_account": next((r["aws_account"] for r in runs if r["aws_account"]), None),
+        "aws_account_alias": next((r.get("aws_account_alias") for r in runs if r.get("aws_account_alias")), None),
         "api_calls": sum(r["api_calls"] for r in runs), "api_calls_by_operation": dict(sorted(calls.items())),
         "run_id": runs[0]["run_id"], "shard": {"index": 1, "count": 1}, "frameworks": runs[0].get("frameworks", []),
         "merged_from": len(reports), "shards": {"count": count, "missing": missing}, "fail_on": fail_on,

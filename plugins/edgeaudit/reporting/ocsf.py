@@ -133,8 +133,9 @@ def finding(result: dict[str, Any], run: dict[str, Any]) -> dict[str, Any] | Non
     resources = [_resource(part, account, result["target"]) for part in (result["resource"] or "").split(" -> ")]
     cloud: dict[str, Any] = {"provider": "AWS"}
     if account:
-        # name is required by Prowler's models (py-ocsf-models); the run knows the account id only
-        cloud["account"] = {"uid": account, "name": account, "type_id": AWS_ACCOUNT_TYPE[0],
+        # name is required by Prowler's models (py-ocsf-models): the account's alias, else its id
+        cloud["account"] = {"uid": account, "name": run.get("aws_account_alias") or account,
+                            "type_id": AWS_ACCOUNT_TYPE[0],
                             "type": AWS_ACCOUNT_TYPE[1]}
     regions = [r["region"] for r in resources if r.get("region")]
     if regions:

@@ -139,7 +139,9 @@ class PytestHtmlView:
         run = self.run
         rows: dict[str, Any] = {
             "edgeaudit targets": {escape(redact_text(t.name)): escape(redact_text(t.url)) for t in run.config.targets},
-            "AWS account": escape(run.aws_account or "unknown (the account could not be read)"),
+            "AWS account": escape(f"{run.aws_account} ({run.aws_account_alias})" if run.aws_account and
+                                  run.aws_account_alias else run.aws_account or
+                                  "unknown (the account could not be read)"),
             "edgeaudit run id": escape(run.run_id),
         }
         if self.link:

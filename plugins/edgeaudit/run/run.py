@@ -95,6 +95,7 @@ class Run:
     run_id: str = ""
     shard: tuple[int, int] = (1, 1)
     aws_account: str | None = None
+    aws_account_alias: str | None = None  # the account's IAM alias, when it has one and IAM tells
     report: dict[str, Any] | None = None
     # the run's own door to its evidence places, handed only to the end-of-run code (and the demo's history)
     _evidence: guard.EvidenceDoor | None = field(default=None, init=False, repr=False)
@@ -266,7 +267,8 @@ class Run:
             "selection": session.config.option.markexpr or "all",
             "demo": self.demo is not None or bool(self.shared.get("demo")),
             "tool_version": __version__, "targets": [t.name for t in self.config.targets],
-            "aws_account": self.aws_account, "api_calls": sum(self.calls.values()),
+            "aws_account": self.aws_account, "aws_account_alias": self.aws_account_alias,
+            "api_calls": sum(self.calls.values()),
             "api_calls_by_operation": dict(sorted(self.calls.items())),
             "run_id": self.run_id, "shard": {"index": self.shard[0], "count": self.shard[1]},
             "fail_on": self.fail_on, "exit_code": int(session.exitstatus), "frameworks": list(self.frameworks),
@@ -328,18 +330,22 @@ class Run:
 
     def ask_aws_account(self) -> None:
         """The account of the credentials the run starts with (the first target's, before any role
-        it assumes): one STS call, counted, made when the session starts so that no call stands
-        between the end of the run and its report. The answer is shared with the controls through
-        the read cache; a failure trips no breaker of theirs (they meet and report it themselves)."""
+        it assumes) and its alias, the name people know it by (OCSF's cloud.account.name): one STS
+        and one IAM call, counted, made when the session starts so that no call stands between the
+        end of the run and its report. The answers are shared with the controls through the read
+        cache; a failure trips no breaker of theirs (they meet and report it themselves), and an
+        alias IAM does not give leaves the account named by its id."""
         if not self.config.targets or self.catalog:
             return
         asker = AwsRegistry()
         asker.cache, asker.calls = self.registry.cache, self.registry.calls
         before = self.registry.calls.snapshot()
+        aws = Aws(asker, replace(self.config.targets[0], role_arn=None, external_id=None))
         try:
-            self.aws_account = Aws(asker, replace(self.config.targets[0], role_arn=None, external_id=None)).account_id
-        except Exception:  # an unknown account is shown as such; the controls carry the errors
-            self.aws_account = None
+            self.aws_account = aws.account_id
+            self.aws_account_alias = aws.account_alias
+        except Exception:  # an unknown account or alias is shown as such; the controls carry the errors
+            pass
         finally:
             self.calls.update(self.registry.calls.snapshot() - before)
 
