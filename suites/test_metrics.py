@@ -58,7 +58,7 @@ def _from_health_check(aws, target, thresholds, evidence):
             evidence.record(key, value)
     if measured["availability"] is None:
         raise NotEvaluated(f"CloudWatch has no {healthcheck.METRIC} datapoints for health check {check_id} "
-                           f"({healthcheck.NAMESPACE}, {REGION}, HealthCheckId) in the last {AVAILABILITY_DAYS} days: "
+                           f"({healthcheck.NAMESPACE}, {REGION}) in the last {AVAILABILITY_DAYS} days: "
                            "check that the health check has run for the period")
     evidence.measure("availability", measured["availability"], thresholds.availability_min, better="higher")
     assert measured["availability"] >= thresholds.availability_min, (
