@@ -7,7 +7,6 @@ from edgeaudit.checks.metrics import AVAILABILITY_DAYS, NAMESPACE, REGION, avail
 from edgeaudit.errors import NotEvaluated
 
 
-
 @pytest.mark.control("EA-MET-02", severity="P2",
                      reads=("cloudwatch:GetMetricStatistics", "route53:GetHealthCheck"))
 @pytest.mark.monthly
