@@ -2,21 +2,27 @@
 
 import pytest
 
+from edgeaudit.checks import healthcheck
 from edgeaudit.checks.metrics import AVAILABILITY_DAYS, NAMESPACE, REGION, availability
 from edgeaudit.errors import NotEvaluated
 
 
-
-@pytest.mark.control("EA-MET-02", severity="P2", reads=("cloudwatch:GetMetricStatistics",))
+@pytest.mark.control("EA-MET-02", severity="P2",
+                     reads=("cloudwatch:GetMetricStatistics", "route53:GetHealthCheck"))
 @pytest.mark.monthly
 def test_availability_over_30_days(aws, target, thresholds, evidence):
-    """The edge answered at least availability_min of the last 30 days' requests without a 5xx (CloudWatch).
+    """The site was available at least availability_min of the last 30 days: from the distribution's 5xx answers in CloudWatch, or from its Route 53 health check when the target names one.
 
     Remediation: read the worst periods in the evidence against the incident log and the
     distribution's access logs; 5xx answers come from the origin (bucket policy, OAC, a missing
-    object behind a custom error page) or from the distribution's config.
+    object behind a custom error page) or from the distribution's config. A health check's
+    unhealthy hours name when its checkers could not get the page.
     """
+    if target.health_check_id:
+        _from_health_check(aws, target, thresholds, evidence)
+        return
     evidence.resource = f"CloudWatch {NAMESPACE} {target.distribution_id}"
+    evidence.record("source", f"the distribution's 5xx answers (CloudWatch {NAMESPACE} Requests and 5xxErrorRate)")
     measured = availability(aws, target.distribution_id, AVAILABILITY_DAYS)
     for key, value in measured.items():
         if key != "availability":
@@ -30,3 +36,38 @@ def test_availability_over_30_days(aws, target, thresholds, evidence):
         f"availability {measured['availability']:.4%} over {AVAILABILITY_DAYS} days is under "
         f"{thresholds.availability_min:.2%} ({measured['failed_requests']:.0f} of {measured['requests']:.0f} "
         "requests answered 5xx)")
+
+
+def _from_health_check(aws, target, thresholds, evidence):
+    """The share of minutes the target's Route 53 health check found the site healthy. A pass
+    needs the check to probe this site and most of the period measured; unhealthy minutes that
+    were measured fail however few hours were."""
+    check_id = target.health_check_id
+    evidence.resource = f"Route 53 health check {check_id}"
+    evidence.record("source", f"the Route 53 health check {check_id} (CloudWatch {healthcheck.NAMESPACE} "
+                              f"{healthcheck.METRIC})")
+    check = healthcheck.described(aws, target)
+    evidence.record("health_check", check)
+    why = healthcheck.why_not_proof(check, target)
+    if why:
+        raise NotEvaluated(why)
+    measured = healthcheck.availability(aws, check_id, AVAILABILITY_DAYS)
+    for key, value in measured.items():
+        if key != "availability":
+            evidence.record(key, value)
+    if measured["availability"] is None:
+        raise NotEvaluated(f"CloudWatch has no {healthcheck.METRIC} datapoints for health check {check_id} "
+                           f"({healthcheck.NAMESPACE}, {REGION}) in the last {AVAILABILITY_DAYS} days: "
+                           "check that the health check has run for the period")
+    evidence.measure("availability", measured["availability"], thresholds.availability_min, better="higher")
+    assert measured["availability"] >= thresholds.availability_min, (
+        f"availability {measured['availability']:.4%} over {AVAILABILITY_DAYS} days is under "
+        f"{thresholds.availability_min:.2%} (health check {check_id} found the site unhealthy "
+        f"{measured['unhealthy_minutes']:.0f} of {measured['measured_minutes']:.0f} measured minutes)")
+    coverage = measured["hours_measured"] / measured["hours_in_period"]
+    if coverage < healthcheck.MIN_COVERAGE:
+        raise NotEvaluated(f"health check {check_id} has {healthcheck.METRIC} datapoints for {measured['hours_measured']} "
+                           f"of the {measured['hours_in_period']} hours of the last {AVAILABILITY_DAYS} days "
+                           f"({coverage:.0%}; a pass needs {healthcheck.MIN_COVERAGE:.0%}): the hours without data "
+                           "are not measured. Run it again once the check has a month of data, or remove "
+                           "health_check_id to measure the distribution's 5xx answers")

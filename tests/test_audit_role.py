@@ -409,6 +409,7 @@ name = "docs"
 url = "https://docs.example.com/"
 bucket = "docs-origin"
 distribution_id = "E3ABCDEF654321"
+health_check_id = "abcdef11-2222-3333-4444-555555fedcba"
 """
 
 
@@ -442,6 +443,18 @@ def test_a_config_scopes_distribution_and_stack_reads(scoped):
                   "arn:aws:cloudformation:eu-west-1:123456789012:stack/www-site/0a1b")
     assert not allows(document, "cloudformation:DetectStackDrift",
                       "arn:aws:cloudformation:eu-west-1:123456789012:stack/payroll/0a1b")
+
+
+def test_a_config_scopes_health_check_reads_to_the_checks_its_targets_name(scoped, tmp_path):
+    _, document = scoped
+    assert allows(document, "route53:GetHealthCheck", "arn:aws:route53:::healthcheck/abcdef11-2222-3333-4444-555555fedcba")
+    assert not allows(document, "route53:GetHealthCheck", "arn:aws:route53:::healthcheck/other")
+    from edgeaudit.rules.config import load
+
+    path = tmp_path / "none.toml"
+    path.write_text(SCOPED_CONFIG.replace('health_check_id = "abcdef11-2222-3333-4444-555555fedcba"\n', ""))
+    without = auditrole.scoped_policy(load(path))
+    assert not any("route53:GetHealthCheck" in s["Action"] for s in without["Statement"]), "no check named: no grant"
 
 
 def test_a_config_keeps_every_read_and_is_account_wide_only_without_a_resource_type(scoped):

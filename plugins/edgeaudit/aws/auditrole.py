@@ -12,8 +12,9 @@ one scratch bucket, and nowhere else.
 
 Without a config the read statement is account-wide (`Resource: "*"`: every object of every
 bucket). With one, `scoped_policy` names the resources: bucket reads on the config's buckets,
-distribution reads on its distributions, stack reads on its stacks, other reads on their
-resource type, and `Resource: "*"` only for the reads AWS gives no resource type.
+distribution reads on its distributions, stack reads on its stacks, health-check reads on the
+health checks its targets name, other reads on their resource type, and `Resource: "*"` only
+for the reads AWS gives no resource type.
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-# IAM action -> what it is granted on with a config: "bucket", "object", "distribution", "stack"
-# (the config's own), or its resource type's ARN pattern. Actions absent here have no resource
+# IAM action -> what it is granted on with a config: "bucket", "object", "distribution", "stack",
+# "healthcheck" (the config's own), or its resource type's ARN pattern. Actions absent here have no resource
 # type in AWS's service authorization reference (ListBuckets, DescribeTrails, GetMetricData, ...).
-BUCKET, OBJECT, DISTRIBUTION, STACK = "bucket", "object", "distribution", "stack"
+BUCKET, OBJECT, DISTRIBUTION, STACK, HEALTH_CHECK = "bucket", "object", "distribution", "stack", "healthcheck"
 SCOPES = {
     **dict.fromkeys(("s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketLogging",
                      "s3:GetBucketObjectLockConfiguration", "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy",
@@ -124,6 +125,7 @@ SCOPES = {
                      "cloudfront:ListInvalidations"), DISTRIBUTION),
     **dict.fromkeys(("cloudformation:DetectStackDrift", "cloudformation:DescribeStackResourceDrifts",
                      "cloudformation:ListStackResources"), STACK),
+    "route53:GetHealthCheck": HEALTH_CHECK,
     "acm:DescribeCertificate": "arn:aws:acm:*:*:certificate/*",
     "budgets:ViewBudget": "arn:aws:budgets::*:budget/*",
     "cloudfront:GetCachePolicy": "arn:aws:cloudfront::*:cache-policy/*",
@@ -171,12 +173,16 @@ def scoped_policy(config: Config, folder: Path | None = None) -> dict[str, Any]:
         OBJECT: [f"arn:aws:s3:::{b}/*" for b in buckets],
         DISTRIBUTION: sorted({f"arn:aws:cloudfront::*:distribution/{t.distribution_id}" for t in config.targets}),
         STACK: sorted({f"arn:aws:cloudformation:*:*:stack/{t.stack_name}/*" for t in config.targets if t.stack_name}),
+        HEALTH_CHECK: sorted({f"arn:aws:route53:::healthcheck/{t.health_check_id}" for t in config.targets
+                              if t.health_check_id}),
     }
     grouped: dict[str, list[str]] = {}
     for action in read_actions(folder):
         scope = SCOPES.get(action, "*")
         if scope == STACK and not resources[STACK]:
             continue  # no target has a stack: EA-DR-06 has nothing to read
+        if scope == HEALTH_CHECK and not resources[HEALTH_CHECK]:
+            continue  # no target names a health check: EA-MET-02 reads CloudFront's metrics only
         grouped.setdefault(scope, []).append(action)
     statements = []
     for scope, actions in grouped.items():

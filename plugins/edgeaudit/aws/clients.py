@@ -247,7 +247,8 @@ class CachedClient:
                 return compute()
             except botocore.exceptions.ClientError as exc:
                 if error_code(exc) in ACCESS_DENIED_CODES:
-                    where = params.get("Bucket") or params.get("Id") or params.get("DistributionId") or ""
+                    where = (params.get("Bucket") or params.get("Id") or params.get("DistributionId")
+                             or params.get("HealthCheckId") or "")
                     raise AccessDeniedError(iam_action(self._service, operation), str(where),
                                             f"{error_code(exc)} from {self._service}:{operation}") from None
                 if error_code(exc) in CREDENTIAL_CODES:

@@ -72,7 +72,7 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
     "iam": "GenerateCredentialReport GetAccountAuthorizationDetails GetAccountSummary GetCredentialReport "
            "GetLoginProfile GetPolicy GetPolicyVersion ListAccessKeys ListAccountAliases ListMFADevices ListUsers",
     "kms": "DescribeKey GetKeyPolicy",
-    "route53": "ListHostedZones ListResourceRecordSets",
+    "route53": "GetHealthCheck ListHostedZones ListResourceRecordSets",
     "s3": "GetBucketAcl GetBucketEncryption GetBucketLifecycleConfiguration GetBucketLocation "
           "GetBucketLogging GetBucketOwnershipControls GetBucketPolicy GetBucketReplication "
           "GetBucketVersioning GetBucketWebsite GetObject GetObjectAcl GetObjectLockConfiguration GetObjectRetention "

@@ -5,8 +5,8 @@ that need each) before it shows up as errors scattered over the report.
 Every read a selected control declares (`reads=` on its control marker) has a probe here: one
 call that needs the same IAM action, with the controls' own parameters where it can (the read
 cache then answers the controls later). Reads that share an action share one call. A probe that
-needs a resource the target lacks (no stack, no trail, no KMS key, no hosted zone, ...) is reported
-as not probed, with the reason. Cost Explorer and Access Analyzer's policy checks are not tried:
+needs a resource the target lacks (no stack, no trail, no KMS key, no hosted zone, no health
+check, ...) is reported as not probed, with the reason. Cost Explorer and Access Analyzer's policy checks are not tried:
 AWS bills every request to them.
 
 Answers other than AccessDenied (NoSuchBucketPolicy, ReplicationConfigurationNotFoundError, ...)
@@ -182,6 +182,11 @@ def _hosted_zone(target: Target, aws: Aws) -> dict[str, Any] | str:
     return {"HostedZoneId": zones[0], "MaxItems": "1"} if zones else "the account has no hosted zone"
 
 
+def _health_check(target: Target, _: Aws) -> dict[str, Any] | str:
+    """The target's own health check: EA-MET-02 reads it only for a target that names one."""
+    return {"HealthCheckId": target.health_check_id} if target.health_check_id else "the target names no health_check_id"
+
+
 def _requests_metric(target: Target) -> dict[str, Any]:
     return {"Namespace": "AWS/CloudFront", "MetricName": "Requests",
             "Dimensions": [{"Name": "DistributionId", "Value": target.distribution_id},
@@ -249,6 +254,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("cloudwatch:GetMetricStatistics", _metric_statistics),
     Probe("route53:ListHostedZones", lambda t, _: {}, paginate=True),
     Probe("route53:ListResourceRecordSets", _hosted_zone),
+    Probe("route53:GetHealthCheck", _health_check),
     Probe("budgets:DescribeBudgets", lambda t, a: {"AccountId": a.account_id, "MaxResults": 1}),
 )
 _BY_READ = {probe.read: probe for probe in PROBES}

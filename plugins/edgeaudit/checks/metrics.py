@@ -1,6 +1,7 @@
 """CloudFront's CloudWatch metrics of a distribution: they live in us-east-1, namespace
 AWS/CloudFront, dimensions DistributionId and Region=Global. Rates are percentages there;
-this module returns them as fractions, the unit of the thresholds."""
+this module returns them as fractions, the unit of the thresholds. Route 53 publishes its
+health checks' metrics in us-east-1 too, so `datapoints` reads any metric of that region."""
 
 from __future__ import annotations
 
@@ -15,14 +16,21 @@ REGION = "us-east-1"
 AVAILABILITY_DAYS = 30  # EA-MET-02's period, the procedures' monthly review
 
 
+def datapoints(aws: Any, namespace: str, dimensions: dict[str, str], metric: str, start: dt.datetime,
+               end: dt.datetime, period_s: int, statistics: list[str]) -> list[dict[str, Any]]:
+    """The datapoints of `metric` in `namespace` with exactly these dimensions, in us-east-1
+    (where CloudFront and Route 53 publish theirs): the one CloudWatch read of the controls."""
+    return aws.client("cloudwatch", REGION).get_metric_statistics(
+        Namespace=namespace, MetricName=metric, StartTime=start, EndTime=end, Period=period_s,
+        Statistics=statistics, Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
+    ).get("Datapoints", [])
+
+
 def _datapoints(aws: Any, distribution_id: str, metric: str, start: dt.datetime, end: dt.datetime,
                 period_s: int, statistics: list[str]) -> list[dict[str, Any]]:
-    """The distribution's datapoints of `metric` (its namespace, region and dimensions)."""
-    return aws.client("cloudwatch", REGION).get_metric_statistics(
-        Namespace=NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=period_s,
-        Statistics=statistics,
-        Dimensions=[{"Name": "DistributionId", "Value": distribution_id}, {"Name": "Region", "Value": "Global"}],
-    ).get("Datapoints", [])
+    """The distribution's datapoints of `metric` (its namespace and dimensions)."""
+    return datapoints(aws, NAMESPACE, {"DistributionId": distribution_id, "Region": "Global"}, metric,
+                      start, end, period_s, statistics)
 
 
 def average_rate(aws: Any, distribution_id: str, metric: str, hours: int,

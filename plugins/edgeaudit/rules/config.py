@@ -63,6 +63,7 @@ class Target:
     browser_path: str | None = None           # Chromium for the lab measurements (EA-PERF-*)
     device: str = "mobile"                    # lab profile: "mobile" (throttled) or "desktop"
     baseline: str | None = None               # the snapshot EA-DR-06 compares with; none: baselines/<name>.json
+    health_check_id: str | None = None        # a Route 53 health check of url's host: EA-MET-02 measures it
     absent: tuple[tuple[str, str], ...] = ()  # (key, reason): what the site declares it has none of
 
     @property
@@ -309,6 +310,16 @@ def _absent(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
+def _health_check_id(value: Any) -> str:
+    """A Route 53 health check's id: it lands in an IAM ARN and a CloudWatch dimension, so no
+    wildcard and nothing but the letters, digits and hyphens Route 53 gives its ids."""
+    value = _line(value)
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        raise TypeError('the id of a Route 53 health check, e.g. "abcdef11-2222-3333-4444-555555fedcba" '
+                        "(`aws route53 list-health-checks` lists them)")
+    return value
+
+
 def _release_manifest(value: Any) -> str:
     value = _str(value)
     if is_s3(value) and not all(split(value)):
@@ -358,7 +369,7 @@ TARGET_SCHEMA: _Schema = {
     "cost_tag": (_tag, False), "price_class": (_price_class, False),
     "deploy_window_s": (_number, False), "release_manifest": (_release_manifest, False), "lockfile": (_line, False),
     "browser_path": (_line, False), "device": (_device, False), "absent": (_absent, False),
-    "baseline": (_line, False),
+    "baseline": (_line, False), "health_check_id": (_health_check_id, False),
 }
 WAIVER_SCHEMA: _Schema = {
     "control": (_str, True), "reason": (_text, True), "approved_by": (_text, True),
