@@ -464,6 +464,7 @@ def test_a_config_keeps_every_read_and_is_account_wide_only_without_a_resource_t
     [account] = [s for s in document["Statement"] if s["Resource"] == "*"]
     assert not set(account["Action"]) & set(auditrole.SCOPES), account["Action"]
     assert "s3:GetObject" not in account["Action"]
+    assert "iam:ListAccountAliases" in account["Action"]  # the reports name the account by its alias
     scratch = allows(document, "s3:PutObject", "arn:aws:s3:::www-drills/_edgeaudit/drill/x")
     assert scratch and not allows(document, "s3:PutObject", "arn:aws:s3:::www-origin/_edgeaudit/drill/x")
 
