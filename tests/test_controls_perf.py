@@ -43,12 +43,16 @@ BROKEN = {
     "busy": ({"long_task_ms": 600}, {"EA-PERF-05": "failed"}),
     "heavy": ({"heavy_kb": 1000}, {"EA-PERF-07": "failed"}),
     "no-browser": ({}, {f"EA-PERF-0{n}": "error" for n in range(1, 6)}),
+    # without a browser, EA-PERF-07 weighs what it fetches: a heavy page fails there too
+    "heavy-no-browser": ({"heavy_kb": 1000}, {**{f"EA-PERF-0{n}": "error" for n in range(1, 6)},
+                                              "EA-PERF-07": "failed"}),
     # a missing page cannot be measured: the lab errors; without a browser's numbers, EA-PERF-07 fetches
     # (and its 404s, however fast, are no answer for the TTFB benchmark)
     "no-about": ({"missing_objects": ("about.html",)},
                  {**{f"EA-PERF-0{n}": "error" for n in range(1, 6)}, "EA-PERF-06": "failed"}),
 }
-TARGET_KEYS = {"no-browser": {"browser_path": "/nonexistent/chromium"}}  # what the config says, per target
+TARGET_KEYS = {"no-browser": {"browser_path": "/nonexistent/chromium"},
+               "heavy-no-browser": {"browser_path": "/nonexistent/chromium"}}  # what the config says, per target
 # CloudWatch's rates are percentages: 0.5 % of 5xx is over the 0.1 % limit, 8 % of 4xx over 5 %.
 METRIC_BREAKS = {
     "5xx": ({"error_rate_5xx": 0.5}, {"EA-SITE-07": "failed"}),
@@ -190,6 +194,10 @@ def test_without_a_browser_the_lab_controls_error_with_the_fix(fleet):
     weight = evidence(fleet, "EA-PERF-07", "no-browser")
     assert weight["source"].startswith("fetched without a browser")
     assert weight["pages"]["/"]["requests"] == 4 and 1 < weight["pages"]["/"]["weight_kb"] < 10
+    heavy = fleet.result("EA-PERF-07", "heavy-no-browser")
+    assert heavy["evidence"]["source"].startswith("fetched without a browser")
+    # 1000 KB of random text, compressed as the edge sends it: the bytes on the wire, not the headers alone
+    assert 700 < heavy["evidence"]["pages"]["/"]["weight_kb"] < 1000 and list(heavy["evidence"]["offenders"]) == ["/"]
 
 
 def test_measurements_announce_themselves_to_the_edge(fleet_run):

@@ -91,7 +91,8 @@ class Site:
                     self._dead.setdefault(origin_of(url), f"its host name {host} does not resolve ({exc})")
 
     def request(self, method: str, path_or_url: str, *, base: str | None = None, **kwargs: Any) -> requests.Response:
-        """One request, never following redirects unless asked; network failures become SiteUnreachable."""
+        """One request, never following redirects unless asked; network failures become SiteUnreachable.
+        `as_sent=True` keeps the body as it crossed the wire (still compressed), to count its bytes."""
         url = self.url(path_or_url, base)
         origin = origin_of(url)
         with self._lock:
@@ -102,10 +103,11 @@ class Site:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)  # per request, so REQUESTS_CA_BUNDLE cannot override it
         kwargs.setdefault("stream", True)
+        as_sent = kwargs.pop("as_sent", False)
         deadline = Deadline(self.deadline_s)
         try:
             with deadline:
-                response = _bounded(self.session.request(method, url, **kwargs))
+                response = _bounded(self.session.request(method, url, **kwargs), as_sent=as_sent)
             if not deadline.expired:
                 return response
             message = ""  # cut at the deadline after the last byte: named below
@@ -168,12 +170,15 @@ def max_body_bytes() -> int:
     return limits.http_max_bytes()
 
 
-def _bounded(response: requests.Response) -> requests.Response:
+def _bounded(response: requests.Response, as_sent: bool = False) -> requests.Response:
     """Read at most max_body_bytes() of the body (a 50 MB page must not fill the memory of a
-    run); `response.truncated` says whether more was there."""
+    run); `response.truncated` says whether more was there. `as_sent`: the body as it was sent,
+    not decompressed (what a page weighs on the wire)."""
     limit, size, chunks = max_body_bytes(), 0, []
+    body = (response.raw.stream(64 * 1024, decode_content=False) if as_sent
+            else response.iter_content(64 * 1024))
     try:
-        for chunk in response.iter_content(64 * 1024):
+        for chunk in body:
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
