@@ -104,6 +104,14 @@ def test_a_secondary_rate_limit_names_retry_after(gh):
     assert len(responses.calls) == 1
 
 
+@responses.activate
+def test_an_answer_larger_than_the_limit_is_not_judged_on_a_part(gh, monkeypatch):
+    monkeypatch.setenv("EDGEAUDIT_HTTP_MAX_BYTES", "2048")
+    responses.add("GET", RUNS, json={"workflow_runs": [{"id": n, "name": "x" * 40} for n in range(100)]})
+    with pytest.raises(NotEvaluated, match="larger than 2048 bytes: not judged on a part of it"):
+        gh.get("/repos/example/www/actions/workflows/deploy.yml/runs", "Actions: read")
+
+
 @pytest.mark.parametrize("status", [401, 404, 403])
 @responses.activate
 def test_refusals_name_the_token_permission_needed(gh, status):

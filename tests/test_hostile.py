@@ -25,10 +25,11 @@ import pytest
 from conftest import REPO, run_suite
 from edgeaudit.demo.builder import CREDENTIALS, SiteSpec
 from edgeaudit.demo.pki import CertificateAuthority
-from edgeaudit.errors import SiteUnreachable
+from edgeaudit.errors import NotEvaluated, SiteUnreachable
 from edgeaudit.reporting.merge import MergeError, merge
-from edgeaudit.rules.config import Target
+from edgeaudit.rules.config import GitHubSource, Target
 from edgeaudit.web.crawl import crawl
+from edgeaudit.web.github import ACTIONS, GitHub
 from edgeaudit.web.site import Site
 
 BIG = 50 * 2**20
@@ -204,6 +205,14 @@ def test_an_answer_trickled_byte_by_byte_ends_at_the_deadline(trickle, path):
         site.get(path)
     with pytest.raises(SiteUnreachable, match="failed earlier in this run: .*deadline"):
         site.get("/other")  # the origin is not asked again: one deadline per run, not one per URL
+
+
+def test_a_trickling_github_api_ends_at_the_deadline_not_evaluated(trickle):
+    """The GitHub client holds its answers to the same deadline as the site's (an API or a proxy
+    in front of it that trickles bytes cannot hold a records control)."""
+    github = GitHub(GitHubSource(repository="example/www", token_env="GH", api_url=trickle), "ghp_x", deadline_s=1)
+    with pytest.raises(NotEvaluated, match=r"exceeded the 1 s deadline for one answer \(GET /slow-body\)"):
+        github.get("/slow-body", ACTIONS)
 
 
 def test_the_deadline_holds_over_tls(trickle_tls):

@@ -18,6 +18,7 @@ from edgeaudit.reporting.history_lines import Vetted
 from edgeaudit.reporting.ledger import same_environment
 from edgeaudit.reporting.results import ControlSpec
 from edgeaudit.reporting.store import HistoryUnavailable
+from edgeaudit.rules import limits
 from edgeaudit.rules.attestations import Verdict, evaluate
 from edgeaudit.rules.config import Config, Target
 from edgeaudit.rules.schedule import SCHEDULES
@@ -96,7 +97,8 @@ def github(request: pytest.FixtureRequest, edgeaudit_config: Config, evidence: E
             pytest.skip(f"the config declares no GitHub source: {source.absent}")
         evidence.record("repository", source.repository)
         if GITHUB not in request.config.stash:
-            request.config.stash[GITHUB] = GitHub.from_source(source)
+            request.config.stash[GITHUB] = GitHub.from_source(
+                source, deadline_s=limits.http_deadline(edgeaudit_config.thresholds.http_deadline_s))
         return request.config.stash[GITHUB]
 
     return client

@@ -6,6 +6,9 @@ registered with the redaction when read, so no report, log or terminal line show
 that cannot be used (rate limit, bad token, missing permission, network failure) is
 NotEvaluated naming the cause and the token permission it needs; a rate limit is never retried.
 Pagination follows the `Link` header, at most MAX_PAGES pages, and says when it stopped there.
+Each answer is held to the run's limits for any HTTP answer (web/site.py): a deadline for the
+whole answer, so that an API (or a proxy) that trickles bytes cannot hold a control, and a
+bound on the bytes read of its body; either cut leaves the control not evaluated.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from edgeaudit.errors import NotEvaluated
 from edgeaudit.redact import redact_url, register_secret
 from edgeaudit.rules import limits
 from edgeaudit.rules.config import GitHubSource
+from edgeaudit.web.deadline import Deadline, DeadlineAdapter
+from edgeaudit.web.site import read_bounded
 
 MAX_PAGES = 10
 PER_PAGE = 100
@@ -65,25 +70,29 @@ class Paged:
 class GitHub:
     """`GitHub.from_source(source)`, then `get(path, permission)` and `pages(path, permission)`."""
 
-    def __init__(self, source: GitHubSource, token: str, timeout: tuple[float, float] | None = None) -> None:
+    def __init__(self, source: GitHubSource, token: str, timeout: tuple[float, float] | None = None,
+                 deadline_s: float | None = None) -> None:
         register_secret(token)
         self.source = source
         self.timeout = timeout or limits.http_timeout()
+        self.deadline_s = deadline_s or limits.http_deadline()
         self.session = ReadOnlySession()
         self.session.trust_env = True
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, DeadlineAdapter(pool_connections=1, pool_maxsize=4))
         self.session.headers.update({
             "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
             "Authorization": f"Bearer {token}", "User-Agent": f"edgeaudit/{__version__}"})
 
     @classmethod
-    def from_source(cls, source: GitHubSource) -> "GitHub":
+    def from_source(cls, source: GitHubSource, deadline_s: float | None = None) -> "GitHub":
         """The client for [github], or NotEvaluated when its token variable is unset or empty."""
         token = os.environ.get(source.token_env, "").strip()
         if not token:
             raise NotEvaluated(f"the environment variable {source.token_env} ([github] token_env) holds no token: "
                                f"set it to a read-only token of {source.repository} (fine-grained: {ACTIONS}, "
                                f"{CONTENTS}, {PULLS}, {ISSUES}, {ADMINISTRATION})")
-        return cls(source, token)
+        return cls(source, token, deadline_s=deadline_s)
 
     def repo(self, suffix: str) -> str:
         """The API path of something in the configured repository."""
@@ -119,11 +128,22 @@ class GitHub:
 
     def _answer(self, url: str, permission: str, params: dict[str, Any] | None,
                 missing: tuple[str, ...]) -> tuple[Any, requests.Response]:
+        deadline = Deadline(self.deadline_s)
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)
+            with deadline:
+                response = read_bounded(self.session.get(url, params=params, timeout=self.timeout,
+                                                         allow_redirects=False, stream=True))
         except requests.RequestException as exc:
-            raise NotEvaluated(f"GitHub API unreachable at {self.source.api_url}: {type(exc).__name__}") from None
+            if not deadline.expired:
+                raise NotEvaluated(f"GitHub API unreachable at {self.source.api_url}: {type(exc).__name__}") from None
+        if deadline.expired:
+            raise NotEvaluated(f"GitHub API at {self.source.api_url} exceeded the {self.deadline_s:g} s deadline for "
+                               f"one answer (GET {urlsplit(url).path}): it sends too slowly (http_deadline_s, "
+                               f"{limits.HTTP_DEADLINE_ENV})")
         where = f"GET {urlsplit(response.url or url).path}"
+        if response.truncated:  # type: ignore[attr-defined]
+            raise NotEvaluated(f"GitHub's answer to {where} is larger than {limits.http_max_bytes()} bytes: not "
+                               f"judged on a part of it ({limits.HTTP_MAX_BYTES_ENV})")
         if response.status_code in (403, 429) and _rate_limited(response):
             raise NotEvaluated(f"GitHub rate limit reached ({where} answered {response.status_code}): "
                                f"{_reset(response)}; not retried, run again then")

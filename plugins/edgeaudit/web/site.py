@@ -107,7 +107,7 @@ class Site:
         deadline = Deadline(self.deadline_s)
         try:
             with deadline:
-                response = _bounded(self.session.request(method, url, **kwargs), as_sent=as_sent)
+                response = read_bounded(self.session.request(method, url, **kwargs), as_sent=as_sent)
             if not deadline.expired:
                 return response
             message = ""  # cut at the deadline after the last byte: named below
@@ -170,7 +170,7 @@ def max_body_bytes() -> int:
     return limits.http_max_bytes()
 
 
-def _bounded(response: requests.Response, as_sent: bool = False) -> requests.Response:
+def read_bounded(response: requests.Response, as_sent: bool = False) -> requests.Response:
     """Read at most max_body_bytes() of the body (a 50 MB page must not fill the memory of a
     run); `response.truncated` says whether more was there. `as_sent`: the body as it was sent,
     not decompressed (what a page weighs on the wire)."""
