@@ -104,6 +104,14 @@ def test_listing_the_checkout_needs_no_config(tmp_path, option, shown):
     assert running.returncode == 4 and "no config file" in running.output, running.output
 
 
+def test_a_demo_variable_that_is_neither_yes_nor_no_is_a_usage_error(tmp_path):
+    """EDGEAUDIT_DEMO is read as every yes/no variable: "maybe" is refused with the fix, and no
+    report is written (until then the run was guarded, as a demo's is)."""
+    run = run_suite("-m", "daily", env={"EDGEAUDIT_DEMO": "maybe"}, report_dir=tmp_path / "reports")
+    assert run.returncode == 4, run.output
+    assert "EDGEAUDIT_DEMO='maybe' is not a yes or a no" in run.output and not (tmp_path / "reports").exists()
+
+
 @pytest.mark.parametrize("mutate, key", [
     (lambda doc: doc["targets"][0].update(regoin="eu-west-1"), 'targets[0] ("site").regoin'),
     (lambda doc: doc.update(waivers=[{"control": "EA-S3-05", "reason": "r", "approved_by": "me"}]),

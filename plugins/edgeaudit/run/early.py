@@ -13,7 +13,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 
 from edgeaudit.aws import guard
-from edgeaudit.run.options import activates
+from edgeaudit.run.options import activates, env_flag
 
 GUARDED = pytest.StashKey[bool]()
 VIOLATIONS_AT_INSTALL = pytest.StashKey[int]()
@@ -39,13 +39,24 @@ def guard_before_conftests(config: pytest.Config) -> None:
     """A run that will collect the suites is guarded before any conftest is imported: a write at
     import time is refused too. pytest_configure makes the final decision."""
     known = config.known_args_namespace
-    demo = (getattr(known, "edgeaudit_demo", None) or config.getini("edgeaudit_demo")
-            or os.environ.get("EDGEAUDIT_DEMO", "").lower() in ("1", "true", "yes", "on"))
+    demo = getattr(known, "edgeaudit_demo", None) or config.getini("edgeaudit_demo") or _demo_env()
     paths, source = config._decide_args(args=known.file_or_dir, pyargs=known.pyargs,
                                         testpaths=config.getini("testpaths"), invocation_dir=config.invocation_params.dir,
                                         rootpath=config.rootpath, warn=False)
     if demo or activates(config, paths, explicit=source == pytest.Config.ArgsSource.ARGS):
         guard_run(config, True)
+
+
+def _demo_env() -> bool:
+    """EDGEAUDIT_DEMO read as every yes/no variable is (options.env_flag); a word that is neither
+    guards the run here, and pytest_configure then refuses it with the fix."""
+    raw = os.environ.get("EDGEAUDIT_DEMO", "")
+    if not raw.strip():
+        return False
+    try:
+        return env_flag("EDGEAUDIT_DEMO", raw)
+    except pytest.UsageError:
+        return True
 
 
 def find_rootdir_again(early_config: pytest.Config, args: list[str]) -> None:
