@@ -44,7 +44,11 @@ _RETRYABLE = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoS
 
 
 class Refused(ValueError):
-    """An append that would break the log, or could not be made: the command's one message."""
+    """An append that would break the log (or is made inside a run): the command's one message."""
+
+
+class AppendFailed(RuntimeError):
+    """The log could not be read or written (access, a file error, appends racing too often)."""
 
 
 def timestamp(value: Any) -> dt.datetime:
@@ -184,7 +188,7 @@ def appended(location: str, text: str, fields: dict[str, Any]) -> str:
         states = _states(location, text)
     except NotEvaluated as exc:
         raise Refused(f"{exc}; nothing was appended") from None
-    line = {**fields, "recorded_at": fields.get("recorded_at") or dt.datetime.now(dt.timezone.utc)}
+    line = {**fields, "recorded_at": fields.get("recorded_at") or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)}
     if fields["id"] not in states:
         missing = [key for key in ("level", "detected") if key not in fields]
         if missing:
@@ -210,7 +214,7 @@ def append_local(path: Path, fields: dict[str, Any]) -> None:
         try:
             before = path.read_text(encoding="utf-8") if path.exists() else ""
         except (OSError, UnicodeDecodeError) as exc:
-            raise Refused(f"{path}: cannot be read ({exc})") from None
+            raise AppendFailed(f"{path}: cannot be read ({exc})") from None
         if len(before.encode("utf-8")) > MAX_LOG_BYTES:
             raise Refused(f"{path} is over {MAX_LOG_BYTES // 2**20} MB, which the controls do not read: start a new "
                           "log and point [incidents] log at it")
@@ -231,7 +235,7 @@ def append_s3(s3: Any, location: str, fields: dict[str, Any], attempts: int = 5)
             answer = s3.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if error_code(exc) not in ("NoSuchKey", "404"):
-                raise Refused(f"{location}: {error_code(exc)} from GetObject (s3:GetObject)") from None
+                raise AppendFailed(f"{location}: {error_code(exc)} from GetObject (needs s3:GetObject)") from None
             before, condition = "", {"IfNoneMatch": "*"}
         else:
             if int(answer.get("ContentLength") or 0) > MAX_LOG_BYTES:
@@ -250,5 +254,5 @@ def append_s3(s3: Any, location: str, fields: dict[str, Any], attempts: int = 5)
         except ClientError as exc:
             if error_code(exc) in _RETRYABLE:
                 continue  # another append came between the read and the write: read again
-            raise Refused(f"{location}: {error_code(exc)} from PutObject (s3:PutObject)") from None
-    raise Refused(f"{location} changed under each of {attempts} attempts to append: nothing was appended, try again")
+            raise AppendFailed(f"{location}: {error_code(exc)} from PutObject (needs s3:PutObject)") from None
+    raise AppendFailed(f"{location} changed under each of {attempts} attempts to append: nothing was appended, try again")
