@@ -11,8 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import assert_finding, assert_passes, run_suite
 
+from conftest import assert_finding, assert_passes, run_suite
 from edgeaudit import cli
 from edgeaudit.aws import guard
 from edgeaudit.aws.clients import Aws, AwsRegistry
@@ -242,15 +242,15 @@ def test_the_command_opens_acknowledges_resolves_and_links_a_postmortem(tmp_path
     (["INC-9", "--detected", "2026-12-01T10:00:00Z"], "no incident 'INC-9'"),                   # no level
     (["INC-9", "--level", "P2"], "missing: --detected"),                                          # no detected
     (["INC-1", "--level", "P7"], "--level: 'P7' is not a level"),
-    (["INC-9", "--level", "P2", "--detected", "2026-12-01T10:00:00"], "--detected: \"2026-12-01T10:00:00\" is not a "
-                                                                        "time with a UTC offset"),
+    (["INC-9", "--level", "P2", "--detected", "2026-12-01T10:00:00"],
+     '--detected: "2026-12-01T10:00:00" is not a time with a UTC offset'),
     (["INC-1", "--acknowledged", "2026-12-01T10:05:00", "--by", "bob"], "is not a time with a UTC offset"),
     (["INC-1", "--postmortem", "wiki/pm-1"], "--postmortem: postmortem \"wiki/pm-1\" is not an http(s) URL"),
     (["INC-1", "--postmortem", "javascript:alert(1)"], "is not an http(s) URL"),
     (["INC-404", "--resolved"], "no incident 'INC-404'"),                                        # unknown id
     (["INC-1", "--acknowledged"], "say who acknowledged it with --by NAME"),
-    (["INC-1", "--acknowledged", "2026-12-01T09:00:00Z", "--by", "bob"], "acknowledged 2026-12-01T09:00:00+00:00 is "
-                                                                         "before detected"),
+    (["INC-1", "--acknowledged", "2026-12-01T09:00:00Z", "--by", "bob"],
+     "acknowledged 2026-12-01T09:00:00+00:00 is before detected"),
     (["INC-1", "--target", "shop"], "--target: no target named 'shop'"),
     (["INC-1"], "nothing to record"),
 ])

@@ -17,6 +17,7 @@ from typing import Any
 from edgeaudit.checks.incident_rules import LEVELS, POSTMORTEM_LEVELS, Incident
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.web.github import ISSUES, MAX_PAGES, GitHub, parse_time
+
 _POSTMORTEM = re.compile(r"post[- ]?mortem", re.I)
 _LINK = re.compile(r"https?://\S+")
 

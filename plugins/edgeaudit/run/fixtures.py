@@ -35,7 +35,6 @@ from edgeaudit.web.github import GitHub
 from edgeaudit.web.site import Site
 from edgeaudit.web.tls import TlsProbe
 
-
 GITHUB = pytest.StashKey[GitHub]()  # one client (one connection pool) for the run's GitHub reads
 # the incident log as each credential scope read it: its incidents, or why it could not be read
 INCIDENT_LOGS = pytest.StashKey[dict[tuple[str, ...], "list[Incident] | NotEvaluated"]]()
@@ -124,6 +123,9 @@ def incident_source(request: pytest.FixtureRequest, edgeaudit_config: Config, ta
         if chosen is None:
             if edgeaudit_config.github is None:
                 raise NotEvaluated(NO_INCIDENT_SOURCE)
+            if edgeaudit_config.github.absent is not None:
+                pytest.skip(f"the config declares no GitHub source: {edgeaudit_config.github.absent} "
+                            '(an incident log, [incidents] log = "incidents.jsonl", would be read instead)')
             return IssueIncidents(github())
         if chosen.absent is not None:
             evidence.record("declared_absent", {"incidents": chosen.absent})
