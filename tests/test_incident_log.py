@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from edgeaudit import cli
 from edgeaudit.aws import guard
 from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.checks import incident_log
-from edgeaudit.errors import NotEvaluated
+from edgeaudit.errors import AccessDeniedError, NotEvaluated
 from edgeaudit.rules import tomlwrite
 from edgeaudit.rules.config import Target
 
@@ -192,6 +193,28 @@ def test_the_log_is_read_from_s3_in_the_run(world, s3, tmp_path):
     assert inc1["outcome"] == "failed" and "INC-20 (P3) acknowledged after 75 min, over 60 min" in inc1["message"]
     assert inc1["evidence"]["incident_log"] == f"s3://{BUCKET}/ops/incidents.jsonl"
     assert_passes(run.result("EA-INC-02", "www"), "P3")
+
+
+def test_an_s3_log_the_credentials_may_not_read_is_not_evaluated_naming_s3_getobject(world, s3, monkeypatch):
+    """An IAM user with no policy while moto enforces IAM: AccessDenied names the action to grant."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    s3.put_object(Bucket=BUCKET, Key="ops/incidents.jsonl", Body=jsonl(COMPLIANT).encode())
+    iam = world.builder.client("iam")
+    with guard.local_seeding():
+        iam.create_user(UserName=(name := f"incident-reader-{uuid.uuid4().hex[:8]}"))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count  # enforce from now on
+    try:
+        with pytest.raises(AccessDeniedError) as denied:
+            incident_log.load(Aws(AwsRegistry(), Target(**TARGETS[0])), f"s3://{BUCKET}/ops/incidents.jsonl")
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+    assert "the credentials lack s3:GetObject on " + BUCKET in str(denied.value)
 
 
 def test_an_s3_log_that_is_not_there_is_not_evaluated(s3):
