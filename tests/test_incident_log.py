@@ -20,7 +20,7 @@ from edgeaudit.aws.clients import Aws, AwsRegistry
 from edgeaudit.checks import incident_log
 from edgeaudit.errors import AccessDeniedError, NotEvaluated
 from edgeaudit.rules import tomlwrite
-from edgeaudit.rules.config import Target
+from edgeaudit.rules.config import ConfigError, Target, parse
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 BUCKET = "edgeaudit-ops-records"
@@ -168,6 +168,30 @@ def test_a_log_over_the_bound_is_not_read(tmp_path):
         handle.truncate(incident_log.MAX_LOG_BYTES + 1)
     with pytest.raises(NotEvaluated, match="over the 20 MB this read allows"):
         incident_log.load(None, str(log))
+
+
+@pytest.mark.parametrize("incidents, key, problem", [
+    ({"log": "incidents.jsonl", "absent": "none"}, "incidents.absent", "set together with log"),
+    ({}, "incidents", "empty"),
+    ({"lg": "incidents.jsonl"}, "incidents.lg", "unknown key"),
+    ({"log": "s3://Ops_Records/incidents.jsonl"}, "incidents.log", "wrong type or value"),
+    ({"log": "s3://ops-records/"}, "incidents.log", "wrong type or value"),
+    ({"log": "https://ops.example.test/incidents.jsonl"}, "incidents.log", "wrong type or value"),
+    ({"log": 7}, "incidents.log", "wrong type or value"),
+])
+def test_a_bad_incidents_table_is_a_config_error_naming_the_key(tmp_path, incidents, key, problem):
+    with pytest.raises(ConfigError) as raised:
+        parse(tmp_path / "edgeaudit.toml", {"targets": TARGETS, "incidents": incidents})
+    assert (raised.value.key, problem in raised.value.problem) == (key, True)
+    assert str(tmp_path / "edgeaudit.toml") in str(raised.value) and raised.value.fix
+
+
+def test_a_local_log_is_relative_to_the_config_and_an_s3_log_is_kept_as_written(tmp_path):
+    local = parse(tmp_path / "edgeaudit.toml", {"targets": TARGETS, "incidents": {"log": "ops/incidents.jsonl"}})
+    assert local.incidents.log == str(tmp_path / "ops" / "incidents.jsonl")
+    remote = parse(tmp_path / "edgeaudit.toml", {"targets": TARGETS, "incidents": {"log": f"s3://{BUCKET}/ops/i.jsonl"}})
+    assert remote.incidents.log == f"s3://{BUCKET}/ops/i.jsonl"
+    assert remote.effective()["incidents"] == {"log": f"s3://{BUCKET}/ops/i.jsonl", "absent": None}
 
 
 # --- the log in S3 -----------------------------------------------------------------------------------
