@@ -1,17 +1,19 @@
-"""Deployment and change records in GitHub (seed: Daily and Weekly Operations monitor the GitHub
-Actions deployments and their success rate; change categories and process).
+"""Deployment, change and incident records (seed: Daily and Weekly Operations monitor the GitHub
+Actions deployments and their success rate; change categories and process; the incident log).
 
-These controls read the repository of [github] with a read-only token; they make no AWS read.
+These controls read the repository of [github] with a read-only token; the incident controls
+read the incident log ([incidents] log) instead when there is one: a file, or an S3 object read
+with s3:GetObject.
 """
 
 import datetime as dt
 
 import pytest
 
-from edgeaudit.checks import changes, deploys, incidents
+from edgeaudit.checks import changes, deploys, incident_rules
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.rules.schedule import latest_opening
-from edgeaudit.web.github import ACTIONS, MAX_PAGES, parse_time
+from edgeaudit.web.github import ACTIONS, MAX_PAGES
 
 
 def _where(source):
@@ -161,76 +163,53 @@ def test_deployments_reviewed(github, thresholds, evidence):
 
 @pytest.mark.control("EA-INC-01", severity="P2")
 @pytest.mark.monthly
-def test_incidents_acknowledged_in_time(github, thresholds, evidence):
+def test_incidents_acknowledged_in_time(incident_source, thresholds, evidence):
     """Every incident of the period was acknowledged within its level's response time.
 
-    Incidents are issues labelled [github] incident_label with a level label P1..P4; the
-    acknowledgement is the first comment or assignment by a person other than the reporter.
+    Incidents are the entries of the incident log ([incidents] log) or, without one, the issues
+    labelled [github] incident_label with a level label P1..P4, acknowledged by the first comment
+    or assignment by a person other than the reporter.
 
     Remediation: acknowledge incidents within incident_ack_p1_min .. incident_ack_p4_min (the
-    on-call person comments or assigns themself), label every incident with its level, and review
-    the escalation path of the late ones.
+    on-call person records it, or comments or assigns themself), give every incident its level,
+    and review the escalation path of the late ones.
     """
-    gh = github()
-    evidence.resource = f"github:{gh.source.repository} issues labelled {gh.source.incident_label}"
+    source = incident_source()
+    evidence.resource = source.where
     limits = {"P1": thresholds.incident_ack_p1_min, "P2": thresholds.incident_ack_p2_min,
               "P3": thresholds.incident_ack_p3_min, "P4": thresholds.incident_ack_p4_min}
     since = _period_start(dt.date.today())
     now = dt.datetime.now(dt.timezone.utc)
-    found = [issue for issue in incidents.issues(gh, since, "all")
-             if (parse_time(issue["created_at"]) or now).date() >= since]
     evidence.record("since", since)
     evidence.record("response_time_min", limits)
-    offenders, seen, pending = [], [], []
-    for issue in found:
-        number, opened, level = issue["number"], parse_time(issue["created_at"]), incidents.level(issue)
-        if level is None:
-            offenders.append(f"#{number} has no level label (P1..P4)")
-            continue
-        ack = incidents.acknowledged(issue, incidents.comments(gh, number), incidents.events(gh, number))
-        minutes = ((ack[0] if ack else now) - opened).total_seconds() / 60
-        seen.append({"issue": number, "level": level, "opened": opened, "acknowledged": ack and ack[0],
-                     "by": ack and ack[1], "minutes": round(minutes, 1), "url": issue.get("html_url")})
-        if minutes > limits[level]:
-            offenders.append(f"#{number} ({level}) {'acknowledged after' if ack else 'unacknowledged for'} "
-                             f"{minutes:.0f} min, over {limits[level]:g} min")
-        elif not ack:
-            pending.append(number)
-    evidence.record("incidents", seen)
-    if pending:
-        evidence.warn(f"{len(pending)} incident(s) not yet acknowledged, within their response time: "
-                      + ", ".join(f"#{n}" for n in pending))
-    evidence.require_none(offenders, "incidents not acknowledged in time: " + "; ".join(offenders))
+    judged = incident_rules.acknowledgements(source.opened(since), limits, since, now, source.unlevelled)
+    evidence.record("incidents", judged.seen)
+    if judged.pending:
+        evidence.warn(f"{len(judged.pending)} incident(s) not yet acknowledged, within their response time: "
+                      + ", ".join(judged.pending))
+    evidence.require_none(judged.offenders, "incidents not acknowledged in time: " + "; ".join(judged.offenders))
 
 
 @pytest.mark.control("EA-INC-02", severity="P3")
 @pytest.mark.monthly
-def test_incidents_have_postmortems(github, thresholds, evidence):
+def test_incidents_have_postmortems(incident_source, thresholds, evidence):
     """Every P1 and P2 incident closed in the period links a post-mortem within postmortem_max_days.
 
-    A post-mortem is a comment on the closed issue that names it ("post-mortem") and links it.
+    From the incident log, its postmortem (a URL) and postmortem_at; from GitHub issues, a comment
+    on the closed issue that names it ("post-mortem") and links it.
 
-    Remediation: write the post-mortem of each incident listed and link it in a comment on its issue.
+    Remediation: write the post-mortem of each incident listed and link it: `edgeaudit incident ID
+    --postmortem URL`, or a comment on its issue.
     """
-    gh = github()
-    evidence.resource = f"github:{gh.source.repository} issues labelled {gh.source.incident_label}"
+    source = incident_source()
+    evidence.resource = source.where
     since = _period_start(dt.date.today())
     now = dt.datetime.now(dt.timezone.utc)
-    closed = [issue for issue in incidents.issues(gh, since, "closed")
-              if incidents.level(issue) in ("P1", "P2") and issue.get("closed_at")
-              and parse_time(issue["closed_at"]).date() >= since]
     evidence.record("since", since)
-    offenders, seen, pending = [], [], []
-    for issue in closed:
-        at = parse_time(issue["closed_at"])
-        found = incidents.postmortem(incidents.comments(gh, issue["number"]), at, thresholds.postmortem_max_days)
-        seen.append({"issue": issue["number"], "level": incidents.level(issue), "closed": at,
-                     "postmortem": found.url, "linked": found.linked_at})
-        if found.url is None:
-            late = now > at + dt.timedelta(days=thresholds.postmortem_max_days)
-            (offenders if late else pending).append(f"#{issue['number']} ({incidents.level(issue)})")
-    evidence.record("closed_incidents", seen)
-    if pending:
-        evidence.warn(f"post-mortem not linked yet, within postmortem_max_days: {', '.join(pending)}")
-    evidence.require_none(offenders, f"no post-mortem linked within {thresholds.postmortem_max_days:g} days of "
-                                     f"closing: {', '.join(offenders)}")
+    judged = incident_rules.postmortems(source.closed(since, thresholds.postmortem_max_days),
+                                        thresholds.postmortem_max_days, since, now)
+    evidence.record("closed_incidents", judged.seen)
+    if judged.pending:
+        evidence.warn(f"post-mortem not linked yet, within postmortem_max_days: {', '.join(judged.pending)}")
+    evidence.require_none(judged.offenders, f"no post-mortem linked within {thresholds.postmortem_max_days:g} days "
+                                            f"of closing: {', '.join(judged.offenders)}")

@@ -395,6 +395,9 @@ SCOPED_CONFIG = """
 [report]
 history = "s3://audit-history/edgeaudit/history.jsonl"
 
+[incidents]
+log = "s3://ops-records/incidents/incidents.jsonl"
+
 [[targets]]
 name = "www"
 url = "https://www.example.com/"
@@ -424,10 +427,11 @@ def scoped(tmp_path) -> tuple[Path, dict[str, Any]]:
 
 def test_a_config_scopes_object_reads_to_its_buckets(scoped):
     _, document = scoped
-    buckets = ("www-origin", "www-replica", "www-drills", "docs-origin", "audit-history")
+    buckets = ("www-origin", "www-replica", "www-drills", "docs-origin", "audit-history", "ops-records")
     for bucket in buckets:
         assert allows(document, "s3:GetObject", f"arn:aws:s3:::{bucket}/index.html"), bucket
         assert allows(document, "s3:GetBucketPolicy", f"arn:aws:s3:::{bucket}"), bucket
+    assert allows(document, "s3:GetObject", "arn:aws:s3:::ops-records/incidents/incidents.jsonl")  # the incident log
     assert not allows(document, "s3:GetObject", "arn:aws:s3:::payroll-exports/2026/salaries.csv")
     assert not allows(document, "s3:ListBucket", "arn:aws:s3:::payroll-exports")
     assert not allows(document, "s3:GetBucketPolicy", "arn:aws:s3:::payroll-exports")

@@ -137,10 +137,14 @@ def test_a_missing_token_is_not_evaluated_naming_the_variable(world, versioned, 
 
 
 def test_no_github_source_is_not_evaluated_naming_the_fix(world, versioned, tmp_path):
+    """Neither [github] nor [incidents]: every control is not evaluated; the incident controls
+    name both lines that would give them a source."""
     run = records_run(world, versioned, tmp_path, configured=False)
     for control in SEVERITY:
         result = run.result(control, "versioned")
-        assert result["outcome"] == "error" and "add [github] with repository" in result["message"]
+        assert result["outcome"] == "error" and "[github] with repository" in result["message"]
+        if control.startswith("EA-INC"):
+            assert 'add [incidents] with log = "incidents.jsonl"' in result["message"]
 
 
 def test_a_declared_absent_source_is_skipped_with_its_reason(world, versioned, tmp_path):
@@ -202,7 +206,7 @@ def test_a_p1_closed_without_a_postmortem_in_time_fails(world, versioned, tmp_pa
     expected = [f"#{n['number']} ({n['labels'][1]['name']})" for n in (unnamed, missing, late)]
     assert inc["evidence"]["offenders"] == expected
     # closed a day ago: still within postmortem_max_days, judged but not a finding
-    assert recent["number"] in [i["issue"] for i in inc["evidence"]["closed_incidents"]]
+    assert f"#{recent['number']}" in [i["incident"] for i in inc["evidence"]["closed_incidents"]]
 
 
 def test_a_repository_without_deployments_or_incidents(world, versioned, tmp_path):

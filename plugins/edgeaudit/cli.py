@@ -1,6 +1,7 @@
 """The `edgeaudit` command: `edgeaudit run ARGS` is `pytest ARGS`; the rest is what is not a test
 run. `edgeaudit controls` lists the catalog of the collected suites for auditors;
-`edgeaudit attest` records a manual control in the config;
+`edgeaudit attest` records a manual control in the config; `edgeaudit incident` appends to the
+incident log ([incidents] log);
 `edgeaudit verify` checks a signed evidence bundle; `edgeaudit merge` combines shards' reports;
 `edgeaudit snapshot` records each target's configuration for drift checks (reads AWS, never writes);
 `edgeaudit audit-role` prints the read-only IAM policy, or the role as CloudFormation (auditrole.py)."""
@@ -150,6 +151,103 @@ def _attest(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(f"attested {args.control} ({args.status}) by {args.by} in {written}, "
                      f"expires {new['expires'].isoformat()}\n")
+    return 0
+
+
+NOW = "now"
+
+
+def _incident_fields(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
+    """The line's fields from the options; raises ValueError naming the option and what to write."""
+    from edgeaudit.checks.incident_log import postmortem_url, timestamp
+    from edgeaudit.checks.incident_rules import LEVELS
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    fields: dict[str, Any] = {"id": args.id}
+
+    def time(option: str, value: str) -> dt.datetime:
+        try:
+            return now if value == NOW else timestamp(value)
+        except ValueError as exc:
+            raise ValueError(f"--{option}: {exc}") from None
+
+    if args.level is not None:
+        if args.level.upper() not in LEVELS:
+            raise ValueError(f"--level: {args.level!r} is not a level: write one of {', '.join(LEVELS)}")
+        fields["level"] = args.level.upper()
+    if args.detected is not None:
+        fields["detected"] = time("detected", args.detected)
+    if args.acknowledged is not None:
+        fields["acknowledged"] = time("acknowledged", args.acknowledged)
+    if args.resolved is not None:
+        fields["resolved"] = time("resolved", args.resolved)
+    if args.postmortem is not None:
+        try:
+            fields["postmortem"] = postmortem_url(args.postmortem)
+        except ValueError as exc:
+            raise ValueError(f"--postmortem: {exc}: write the post-mortem's https:// address") from None
+        fields["postmortem_at"] = now
+    if args.title is not None:
+        fields["title"] = args.title
+    if args.target is not None:
+        if args.target not in targets:
+            raise ValueError(f"--target: no target named {args.target!r} in the config: use one of "
+                             f"{', '.join(sorted(targets)[:20])}, or leave it out (the incident concerns every target)")
+        fields["target"] = args.target
+    if args.by is not None:
+        if "acknowledged" not in fields and "detected" not in fields:
+            raise ValueError("--by names who reported the incident (with --detected) or who acknowledged it "
+                             "(with --acknowledged): give one of them, or leave --by out")
+        if "detected" in fields:
+            fields["reported_by"] = args.by
+        if "acknowledged" in fields:
+            fields["acknowledged_by"] = args.by
+    elif "acknowledged" in fields:
+        raise ValueError("--acknowledged: say who acknowledged it with --by NAME")
+    if len(fields) == 1:
+        raise ValueError("nothing to record: open an incident with --level and --detected, or give --acknowledged, "
+                         "--resolved or --postmortem")
+    return fields
+
+
+def _incident(args: argparse.Namespace) -> int:
+    """Append one line to the incident log: the user's own write, outside any run."""
+    from edgeaudit.checks import incident_log
+    from edgeaudit.rules.config import load
+    from edgeaudit.rules.location import is_s3
+
+    def refused(message: str) -> int:
+        sys.stderr.write(f"edgeaudit incident: {message}\n")
+        return 4
+
+    path = (args.config or Path(os.environ.get("EDGEAUDIT_CONFIG") or DEFAULT_CONFIG_NAME)).resolve()
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        return refused(str(exc))
+    log = config.incidents.log if config.incidents else None
+    if log is None:
+        declared = f" (it declares absent = {config.incidents.absent!r})" if config.incidents else ""
+        return refused(f'{path}: incidents.log: the config names no incident log{declared}. Fix: add [incidents] '
+                       'with log = "incidents.jsonl" (a file beside the config) or "s3://bucket/key"')
+    try:
+        fields = _incident_fields(args, [t.name for t in config.targets])
+        if is_s3(log):
+            import boto3
+
+            from edgeaudit.aws.clients import client_config
+            incident_log.append_s3(boto3.session.Session().client("s3", config=client_config("s3")), log, fields)
+        else:
+            incident_log.append_local(Path(log), fields)
+    except (ValueError, incident_log.Refused) as exc:
+        return refused(str(exc))
+    except (incident_log.AppendFailed, OSError, botocore.exceptions.BotoCoreError) as exc:
+        sys.stderr.write(f"edgeaudit incident: nothing was appended: {exc}\n")
+        return 1
+    done = [word for key, word in (("detected", "opened"), ("acknowledged", "acknowledged"), ("resolved", "resolved"),
+                                   ("postmortem", "post-mortem linked"), ("level", "level"), ("title", "title"))
+            if key in fields]
+    sys.stdout.write(f"incident {args.id}: {', '.join(done) or 'recorded'} in {log}\n")
     return 0
 
 
@@ -418,6 +516,22 @@ def main(argv: list[str] | None = None) -> int:
     attest.add_argument("--note")
     attest.add_argument("--config", type=Path, default=None,
                         help=f"config file (default $EDGEAUDIT_CONFIG or ./{DEFAULT_CONFIG_NAME})")
+    incident = commands.add_parser("incident", help="record an incident, or its acknowledgement, resolution or "
+                                   "post-mortem, in the incident log ([incidents] log) that EA-INC-01/02 read")
+    incident.add_argument("id", metavar="ID", help="the incident's id, e.g. INC-2026-014")
+    incident.add_argument("--level", metavar="P1..P4", help="its level (opening: required)")
+    incident.add_argument("--detected", metavar="TIME", help="when it was detected, ISO 8601 with a UTC offset, "
+                          "e.g. 2026-12-01T10:00:00Z (opening: required)")
+    incident.add_argument("--title", help="what happened, in a line")
+    incident.add_argument("--by", metavar="NAME", help="who reported it (with --detected) or acknowledged it "
+                          "(with --acknowledged)")
+    incident.add_argument("--acknowledged", nargs="?", const=NOW, metavar="TIME",
+                          help="when it was acknowledged (default now), with --by")
+    incident.add_argument("--resolved", nargs="?", const=NOW, metavar="TIME", help="when it was resolved (default now)")
+    incident.add_argument("--postmortem", metavar="URL", help="the post-mortem's http(s) address (linked now)")
+    incident.add_argument("--target", help="the target it concerns (default: every target)")
+    incident.add_argument("--config", type=Path, default=None,
+                          help=f"config file (default $EDGEAUDIT_CONFIG or ./{DEFAULT_CONFIG_NAME})")
     verify = commands.add_parser("verify", help="check an evidence bundle: every digest, and the signature")
     verify.add_argument("bundle", type=Path, help="reports/<name>.bundle.zip")
     verify.add_argument("--public-key", type=Path, help="Ed25519 public key (PEM) the manifest must be signed with")
@@ -469,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args)
     if args.command == "attest":
         return _attest(args)
+    if args.command == "incident":
+        return _incident(args)
     if args.command == "controls":
         args.suites = args.suites or ("suites" if Path("suites").is_dir() else str(builtin_folder()))
         if not Path(args.suites).exists():

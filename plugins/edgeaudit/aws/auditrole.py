@@ -38,9 +38,10 @@ SCRATCH_LIST_SID = "EdgeauditDrillScratchList"
 # (checks/drift.py) reads the distribution's origin access controls and origin request
 # policies; EA-DR-02 asks the replica bucket's region (suites/test_dr.py); the archive of the
 # report set ([report] archive, reporting/archive.py) reads the archive bucket's Object Lock
-# configuration and each archived object's retention.
+# configuration and each archived object's retention; the incident log ([incidents] log =
+# "s3://...", checks/incident_log.py) is read with GetObject, whatever the controls declare.
 OUTSIDE_CONTROLS = ("cloudfront:GetOriginAccessControl", "cloudfront:GetOriginRequestPolicy", "s3:GetBucketLocation",
-                    "s3:GetObjectLockConfiguration", "s3:GetObjectRetention")
+                    "s3:GetObject", "s3:GetObjectLockConfiguration", "s3:GetObjectRetention")
 # Reads botocore's credential providers make with the caller's own identity, before the audit
 # role is in use (assuming it, a CI web identity, an SSO profile): the role needs none of them.
 CREDENTIAL_READS = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sso:GetRoleCredentials", "sso-oidc:CreateToken")
@@ -149,9 +150,10 @@ SCOPES = {
 
 def config_buckets(config: Config) -> list[str]:
     """Every bucket the config names: targets', replicas', scratch buckets, release manifests',
-    and the report history's and archive's."""
+    the report history's and archive's, and the incident log's."""
     names = {name for t in config.targets for name in (t.bucket, t.replica_bucket, t.scratch_bucket) if name}
     locations = [t.release_manifest for t in config.targets] + [config.history, config.archive]
+    locations.append(config.incidents.log if config.incidents else None)
     names |= {split(location)[0] for location in locations if location and is_s3(location)}
     return sorted(names)
 

@@ -483,6 +483,13 @@ def _targets() -> list[tuple[type, str, Callable[[Any], Any]]]:
     return targets
 
 
+def installed() -> bool:
+    """Is the guard in force in this process (a run, a merge, a snapshot)? The user's own writes
+    outside a run (`edgeaudit incident`) refuse to start inside one."""
+    with _lock:
+        return _installed > 0
+
+
 def install() -> None:
     """Guard every botocore client, made before or after; counted, so nested installs nest."""
     global _installed

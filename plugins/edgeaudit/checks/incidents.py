@@ -4,7 +4,7 @@ and one level label P1..P4.
 Acknowledgement is the first comment, or the first assignment, by a person other than the
 reporter (bots do not acknowledge). A post-mortem is a comment that names one ("post-mortem",
 "postmortem") and links it (an http(s) URL), made no later than postmortem_max_days after the
-issue was closed.
+issue was closed. IssueIncidents gives them to the rules both sources share (incident_rules.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from edgeaudit.checks.incident_rules import LEVELS, POSTMORTEM_LEVELS, Incident
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.web.github import ISSUES, MAX_PAGES, GitHub, parse_time
 
-LEVELS = ("P1", "P2", "P3", "P4")
 _POSTMORTEM = re.compile(r"post[- ]?mortem", re.I)
 _LINK = re.compile(r"https?://\S+")
 
@@ -79,3 +79,40 @@ def postmortem(said: list[dict[str, Any]], closed: dt.datetime, max_days: float)
         if when is not None and when <= deadline and link and _POSTMORTEM.search(body):
             return Postmortem(link.group(0), when)
     return Postmortem(None, None)
+
+
+class IssueIncidents:
+    """The incidents of [github]'s repository, as incident_rules.Source: each issue's comments and
+    events are read only for the issues a control judges."""
+
+    unlevelled = "has no level label (P1..P4)"
+
+    def __init__(self, github: GitHub) -> None:
+        self.github = github
+        self.where = f"github:{github.source.repository} issues labelled {github.source.incident_label}"
+
+    def opened(self, since: dt.date) -> list[Incident]:
+        now = dt.datetime.now(dt.timezone.utc)
+        found = []
+        for issue in issues(self.github, since, "all"):
+            opened = parse_time(issue.get("created_at")) or now
+            if opened.date() < since:
+                continue
+            number, graded = issue["number"], level(issue)
+            ack = (acknowledged(issue, comments(self.github, number), events(self.github, number))
+                   if graded else None)
+            found.append(Incident(f"#{number}", graded, opened, ack[0] if ack else None, ack[1] if ack else None,
+                                  url=issue.get("html_url"), title=issue.get("title")))
+        return found
+
+    def closed(self, since: dt.date, max_days: float) -> list[Incident]:
+        found = []
+        for issue in issues(self.github, since, "closed"):
+            graded, at = level(issue), parse_time(issue.get("closed_at"))
+            if graded not in POSTMORTEM_LEVELS or at is None or at.date() < since:
+                continue
+            linked = postmortem(comments(self.github, issue["number"]), at, max_days)
+            found.append(Incident(f"#{issue['number']}", graded, parse_time(issue.get("created_at")) or at,
+                                  resolved=at, postmortem=linked.url, postmortem_at=linked.linked_at,
+                                  url=issue.get("html_url"), title=issue.get("title")))
+        return found

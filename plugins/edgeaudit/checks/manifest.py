@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from edgeaudit.aws.clients import Aws
+from edgeaudit.checks.located import read_text
 from edgeaudit.errors import NotEvaluated
-from edgeaudit.rules.location import is_s3, split
+from edgeaudit.rules.location import is_s3
 
 FIX = ('write it at the end of every deployment: {"releases": [{"id": ..., "objects": {key: VersionId}}, ...]}, '
        "oldest first, the live release last")
@@ -81,20 +79,8 @@ def parse(location: str, text: str) -> Manifest:
 def load(aws: Aws, location: str) -> Manifest:
     """Read the manifest from S3 (`s3://bucket/key`, needs s3:GetObject on it) or a local file
     (the config resolved relative paths)."""
-    if is_s3(location):
-        bucket, key = split(location)
-        try:
-            text = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-        except ClientError as exc:
-            raise NotEvaluated(f"release manifest {location}: {exc.response['Error']['Code']} from GetObject. "
-                               f"Fix: point release_manifest at the object the deploy pipeline writes") from None
-    else:
-        try:
-            text = Path(location).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise NotEvaluated(f"release manifest {location}: {exc.strerror}. "
-                               "Fix: point release_manifest at the file the deploy pipeline writes") from None
-    return parse(location, text)
+    fix = (f"point release_manifest at the {'object' if is_s3(location) else 'file'} the deploy pipeline writes")
+    return parse(location, read_text(aws, location, "release manifest", fix))
 
 
 def stale_keys(manifest: Manifest, live: dict[str, Any], ignore: str = "") -> list[str]:

@@ -153,6 +153,19 @@ class GitHubSource:
 
 
 @dataclass(frozen=True)
+class IncidentSource:
+    """Where EA-INC-01/02 read incidents when not from GitHub issues ([incidents]): `log`, a
+    JSON-lines file (a path resolved against the config's folder, or s3://bucket/key) that
+    `edgeaudit incident` appends to; or `absent`, a declaration that the site keeps none."""
+
+    log: str | None = None
+    absent: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     targets: tuple[Target, ...]
@@ -164,6 +177,7 @@ class Config:
     archive: str | None = None  # [report] archive = "s3://bucket/prefix/": the report set is uploaded there
     history: str | None = None  # [report] history: s3://bucket/prefix/history.jsonl or a path; none: <report dir>
     github: GitHubSource | None = None  # [github]: the deploy workflow's repository; none: not configured
+    incidents: IncidentSource | None = None  # [incidents]: the incident log; none: GitHub issues, if [github]
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -208,7 +222,8 @@ class Config:
                 "targets": [t.as_dict() for t in self.targets], "waivers": [w.as_dict() for w in self.waivers],
                 "attestations": [a.as_dict() for a in self.attestations],
                 "report": {"bundle": self.bundle, "archive": self.archive, "history": self.history},
-                "github": self.github.as_dict() if self.github else None}
+                "github": self.github.as_dict() if self.github else None,
+                "incidents": self.incidents.as_dict() if self.incidents else None}
 
 
 # --- field checking ---------------------------------------------------------------------------
@@ -422,8 +437,25 @@ GITHUB_SCHEMA: _Schema = {
     "emergency_label": (_line, False), "incident_label": (_line, False), "absent": (_line, False),
 }
 REPORT_SCHEMA: _Schema = {"bundle": (_bool, False), "archive": (s3_folder, False), "history": (_history, False)}
+
+
+def incident_log(value: Any) -> str:
+    """[incidents] log: "s3://bucket/key" or a local path (no other scheme, not a folder)."""
+    value = _line(value)
+    bucket, key = split(value)
+    if is_s3(value):
+        if not BUCKET_NAME.fullmatch(bucket) or not key or key.endswith("/") or ".." in key.split("/"):
+            raise TypeError('"s3://bucket/key" (a bucket name, then the object\'s key), e.g. '
+                            '"s3://example-ops/incidents.jsonl", or a local path such as "incidents.jsonl"')
+    elif "://" in value or value.endswith(("/", "\\")):
+        raise TypeError('the path of a file, relative to this config (e.g. "incidents.jsonl"), or '
+                        '"s3://bucket/key"')
+    return value
+
+
+INCIDENTS_SCHEMA: _Schema = {"log": (incident_log, False), "absent": (_line, False)}
 TOP_LEVEL = ("thresholds", "targets", "targets_file", "waivers", "attestations", "attestations_file", "report",
-             "github")
+             "github", "incidents")
 
 
 class _Validator:
@@ -562,6 +594,20 @@ class _Validator:
                           'read-only token), or absent = "why there is none"')
         return GitHubSource(**values)
 
+    def incidents(self, raw: Any) -> IncidentSource | None:
+        """[incidents]: either the log's location or `absent` with a reason; a local log is
+        resolved against the config's folder (it need not exist yet: `edgeaudit incident` creates it)."""
+        if raw is None:
+            return None
+        values = self.table("incidents.", raw, INCIDENTS_SCHEMA)
+        if len(values) != 1:
+            self.fail("incidents.absent" if values else "incidents", "set together with log" if values else "empty",
+                      'either name the log, log = "incidents.jsonl" (or "s3://bucket/key"), or declare that '
+                      'there is none, absent = "why", not both')
+        if "log" in values and not is_s3(values["log"]):
+            values["log"] = str((self.path.parent / values["log"]).resolve())
+        return IncidentSource(**values)
+
     def attestations(self, raw: Any, targets: tuple[Target, ...]) -> tuple[Attestation, ...]:
         out = []
         for i, values in enumerate(self.entries("attestations", raw, ATTESTATION_SCHEMA, targets)):
@@ -619,7 +665,7 @@ def parse(path: Path, data: dict[str, Any], known_controls: frozenset[str] | Non
     report = check.table("report.", data.get("report", {}), REPORT_SCHEMA)
     return Config(path, targets, Thresholds(overrides), waivers, attestations, overrides, report.get("bundle", False),
                   archive=report.get("archive"), history=_history_at(path, report.get("history")),
-                  github=check.github(data.get("github")))
+                  github=check.github(data.get("github")), incidents=check.incidents(data.get("incidents")))
 
 
 def _history_at(path: Path, location: str | None) -> str | None:

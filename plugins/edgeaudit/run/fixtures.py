@@ -4,6 +4,7 @@ control records, and the run's history. A plugin module registered only in activ
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any, Callable
@@ -12,6 +13,9 @@ import pytest
 
 from edgeaudit.aws import prefetch
 from edgeaudit.aws.clients import Aws
+from edgeaudit.checks import incident_log
+from edgeaudit.checks.incident_rules import Incident, Source
+from edgeaudit.checks.incidents import IssueIncidents
 from edgeaudit.errors import NotEvaluated
 from edgeaudit.evidence import Evidence
 from edgeaudit.reporting.history_lines import Vetted
@@ -21,6 +25,7 @@ from edgeaudit.reporting.store import HistoryUnavailable
 from edgeaudit.rules import limits
 from edgeaudit.rules.attestations import Verdict, evaluate
 from edgeaudit.rules.config import Config, Target
+from edgeaudit.rules.location import is_s3
 from edgeaudit.rules.schedule import SCHEDULES
 from edgeaudit.rules.thresholds import Thresholds
 from edgeaudit.run.outcomes import EVIDENCE
@@ -31,8 +36,13 @@ from edgeaudit.web.github import GitHub
 from edgeaudit.web.site import Site
 from edgeaudit.web.tls import TlsProbe
 
-
 GITHUB = pytest.StashKey[GitHub]()  # one client (one connection pool) for the run's GitHub reads
+# the incident log as each credential scope read it: its incidents, or why it could not be read
+INCIDENT_LOGS = pytest.StashKey[dict[tuple[str, ...], "list[Incident] | NotEvaluated"]]()
+NO_INCIDENT_SOURCE = ('no incident source: add [incidents] with log = "incidents.jsonl" (a JSON-lines log, or '
+                      '"s3://bucket/key"; `edgeaudit incident` appends to it), or [github] with repository = '
+                      '"owner/name" and token_env = "GITHUB_TOKEN" (issues labelled incident), to the config; or '
+                      'declare that there is none: [incidents] absent = "why"')
 
 
 def _run(request: pytest.FixtureRequest) -> Run:
@@ -102,6 +112,42 @@ def github(request: pytest.FixtureRequest, edgeaudit_config: Config, evidence: E
         return request.config.stash[GITHUB]
 
     return client
+
+
+@pytest.fixture
+def incident_source(request: pytest.FixtureRequest, edgeaudit_config: Config, target: Target,
+                    evidence: Evidence, github: Callable[[], GitHub]) -> Callable[[], Source]:
+    """Where EA-INC-01/02 read incidents: the log [incidents] names, else [github]'s issues. Neither:
+    not evaluated, naming the lines that configure either; declared absent: a skip with the reason.
+    The log is read once per run and credential scope (an s3:// log with the target's session)."""
+    def source() -> Source:
+        chosen = edgeaudit_config.incidents
+        if chosen is None:
+            if edgeaudit_config.github is None:
+                raise NotEvaluated(NO_INCIDENT_SOURCE)
+            if edgeaudit_config.github.absent is not None:
+                pytest.skip(f"the config declares no GitHub source: {edgeaudit_config.github.absent} "
+                            '(an incident log, [incidents] log = "incidents.jsonl", would be read instead)')
+            return IssueIncidents(github())
+        if chosen.absent is not None:
+            evidence.record("declared_absent", {"incidents": chosen.absent})
+            pytest.skip(f"the config declares no incident log: {chosen.absent}")
+        location = str(chosen.log)
+        evidence.record("incident_log", location)
+        logs = request.config.stash.setdefault(INCIDENT_LOGS, {})
+        scope = (location, target.profile or "", target.role_arn or "") if is_s3(location) else (location,)
+        if scope not in logs:
+            try:
+                logs[scope] = incident_log.load(Aws(_run(request).registry, target) if is_s3(location) else None,
+                                                location)
+            except NotEvaluated as exc:
+                logs[scope] = exc
+        found = logs[scope]
+        if isinstance(found, NotEvaluated):
+            raise copy.copy(found)
+        return incident_log.LoggedIncidents(location, found, target.name)
+
+    return source
 
 
 @pytest.fixture
