@@ -144,6 +144,18 @@ def test_branch_protection_404_is_unprotected_and_403_is_not_evaluated(server):
         changes.protection(gh)
 
 
+def test_a_token_that_may_not_read_protection_still_proves_a_ruleset(server):
+    """Actions' own GITHUB_TOKEN cannot be given Administration: a ruleset that requires reviews
+    is proof enough; without one, the refusal stands (not evaluated, never unprotected)."""
+    server.repository.protection_status = 403
+    server.repository.rulesets = [{"type": "pull_request", "parameters": {"required_approving_review_count": 1}}]
+    found = changes.protection(_client(server))
+    assert found.approvals == 1 and found.source.startswith("repository ruleset (branch protection not read")
+    server.repository.rulesets = [{"type": "pull_request", "parameters": {"required_approving_review_count": 0}}]
+    with pytest.raises(NotEvaluated, match="Administration: read"):
+        changes.protection(_client(server))
+
+
 def test_reviews_required_by_a_ruleset_count(server):
     server.repository.protection = None
     server.repository.rulesets = [{"type": "pull_request", "parameters": {"required_approving_review_count": 2}}]

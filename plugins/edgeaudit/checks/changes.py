@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from edgeaudit.web.github import ADMINISTRATION, CONTENTS, PULLS, GitHub, parse_time
+from edgeaudit.web.github import ADMINISTRATION, CONTENTS, PULLS, GitHub, Refused, parse_time
 
 NOT_PROTECTED = ("Branch not protected",)
 
@@ -29,21 +29,36 @@ class Protection:
 
 
 def protection(github: GitHub) -> Protection:
-    """The reviews the branch requires; 0 when neither branch protection nor a ruleset asks any."""
+    """The reviews the branch requires; 0 when neither branch protection nor a ruleset asks any.
+    A token that may not read branch protection (Actions' own GITHUB_TOKEN never may) still
+    proves the rule from a ruleset that requires reviews; without one, the refusal stands."""
     branch = github.source.branch
-    classic = github.get(github.repo(f"/branches/{branch}/protection"), ADMINISTRATION, missing=NOT_PROTECTED)
+    try:
+        classic = github.get(github.repo(f"/branches/{branch}/protection"), ADMINISTRATION, missing=NOT_PROTECTED)
+    except Refused as refusal:
+        found = _ruleset(github, branch)
+        if found.approvals:
+            found.source += f" (branch protection not read: the token lacks {ADMINISTRATION})"
+            return found
+        raise refusal
     if classic is not None:
         reviews = classic.get("required_pull_request_reviews") or {}
         count = int(reviews.get("required_approving_review_count", 1)) if reviews else 0
         admins = (classic.get("enforce_admins") or {}).get("enabled")
         if count:
             return Protection(count, "branch protection", admins)
+    found = _ruleset(github, branch)
+    if found.approvals:
+        return found
+    return Protection(0, "branch protection" if classic is not None else "none")
+
+
+def _ruleset(github: GitHub, branch: str) -> Protection:
+    """The approving reviews the repository's rulesets require on `branch` (0: none)."""
     rules = github.pages(github.repo(f"/rules/branches/{branch}"), CONTENTS).items
     counts = [int((rule.get("parameters") or {}).get("required_approving_review_count", 0))
               for rule in rules if rule.get("type") == "pull_request"]
-    if counts and max(counts):
-        return Protection(max(counts), "repository ruleset")
-    return Protection(0, "branch protection" if classic is not None else "none")
+    return Protection(max(counts, default=0), "repository ruleset")
 
 
 def merged_pull(github: GitHub, sha: str) -> dict[str, Any] | None:

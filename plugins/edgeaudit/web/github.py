@@ -58,6 +58,11 @@ def _only_get(method: str | bytes) -> None:
         raise WriteRefused(f"the GitHub client reads only: {name} refused")
 
 
+class Refused(NotEvaluated):
+    """GitHub refused a read (403 or 404 that is no rate limit): the token lacks a permission,
+    or the thing does not exist."""
+
+
 @dataclass
 class Paged:
     """The items of a paginated answer; `complete` is False when MAX_PAGES stopped the reading."""
@@ -154,7 +159,7 @@ class GitHub:
             raise NotEvaluated(f"GitHub rejected the token in {self.source.token_env} (401 on {where}): "
                                f"it is expired or revoked; it needs {permission} on {self.source.repository}")
         if response.status_code in (403, 404):
-            raise NotEvaluated(f"GitHub answered {response.status_code} to {where} ({message}): the token in "
+            raise Refused(f"GitHub answered {response.status_code} to {where} ({message}): the token in "
                                f"{self.source.token_env} needs {permission} on {self.source.repository}, "
                                "and the repository, workflow and branch must exist")
         if response.status_code != 200:
