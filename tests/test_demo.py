@@ -60,10 +60,10 @@ def test_xdist_gives_the_same_results(daily, tmp_path):
     assert parallel.report["complete"] is True, parallel.output
     assert outcomes(parallel) == outcomes(daily)
     # the target's controls ran on one worker: its reads were made once, as without xdist
-    # (the controller, which runs no control, asks STS once more for the report's account)
+    # (the controller, which runs no control, asks once more for the report's account and its alias)
     calls = parallel.report["run"]["api_calls_by_operation"], daily.report["run"]["api_calls_by_operation"]
     assert {op for op in calls[0].keys() | calls[1].keys() if calls[0].get(op) != calls[1].get(op)} <= {
-        "sts:GetCallerIdentity"}, calls
+        "sts:GetCallerIdentity", "iam:ListAccountAliases"}, calls
 
 
 def test_a_targets_controls_share_one_worker():

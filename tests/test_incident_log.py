@@ -88,6 +88,18 @@ def test_a_compliant_log_passes_both_controls(world, tmp_path):
         assert inc1["evidence"]["incident_log"] == str(tmp_path / "incidents.jsonl")
 
 
+def test_an_incident_of_a_target_the_config_lacks_is_not_evaluated_on_every_target(world, tmp_path):
+    """A misspelt target would hide the incident from every target: the log is not judged."""
+    lines = [*COMPLIANT, *[{**line, "target": "wwww"} for line in handled("INC-5", "P1", ago(days=2), ack_min=90)]]
+    run = incidents_run(world, tmp_path, {"log": "incidents.jsonl"}, jsonl(lines))
+    for control in ("EA-INC-01", "EA-INC-02"):
+        for target in ("www", "docs"):
+            result = run.result(control, target)
+            assert result["outcome"] == "error", result
+            assert "incident INC-5" in result["message"] and "'wwww'" in result["message"]
+            assert "--target NAME" in result["message"]
+
+
 def test_late_unlevelled_and_pending_incidents_and_a_missing_postmortem_fail(world, tmp_path):
     lines = [*handled("INC-7", "P2", ago(days=4), ack_min=40),                       # late: 40 > 15 min
              opened("INC-8", None, ago(days=3)),                                       # no level

@@ -146,8 +146,8 @@ def test_account_targets_and_title_are_in_the_page(browser, demo_page):
     page = HtmlPage(browser, path)
     assert page.page.inner_text("h1") == "edgeaudit: all controls (demo)"
     environment = page.environment()
-    account = run.report["run"]["aws_account"]
-    assert account and environment["AWS account"] == account
+    account, alias = run.report["run"]["aws_account"], run.report["run"]["aws_account_alias"]
+    assert account and alias and environment["AWS account"] == f"{account} ({alias})"
     target = run.report["results"][0]["resource"]
     assert environment["edgeaudit targets"] == f"www: {target}"
     assert environment["edgeaudit run id"] == run.report["run"]["run_id"]

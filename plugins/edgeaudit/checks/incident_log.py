@@ -156,12 +156,21 @@ def load(aws: Aws | None, location: str) -> list[Incident]:
 
 class LoggedIncidents:
     """The log's incidents as incident_rules.Source, for one target: those that name no target,
-    and those that name this one."""
+    and those that name this one. An incident that names a target the config does not have
+    (`known`: every target of the config file, whatever the run selected) belongs to none: the
+    log is not judged, since that incident could be the late one."""
 
     unlevelled = "has no level (P1..P4)"
 
-    def __init__(self, location: str, incidents: list[Incident], target: str) -> None:
+    def __init__(self, location: str, incidents: list[Incident], target: str,
+                 known: set[str] | None = None) -> None:
         self.where = f"incident log {location}"
+        strays = [i for i in incidents if i.target is not None and known is not None and i.target not in known]
+        if strays:
+            raise NotEvaluated(f"incident {strays[0].id} of {location} names target {strays[0].target!r}, which the "
+                               f"config has no target of: it would count for no target. Fix: record it again with "
+                               f"`edgeaudit incident {strays[0].id} --target NAME` naming one of "
+                               f"{', '.join(sorted(known or ()))}")
         self.incidents = [i for i in incidents if i.target in (None, target)]
 
     def opened(self, since: dt.date) -> list[Incident]:

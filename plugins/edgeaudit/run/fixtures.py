@@ -145,7 +145,8 @@ def incident_source(request: pytest.FixtureRequest, edgeaudit_config: Config, ta
         found = logs[scope]
         if isinstance(found, NotEvaluated):
             raise copy.copy(found)
-        return incident_log.LoggedIncidents(location, found, target.name)
+        return incident_log.LoggedIncidents(location, found, target.name,
+                                            known={t.name for t in (_run(request).configured or edgeaudit_config).targets})
 
     return source
 
