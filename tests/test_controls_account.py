@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -115,9 +116,9 @@ def test_no_datapoints_is_not_evaluated_naming_the_metric(world, tmp_path, site)
 
 # --- EA-MET-02 from a Route 53 health check (health_check_id) ---------------------------------------
 
-def _health_check(world, host: str, **config) -> str:
-    """A health check in the world's Route 53: HTTPS of `host` unless `config` says otherwise."""
-    settings = {"Type": "HTTPS", "FullyQualifiedDomainName": host, "Port": 443, "ResourcePath": "/",
+def _health_check(world, host: str, port: int, **config) -> str:
+    """A health check in the world's Route 53: HTTPS of `host`:`port` unless `config` says otherwise."""
+    settings = {"Type": "HTTPS", "FullyQualifiedDomainName": host, "Port": port, "ResourcePath": "/",
                 "RequestInterval": 30, "FailureThreshold": 3, **config}
     with guard.local_seeding():
         return world.builder.client("route53").create_health_check(
@@ -150,20 +151,23 @@ def checked(world, site, tmp_path_factory):
     """One run of EA-MET-02 and the preflight over targets that each name a health check (and one
     that names none): the health checks and their metrics in the world's Route 53 and CloudWatch."""
     host = "localhost"  # the host of the demo edge's url
+    port = urlsplit(site.target_entry()["url"]).port
     checks = {
-        "hc-healthy": (_health_check(world, host), MONTH, None),
-        "hc-flaky": (_health_check(world, host, Type="HTTPS_STR_MATCH", SearchString="<html"), MONTH, TWO_PERCENT),
-        "hc-disabled": (_health_check(world, host, Disabled=True), MONTH, None),
-        "hc-inverted": (_health_check(world, host, Inverted=True), MONTH, None),
-        "hc-other-host": (_health_check(world, "www.example.org"), MONTH, None),
-        "hc-ip": (_health_check(world, host, IPAddress="192.0.2.10"), MONTH, None),
-        "hc-tcp": (_health_check(world, host, Type="TCP"), MONTH, None),
+        "hc-healthy": (_health_check(world, host, port), MONTH, None),
+        "hc-flaky": (_health_check(world, host, port, Type="HTTPS_STR_MATCH", SearchString="<html"), MONTH, TWO_PERCENT),
+        "hc-disabled": (_health_check(world, host, port, Disabled=True), MONTH, None),
+        "hc-inverted": (_health_check(world, host, port, Inverted=True), MONTH, None),
+        "hc-other-host": (_health_check(world, "www.example.org", port), MONTH, None),
+        "hc-ip": (_health_check(world, host, port, IPAddress="192.0.2.10"), MONTH, None),
+        "hc-tcp": (_health_check(world, host, port, Type="TCP"), MONTH, None),
+        "hc-http": (_health_check(world, host, port, Type="HTTP"), MONTH, None),
+        "hc-other-port": (_health_check(world, host, 443), MONTH, None),
         "hc-unknown": (str(uuid.uuid4()), 0, None),
-        "hc-nodata": (_health_check(world, host), 0, None),
-        "hc-short": (_health_check(world, host), 10 * 24, None),
-        "hc-short-down": (_health_check(world, host), 10 * 24, {ago: 60 for ago in range(2, 14)}),
+        "hc-nodata": (_health_check(world, host, port), 0, None),
+        "hc-short": (_health_check(world, host, port), 10 * 24, None),
+        "hc-short-down": (_health_check(world, host, port), 10 * 24, {ago: 60 for ago in range(2, 14)}),
     }
-    checks["hc-calculated"] = (_health_check(world, host, Type="CALCULATED", HealthThreshold=1,
+    checks["hc-calculated"] = (_health_check(world, host, port, Type="CALCULATED", HealthThreshold=1,
                                              ChildHealthChecks=[checks["hc-healthy"][0]]), MONTH, None)
     for check_id, hours, unhealthy in checks.values():
         if hours:
@@ -178,6 +182,7 @@ def checked(world, site, tmp_path_factory):
                      "--edgeaudit-config", str(config), "-p", "no:randomly",
                      env=world.aws_env, report_dir=workdir / "reports")
     done.ids = {name: check_id for name, (check_id, _, _) in checks.items()}
+    done.url = site.target_entry()["url"]
     return done
 
 
@@ -187,7 +192,7 @@ def test_a_healthy_month_from_a_health_check_passes_and_says_its_source(checked)
     evidence = result["evidence"]
     assert f"Route 53 health check {checked.ids['hc-healthy']}" in evidence["source"]
     assert {key: evidence["health_check"][key] for key in ("type", "host", "path", "port", "failure_threshold")} == {
-        "type": "HTTPS", "host": "localhost", "path": "/", "port": 443, "failure_threshold": 3}
+        "type": "HTTPS", "host": "localhost", "path": "/", "port": urlsplit(checked.url).port, "failure_threshold": 3}
     assert "regions" in evidence["health_check"]
     # 720 whole hours; one less when the hour turned between the seeding and the run
     assert evidence["hours_in_period"] == MONTH and evidence["hours_measured"] >= MONTH - 1
@@ -213,6 +218,8 @@ def test_a_month_with_2_percent_unhealthy_minutes_fails_naming_its_worst_hours(c
     ("hc-other-host", "probes www.example.org, not localhost"),
     ("hc-ip", "probes the IP address 192.0.2.10: an address cannot prove it is localhost"),
     ("hc-tcp", "is of type TCP: it does not request the site's pages"),
+    ("hc-http", "is of type HTTP: it asks over plain HTTP, while viewers reach"),
+    ("hc-other-port", "probes port 443, not port"),
     ("hc-calculated", "is of type CALCULATED"),
     ("hc-unknown", "Route 53 has no health check"),
 ])

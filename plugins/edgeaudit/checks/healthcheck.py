@@ -1,13 +1,15 @@
 """A Route 53 health check as the measure of a site's availability (EA-MET-02 with
 `health_check_id`). Route 53 publishes each check's HealthCheckStatus to CloudWatch in us-east-1,
 one sample a minute, 1 healthy and 0 unhealthy. That status proves the site was up only when the
-check probes the site: an enabled, not inverted HTTP(S) check of the target's own host name. A
+check probes the site: an enabled, not inverted HTTP(S) check of the target's own host name, its
+scheme (an https site needs an HTTPS check: HTTP's redirect is healthy) and its port. A
 check that cannot prove it is NotEvaluated naming why and the fix, never counted as healthy."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.exceptions
 
@@ -61,6 +63,17 @@ def why_not_proof(check: dict[str, Any], target: Target) -> str | None:
     if host != target.host.lower():
         return (f"{name} probes {check['host'] or 'no host name'}, not {target.host}, the host of the target's url. "
                 f"Fix: name a check of {target.host} in health_check_id")
+    url = urlsplit(target.url)
+    secure = str(check["type"]).startswith("HTTPS")
+    if url.scheme == "https" and not secure:
+        return (f"{name} is of type {check['type']}: it asks over plain HTTP, while viewers reach {target.url} over "
+                "HTTPS (Route 53 counts the redirect to HTTPS as healthy, whatever HTTPS answers). Fix: name an "
+                "HTTPS or HTTPS_STR_MATCH health check in health_check_id")
+    port = check["port"] or (443 if secure else 80)
+    expected = url.port or (443 if url.scheme == "https" else 80)
+    if port != expected:
+        return (f"{name} probes port {port}, not port {expected} of {target.url}. Fix: name a check of the port "
+                "viewers use in health_check_id")
     return None
 
 
