@@ -16,6 +16,14 @@ VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 VERSION_NUMBER = re.compile(r"\d+\.\d+|/\s*\d")
 NONCE_OR_HASH = ("'nonce-", "'sha256-", "'sha384-", "'sha512-")
 ANY_SCRIPT_SOURCES = ("*", "https:", "http:", "data:")  # each admits scripts from any host
+# Domains where anyone can publish a script under a name of their own: a wildcard over one of them
+# (https://*.cloudfront.net) admits anybody's scripts, as a wildcard over a top-level domain does.
+SHARED_HOSTING = ("cloudfront.net", "amazonaws.com", "github.io", "githubusercontent.com", "googleusercontent.com",
+                  "storage.googleapis.com", "appspot.com", "web.app", "firebaseapp.com", "herokuapp.com",
+                  "netlify.app", "vercel.app", "pages.dev", "workers.dev", "azurewebsites.net",
+                  "blob.core.windows.net", "azureedge.net", "akamaized.net", "fastly.net", "jsdelivr.net",
+                  "unpkg.com")
+_SOURCE_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?([^/:'\s]+)")
 
 
 def _header_pages(site, target):
@@ -76,7 +84,21 @@ def _any_script(directive, sources):
     hash with 'strict-dynamic' makes browsers ignore them."""
     if "'strict-dynamic'" in sources and any(s.startswith(NONCE_OR_HASH) for s in sources):
         return []
-    return [f"{directive} allows scripts from anywhere: {s}" for s in sources if s in ANY_SCRIPT_SOURCES]
+    return [f"{directive} allows scripts from anywhere: {s}" for s in sources
+            if s in ANY_SCRIPT_SOURCES or _wildcard_anywhere(s)]
+
+
+def _wildcard_anywhere(source):
+    """A host wildcard that covers everyone's hosts: any host (https://*), a whole top-level domain
+    (*.com), or a domain anyone can publish on (*.cloudfront.net)."""
+    found = _SOURCE_HOST.match(source.lower())
+    host = found.group(1) if found else ""
+    if host == "*":
+        return True
+    if not host.startswith("*."):
+        return False
+    rest = host[2:]
+    return "." not in rest or any(rest == shared or rest.endswith("." + shared) for shared in SHARED_HOSTING)
 
 
 def _offenders_message(what, offenders, seen):
@@ -123,8 +145,9 @@ def test_content_security_policy(site, target, evidence):
 
     Remediation: set ContentSecurityPolicy in the response headers policy (not only
     Content-Security-Policy-Report-Only) with script-src (or default-src), and script-src-elem
-    if set, limited to 'self' and named https origins (no *, https:, http: or data:); move
-    inline scripts to files, or allow them by nonce or hash.
+    if set, limited to 'self' and named https origins (no *, https:, http: or data:, no wildcard
+    over a top-level domain or a domain anyone publishes on, such as https://*.cloudfront.net);
+    move inline scripts to files, or allow them by nonce or hash.
     """
     seen, problems = {}, {}
     for url, response in _header_pages(site, target):

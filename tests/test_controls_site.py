@@ -353,13 +353,22 @@ def test_source_maps_published_on_purpose_are_not_a_finding(world, tmp_path):
 
 # --- EA-HDR-02: sources that admit any script ------------------------------------------------------
 
-# target -> the CSP its edge sends; every one but "keyed" lets scripts from anywhere run.
+# target -> the CSP its edge sends; every one but "keyed" and "own-wildcard" lets scripts from anywhere run.
 ANY_SCRIPT_CSPS = {
     "csp-star": ("default-src 'self'; script-src 'self' *; frame-ancestors 'none'", "script-src", "*"),
     "csp-https": ("default-src https:; frame-ancestors 'none'", "default-src", "https:"),
     "csp-data": ("default-src 'self'; script-src 'self' data:; frame-ancestors 'none'", "script-src", "data:"),
     "csp-elem": ("default-src 'self'; script-src 'self'; script-src-elem 'self' https:; frame-ancestors 'none'",
                  "script-src-elem", "https:"),
+    "csp-any-host": ("default-src 'self'; script-src 'self' https://*; frame-ancestors 'none'", "script-src",
+                     "https://*"),
+    "csp-tld": ("default-src 'self'; script-src 'self' *.com; frame-ancestors 'none'", "script-src", "*.com"),
+    # anyone can put a script on a distribution of their own under *.cloudfront.net
+    "csp-shared": ("default-src 'self'; script-src 'self' https://*.cloudfront.net; frame-ancestors 'none'",
+                   "script-src", "https://*.cloudfront.net"),
+    # a wildcard over the site's own domain names the site's hosts only
+    "csp-own-wildcard": ("default-src 'self'; script-src 'self' https://*.example.com; frame-ancestors 'none'",
+                         None, None),
     # a nonce with 'strict-dynamic': browsers ignore https: (the fallback for older ones)
     "csp-keyed": ("default-src 'self'; script-src 'nonce-r4nd0m' 'strict-dynamic' https:; frame-ancestors 'none'",
                   None, None),
