@@ -5,6 +5,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+from edgeaudit.checks import waf
 from edgeaudit.errors import NotEvaluated
 
 HTTPS_POLICIES = ("redirect-to-https", "https-only")
@@ -173,7 +174,8 @@ def test_viewer_certificate(aws, target, evidence):
 
 
 @pytest.mark.control("EA-CF-05", severity="P3", frameworks={"FSBP": "CloudFront.6"},
-                     reads=("cloudfront:GetDistributionConfig", "wafv2:GetWebACL"))
+                     reads=("cloudfront:GetDistributionConfig", "wafv2:GetWebACL", "wafv2:GetRuleGroup",
+                            "wafv2:DescribeManagedRuleGroup"))
 @pytest.mark.weekly
 @pytest.mark.quarterly
 @pytest.mark.security
@@ -183,7 +185,8 @@ def test_waf_attached(aws, target, evidence):
 
     Remediation: create an AWS WAF web ACL (scope CLOUDFRONT, us-east-1) with rules, e.g. the
     AWS managed common rule set and a rate limit, and attach it to the distribution; at least
-    one rule must block (Action Block, or a rule group with OverrideAction None), not only count.
+    one rule must block (Action Block, or a rule group with OverrideAction None one of whose
+    rules still blocks after the rule action overrides), not only count.
     """
     web_acl = _config(aws, target, evidence).get("WebACLId") or ""
     evidence.record("web_acl", web_acl or None)
@@ -194,10 +197,10 @@ def test_waf_attached(aws, target, evidence):
     if not match:
         raise NotEvaluated(f"cannot read the web ACL ARN {web_acl}")
     acl = aws.client("wafv2", "us-east-1").get_web_acl(Name=match["name"], Id=match["id"], Scope="CLOUDFRONT")["WebACL"]
-    rules = {rule["Name"]: _rule_action(rule) for rule in acl.get("Rules", [])}
+    rules = {rule["Name"]: waf.rule_action(aws, rule) for rule in acl.get("Rules", [])}
     default = next(iter(acl.get("DefaultAction") or {}), None)
     counting = [name for name, action in rules.items() if action == "Count"]
-    blocking = [name for name, action in rules.items() if action in BLOCKING]
+    blocking = [name for name, action in rules.items() if action == waf.BLOCK]
     evidence.record("rules", rules)
     evidence.record("default_action", default)
     evidence.record("counting_rules", counting)
@@ -206,19 +209,6 @@ def test_waf_attached(aws, target, evidence):
     assert blocking or default == "Block", (
         f"web ACL {match['name']} blocks nothing: no rule blocks and its default action is {default}"
         + (f"; these rules only count: {', '.join(counting)}" if counting else ""))
-
-
-# What a rule does to a request it matches, as _rule_action names it, when that stops the request.
-BLOCKING = ("Block", "the group's own actions")
-
-
-def _rule_action(rule: dict) -> str:
-    """A rule's action (Block, Count, Allow, ...); a rule group's is its override, where None
-    lets the group's own rules act and Count makes every one of them count."""
-    override = rule.get("OverrideAction")
-    if override:
-        return "the group's own actions" if "None" in override else next(iter(override))
-    return next(iter(rule.get("Action") or {}), "none")
 
 
 @pytest.mark.control("EA-CF-06", severity="P3", frameworks={"FSBP": "CloudFront.5"},

@@ -81,6 +81,11 @@ FLEET = {
     "old-tls": ({"minimum_protocol_version": "TLSv1.2_2019"}, {"EA-CF-04": "failed"}, "TLSv1.2_2019"),
     "empty-waf": ({"web_acl": "empty"}, {"EA-CF-05": "failed"}, "-empty-acl"),
     "counting-waf": ({"web_acl": "count"}, {"EA-CF-05": "failed"}, "only count: common, rate-limit"),
+    # a group with OverrideAction None blocks only if one of its rules still blocks
+    "group-counts-waf": ({"web_acl": "group-count"}, {"EA-CF-05": "failed"}, "only count: own-group"),
+    "group-blocks-waf": ({"web_acl": "group-block"}, {}, None),
+    "managed-counts-waf": ({"web_acl": "managed-count"}, {"EA-CF-05": "failed"}, "only count: common"),
+    "managed-partly-waf": ({"web_acl": "managed-partly"}, {}, None),
     "no-cf-logs": ({"cloudfront_logging": False}, {"EA-CF-06": "failed"}, None),
     "no-root": ({"default_root_object": ""}, {"EA-CF-07": "failed"}, None),
     "assets-no-headers": ({"assets_headers_policy": False}, {"EA-CF-08": "failed"}, "/assets/*"),
@@ -272,6 +277,15 @@ def test_a_web_acl_that_only_counts_blocks_nothing(fleet):
     assert counting["evidence"]["rules"] == {"common": "Count", "rate-limit": "Count"}
     assert counting["evidence"]["counting_rules"] == ["common", "rate-limit"]
     assert counting["evidence"]["default_action"] == "Allow" and "blocks nothing" in counting["message"]
+
+
+def test_rule_groups_block_only_when_a_rule_still_blocks_after_the_overrides(fleet):
+    """A rule group of one's own is read, a managed group with overrides described: every rule made
+    to count blocks nothing; one rule left to block is enough."""
+    assert fleet.result("EA-CF-05", "group-counts-waf")["evidence"]["rules"] == {"own-group": "Count"}
+    assert fleet.result("EA-CF-05", "group-blocks-waf")["evidence"]["blocking_rules"] == ["own-group"]
+    assert fleet.result("EA-CF-05", "managed-counts-waf")["evidence"]["counting_rules"] == ["common"]
+    assert fleet.result("EA-CF-05", "managed-partly-waf")["evidence"]["blocking_rules"] == ["common"]
 
 
 def test_allowed_cross_account_writer_is_accepted(fleet):

@@ -144,6 +144,7 @@ SCOPES = {
     "kms:DescribeKey": "arn:aws:kms:*:*:key/*",
     "kms:GetKeyPolicy": "arn:aws:kms:*:*:key/*",
     "route53:ListResourceRecordSets": "arn:aws:route53:::hostedzone/*",
+    "wafv2:GetRuleGroup": "arn:aws:wafv2:*:*:global/rulegroup/*/*",
     "wafv2:GetWebACL": "arn:aws:wafv2:*:*:global/webacl/*/*",
 }
 

@@ -79,7 +79,7 @@ READS: dict[str, frozenset[str]] = {service: frozenset(operations.split()) for s
           "GetPublicAccessBlock HeadBucket HeadObject "
           "ListBuckets ListObjectVersions ListObjects ListObjectsV2",
     "s3control": "GetPublicAccessBlock",
-    "wafv2": "GetWebACL",
+    "wafv2": "DescribeManagedRuleGroup GetRuleGroup GetWebACL",
     # credentials only: an assumed role, web identity (CI), an SSO profile
     "sts": "GetCallerIdentity AssumeRole AssumeRoleWithWebIdentity",
     "sso": "GetRoleCredentials",

@@ -32,6 +32,7 @@ from edgeaudit.rules.config import Target
 
 # The call's parameters, or why it cannot be made for this target.
 Params = Callable[[Target, Aws], "dict[str, Any] | str"]
+RULE_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/rulegroup/(?P<name>[^/]+)/(?P<id>[^/]+)$")
 WEB_ACL_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$")
 HOME_REGION = {"acm": "us-east-1", "wafv2": "us-east-1", "cloudwatch": "us-east-1", "budgets": "us-east-1"}
 UNPROBED = {"ce": "Cost Explorer bills every request (0.01 USD each): not tried; its controls report a refusal",
@@ -98,6 +99,19 @@ def _function(target: Target, aws: Aws) -> dict[str, Any] | str:
 def _web_acl(target: Target, aws: Aws) -> dict[str, Any] | str:
     match = WEB_ACL_ARN.match(_distribution_config(target, aws).get("WebACLId") or "")
     return {"Name": match["name"], "Id": match["id"], "Scope": "CLOUDFRONT"} if match else "no WAF web ACL"
+
+
+def _rule_group(target: Target, aws: Aws) -> dict[str, Any] | str:
+    """The first rule group of the site's own that its web ACL references."""
+    acl = _web_acl(target, aws)
+    if isinstance(acl, str):
+        return acl
+    rules = aws.client("wafv2", "us-east-1").get_web_acl(**acl)["WebACL"].get("Rules") or []
+    arns = [rule["Statement"]["RuleGroupReferenceStatement"]["ARN"] for rule in rules
+            if "RuleGroupReferenceStatement" in (rule.get("Statement") or {})]
+    found = [RULE_GROUP_ARN.match(arn) for arn in arns]
+    return ({"Name": found[0]["name"], "Id": found[0]["id"], "Scope": "CLOUDFRONT"} if found and found[0]
+            else "the web ACL references no rule group of the account's own")
 
 
 def _behaviour_policy(field: str) -> Params:
@@ -231,6 +245,9 @@ PROBES: tuple[Probe, ...] = (
     Probe("cloudfront:GetFunction", _function),
     Probe("acm:DescribeCertificate", _certificate),
     Probe("wafv2:GetWebACL", _web_acl),
+    Probe("wafv2:GetRuleGroup", _rule_group),
+    Probe("wafv2:DescribeManagedRuleGroup",  # a group every account may describe
+          lambda t, _: {"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet", "Scope": "CLOUDFRONT"}),
     Probe("iam:GetAccountAuthorizationDetails", lambda t, _: {"MaxItems": 1}),
     Probe("iam:GetAccountSummary", lambda t, _: {}),
     Probe("iam:ListAccountAliases", lambda t, _: {}),

@@ -128,7 +128,10 @@ class SiteSpec:
                                              # "custom-http", "dangling" (a bucket that does not exist)
     minimum_protocol_version: str = "TLSv1.2_2021"
     ssl_support_method: str = "sni-only"
-    web_acl: str = "rules"                   # "empty" (no rules), "none", "count" (rules that only count)
+    # "empty" (no rules), "none", "count" (rules that only count), "group-count" (a rule group of the
+    # account's own whose rules count), "group-block" (one of them blocks), "managed-count" (every
+    # rule of a managed group overridden to count), "managed-partly" (one of them)
+    web_acl: str = "rules"
     cloudfront_logging: bool = True
     default_root_object: str = "index.html"
     assets_headers_policy: bool = True
@@ -601,6 +604,19 @@ class Builder:
                     "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
                                          "MetricName": "common"}}])
 
+    def _rule_group(self, name: str, block: bool) -> str:
+        """A rule group of the account's own: a rate limit and a bad-bot match that count, the
+        second blocking when `block`."""
+        statement = {"ByteMatchStatement": {"SearchString": "badbot", "FieldToMatch": {"SingleHeader": {
+            "Name": "user-agent"}}, "TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}],
+            "PositionalConstraint": "CONTAINS"}}
+        return self.client("wafv2").create_rule_group(
+            Name=name, Scope="CLOUDFRONT", Capacity=100, VisibilityConfig=_visibility(name), Rules=[
+                {"Name": "rate", "Priority": 0, "Action": {"Count": {}}, "VisibilityConfig": _visibility("rate"),
+                 "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}}},
+                {"Name": "bad-bots", "Priority": 1, "Action": {"Block": {}} if block else {"Count": {}},
+                 "VisibilityConfig": _visibility("bots"), "Statement": statement}])["Summary"]["ARN"]
+
     def _create_web_acl(self, **acl: Any) -> str:
         return self.client("wafv2").create_web_acl(
             Scope="CLOUDFRONT", DefaultAction={"Allow": {}}, **acl,
@@ -814,6 +830,19 @@ class Builder:
             config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-empty-acl", Rules=[])
         elif spec.web_acl == "count":
             config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-count-acl", Rules=_counting_rules())
+        elif spec.web_acl in ("group-count", "group-block"):
+            group = self._rule_group(f"{spec.name}-{suffix}-group", block=spec.web_acl == "group-block")
+            config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-group-acl", Rules=[{
+                "Name": "own-group", "Priority": 0, "OverrideAction": {"None": {}}, "VisibilityConfig": _visibility("own"),
+                "Statement": {"RuleGroupReferenceStatement": {"ARN": group}}}])
+        elif spec.web_acl in ("managed-count", "managed-partly"):
+            names = motoext.MANAGED_RULE_GROUPS["AWS", "AWSManagedRulesCommonRuleSet"]
+            counted = names if spec.web_acl == "managed-count" else names[:1]
+            config["WebACLId"] = self._create_web_acl(Name=f"{spec.name}-{suffix}-managed-acl", Rules=[{
+                "Name": "common", "Priority": 0, "OverrideAction": {"None": {}}, "VisibilityConfig": _visibility("common"),
+                "Statement": {"ManagedRuleGroupStatement": {
+                    "VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet",
+                    "RuleActionOverrides": [{"Name": name, "ActionToUse": {"Count": {}}} for name in counted]}}}])
         origins = config["Origins"]["Items"]
         oac, main = origins[0]["OriginAccessControlId"], origins[0]
         if spec.origin_access == "oai":  # moto has no OAI API and does not check the reference
@@ -955,14 +984,15 @@ def _custom_origin(protocol_policy: str) -> dict[str, Any]:
             "OriginSslProtocols": {"Quantity": len(protocols), "Items": protocols}}
 
 
+def _visibility(name: str) -> dict[str, Any]:
+    return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+
+
 def _counting_rules() -> list[dict[str, Any]]:
     """A managed rule group and a rate limit, both set to count: the web ACL blocks nothing."""
-    def visibility(name: str) -> dict[str, Any]:
-        return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
-
-    return [{"Name": "common", "Priority": 0, "OverrideAction": {"Count": {}}, "VisibilityConfig": visibility("common"),
+    return [{"Name": "common", "Priority": 0, "OverrideAction": {"Count": {}}, "VisibilityConfig": _visibility("common"),
              "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}}},
-            {"Name": "rate-limit", "Priority": 1, "Action": {"Count": {}}, "VisibilityConfig": visibility("rate"),
+            {"Name": "rate-limit", "Priority": 1, "Action": {"Count": {}}, "VisibilityConfig": _visibility("rate"),
              "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}}}]
 
 

@@ -24,7 +24,8 @@ in-process backend directly (the threaded server shares it); so do
 ``set_certificate_status()`` (ACM validation and renewal),
 ``set_access_key_create_date()`` (an old IAM access key), ``set_access_key_last_used()``,
 ``set_root_user()`` (the root user's MFA and access keys, which no API changes),
-``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks),
+``set_cost_forecast()`` (Cost Explorer forecasts, which moto lacks; WAF's managed rule groups are
+described from a small catalog, MANAGED_RULE_GROUPS),
 ``set_object_last_modified()`` (past writes: deployment history, replication lag),
 ``put_objects()`` and ``copy_objects()`` (a fleet's bulk data and its replica, without an HTTP
 round trip per object) and
@@ -79,6 +80,8 @@ from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.s3.exceptions import BucketAccessDeniedError, S3ClientError
 from moto.s3.models import FakeBucket, FakeKey, s3_backends
 from moto.s3.responses import S3Response
+from moto.wafv2.exceptions import WAFNonexistentItemException
+from moto.wafv2.responses import WAFV2Response
 
 _installed = False
 
@@ -105,6 +108,7 @@ def install() -> None:
     _keep_certificate_validation_and_renewal()
     _one_key_for_requested_certificates()
     _add_cost_forecast()
+    _add_managed_rule_group_descriptions()
     _event_selectors_as_aws_keeps_them()
     _add_stack_drift_detection()
     _add_resource_import()
@@ -994,6 +998,41 @@ def _add_cost_forecast() -> None:
         })
 
     CostExplorerResponse.get_cost_forecast = get_cost_forecast  # type: ignore[attr-defined]
+
+
+# --- WAF managed rule groups ----------------------------------------------------
+
+# The rules of the AWS managed rule groups the demo uses, each with its default action (Block), as
+# DescribeManagedRuleGroup lists them.
+MANAGED_RULE_GROUPS = {
+    ("AWS", "AWSManagedRulesCommonRuleSet"): (
+        "NoUserAgent_HEADER", "UserAgent_BadBots_HEADER", "SizeRestrictions_QUERYSTRING",
+        "SizeRestrictions_Cookie_HEADER", "SizeRestrictions_BODY", "SizeRestrictions_URIPATH",
+        "EC2MetaDataSSRF_BODY", "EC2MetaDataSSRF_COOKIE", "EC2MetaDataSSRF_URIPATH",
+        "EC2MetaDataSSRF_QUERYARGUMENTS", "GenericLFI_QUERYARGUMENTS", "GenericLFI_URIPATH", "GenericLFI_BODY",
+        "RestrictedExtensions_URIPATH", "RestrictedExtensions_QUERYARGUMENTS", "GenericRFI_QUERYARGUMENTS",
+        "GenericRFI_BODY", "GenericRFI_URIPATH", "CrossSiteScripting_COOKIE", "CrossSiteScripting_QUERYARGUMENTS",
+        "CrossSiteScripting_BODY", "CrossSiteScripting_URIPATH"),
+    ("AWS", "AWSManagedRulesKnownBadInputsRuleSet"): (
+        "JavaDeserializationRCE_HEADER", "JavaDeserializationRCE_BODY", "JavaDeserializationRCE_URIPATH",
+        "JavaDeserializationRCE_QUERYSTRING", "Host_localhost_HEADER", "PROPFIND_METHOD", "ExploitablePaths_URIPATH",
+        "Log4JRCE_HEADER", "Log4JRCE_QUERYSTRING", "Log4JRCE_BODY", "Log4JRCE_URIPATH"),
+}
+
+
+def _add_managed_rule_group_descriptions() -> None:
+    """moto 5.2.6 has no DescribeManagedRuleGroup: answer for MANAGED_RULE_GROUPS, each rule with
+    its default action, and AWS's WAFNonexistentItemException for any other group."""
+    def describe_managed_rule_group(self: WAFV2Response) -> str:
+        params = json.loads(self.body)
+        rules = MANAGED_RULE_GROUPS.get((params.get("VendorName"), params.get("Name")))
+        if rules is None:
+            raise WAFNonexistentItemException()
+        return json.dumps({"VersionName": params.get("VersionName") or "Version_1.0", "Capacity": 700,
+                           "LabelNamespace": f"awswaf:managed:{params['VendorName'].lower()}:{params['Name']}:",
+                           "Rules": [{"Name": name, "Action": {"Block": {}}} for name in rules]})
+
+    WAFV2Response.describe_managed_rule_group = describe_managed_rule_group  # type: ignore[attr-defined]
 
 
 # --- CloudFormation drift detection ---------------------------------------------
