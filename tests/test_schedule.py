@@ -213,6 +213,24 @@ def test_an_s3_history_reads_bounded_objects_newest_first(monkeypatch):
     assert any("the history read stopped at" in w for w in warnings)
 
 
+@mock_aws
+def test_an_s3_history_lists_the_runs_of_its_window_only(monkeypatch):
+    """With the run's time, the listing starts LISTED_DAYS back and stops at tomorrow: older run
+    objects are not listed, future-dated ones not read (and said so)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="hist-window")
+    history = S3History("hist-window", "ci/history.jsonl")
+    for days, name in ((-5, "future"), (3, "recent"), (store.LISTED_DAYS + 3, "ancient")):
+        started = NOW - dt.timedelta(days=days)
+        s3.put_object(Bucket="hist-window", Key=f"ci/history.d/{started:%Y%m%dT%H%M%SZ}-{name}.json",
+                      Body=(json.dumps(_line(started, ["daily"], name=name)) + "\n").encode())
+    warnings: list[str] = []
+    read = [entry for _, entry in history.read_sourced(warnings, now=NOW)]
+    assert [entry["name"] for entry in read] == ["recent"]
+    assert any("are not read (dated in the future)" in w for w in warnings)
+    assert sorted(entry["name"] for entry in history.read()) == ["ancient", "future", "recent"]  # no window
+
+
 # --- the line a report set adds ------------------------------------------------------------------
 
 def _daily_report(**run) -> dict:

@@ -120,5 +120,5 @@ def read(store: Any, now: dt.datetime, key: Ed25519PrivateKey | None = None) -> 
     """The lines of a history store (reporting/store.py) that count. Raises HistoryUnavailable
     when the store cannot be read at all."""
     warnings: list[str] = []
-    lines = store.read_sourced(warnings)
+    lines = store.read_sourced(warnings, now=now)
     return vet(lines, now, key, warnings)

@@ -15,7 +15,8 @@ history.jsonl object at the configured key itself (one kept by an older version,
 from a CI cache) is read too, before the per-run objects. The cost is one GetObject per run on
 each read.
 
-A read is bounded, newest first: no more than MAX_OBJECT_BYTES of one object (a larger per-run
+A read is bounded, newest first: only the per-run objects of the last LISTED_DAYS are listed (a
+key begins with its run's start), no more than MAX_OBJECT_BYTES of one object (a larger per-run
 object is passed over, of a larger history.jsonl only its newest lines are read) and
 MAX_HISTORY_BYTES in all; a line is at most MAX_LINE_BYTES. What is left out is named in the
 warnings the read returns.
@@ -42,6 +43,9 @@ from edgeaudit.rules.location import S3_SCHEME, is_s3, runs_prefix, split
 MAX_OBJECT_BYTES = 4 * 2**20    # of one history object (a run's line, or the newest part of history.jsonl)
 MAX_HISTORY_BYTES = 16 * 2**20  # of the whole history read by one run, newest objects first
 MAX_LINE_BYTES = 2**20          # of one line: a fleet's measures fit well within
+# the days of per-run objects an S3 read lists: more than any reader looks back (EA-OPS-02's
+# annual window, 372 days on 7 January, and a raised cadence_grace_h)
+LISTED_DAYS = 420
 
 
 class HistoryUnavailable(RuntimeError):
@@ -105,7 +109,7 @@ class LocalHistory:
     def read(self, warnings: list[str] | None = None) -> list[dict[str, Any]]:
         return [entry for _, entry in self.read_sourced(warnings)]
 
-    def read_sourced(self, warnings: list[str] | None = None) -> list[Sourced]:
+    def read_sourced(self, warnings: list[str] | None = None, now: dt.datetime | None = None) -> list[Sourced]:
         """Its lines, oldest first: of a file larger than MAX_HISTORY_BYTES, the newest part."""
         if not self.path.is_file():
             return []
@@ -157,9 +161,11 @@ class S3History:
     def read(self, warnings: list[str] | None = None) -> list[dict[str, Any]]:
         return [entry for _, entry in self.read_sourced(warnings)]
 
-    def read_sourced(self, warnings: list[str] | None = None) -> list[Sourced]:
+    def read_sourced(self, warnings: list[str] | None = None, now: dt.datetime | None = None) -> list[Sourced]:
         """The per-run objects newest first, then the newest part of the older history.jsonl
-        object, within the bounds; merged oldest first."""
+        object, within the bounds; merged oldest first. With `now`, only the objects named for the
+        last LISTED_DAYS are listed (their keys begin with the run's start), and none named for
+        after tomorrow: the listing is bounded by time, and future-dated objects are not read."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         warnings = [] if warnings is None else warnings
@@ -167,8 +173,7 @@ class S3History:
         entries: list[Sourced] = []
         budget = MAX_HISTORY_BYTES
         try:
-            listed = [o for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.runs_prefix) for o in page.get("Contents", [])]
+            listed = self._listed(s3, now, warnings)
             for item in sorted(listed, key=lambda o: o["Key"], reverse=True):
                 where = f"{S3_SCHEME}{self.bucket}/{item['Key']}"
                 if item.get("Size", 0) > MAX_OBJECT_BYTES:
@@ -185,6 +190,24 @@ class S3History:
         except (ClientError, BotoCoreError) as exc:
             raise HistoryUnavailable(f"the history at {self.where} could not be read ({error_code(exc)})") from None
         return sorted(entries, key=_by_start)
+
+    def _listed(self, s3: Any, now: dt.datetime | None, warnings: list[str]) -> list[dict[str, Any]]:
+        """The per-run objects, of the window around `now` when given (keys sort by start time)."""
+        window: dict[str, str] = {}
+        last = None
+        if now is not None:
+            window["StartAfter"] = f"{self.runs_prefix}{now - dt.timedelta(days=LISTED_DAYS):%Y%m%dT%H%M%SZ}"
+            last = f"{self.runs_prefix}{now + dt.timedelta(days=1):%Y%m%dT%H%M%SZ}"
+        listed = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.runs_prefix,
+                                                                  **window):
+            for item in page.get("Contents", []):
+                if last is not None and item["Key"] > last:
+                    warnings.append(f"objects of {S3_SCHEME}{self.bucket}/{self.runs_prefix} named for after "
+                                    f"{now + dt.timedelta(days=1):%Y-%m-%d} are not read (dated in the future)")
+                    return listed
+                listed.append(item)
+        return listed
 
     def _get(self, s3: Any, key: str, limit: int, warnings: list[str] | None = None) -> list[Sourced]:
         """The lines of one object, of its newest `limit` bytes at most; none if it is missing."""
