@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edgeaudit.checks import waf
-from edgeaudit.errors import NotEvaluated
+from edgeaudit.errors import AccessDeniedError, NotEvaluated
 
 HTTPS_POLICIES = ("redirect-to-https", "https-only")
 # S3 origin domains: website endpoints, and the REST endpoint in its regional, global and
@@ -136,6 +136,8 @@ def test_s3_origins_exist_and_are_ours(aws, target, evidence):
         try:
             aws.s3.head_bucket(Bucket=bucket)
             problem = "exists but is not listed in this account"
+        except AccessDeniedError:  # another account's, or a scoped audit role may not ask: not ours either way
+            problem = "is not a bucket of this account (HeadBucket refused: another account's, or not asked)"
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             problem = ("does not exist: anyone can create it" if code in ("404", "NoSuchBucket")
