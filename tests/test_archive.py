@@ -206,6 +206,10 @@ def test_a_run_archives_its_set_and_says_where_and_under_which_retention(tmp_pat
     assert f"archive: s3://{bucket}/edgeaudit/{folder}/ (5 files; Object Lock COMPLIANCE until " in run.output
     page = markdown(run.report)  # the CI page's summary says it too
     assert f"archive: s3://{bucket}/edgeaudit/{folder}/ (5 files; Object Lock COMPLIANCE until " in page
+    # and the local HTML report, in its header (the archived page is the one before the upload)
+    local = stem.with_suffix(".html").read_text(encoding="utf-8")
+    assert f'<p class="meta" id="archive">archive: s3://{bucket}/edgeaudit/{folder}/ (5 files; Object Lock ' \
+        "COMPLIANCE until " in local and "<!--edgeaudit:archive-->" not in local
 
 
 def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits_1(tmp_path, world):
@@ -223,6 +227,8 @@ def test_a_run_whose_archive_bucket_is_missing_keeps_its_local_reports_and_exits
     stem = run._written(".json").with_suffix("")
     for suffix in (".html", ".csv"):
         assert stem.with_suffix(suffix).is_file()
+    page = stem.with_suffix(".html").read_text(encoding="utf-8")  # the auditor's page says it loudly
+    assert '<p class="meta archive-failed" id="archive">archive FAILED: s3:PutObject on s3://no-such-evidence' in page
 
 
 def test_a_run_whose_credentials_the_archive_bucket_refuses_names_the_action_and_exits_1(tmp_path, world):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import html
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from edgeaudit.aws.clients import client_config, error_code, iam_action
 from edgeaudit.reporting.report import write_json
 from edgeaudit.rules.location import S3_SCHEME, split
 
+PAGE_SLOT = "<!--edgeaudit:archive-->"  # where the HTML report's header takes the archive's line
 CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8",
                  ".zip": "application/zip", ".xml": "application/xml"}
 # GetObjectLockConfiguration on a bucket without Object Lock; GetObjectRetention on an object without retention
@@ -215,12 +217,33 @@ def archive_report(report: dict[str, Any], stem: Path, written: list[Path], url:
                    door: guard.EvidenceDoor | None) -> dict[str, Any]:
     """Archive the written set under <folder><name>-<digest>/, then record `run.archive` in the
     local JSON report (the archived copy is the report as it was before the upload: it cannot name
-    its own retention). A failed archive turns an exit code 0 into 1: evidence that was to be
-    kept and is not fails closed."""
+    its own retention), and its line in the local HTML report. A failed archive turns an exit code
+    0 into 1: evidence that was to be kept and is not fails closed."""
     name = f"{name}-{report_digest(stem.with_suffix('.json'))}"
     entry = archive_set(written, ArchivePlace.parse(url), name, door=door)
     report["run"]["archive"] = entry
     if entry["status"] != "archived" and report["run"].get("exit_code") == 0:
         report["run"]["exit_code"] = 1
     write_json(stem.with_suffix(".json"), report)
+    mark_page(stem.with_suffix(".html"), entry)
     return entry
+
+
+def mark_page(page: Path, entry: dict[str, Any]) -> None:
+    """Put the archive's line in the local HTML report, at the slot its header keeps (PAGE_SLOT):
+    the auditor who opens the page sees where the evidence lies, or that the archive failed or
+    was tampered with. Streamed, line by line: a fleet's page is tens of megabytes."""
+    failed = entry.get("status") != "archived"
+    line = (f'<p class="meta{" archive-failed" if failed else ""}" id="archive">'
+            f"{html.escape(summary_line(entry))}</p>")
+    marked = page.with_name(page.name + ".marking")
+    try:
+        with open(page, encoding="utf-8") as source, open(marked, "w", encoding="utf-8") as target:
+            pending = True
+            for text in source:
+                if pending and PAGE_SLOT in text:
+                    text, pending = text.replace(PAGE_SLOT, line, 1), False
+                target.write(text)
+        marked.replace(page)
+    except OSError:
+        marked.unlink(missing_ok=True)  # the JSON report and the terminal still say it
