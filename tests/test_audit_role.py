@@ -24,6 +24,7 @@ from edgeaudit import cli
 from edgeaudit.aws import auditrole, guard
 from edgeaudit.aws.clients import iam_action
 from edgeaudit.checks import policy
+from edgeaudit.rules.config import load as load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_SCRATCH = "example-www-drills"
@@ -491,6 +492,25 @@ def test_the_command_scopes_with_a_config_and_says_when_it_is_account_wide(scope
     assert cli.main(["audit-role"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out) == auditrole.policy() and "account-wide" in printed.err
+
+
+@pytest.mark.skipif(not shutil.which("cfn-lint"), reason="cfn-lint is not installed")
+def test_a_config_scopes_the_cloudformation_template_too(scoped, tmp_path):
+    """`--config` with `--format cloudformation`: the same scoped statements, in the stack's
+    partition, the config's scratch buckets and no ScratchBucket parameter; cfn-lint accepts it."""
+    path, document = scoped
+    assert cli.main(["audit-role", "--config", str(path), "--format", "cloudformation"]) == 0
+    template = auditrole.cloudformation_template(config=load_config(path))
+    statements = template["Resources"]["AuditPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Sid"] for s in statements] == [s["Sid"] for s in document["Statement"]]
+    assert "ScratchBucket" not in template["Parameters"] and "HasScratchBucket" not in template["Conditions"]
+    rendered = auditrole.render("cloudformation", config=load_config(path))
+    assert '!Sub "arn:${AWS::Partition}:s3:::www-drills/_edgeaudit/*"' in rendered
+    assert "arn:aws:s3:::" not in rendered and "ScratchBucket" not in rendered
+    written = tmp_path / "scoped.yaml"
+    written.write_text(rendered, encoding="utf-8")
+    done = subprocess.run(["cfn-lint", str(written)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("bucket", ["*", "www-*", "Www-Drills", "a..b", "ab"])

@@ -287,9 +287,11 @@ def _audit_role(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     """Print the audit role's policy (scoped to a config when given) or its deployable forms."""
     from edgeaudit.aws.auditrole import ACCOUNT_WIDE_NOTE, bucket_name_problem, render
     from edgeaudit.rules.config import load
-    if (args.scratch_bucket or args.config) and args.format != "policy":
-        option = "--scratch-bucket" if args.scratch_bucket else "--config"
-        parser.error(f"{option} goes with --format policy; {args.format} takes the bucket when deployed")
+    if args.scratch_bucket and args.format != "policy":
+        parser.error(f"--scratch-bucket goes with --format policy; {args.format} takes the bucket when deployed")
+    if args.config and args.format not in ("policy", "cloudformation"):
+        parser.error(f"--config goes with --format policy or cloudformation; {args.format} takes the bucket when "
+                     "deployed")
     if args.scratch_bucket and args.config:
         parser.error("--scratch-bucket and --config: the config's targets name their scratch_bucket")
     if args.scratch_bucket and bucket_name_problem(args.scratch_bucket):
