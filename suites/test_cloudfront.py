@@ -5,6 +5,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+from edgeaudit.aws.preflight import WEB_ACL_ARN
 from edgeaudit.checks import waf
 from edgeaudit.errors import AccessDeniedError, NotEvaluated
 
@@ -15,7 +16,6 @@ S3_WEBSITE = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*?)\.s3-website[.-][a-z0
 S3_REST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*?)\.s3(?:[.-](?:dualstack\.)?[a-z0-9-]+)?"
                      r"\.amazonaws\.com(\.cn)?$")
 MODERN_TLS_POLICIES = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
-WEB_ACL_ARN = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:global/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$")
 SECURITY_HEADERS = {"StrictTransportSecurity": "Strict-Transport-Security",
                     "ContentTypeOptions": "X-Content-Type-Options", "FrameOptions": "X-Frame-Options",
                     "ReferrerPolicy": "Referrer-Policy"}

@@ -23,14 +23,10 @@ def test_availability_over_30_days(aws, target, thresholds, evidence):
         return
     evidence.resource = f"CloudWatch {NAMESPACE} {target.distribution_id}"
     evidence.record("source", f"the distribution's 5xx answers (CloudWatch {NAMESPACE} Requests and 5xxErrorRate)")
-    measured = availability(aws, target.distribution_id, AVAILABILITY_DAYS)
-    for key, value in measured.items():
-        if key != "availability":
-            evidence.record(key, value)
-    if measured["availability"] is None:
-        raise NotEvaluated(f"CloudWatch has no Requests with a 5xxErrorRate for distribution {target.distribution_id} "
-                           f"({NAMESPACE}, {REGION}, Region=Global) in the last {AVAILABILITY_DAYS} days: "
-                           "check the distribution id and that it served requests")
+    measured = _recorded(availability(aws, target.distribution_id, AVAILABILITY_DAYS), evidence,
+                         f"CloudWatch has no Requests with a 5xxErrorRate for distribution {target.distribution_id} "
+                         f"({NAMESPACE}, {REGION}, Region=Global) in the last {AVAILABILITY_DAYS} days: "
+                         "check the distribution id and that it served requests")
     evidence.measure("availability", measured["availability"], thresholds.availability_min, better="higher")
     assert measured["availability"] >= thresholds.availability_min, (
         f"availability {measured['availability']:.4%} over {AVAILABILITY_DAYS} days is under "
@@ -51,14 +47,10 @@ def _from_health_check(aws, target, thresholds, evidence):
     why = healthcheck.why_not_proof(check, target)
     if why:
         raise NotEvaluated(why)
-    measured = healthcheck.availability(aws, check_id, AVAILABILITY_DAYS)
-    for key, value in measured.items():
-        if key != "availability":
-            evidence.record(key, value)
-    if measured["availability"] is None:
-        raise NotEvaluated(f"CloudWatch has no {healthcheck.METRIC} datapoints for health check {check_id} "
-                           f"({healthcheck.NAMESPACE}, {REGION}) in the last {AVAILABILITY_DAYS} days: "
-                           "check that the health check has run for the period")
+    measured = _recorded(healthcheck.availability(aws, check_id, AVAILABILITY_DAYS), evidence,
+                         f"CloudWatch has no {healthcheck.METRIC} datapoints for health check {check_id} "
+                         f"({healthcheck.NAMESPACE}, {REGION}) in the last {AVAILABILITY_DAYS} days: "
+                         "check that the health check has run for the period")
     evidence.measure("availability", measured["availability"], thresholds.availability_min, better="higher")
     assert measured["availability"] >= thresholds.availability_min, (
         f"availability {measured['availability']:.4%} over {AVAILABILITY_DAYS} days is under "
@@ -71,3 +63,14 @@ def _from_health_check(aws, target, thresholds, evidence):
                            f"({coverage:.0%}; a pass needs {healthcheck.MIN_COVERAGE:.0%}): the hours without data "
                            "are not measured. Run it again once the check has a month of data, or remove "
                            "health_check_id to measure the distribution's 5xx answers")
+
+
+def _recorded(measured, evidence, unmeasured):
+    """`measured` with all but its availability in the evidence; no availability (no datapoint)
+    is not evaluated, saying `unmeasured`."""
+    for key, value in measured.items():
+        if key != "availability":
+            evidence.record(key, value)
+    if measured["availability"] is None:
+        raise NotEvaluated(unmeasured)
+    return measured

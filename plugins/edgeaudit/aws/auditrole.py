@@ -253,8 +253,7 @@ def cloudformation_template(folder: Path | None = None, config: Config | None = 
         statements: list[Any] = [dict(s, Resource=_partitioned(s["Resource"]))
                                  for s in scoped_policy(config, folder)["Statement"]]
     else:
-        scratch = [dict(s, Resource=_sub(s["Resource"].replace("arn:aws:", "arn:${AWS::Partition}:")
-                                         .replace(TERRAFORM_BUCKET, "${ScratchBucket}")))
+        scratch = [dict(s, Resource=_partitioned(s["Resource"].replace(TERRAFORM_BUCKET, "${ScratchBucket}")))
                    for s in scratch_statements(TERRAFORM_BUCKET)]
         statements = [policy(folder=folder)["Statement"][0], *(_if("HasScratchBucket", s, NO_VALUE) for s in scratch)]
     github_provider = _if("CreateGitHubOidcProvider", _ref("GitHubOidcProvider"),
