@@ -41,6 +41,23 @@ def world_aws_env(world: DemoEnvironment, monkeypatch: pytest.MonkeyPatch) -> di
     return world.aws_env
 
 
+def empty_bucket(name: str) -> Any:
+    """An S3 client of the world's moto (world_aws_env) with bucket `name` there and empty: made
+    if missing, emptied if an earlier test left objects in it."""
+    import boto3
+
+    from edgeaudit.aws import guard
+
+    client = boto3.client("s3", region_name="us-east-1")
+    with guard.local_seeding():
+        if name not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+            client.create_bucket(Bucket=name)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for entry in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=entry["Key"])
+    return client
+
+
 @dataclass
 class Run:
     """One run of the suite: its exit code, output and reports."""

@@ -102,6 +102,20 @@ def as_run(saved: dict[str, Any]) -> Run:
     return Run(saved["returncode"], saved["output"], Path(saved["report_dir"]))
 
 
+def kept(run: Run) -> dict[str, Any]:
+    """A run as once() saves it (as_run reads it back)."""
+    return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+
+
+def run_sites(request: pytest.FixtureRequest, name: str, specs: list[SiteSpec], *args: str) -> Run:
+    """One run of `args` over a site per spec, made once per test session (see once)."""
+    def produce(workdir: Path) -> dict[str, Any]:
+        world = request.getfixturevalue("world")
+        sites = [world.add(spec) for spec in specs]
+        return kept(run_over(world, workdir, [site.target_entry() for site in sites], *args))
+    return as_run(once(request, name, produce))
+
+
 @pytest.fixture(scope="module")
 def fleet_run(request) -> dict[str, Any]:
     """One run of the live-site controls over the compliant site and one broken site per switch."""
@@ -109,7 +123,7 @@ def fleet_run(request) -> dict[str, Any]:
         world = request.getfixturevalue("world")
         sites = {name: world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in BROKEN.items()}
         run = run_over(world, workdir, [site.target_entry() for site in sites.values()], *MODULES)
-        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir),
+        return {**kept(run),
                 "urls": {name: site.edge.url for name, site in sites.items()},
                 "edge_errors": [error for site in sites.values() for error in site.edge.errors]}
     return once(request, "fleet-site", produce)
@@ -291,7 +305,7 @@ def dead_run(request) -> Run:
             for pair in servers.values():
                 for server in pair:
                     server.close()
-        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
+        return kept(run)
     return as_run(once(request, "dead-site", produce))
 
 
@@ -317,7 +331,7 @@ def counted(request) -> tuple[list[tuple[str, str, str]], Run]:
         world = request.getfixturevalue("world")
         site = world.add(SiteSpec.demo().but(name="counted"))
         run = run_over(world, workdir, [site.target_entry()], "suites", "-m", "daily or monthly or quarterly")
-        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir),
+        return {**kept(run),
                 "requests_seen": site.edge.requests_seen}
     saved = once(request, "counted-site", produce)
     return [tuple(seen) for seen in saved["requests_seen"]], as_run(saved)
@@ -377,13 +391,9 @@ ANY_SCRIPT_CSPS = {
 
 @pytest.fixture(scope="module")
 def csp_run(request) -> Run:
-    def produce(workdir: Path) -> dict[str, Any]:
-        world = request.getfixturevalue("world")
-        sites = [world.add(SiteSpec(name=name, csp=csp)) for name, (csp, _, _) in ANY_SCRIPT_CSPS.items()]
-        run = run_over(world, workdir, [site.target_entry() for site in sites], "suites/test_headers.py",
-                       "-k", "content_security_policy")
-        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
-    return as_run(once(request, "csp-any-script", produce))
+    return run_sites(request, "csp-any-script", [SiteSpec(name=name, csp=csp)
+                                                 for name, (csp, _, _) in ANY_SCRIPT_CSPS.items()],
+                     "suites/test_headers.py", "-k", "content_security_policy")
 
 
 @pytest.mark.parametrize("target", sorted(ANY_SCRIPT_CSPS))
@@ -415,13 +425,9 @@ EDGE_LIFETIMES = {
 
 @pytest.fixture(scope="module")
 def edge_lifetime_run(request) -> Run:
-    def produce(workdir: Path) -> dict[str, Any]:
-        world = request.getfixturevalue("world")
-        sites = [world.add(SiteSpec(name=name).but(**switch)) for name, (switch, _) in EDGE_LIFETIMES.items()]
-        run = run_over(world, workdir, [site.target_entry() for site in sites], "suites/test_cache.py",
-                       "-k", "cache_lifetimes")
-        return {"returncode": run.returncode, "output": run.output, "report_dir": str(run.report_dir)}
-    return as_run(once(request, "edge-lifetimes", produce))
+    return run_sites(request, "edge-lifetimes", [SiteSpec(name=name).but(**switch)
+                                                 for name, (switch, _) in EDGE_LIFETIMES.items()],
+                     "suites/test_cache.py", "-k", "cache_lifetimes")
 
 
 @pytest.mark.parametrize("target", sorted(EDGE_LIFETIMES))

@@ -12,10 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
-import boto3
 import pytest
 
-from conftest import run_suite
+from conftest import empty_bucket, run_suite
 from edgeaudit.aws import guard
 from edgeaudit.demo.builder import HISTORY_BUCKET, SiteSpec
 from edgeaudit.demo.history import past_runs, write_history
@@ -41,13 +40,7 @@ def s3(world, world_aws_env):
     """The session's moto server with an empty evidence bucket, and the guard installed with the
     history's place declared. (Not mock_aws: leaving it resets the moto state that the session's
     demo world, in this same process, keeps for the other tests.)"""
-    client = boto3.client("s3", region_name="us-east-1")
-    with guard.local_seeding():
-        if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
-            client.create_bucket(Bucket=BUCKET)
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-            for entry in page.get("Contents", []):
-                client.delete_object(Bucket=BUCKET, Key=entry["Key"])
+    client = empty_bucket(BUCKET)
     guard.install()
     try:
         DOOR[0] = guard.evidence_door([evidence_place(LOCATION)])

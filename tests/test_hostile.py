@@ -248,10 +248,13 @@ SITEMAP_CHILDREN = 500
 
 
 class EndlessIndex(BaseHTTPRequestHandler):
-    """A sitemap index of SITEMAP_CHILDREN sitemaps, each listing one page; counts what it is asked."""
+    """A sitemap index of `children` sitemaps, each listing `urls_per_map` pages; counts what it
+    is asked (by the first part of the path)."""
 
     protocol_version = "HTTP/1.1"
     seen: Counter
+    children = SITEMAP_CHILDREN
+    urls_per_map = 1
 
     def log_message(self, *args) -> None:
         pass
@@ -260,13 +263,14 @@ class EndlessIndex(BaseHTTPRequestHandler):
         type(self).seen[self.path.split("/")[1]] += 1
         host = f"http://{self.headers['Host']}"
         if self.path == "/sitemap.xml":
-            body = "".join(f"<sitemap><loc>{host}/maps/{i}.xml</loc></sitemap>" for i in range(SITEMAP_CHILDREN))
+            body = "".join(f"<sitemap><loc>{host}/maps/{i}.xml</loc></sitemap>" for i in range(self.children))
             self._send(f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>',
                        "application/xml")
         elif self.path.startswith("/maps/"):
             n = self.path.split("/")[2].split(".")[0]
-            self._send(f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{host}/p/{n}.html'
-                       "</loc></url></urlset>", "application/xml")
+            body = "".join(f"<url><loc>{host}/p/{n}/{i}.html</loc></url>" for i in range(self.urls_per_map))
+            self._send(f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>',
+                       "application/xml")
         else:
             self._send("<html><body>a page</body></html>", "text/html")
 
@@ -497,33 +501,10 @@ def test_answers_kept_for_the_run_hold_no_connection(tmp_path):
     assert _tls_objects(answers) - _tls_objects(site.session) == set()
 
 
-class HugeIndex(BaseHTTPRequestHandler):
-    """A sitemap index of 50 sitemaps of 5,000 URLs each; counts what it is asked."""
+class HugeIndex(EndlessIndex):
+    """A sitemap index of 50 sitemaps of 5,000 URLs each."""
 
-    protocol_version = "HTTP/1.1"
-    seen: Counter
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        type(self).seen[self.path.split("/")[1]] += 1
-        host = f"http://{self.headers['Host']}"
-        if self.path == "/sitemap.xml":
-            body = "".join(f"<sitemap><loc>{host}/maps/{i}.xml</loc></sitemap>" for i in range(50))
-            text = f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>'
-        elif self.path.startswith("/maps/"):
-            n = self.path.split("/")[2].split(".")[0]
-            body = "".join(f"<url><loc>{host}/p/{n}/{i}.html</loc></url>" for i in range(5000))
-            text = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>'
-        else:
-            text = "<html><body>a page</body></html>"
-        data = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html" if text.startswith("<html>") else "application/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    children, urls_per_map = 50, 5000
 
 
 def test_a_huge_sitemap_index_is_read_within_the_page_budget():

@@ -10,10 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from conftest import assert_finding, assert_passes, run_suite
+from conftest import assert_finding, assert_passes, empty_bucket, run_suite
 from edgeaudit import cli
 from edgeaudit.aws import guard
 from edgeaudit.aws.clients import Aws, AwsRegistry
@@ -211,14 +210,7 @@ def test_a_local_log_is_relative_to_the_config_and_an_s3_log_is_kept_as_written(
 @pytest.fixture
 def s3(world, world_aws_env):
     """The world's moto with an empty bucket for the log (not mock_aws: it would reset the world)."""
-    client = boto3.client("s3", region_name="us-east-1")
-    with guard.local_seeding():
-        if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
-            client.create_bucket(Bucket=BUCKET)
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-            for entry in page.get("Contents", []):
-                client.delete_object(Bucket=BUCKET, Key=entry["Key"])
-    return client
+    return empty_bucket(BUCKET)
 
 
 def test_the_log_is_read_from_s3_in_the_run(world, s3, tmp_path):
