@@ -23,6 +23,9 @@ SHARED_HOSTING = ("cloudfront.net", "amazonaws.com", "github.io", "githubusercon
                   "netlify.app", "vercel.app", "pages.dev", "workers.dev", "azurewebsites.net",
                   "blob.core.windows.net", "azureedge.net", "akamaized.net", "fastly.net", "jsdelivr.net",
                   "unpkg.com")
+# second-level labels under which country domains let anyone register (co.uk, com.au, ne.jp, ...):
+# a wildcard over one of those public suffixes covers everyone's hosts as *.com does
+PUBLIC_SECOND_LEVELS = ("co", "com", "net", "org", "ac", "edu", "gov", "ne", "or", "go", "ltd", "plc")
 _SOURCE_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?([^/:'\s]+)")
 
 
@@ -90,7 +93,7 @@ def _any_script(directive, sources):
 
 def _wildcard_anywhere(source):
     """A host wildcard that covers everyone's hosts: any host (https://*), a whole top-level domain
-    (*.com), or a domain anyone can publish on (*.cloudfront.net)."""
+    (*.com) or country's public suffix (*.co.uk), or a domain anyone can publish on (*.cloudfront.net)."""
     found = _SOURCE_HOST.match(source.lower())
     host = found.group(1) if found else ""
     if host == "*":
@@ -98,7 +101,10 @@ def _wildcard_anywhere(source):
     if not host.startswith("*."):
         return False
     rest = host[2:]
-    return "." not in rest or any(rest == shared or rest.endswith("." + shared) for shared in SHARED_HOSTING)
+    labels = rest.split(".")
+    public_suffix = len(labels) == 1 or (len(labels) == 2 and labels[0] in PUBLIC_SECOND_LEVELS
+                                         and len(labels[1]) == 2)
+    return public_suffix or any(rest == shared or rest.endswith("." + shared) for shared in SHARED_HOSTING)
 
 
 def _offenders_message(what, offenders, seen):

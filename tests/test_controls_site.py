@@ -377,6 +377,8 @@ ANY_SCRIPT_CSPS = {
     "csp-any-host": ("default-src 'self'; script-src 'self' https://*; frame-ancestors 'none'", "script-src",
                      "https://*"),
     "csp-tld": ("default-src 'self'; script-src 'self' *.com; frame-ancestors 'none'", "script-src", "*.com"),
+    "csp-public-suffix": ("default-src 'self'; script-src 'self' https://*.co.uk; frame-ancestors 'none'",
+                          "script-src", "https://*.co.uk"),
     # anyone can put a script on a distribution of their own under *.cloudfront.net
     "csp-shared": ("default-src 'self'; script-src 'self' https://*.cloudfront.net; frame-ancestors 'none'",
                    "script-src", "https://*.cloudfront.net"),
