@@ -22,7 +22,7 @@ import pytest
 from test_plugin import PASSING, Project
 
 from edgeaudit.aws import guard
-from edgeaudit.reporting.archive import ArchivePlace, archive_set, summary_line
+from edgeaudit.reporting.archive import PAGE_SLOT, ArchivePlace, archive_set, mark_page, summary_line
 from edgeaudit.reporting.step_summary import markdown
 from edgeaudit.rules.config import ConfigError, parse
 
@@ -349,3 +349,19 @@ def test_an_object_already_in_the_archive_is_reported_as_tampering(world, tmp_pa
     assert entry["status"] == "failed" and entry["tampering"] == f"s3://{bucket}/ci/run/{files[0].name}", entry
     assert "someone else wrote into the archive" in entry["error"]
     assert summary_line(entry).startswith("archive FAILED, TAMPERING: ")
+
+
+def test_the_pages_archive_line_is_escaped_and_written_once(tmp_path):
+    """What the archive says comes partly from S3 (an error, a key someone planted): the page's
+    line escapes it, and only the header's slot takes it."""
+    page = tmp_path / "daily.html"
+    page.write_text(f"<html><body><p>head</p>\n{PAGE_SLOT}\n<pre>{PAGE_SLOT}</pre></body></html>\n",
+                    encoding="utf-8")
+    evil = "<script>alert(1)</script>"
+    mark_page(page, {"status": "failed", "location": f"s3://b/{evil}/", "error": f"s3:PutObject refused: {evil}",
+                     "objects": [], "tampering": f"s3://b/{evil}"})
+    text = page.read_text(encoding="utf-8")
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert text.count('class="meta archive-failed" id="archive"') == 1 and text.count(PAGE_SLOT) == 1
+    assert not (tmp_path / "daily.html.marking").exists()
+
